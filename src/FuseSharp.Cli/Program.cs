@@ -1,0 +1,9 @@
+using System.CommandLine;
+using FuseSharp.Cli;
+using FuseSharp.Cli.Commands;
+
+// The `fusesharp` commands: one file each under Commands/, one line each here.
+var root = new RootCommand("FuseSharp: merge and fuse large language models (mergekit-compatible merging, FuseLLM/FuseChat knowledge fusion, a CPU transformer engine).");
+root.Options.Add(CliContext.ThreadsOption);
+root.Subcommands.Add(InspectCommand.Create());
+return CliContext.Invoke(root, args);

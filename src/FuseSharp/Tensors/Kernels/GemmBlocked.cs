@@ -109,21 +109,36 @@ internal static unsafe class GemmBlocked
             PackB(panels * t / Threads, panels * (t + 1) / Threads);
         }
 
-        /// <summary>Packs B panels [p0, p1) of the slab for every k block: block q starts at slab + k0 * panels * NR.</summary>
+        /// <summary>
+        /// Packs B panels [p0, p1) of the slab for every k block: block q starts at slab + k0 * panels * NR, panel jp
+        /// of it at + jp * kcq * NR. Stored [N, K] (transB), a panel is NR whole rows: packed over all k blocks in
+        /// turn so each row is read start to end; stored [K, N], each k block is swept row by row across the panels.
+        /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void PackB(int p0, int p1)
         {
             int nr = TK.NR, panels = (Nc + nr - 1) / nr;
-            for (int k0 = 0; k0 < x.K; k0 += kc)
+            if (x.TransB)
             {
-                int kcq = Math.Min(kc, x.K - k0);
-                float* block = slab + (nint)k0 * panels * nr;
                 for (int jp = p0; jp < p1; jp++)
                 {
                     int col = Jc + jp * nr, cols = Math.Min(nr, Nc - jp * nr);
-                    float* dst = block + (nint)jp * kcq * nr;
-                    if (x.TransB) GemmPacking.PackTranspose(x.B + col * x.Ldb + k0, x.Ldb, cols, kcq, dst, nr, simd);
-                    else GemmPacking.PackCopy(x.B + k0 * x.Ldb + col, x.Ldb, cols, kcq, dst, nr, simd);
+                    for (int k0 = 0; k0 < x.K; k0 += kc)
+                    {
+                        int kcq = Math.Min(kc, x.K - k0);
+                        float* dst = slab + (nint)k0 * panels * nr + (nint)jp * kcq * nr;
+                        GemmPacking.PackTranspose(x.B + col * x.Ldb + k0, x.Ldb, cols, kcq, dst, nr, simd);
+                    }
+                }
+            }
+            else
+            {
+                for (int k0 = 0; k0 < x.K; k0 += kc)
+                {
+                    int kcq = Math.Min(kc, x.K - k0);
+                    float* dst = slab + (nint)k0 * panels * nr + (nint)p0 * kcq * nr;
+                    int col = Jc + p0 * nr, cols = Math.Min(Nc, p1 * nr) - p0 * nr;
+                    GemmPacking.PackCopy(x.B + k0 * x.Ldb + col, x.Ldb, cols, kcq, dst, nr, (nint)kcq * nr, simd);
                 }
             }
         }
@@ -150,12 +165,17 @@ internal static unsafe class GemmBlocked
                 for (int k0 = 0; k0 < x.K; k0 += kc)
                 {
                     int kcq = Math.Min(kc, x.K - k0);
-                    for (int ip = 0; ip < aPanels; ip++)
+                    if (x.TransA)
                     {
-                        int row = ic + ip * mr, rows = Math.Min(mr, row1 - row);
-                        float* dst = aPack + (nint)ip * kcq * mr;
-                        if (x.TransA) GemmPacking.PackCopy(x.A + k0 * x.Lda + row, x.Lda, rows, kcq, dst, mr, simd);
-                        else GemmPacking.PackTranspose(x.A + row * x.Lda + k0, x.Lda, rows, kcq, dst, mr, simd);
+                        GemmPacking.PackCopy(x.A + k0 * x.Lda + ic, x.Lda, mc, kcq, aPack, mr, (nint)kcq * mr, simd);
+                    }
+                    else
+                    {
+                        for (int ip = 0; ip < aPanels; ip++)
+                        {
+                            int row = ic + ip * mr, rows = Math.Min(mr, row1 - row);
+                            GemmPacking.PackTranspose(x.A + row * x.Lda + k0, x.Lda, rows, kcq, aPack + (nint)ip * kcq * mr, mr, simd);
+                        }
                     }
 
                     bool accumulate = x.Accumulate || k0 > 0;

@@ -23,19 +23,40 @@ internal static unsafe class GemmPacking
     /// <summary>Floats of room a packed buffer needs after its last panel.</summary>
     public const int Slack = 8;
 
-    /// <summary>Packs one panel from a copy-shaped source (<c>src(i, p) = s[p * ld + i]</c>).</summary>
+    /// <summary>
+    /// Packs consecutive panels of a copy-shaped source (<c>src(i, p) = s[p * ld + i]</c>, <paramref name="cols"/>
+    /// values in all): panel q holds values [q·W, q·W + W) and starts at <c>dst + q * panelStride</c>. The source
+    /// is swept row by row (8 rows at a time, every panel), so each row is read as one contiguous run: walking one
+    /// panel down all k rows would touch a new page per row.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void PackCopy<T>(T* s, nint ld, int rows, int kc, float* dst, int width, bool simd) where T : unmanaged
+    public static void PackCopy<T>(T* s, nint ld, int cols, int kc, float* dst, int width, nint panelStride, bool simd) where T : unmanaged
     {
-        for (int p = 0; p < kc; p++, s += ld, dst += width)
+        int panels = (cols + width - 1) / width;
+        for (int p0 = 0; p0 < kc; p0 += 8)
         {
-            int i = 0;
-            if (simd)
+            int p1 = Math.Min(kc, p0 + 8);
+            for (int q = 0; q < panels; q++)
             {
-                for (; i + 8 <= rows; i += 8) Load8(s + i).Store(dst + i);
+                int c0 = q * width, rows = Math.Min(width, cols - c0);
+                T* src = s + (nint)p0 * ld + c0;
+                float* d = dst + q * panelStride + (nint)p0 * width;
+                for (int p = p0; p < p1; p++, src += ld, d += width)
+                {
+                    int i = 0;
+                    if (simd)
+                    {
+                        for (; i + 8 <= rows; i += 8) Load8(src + i).Store(d + i);
+                        if (typeof(T) == typeof(float) && i + 4 <= rows)
+                        {
+                            Vector128.Load((float*)src + i).Store(d + i);
+                            i += 4;
+                        }
+                    }
+                    for (; i < rows; i++) d[i] = ToSingle(src, i);
+                    for (; i < width; i++) d[i] = 0;
+                }
             }
-            for (; i < rows; i++) dst[i] = ToSingle(s, i);
-            for (; i < width; i++) dst[i] = 0;
         }
     }
 

@@ -8,20 +8,21 @@ namespace FuseSharp.Tensors.Kernels;
 /// to stream it from memory; packing would read it twice. Computes, for <c>i &lt; rows ≤ 4</c> and <c>j &lt; cols</c>:
 /// <c>y(i, j) (+)= Σ_p x[i * ldx + p] · w(j, p)</c>, with <c>y(i, j)</c> at <c>y[i * ysx + j * ysw]</c> and
 /// <list type="bullet">
-/// <item>dot form, <c>w(j, p) = w[j * ldw + p]</c> (a Linear weight [N, K]): 4 rows of w against one x at a time,
-/// 4 independent FMA chains; the x rows and the 4 w rows stay in L1/L2 while the other x rows reuse them;</item>
-/// <item>axpy form, <c>w(j, p) = w[p * ldw + j]</c>: per chunk of 512 columns, y accumulates in an L1 stack buffer
-/// while 4 rows of w at a time stream past.</item>
+/// <item>dot form, <c>w(j, p) = w[j * ldw + p]</c> (a Linear weight [N, K]): R rows of w (4 for 1-2 vectors, 2 for
+/// 3-4) against every x at once, R x rows independent FMA chains, each w vector loaded once;</item>
+/// <item>axpy form, <c>w(j, p) = w[p * ldw + j]</c>: y accumulates in a buffer spanning the thread's whole column
+/// range (so w is read in long contiguous runs: DRAM pages and the prefetchers want that) while R rows of w at a
+/// time stream past, each w vector loaded once for every x.</item>
 /// </list>
-/// Threads split the columns j (whole cache lines in the axpy form). Vector256 is enough to saturate memory
-/// bandwidth even where Vector512 exists; the scalar form is the fallback without 256-bit SIMD.
+/// Threads split the columns j. Vector256 is enough to saturate memory bandwidth even where Vector512 exists;
+/// the scalar form is the fallback without 256-bit SIMD.
 /// </summary>
 internal static unsafe class GemmVector
 {
     public const int MaxRows = 4;
 
-    /// <summary>Columns per axpy chunk: the y accumulators (4 x 512 floats = 8 KiB) stay in L1.</summary>
-    private const int Chunk = 512;
+    /// <summary>Largest axpy column chunk (floats per vector): 4 x 8192 accumulators (128 KiB) stay in L2.</summary>
+    private const int MaxChunk = 8192;
 
     /// <summary>Matrix values per thread below which one more thread costs more than it saves.</summary>
     private const long ValuesPerThread = 1L << 16;
@@ -39,6 +40,13 @@ internal static unsafe class GemmVector
         else Parallel.For(0, threads, Parallelism.Options, job.Part);
     }
 
+    /// <summary>Compile-time vector counts: the JIT specialises each kernel per count and drops the unused chains.</summary>
+    private interface ICount { static abstract int Value { get; } }
+    private readonly struct One : ICount { public static int Value => 1; }
+    private readonly struct Two : ICount { public static int Value => 2; }
+    private readonly struct Three : ICount { public static int Value => 3; }
+    private readonly struct Four : ICount { public static int Value => 4; }
+
     private sealed class Job<TW>(bool simd, int rows, int cols, int k, float* x, nint ldx, TW* w, nint ldw, bool dotForm,
         float* y, nint ysx, nint ysw, bool accumulate, int threads, int unit) where TW : unmanaged
     {
@@ -46,139 +54,248 @@ internal static unsafe class GemmVector
         {
             int units = (cols + unit - 1) / unit;
             int j0 = (int)((long)units * t / threads) * unit, j1 = Math.Min(cols, (int)((long)units * (t + 1) / threads) * unit);
-            if (dotForm) Dot(j0, j1);
-            else Axpy(j0, j1);
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void Dot(int j0, int j1)
-        {
-            int j = j0;
-            for (; j + 4 <= j1; j += 4)
+            if (j0 >= j1) return;
+            if (!simd)
             {
-                TW* wj = w + j * ldw;
-                for (int i = 0; i < rows; i++)
-                {
-                    Dot4(x + i * ldx, wj, ldw, out float s0, out float s1, out float s2, out float s3);
-                    float* yi = y + i * ysx + j * ysw;
-                    Put(yi, s0);
-                    Put(yi + ysw, s1);
-                    Put(yi + 2 * ysw, s2);
-                    Put(yi + 3 * ysw, s3);
-                }
+                if (dotForm) DotScalar(j0, j1);
+                else AxpyScalar(j0, j1);
+                return;
             }
-            for (; j < j1; j++)
-                for (int i = 0; i < rows; i++) Put(y + i * ysx + j * ysw, Dot1(x + i * ldx, w + j * ldw));
+            switch (rows)
+            {
+                case 1: if (dotForm) Dot<One>(j0, j1); else Axpy<One>(j0, j1); break;
+                case 2: if (dotForm) Dot<Two>(j0, j1); else Axpy<Two>(j0, j1); break;
+                case 3: if (dotForm) Dot<Three>(j0, j1); else Axpy<Three>(j0, j1); break;
+                default: if (dotForm) Dot<Four>(j0, j1); else Axpy<Four>(j0, j1); break;
+            }
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private void Put(float* dst, float value) => *dst = accumulate ? *dst + value : value;
 
-        private void Dot4(float* xi, TW* w0, nint ld, out float s0, out float s1, out float s2, out float s3)
-        {
-            TW* w1 = w0 + ld, w2 = w1 + ld, w3 = w2 + ld;
-            int p = 0;
-            s0 = s1 = s2 = s3 = 0;
-            if (simd)
-            {
-                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                for (; p + 8 <= k; p += 8)
-                {
-                    var xv = Vector256.Load(xi + p);
-                    a0 = Vector256.MultiplyAddEstimate(xv, GemmPacking.Load8(w0 + p), a0);
-                    a1 = Vector256.MultiplyAddEstimate(xv, GemmPacking.Load8(w1 + p), a1);
-                    a2 = Vector256.MultiplyAddEstimate(xv, GemmPacking.Load8(w2 + p), a2);
-                    a3 = Vector256.MultiplyAddEstimate(xv, GemmPacking.Load8(w3 + p), a3);
-                }
-                s0 = Vector256.Sum(a0);
-                s1 = Vector256.Sum(a1);
-                s2 = Vector256.Sum(a2);
-                s3 = Vector256.Sum(a3);
-            }
-            for (; p < k; p++)
-            {
-                float xv = xi[p];
-                s0 += xv * GemmPacking.ToSingle(w0, p);
-                s1 += xv * GemmPacking.ToSingle(w1, p);
-                s2 += xv * GemmPacking.ToSingle(w2, p);
-                s3 += xv * GemmPacking.ToSingle(w3, p);
-            }
-        }
-
-        private float Dot1(float* xi, TW* w0)
-        {
-            int p = 0;
-            float s = 0;
-            if (simd)
-            {
-                Vector256<float> a0 = default, a1 = default;
-                for (; p + 16 <= k; p += 16)
-                {
-                    a0 = Vector256.MultiplyAddEstimate(Vector256.Load(xi + p), GemmPacking.Load8(w0 + p), a0);
-                    a1 = Vector256.MultiplyAddEstimate(Vector256.Load(xi + p + 8), GemmPacking.Load8(w0 + p + 8), a1);
-                }
-                for (; p + 8 <= k; p += 8) a0 = Vector256.MultiplyAddEstimate(Vector256.Load(xi + p), GemmPacking.Load8(w0 + p), a0);
-                s = Vector256.Sum(a0 + a1);
-            }
-            for (; p < k; p++) s += xi[p] * GemmPacking.ToSingle(w0, p);
-            return s;
-        }
-
+        /// <summary>
+        /// Dot form, rows j in [j0, j1): groups of 4 rows of w (as 2 x 2 when there are 3-4 vectors), then single rows.
+        /// Chains: x_i · w_r for every i and r of the group, 8 floats of k per step; the k tail is scalar.
+        /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void Axpy(int j0, int j1)
+        private void Dot<TX>(int j0, int j1) where TX : struct, ICount
         {
-            float* acc = stackalloc float[MaxRows * Chunk];
-            for (int jj = j0; jj < j1; jj += Chunk)
+            int j = j0;
+            for (; j + 4 <= j1; j += 4)
             {
-                int cw = Math.Min(Chunk, j1 - jj);
-                new Span<float>(acc, MaxRows * Chunk).Clear();
+                if (TX.Value <= 2) DotBlock<TX, Four>(j);
+                else
+                {
+                    DotBlock<TX, Two>(j);
+                    DotBlock<TX, Two>(j + 2);
+                }
+            }
+            for (; j < j1; j++) DotBlock<TX, One>(j);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private void DotBlock<TX, TR>(int j) where TX : struct, ICount where TR : struct, ICount
+        {
+            int nx = TX.Value, nr = TR.Value;
+            TW* w0 = w + j * ldw, w1 = w0 + ldw, w2 = w1 + ldw, w3 = w2 + ldw;
+            float* x0 = x, x1 = x + ldx, x2 = x1 + ldx, x3 = x2 + ldx;
+            Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default, a10 = default, a11 = default, a12 = default, a13 = default;
+            Vector256<float> a20 = default, a21 = default, a30 = default, a31 = default;
+            int p = 0;
+            for (; p + 8 <= k; p += 8)
+            {
+                var v0 = GemmPacking.Load8(w0 + p);
+                var v1 = nr > 1 ? GemmPacking.Load8(w1 + p) : default;
+                var v2 = nr > 2 ? GemmPacking.Load8(w2 + p) : default;
+                var v3 = nr > 2 ? GemmPacking.Load8(w3 + p) : default;
+                var xv = Vector256.Load(x0 + p);
+                a00 = Vector256.MultiplyAddEstimate(xv, v0, a00);
+                if (nr > 1) a01 = Vector256.MultiplyAddEstimate(xv, v1, a01);
+                if (nr > 2)
+                {
+                    a02 = Vector256.MultiplyAddEstimate(xv, v2, a02);
+                    a03 = Vector256.MultiplyAddEstimate(xv, v3, a03);
+                }
+                if (nx > 1)
+                {
+                    xv = Vector256.Load(x1 + p);
+                    a10 = Vector256.MultiplyAddEstimate(xv, v0, a10);
+                    if (nr > 1) a11 = Vector256.MultiplyAddEstimate(xv, v1, a11);
+                    if (nr > 2)
+                    {
+                        a12 = Vector256.MultiplyAddEstimate(xv, v2, a12);
+                        a13 = Vector256.MultiplyAddEstimate(xv, v3, a13);
+                    }
+                }
+                if (nx > 2)
+                {
+                    xv = Vector256.Load(x2 + p);
+                    a20 = Vector256.MultiplyAddEstimate(xv, v0, a20);
+                    if (nr > 1) a21 = Vector256.MultiplyAddEstimate(xv, v1, a21);
+                }
+                if (nx > 3)
+                {
+                    xv = Vector256.Load(x3 + p);
+                    a30 = Vector256.MultiplyAddEstimate(xv, v0, a30);
+                    if (nr > 1) a31 = Vector256.MultiplyAddEstimate(xv, v1, a31);
+                }
+            }
+            float* yj = y + j * ysw;
+            Finish(yj, x0, w0, p, a00);
+            if (nr > 1) Finish(yj + ysw, x0, w1, p, a01);
+            if (nr > 2)
+            {
+                Finish(yj + 2 * ysw, x0, w2, p, a02);
+                Finish(yj + 3 * ysw, x0, w3, p, a03);
+            }
+            if (nx > 1)
+            {
+                Finish(yj + ysx, x1, w0, p, a10);
+                if (nr > 1) Finish(yj + ysx + ysw, x1, w1, p, a11);
+                if (nr > 2)
+                {
+                    Finish(yj + ysx + 2 * ysw, x1, w2, p, a12);
+                    Finish(yj + ysx + 3 * ysw, x1, w3, p, a13);
+                }
+            }
+            if (nx > 2)
+            {
+                Finish(yj + 2 * ysx, x2, w0, p, a20);
+                if (nr > 1) Finish(yj + 2 * ysx + ysw, x2, w1, p, a21);
+            }
+            if (nx > 3)
+            {
+                Finish(yj + 3 * ysx, x3, w0, p, a30);
+                if (nr > 1) Finish(yj + 3 * ysx + ysw, x3, w1, p, a31);
+            }
+        }
+
+        /// <summary>Horizontal sum of one chain plus the scalar k tail from <paramref name="p"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private void Finish(float* dst, float* xi, TW* wr, int p, Vector256<float> chain)
+        {
+            float s = Vector256.Sum(chain);
+            for (; p < k; p++) s += xi[p] * GemmPacking.ToSingle(wr, p);
+            Put(dst, s);
+        }
+
+        /// <summary>
+        /// Axpy form, columns [j0, j1) in chunks of at most <see cref="MaxChunk"/>: acc_i += Σ_r x_i[p + r]·w[p + r, :]
+        /// over R = 4 rows of w per pass (2 for 3-4 vectors), then the chunk goes to y.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void Axpy<TX>(int j0, int j1) where TX : struct, ICount
+        {
+            int nx = TX.Value;
+            int chunk = Math.Min(MaxChunk, j1 - j0);
+            using var lease = GemmBuffers.Rent(GemmBuffers.Slot.Vector, (long)nx * chunk);
+            float* acc = lease.Pointer;
+            for (int jj = j0; jj < j1; jj += chunk)
+            {
+                int cw = Math.Min(chunk, j1 - jj);
+                new Span<float>(acc, nx * chunk).Clear();
                 int p = 0;
-                for (; p + 4 <= k; p += 4)
+                if (nx <= 2)
                 {
-                    TW* w0 = w + p * ldw + jj;
-                    for (int i = 0; i < rows; i++)
-                    {
-                        float* xi = x + i * ldx + p;
-                        Axpy4(acc + i * Chunk, cw, xi[0], xi[1], xi[2], xi[3], w0, ldw);
-                    }
+                    for (; p + 4 <= k; p += 4) AxpyBlock<TX, Four>(acc, chunk, cw, p, jj);
                 }
-                for (; p < k; p++)
+                for (; p + 2 <= k; p += 2) AxpyBlock<TX, Two>(acc, chunk, cw, p, jj);
+                for (; p < k; p++) AxpyBlock<TX, One>(acc, chunk, cw, p, jj);
+                for (int i = 0; i < nx; i++)
                 {
-                    TW* w0 = w + p * ldw + jj;
-                    for (int i = 0; i < rows; i++)
-                    {
-                        float xv = x[i * ldx + p];
-                        float* a = acc + i * Chunk;
-                        for (int v = 0; v < cw; v++) a[v] += xv * GemmPacking.ToSingle(w0, v);
-                    }
-                }
-                for (int i = 0; i < rows; i++)
-                {
-                    float* a = acc + i * Chunk, yi = y + i * ysx + jj * ysw;
+                    float* a = acc + i * chunk, yi = y + i * ysx + jj * ysw;
                     for (int v = 0; v < cw; v++) Put(yi + v * ysw, a[v]);
                 }
             }
         }
 
-        /// <summary><c>a[v] += x0·w0[v] + x1·w1[v] + x2·w2[v] + x3·w3[v]</c> for v &lt; cw, rows of w ld apart.</summary>
-        private void Axpy4(float* a, int cw, float x0, float x1, float x2, float x3, TW* w0, nint ld)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private void AxpyBlock<TX, TR>(float* acc, int chunk, int cw, int p, int jj) where TX : struct, ICount where TR : struct, ICount
         {
-            TW* w1 = w0 + ld, w2 = w1 + ld, w3 = w2 + ld;
+            int nx = TX.Value, nr = TR.Value;
+            TW* w0 = w + p * ldw + jj, w1 = w0 + ldw, w2 = w1 + ldw, w3 = w2 + ldw;
+            float* x0 = x + p, x1 = x0 + ldx, x2 = x1 + ldx, x3 = x2 + ldx;
+            float* acc0 = acc, acc1 = acc0 + chunk, acc2 = acc1 + chunk, acc3 = acc2 + chunk;
+            Vector256<float> b00 = Vector256.Create(x0[0]), b01 = nr > 1 ? Vector256.Create(x0[1]) : default;
+            Vector256<float> b02 = nr > 2 ? Vector256.Create(x0[2]) : default, b03 = nr > 2 ? Vector256.Create(x0[3]) : default;
+            Vector256<float> b10 = nx > 1 ? Vector256.Create(x1[0]) : default, b11 = nx > 1 && nr > 1 ? Vector256.Create(x1[1]) : default;
+            Vector256<float> b12 = nx > 1 && nr > 2 ? Vector256.Create(x1[2]) : default, b13 = nx > 1 && nr > 2 ? Vector256.Create(x1[3]) : default;
+            Vector256<float> b20 = nx > 2 ? Vector256.Create(x2[0]) : default, b21 = nx > 2 && nr > 1 ? Vector256.Create(x2[1]) : default;
+            Vector256<float> b30 = nx > 3 ? Vector256.Create(x3[0]) : default, b31 = nx > 3 && nr > 1 ? Vector256.Create(x3[1]) : default;
             int v = 0;
-            if (simd)
+            for (; v + 8 <= cw; v += 8)
             {
-                Vector256<float> b0 = Vector256.Create(x0), b1 = Vector256.Create(x1), b2 = Vector256.Create(x2), b3 = Vector256.Create(x3);
-                for (; v + 8 <= cw; v += 8)
+                var v0 = GemmPacking.Load8(w0 + v);
+                var v1 = nr > 1 ? GemmPacking.Load8(w1 + v) : default;
+                var v2 = nr > 2 ? GemmPacking.Load8(w2 + v) : default;
+                var v3 = nr > 2 ? GemmPacking.Load8(w3 + v) : default;
+                var s = Vector256.MultiplyAddEstimate(b00, v0, Vector256.Load(acc0 + v));
+                if (nr > 1) s = Vector256.MultiplyAddEstimate(b01, v1, s);
+                if (nr > 2) s = Vector256.MultiplyAddEstimate(b03, v3, Vector256.MultiplyAddEstimate(b02, v2, s));
+                s.Store(acc0 + v);
+                if (nx > 1)
                 {
-                    var s = Vector256.MultiplyAddEstimate(b0, GemmPacking.Load8(w0 + v), Vector256.Load(a + v));
-                    s = Vector256.MultiplyAddEstimate(b1, GemmPacking.Load8(w1 + v), s);
-                    s = Vector256.MultiplyAddEstimate(b2, GemmPacking.Load8(w2 + v), s);
-                    s = Vector256.MultiplyAddEstimate(b3, GemmPacking.Load8(w3 + v), s);
-                    s.Store(a + v);
+                    s = Vector256.MultiplyAddEstimate(b10, v0, Vector256.Load(acc1 + v));
+                    if (nr > 1) s = Vector256.MultiplyAddEstimate(b11, v1, s);
+                    if (nr > 2) s = Vector256.MultiplyAddEstimate(b13, v3, Vector256.MultiplyAddEstimate(b12, v2, s));
+                    s.Store(acc1 + v);
+                }
+                if (nx > 2)
+                {
+                    s = Vector256.MultiplyAddEstimate(b20, v0, Vector256.Load(acc2 + v));
+                    if (nr > 1) s = Vector256.MultiplyAddEstimate(b21, v1, s);
+                    s.Store(acc2 + v);
+                }
+                if (nx > 3)
+                {
+                    s = Vector256.MultiplyAddEstimate(b30, v0, Vector256.Load(acc3 + v));
+                    if (nr > 1) s = Vector256.MultiplyAddEstimate(b31, v1, s);
+                    s.Store(acc3 + v);
                 }
             }
+            // Column tail (only at the end of the matrix: ranges are whole 16-column groups): same order, scalar.
             for (; v < cw; v++)
-                a[v] += x0 * GemmPacking.ToSingle(w0, v) + x1 * GemmPacking.ToSingle(w1, v) + x2 * GemmPacking.ToSingle(w2, v) + x3 * GemmPacking.ToSingle(w3, v);
+            {
+                for (int i = 0; i < nx; i++)
+                {
+                    float* xi = x0 + i * ldx;
+                    float s = acc[i * chunk + v];
+                    for (int r = 0; r < nr; r++) s = MathF.FusedMultiplyAdd(xi[r], GemmPacking.ToSingle(w0 + r * ldw, v), s);
+                    acc[i * chunk + v] = s;
+                }
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void DotScalar(int j0, int j1)
+        {
+            for (int j = j0; j < j1; j++)
+            {
+                TW* wj = w + j * ldw;
+                for (int i = 0; i < rows; i++)
+                {
+                    float* xi = x + i * ldx;
+                    float s = 0;
+                    for (int p = 0; p < k; p++) s += xi[p] * GemmPacking.ToSingle(wj, p);
+                    Put(y + i * ysx + j * ysw, s);
+                }
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void AxpyScalar(int j0, int j1)
+        {
+            for (int i = 0; i < rows; i++)
+            {
+                float* xi = x + i * ldx;
+                for (int j = j0; j < j1; j++) Put(y + i * ysx + j * ysw, 0);
+                for (int p = 0; p < k; p++)
+                {
+                    TW* wp = w + p * ldw;
+                    float xv = xi[p];
+                    for (int j = j0; j < j1; j++) y[i * ysx + j * ysw] += xv * GemmPacking.ToSingle(wp, j);
+                }
+            }
         }
     }
 }

@@ -1,0 +1,193 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using FuseSharp.Tensors;
+using FuseSharp.Tensors.Kernels;
+using static FuseSharp.Bench.BenchUtil;
+
+namespace FuseSharp.Bench;
+
+/// <summary>
+/// GEMM and GEMV against the machine's own limits, measured in the same run: the FMA peak (a register-only FMA
+/// loop at the widest hardware-accelerated vector width, enough independent accumulators to cover the FMA
+/// latency) and a plain memory-read bandwidth (a vector sum over a buffer far larger than L3).
+/// Options: <c>--quick</c> (fewer repeats, sizes up to 2048), <c>--threads 1,2</c>.
+/// </summary>
+internal static class GemmBench
+{
+    public static void Run(string[] args)
+    {
+        bool quick = args.Contains("--quick");
+        int repeats = quick ? 2 : 5;
+        int[] threadCounts = [1, Math.Min(2, Environment.ProcessorCount)];
+        int ti = Array.IndexOf(args, "--threads");
+        if (ti >= 0 && ti + 1 < args.Length) threadCounts = args[ti + 1].Split(',').Select(int.Parse).ToArray();
+        int[] sizes = quick ? [512, 1024, 2048] : [512, 1024, 2048, 4096];
+
+        Console.WriteLine($"gemm: kernel {Gemm.BestKernel}, {Environment.ProcessorCount} cores, Vector512 accelerated: {Vector512.IsHardwareAccelerated}, Vector256: {Vector256.IsHardwareAccelerated}");
+        var peak = new Dictionary<int, double>();
+        foreach (var t in threadCounts)
+        {
+            double v256 = BestOf(repeats, () => FmaLoop(t, Fma256)) is var s256 ? FmaFlops(t, 8) / s256 : 0;
+            double v512 = BestOf(repeats, () => FmaLoop(t, Fma512)) is var s512 ? FmaFlops(t, 16) / s512 : 0;
+            peak[t] = Math.Max(v256, v512);
+            Console.WriteLine($"  peak FMA, {t} thread(s): Vector256 {F(v256 / 1e9, "0.0")} GFLOP/s, Vector512 {F(v512 / 1e9, "0.0")} GFLOP/s" +
+                (Vector512.IsHardwareAccelerated ? "" : " (not hardware-accelerated: emulated by two 256-bit halves)") + $" -> peak {F(peak[t] / 1e9, "0.0")}");
+        }
+
+        // GEMM, M = 512, K = N: forward (x·Wᵀ, transB), input gradient (dy·W, no transposes), weight gradient
+        // (dW += dyᵀ·x, transA with accumulate), forward with BF16 weights.
+        int maxSize = sizes[^1];
+        var a = RandomFloats(512L * maxSize, 1);
+        var b = RandomFloats((long)maxSize * maxSize, 2);
+        var bBf16 = new ushort[b.Length];
+        BFloat16Conversion.FromSingle(b, bBf16);
+        var c = new float[512 * maxSize];
+        var variants = new (string Name, bool TransA, bool TransB, bool Bf16, bool Accumulate)[]
+        {
+            ("NT  (forward x·Wᵀ)   ", false, true, false, false),
+            ("NN  (input grad dy·W) ", false, false, false, false),
+            ("TN+ (weight grad dyᵀx)", true, false, false, true),
+            ("NT  BF16 W (forward)  ", false, true, true, false),
+        };
+        foreach (var t in threadCounts)
+        {
+            Parallelism.MaxThreads = t;
+            foreach (var v in variants)
+            {
+                foreach (var size in sizes)
+                {
+                    int m = 512, n = size, k = size;
+                    int lda = v.TransA ? m : k, ldb = v.TransB ? k : n;
+                    double seconds = BestOf(size >= 4096 ? Math.Min(repeats, 3) : repeats, () =>
+                    {
+                        if (v.Bf16) Gemm.MatMulBf16(v.TransA, v.TransB, m, n, k, a, lda, bBf16, ldb, c, n, v.Accumulate);
+                        else Gemm.MatMul(v.TransA, v.TransB, m, n, k, a, lda, b, ldb, c, n, v.Accumulate);
+                    });
+                    double flops = 2.0 * m * n * k / seconds;
+                    Console.WriteLine($"  GEMM {v.Name} t={t} M=512 K=N={size,4}: {F(flops / 1e9, "0.0"),6} GFLOP/s");
+                    Ratio($"GEMM {v.Name.Trim()} t={t} N=K={size} / FMA peak", flops / peak[t], ">=", 0.85);
+                }
+            }
+        }
+
+        // GEMV (decoding): a matrix far larger than L3, streamed once per call; compared with a plain read of it.
+        int gn = 16384, gk = 4096;
+        var w = RandomFloats((long)gn * gk, 3);
+        var wBf16 = new ushort[w.Length];
+        BFloat16Conversion.FromSingle(w, wBf16);
+        var x = RandomFloats(4L * Math.Max(gn, gk), 4);
+        var y = new float[4 * Math.Max(gn, gk)];
+        foreach (var t in threadCounts)
+        {
+            Parallelism.MaxThreads = t;
+            double read = w.Length * 4.0 / BestOf(repeats, () => ReadAll(w, t));
+            Console.WriteLine($"  memory read, {t} thread(s): {Gb(read)}");
+            foreach (var rows in new[] { 1, 4 })
+            {
+                double tF32 = BestOf(repeats, () => Gemm.MatMul(false, true, rows, gn, gk, x, gk, w, gk, y, gn));
+                double tBf16 = BestOf(repeats, () => Gemm.MatMulBf16(false, true, rows, gn, gk, x, gk, wBf16, gk, y, gn));
+                double tAxpy = BestOf(repeats, () => Gemm.MatMul(false, false, rows, gk, gn, x, gn, w, gk, y, gk));
+                double tAxpyBf16 = BestOf(repeats, () => Gemm.MatMulBf16(false, false, rows, gk, gn, x, gn, wBf16, gk, y, gk));
+                Report($"GEMV m={rows} t={t} x·Wᵀ F32 ", w.Length * 4.0 / tF32, read);
+                Report($"GEMV m={rows} t={t} x·Wᵀ BF16", w.Length * 2.0 / tBf16, read);
+                Report($"GEMV m={rows} t={t} x·W  F32 ", w.Length * 4.0 / tAxpy, read);
+                Report($"GEMV m={rows} t={t} x·W  BF16", w.Length * 2.0 / tAxpyBf16, read);
+            }
+        }
+        Parallelism.MaxThreads = 0;
+    }
+
+    private static void Report(string what, double bytesPerSecond, double read)
+    {
+        Console.WriteLine($"  {what}: {Gb(bytesPerSecond)}");
+        Ratio($"{what.Trim()} / memory read", bytesPerSecond / read, ">=", 0.85);
+    }
+
+    private static float[] RandomFloats(long count, int seed)
+    {
+        var rng = new Random(seed);
+        var values = GC.AllocateUninitializedArray<float>(checked((int)count));
+        for (int i = 0; i < values.Length; i++) values[i] = (float)(rng.NextDouble() * 2 - 1);
+        return values;
+    }
+
+    private const int FmaIterations = 20_000_000;
+
+    private static double FmaFlops(int threads, int lanes) => 2.0 * lanes * 12 * FmaIterations * threads;
+
+    private static void FmaLoop(int threads, Func<int, float> body)
+    {
+        if (threads == 1) Sink = body(FmaIterations);
+        else Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ => Sink = body(FmaIterations));
+    }
+
+    private static float Sink;
+
+    /// <summary>12 independent FMA chains (latency 4 x 2 pipes needs 8) on registers only.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static float Fma256(int iterations)
+    {
+        var mul = Vector256.Create(0.999f);
+        var add = Vector256.Create(0.001f);
+        Vector256<float> a0 = Vector256.Create(0f), a1 = Vector256.Create(1f), a2 = Vector256.Create(2f), a3 = Vector256.Create(3f);
+        Vector256<float> a4 = Vector256.Create(4f), a5 = Vector256.Create(5f), a6 = Vector256.Create(6f), a7 = Vector256.Create(7f);
+        Vector256<float> a8 = Vector256.Create(8f), a9 = Vector256.Create(9f), a10 = Vector256.Create(10f), a11 = Vector256.Create(11f);
+        for (int i = 0; i < iterations; i++)
+        {
+            a0 = Vector256.MultiplyAddEstimate(a0, mul, add); a1 = Vector256.MultiplyAddEstimate(a1, mul, add);
+            a2 = Vector256.MultiplyAddEstimate(a2, mul, add); a3 = Vector256.MultiplyAddEstimate(a3, mul, add);
+            a4 = Vector256.MultiplyAddEstimate(a4, mul, add); a5 = Vector256.MultiplyAddEstimate(a5, mul, add);
+            a6 = Vector256.MultiplyAddEstimate(a6, mul, add); a7 = Vector256.MultiplyAddEstimate(a7, mul, add);
+            a8 = Vector256.MultiplyAddEstimate(a8, mul, add); a9 = Vector256.MultiplyAddEstimate(a9, mul, add);
+            a10 = Vector256.MultiplyAddEstimate(a10, mul, add); a11 = Vector256.MultiplyAddEstimate(a11, mul, add);
+        }
+        return Vector256.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
+    }
+
+    /// <summary>The same with Vector512 (12 chains: the latency x pipes product of current AVX-512 cores is at most 8).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static float Fma512(int iterations)
+    {
+        var mul = Vector512.Create(0.999f);
+        var add = Vector512.Create(0.001f);
+        Vector512<float> a0 = Vector512.Create(0f), a1 = Vector512.Create(1f), a2 = Vector512.Create(2f), a3 = Vector512.Create(3f);
+        Vector512<float> a4 = Vector512.Create(4f), a5 = Vector512.Create(5f), a6 = Vector512.Create(6f), a7 = Vector512.Create(7f);
+        Vector512<float> a8 = Vector512.Create(8f), a9 = Vector512.Create(9f), a10 = Vector512.Create(10f), a11 = Vector512.Create(11f);
+        for (int i = 0; i < iterations; i++)
+        {
+            a0 = Vector512.MultiplyAddEstimate(a0, mul, add); a1 = Vector512.MultiplyAddEstimate(a1, mul, add);
+            a2 = Vector512.MultiplyAddEstimate(a2, mul, add); a3 = Vector512.MultiplyAddEstimate(a3, mul, add);
+            a4 = Vector512.MultiplyAddEstimate(a4, mul, add); a5 = Vector512.MultiplyAddEstimate(a5, mul, add);
+            a6 = Vector512.MultiplyAddEstimate(a6, mul, add); a7 = Vector512.MultiplyAddEstimate(a7, mul, add);
+            a8 = Vector512.MultiplyAddEstimate(a8, mul, add); a9 = Vector512.MultiplyAddEstimate(a9, mul, add);
+            a10 = Vector512.MultiplyAddEstimate(a10, mul, add); a11 = Vector512.MultiplyAddEstimate(a11, mul, add);
+        }
+        return Vector512.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
+    }
+
+    /// <summary>Reads every float of <paramref name="data"/> once (4 independent vector sums per thread).</summary>
+    private static void ReadAll(float[] data, int threads)
+    {
+        if (threads == 1) Sink = Sum(data, 0, data.Length);
+        else Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads },
+            t => Sink = Sum(data, (int)((long)data.Length * t / threads), (int)((long)data.Length * (t + 1) / threads)));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe float Sum(float[] data, int start, int end)
+    {
+        fixed (float* p0 = &data[start])
+        {
+            float* p = p0, stop = p0 + (end - start);
+            Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
+            for (; p + 64 <= stop; p += 64)
+            {
+                s0 += Vector256.Load(p); s1 += Vector256.Load(p + 8); s2 += Vector256.Load(p + 16); s3 += Vector256.Load(p + 24);
+                s4 += Vector256.Load(p + 32); s5 += Vector256.Load(p + 40); s6 += Vector256.Load(p + 48); s7 += Vector256.Load(p + 56);
+            }
+            float s = Vector256.Sum(s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7);
+            for (; p < stop; p++) s += *p;
+            return s;
+        }
+    }
+}

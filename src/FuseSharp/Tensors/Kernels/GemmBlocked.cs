@@ -33,8 +33,8 @@ internal static unsafe class GemmBlocked
     /// <summary>Largest packed B slab (floats): 16 MiB, half the L3 of the machines this is tuned on.</summary>
     public const long SlabFloats = 4L << 20;
 
-    /// <summary>Per-thread work below which another thread costs more than it saves (FMAs; ~25 µs of one core).</summary>
-    private const long FmasPerThread = 1L << 19;
+    /// <summary>Per-thread work below which another thread costs more than it saves (FMAs; ~25 µs of one core, several times the cost of starting one).</summary>
+    private const long FmasPerThread = 1L << 20;
 
     public static void Run<TK, TB>(in GemmArgs<TB> x, int threads, bool simd, long slabFloats = SlabFloats)
         where TK : struct, IGemmMicroKernel where TB : unmanaged
@@ -81,24 +81,27 @@ internal static unsafe class GemmBlocked
         private int _rowItems, _colItems;
 
         /// <summary>
-        /// Splits C into Threads = rowItems x colItems rectangles of whole panels. Splitting rows shares the packed
-        /// B slab at no cost; splitting columns makes every column part pack the same A rows again, so it is only
-        /// chosen when rows are too few to balance (cost model: item FMAs + 8 FMA-equivalents per packed A value).
+        /// Splits C into Threads = rowItems x colItems rectangles of whole panels, choosing the split (and, when the
+        /// panels are few, fewer threads) that minimises the largest item. Splitting rows shares the packed B slab at
+        /// no cost; splitting columns makes every column part pack the same A rows again, so the cost of an item is
+        /// its FMAs per k plus 8 FMA-equivalents per packed A value.
         /// </summary>
         public void Plan(int threads)
         {
             int rowPanels = (x.M + TK.MR - 1) / TK.MR, colPanels = (Nc + TK.NR - 1) / TK.NR;
-            threads = Math.Min(threads, rowPanels * colPanels);
             long best = long.MaxValue;
-            for (int rows = 1; rows <= threads; rows++)
+            for (int t = Math.Min(threads, rowPanels * colPanels); t >= 1; t--)
             {
-                if (threads % rows != 0 || rows > rowPanels || threads / rows > colPanels) continue;
-                long itemRows = (long)(rowPanels + rows - 1) / rows * TK.MR;
-                long itemCols = (long)(colPanels + threads / rows - 1) / (threads / rows) * TK.NR;
-                long cost = itemRows * itemCols + 8 * itemRows;
-                if (cost < best) (best, _rowItems, _colItems) = (cost, rows, threads / rows);
+                for (int rows = 1; rows <= t; rows++)
+                {
+                    int cols = t / rows;
+                    if (rows * cols != t || rows > rowPanels || cols > colPanels) continue;
+                    long itemRows = (long)(rowPanels + rows - 1) / rows * TK.MR;
+                    long itemCols = (long)(colPanels + cols - 1) / cols * TK.NR;
+                    long cost = itemRows * itemCols + 8 * itemRows;
+                    if (cost < best) (best, _rowItems, _colItems) = (cost, rows, cols);
+                }
             }
-            if (best == long.MaxValue) (_rowItems, _colItems) = (1, 1);
             Threads = _rowItems * _colItems;
         }
 

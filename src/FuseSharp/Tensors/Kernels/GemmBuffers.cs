@@ -10,15 +10,20 @@ namespace FuseSharp.Tensors.Kernels;
 /// </summary>
 internal static unsafe class GemmBuffers
 {
-    /// <summary>Which cache a lease draws from: the A block of a worker, the B slab of a caller, the GEMV rows.</summary>
+    /// <summary>
+    /// Which cache a lease draws from: a worker's A block (or the vector path's accumulators), a caller's B slab,
+    /// the vector path's gathered vectors.
+    /// </summary>
     public enum Slot { A, B, Vector }
 
     [ThreadStatic] private static float[]? t_a;
     [ThreadStatic] private static float[]? t_b;
     [ThreadStatic] private static float[]? t_vector;
 
+    /// <summary>A buffer of at least <paramref name="floats"/> floats; none (a null pointer) for zero.</summary>
     public static Lease Rent(Slot slot, long floats)
     {
+        if (floats <= 0) return default;
         ref float[]? cached = ref Cache(slot);
         var array = cached;
         long needed = floats + 16; // 16 floats: room to round the start up to 64 bytes
@@ -41,7 +46,7 @@ internal static unsafe class GemmBuffers
 
     public readonly struct Lease : IDisposable
     {
-        private readonly float[] _array;
+        private readonly float[]? _array;
         private readonly Slot _slot;
 
         public Lease(Slot slot, float[] array)
@@ -57,6 +62,7 @@ internal static unsafe class GemmBuffers
 
         public void Dispose()
         {
+            if (_array is null) return;
             ref float[]? cached = ref Cache(_slot);
             if (cached is null || cached.Length < _array.Length) cached = _array;
         }

@@ -25,7 +25,7 @@ internal static unsafe class GemmVector
     private const int MaxChunk = 8192;
 
     /// <summary>Matrix values per thread below which one more thread costs more than it saves.</summary>
-    private const long ValuesPerThread = 1L << 16;
+    private const long ValuesPerThread = 1L << 17;
 
     public static void Run<TW>(int threads, bool simd, int rows, int cols, int k, float* x, nint ldx,
         TW* w, nint ldw, bool dotForm, float* y, nint ysx, nint ysw, bool accumulate) where TW : unmanaged
@@ -188,7 +188,7 @@ internal static unsafe class GemmVector
         {
             int nx = TX.Value;
             int chunk = Math.Min(MaxChunk, j1 - j0);
-            using var lease = GemmBuffers.Rent(GemmBuffers.Slot.Vector, (long)nx * chunk);
+            using var lease = GemmBuffers.Rent(GemmBuffers.Slot.A, (long)nx * chunk);
             float* acc = lease.Pointer;
             for (int jj = j0; jj < j1; jj += chunk)
             {

@@ -123,6 +123,42 @@ public class GemmTests
     }
 
     [Fact]
+    public void OddThreadCounts_MatchReference()
+    {
+        // Thread counts that do not factor into the panel grid (7 over 5 x 3 panels) must still split and agree.
+        var rng = new Random(13);
+        foreach (var threads in new[] { 3, 7 })
+            foreach (var (m, n, k) in new[] { (30, 48, 20), (200, 40, 64) })
+            {
+                var (a, lda) = Random(rng, m, k, 0);
+                var (b, ldb) = Random(rng, k, n, 0);
+                var expected = new float[m * n];
+                var actual = new float[m * n];
+                Gemm.MatMulReference(false, false, m, n, k, a, lda, b, ldb, expected, n);
+                Gemm.MatMul<float>(Gemm.BestKernel, threads, false, false, m, n, k, a, lda, b, ldb, actual, n, false);
+                AssertClose(expected, actual, (k + 2) * U * k, $"threads={threads} {m}x{n}x{k}");
+            }
+    }
+
+    [Fact]
+    public void SingleThreadedCall_DoesNotAllocateInTheHotPath()
+    {
+        // After a warm-up (pack buffers cached per thread), a call allocates only its small job object, whatever the size.
+        var rng = new Random(17);
+        foreach (var (m, n, k) in new[] { (300, 200, 300), (1, 2000, 300), (2000, 3, 300) })
+        {
+            var (a, _) = Random(rng, m, k, 0);
+            var (b, _) = Random(rng, k, n, 0);
+            var c = new float[m * n];
+            Gemm.MatMul<float>(Gemm.BestKernel, 1, false, false, m, n, k, a, k, b, n, c, n, false);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            Gemm.MatMul<float>(Gemm.BestKernel, 1, false, false, m, n, k, a, k, b, n, c, n, false);
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            Assert.True(allocated < 1024, $"{m}x{n}x{k}: {allocated} bytes allocated");
+        }
+    }
+
+    [Fact]
     public void Bf16_MatchesF32OfTheWidenedValues()
     {
         // BF16 B must give exactly what the F32 path gives on the same (exactly widened) values.

@@ -10,7 +10,8 @@ namespace FuseSharp.Bench;
 /// GEMM and GEMV against the machine's own limits, measured in the same run: the FMA peak (a register-only FMA
 /// loop at the widest hardware-accelerated vector width, enough independent accumulators to cover the FMA
 /// latency) and a plain memory-read bandwidth (a vector sum over a buffer far larger than L3).
-/// Options: <c>--quick</c> (shorter repeats, sizes up to 2048), <c>--threads 1,2</c>.
+/// Options: <c>--quick</c> (shorter repeats, sizes up to 2048), <c>--threads 1,2</c>, <c>--only gemm,gemv,rows</c>.
+/// The machine's load average is printed: on a busy shared machine the ratios come out low, never high.
 /// </summary>
 internal static class GemmBench
 {
@@ -21,14 +22,36 @@ internal static class GemmBench
         int[] threadCounts = [1, Math.Min(2, Environment.ProcessorCount)];
         int ti = Array.IndexOf(args, "--threads");
         if (ti >= 0 && ti + 1 < args.Length) threadCounts = args[ti + 1].Split(',').Select(int.Parse).ToArray();
+        int oi = Array.IndexOf(args, "--only");
+        string[] sections = oi >= 0 && oi + 1 < args.Length ? args[oi + 1].Split(',') : ["gemm", "gemv", "rows"];
         int[] sizes = quick ? [512, 1024, 2048] : [512, 1024, 2048, 4096];
 
-        Console.WriteLine($"gemm: kernel {Gemm.BestKernel}, {Environment.ProcessorCount} cores, Vector512 accelerated: {Vector512.IsHardwareAccelerated}, Vector256: {Vector256.IsHardwareAccelerated}");
+        Console.WriteLine($"gemm: kernel {Gemm.BestKernel}, {Environment.ProcessorCount} cores, Vector512 accelerated: " +
+            $"{Vector512.IsHardwareAccelerated}, Vector256: {Vector256.IsHardwareAccelerated}, load average {LoadAverage()}");
+        if (sections.Contains("gemm")) GemmVersusPeak(threadCounts, sizes, budget);
+        if (sections.Contains("gemv") || sections.Contains("rows"))
+        {
+            // A matrix far larger than L3 (256 MiB F32, 128 MiB BF16), streamed once per call.
+            int n = 16384, k = 4096;
+            var w = RandomFloats((long)n * k, 3);
+            var wBf16 = new ushort[w.Length];
+            BFloat16Conversion.FromSingle(w, wBf16);
+            if (sections.Contains("gemv")) GemvVersusRead(threadCounts, budget, n, k, w, wBf16);
+            if (sections.Contains("rows")) RowsCrossover(threadCounts, budget, n, k, w);
+        }
+        Parallelism.MaxThreads = 0;
+        Console.WriteLine($"  load average at the end: {LoadAverage()}");
+    }
+
+    /// <summary>
+    /// GEMM, M = 512, K = N: forward (x·Wᵀ, transB), input gradient (dy·W, no transposes), weight gradient
+    /// (dW += dyᵀ·x, transA with accumulate), forward with BF16 weights; against the FMA peak measured before and
+    /// after (the larger kept: a busy moment cannot lower the baseline).
+    /// </summary>
+    private static void GemmVersusPeak(int[] threadCounts, int[] sizes, double budget)
+    {
         var peak = new Dictionary<int, double>();
         MeasurePeak(threadCounts, peak);
-
-        // GEMM, M = 512, K = N: forward (x·Wᵀ, transB), input gradient (dy·W, no transposes), weight gradient
-        // (dW += dyᵀ·x, transA with accumulate), forward with BF16 weights.
         int maxSize = sizes[^1];
         var a = RandomFloats(512L * maxSize, 1);
         var b = RandomFloats((long)maxSize * maxSize, 2);
@@ -42,6 +65,7 @@ internal static class GemmBench
             ("TN+ (weight grad dyᵀx)", true, false, false, true),
             ("NT  BF16 W (forward)  ", false, true, true, false),
         };
+        var rates = new List<(string Name, int Threads, int Size, double Flops)>();
         foreach (var t in threadCounts)
         {
             Parallelism.MaxThreads = t;
@@ -56,23 +80,21 @@ internal static class GemmBench
                         if (v.Bf16) Gemm.MatMulBf16(v.TransA, v.TransB, m, n, k, a, lda, bBf16, ldb, c, n, v.Accumulate);
                         else Gemm.MatMul(v.TransA, v.TransB, m, n, k, a, lda, b, ldb, c, n, v.Accumulate);
                     });
-                    double flops = 2.0 * m * n * k / seconds;
-                    Console.WriteLine($"  GEMM {v.Name} t={t} M=512 K=N={size,4}: {F(flops / 1e9, "0.0"),6} GFLOP/s");
-                    Ratio($"GEMM {v.Name.Trim()} t={t} N=K={size} / FMA peak", flops / peak[t], ">=", 0.85);
+                    rates.Add((v.Name, t, size, 2.0 * m * n * k / seconds));
+                    Console.WriteLine($"  GEMM {v.Name} t={t} M=512 K=N={size,4}: {F(rates[^1].Flops / 1e9, "0.0"),6} GFLOP/s");
                 }
             }
         }
-
-        // Measured again after the GEMMs, the larger value kept: a busy moment cannot lower the baseline.
         MeasurePeak(threadCounts, peak);
+        foreach (var (name, t, size, flops) in rates)
+            Ratio($"GEMM {name.Trim()} t={t} N=K={size} / FMA peak", flops / peak[t], ">=", 0.85);
+    }
 
-        // GEMV (decoding): a matrix far larger than L3, streamed once per call; compared with a plain read of it.
-        int gn = 16384, gk = 4096;
-        var w = RandomFloats((long)gn * gk, 3);
-        var wBf16 = new ushort[w.Length];
-        BFloat16Conversion.FromSingle(w, wBf16);
-        var x = RandomFloats(4L * Math.Max(gn, gk), 4);
-        var y = new float[4 * Math.Max(gn, gk)];
+    /// <summary>GEMV (decoding, 1 and 4 rows) in both forms, F32 and BF16, against a plain read of the same matrix.</summary>
+    private static void GemvVersusRead(int[] threadCounts, double budget, int n, int k, float[] w, ushort[] wBf16)
+    {
+        var x = RandomFloats(4L * Math.Max(n, k), 4);
+        var y = new float[4 * Math.Max(n, k)];
         foreach (var t in threadCounts)
         {
             Parallelism.MaxThreads = t;
@@ -82,33 +104,40 @@ internal static class GemmBench
             Console.WriteLine($"  memory read, {t} thread(s): one stream {Gb(read1)}, four streams {Gb(read4)}");
             foreach (var rows in new[] { 1, 4 })
             {
-                double tF32 = BestWithin(budget, () => Gemm.MatMul(false, true, rows, gn, gk, x, gk, w, gk, y, gn));
-                double tBf16 = BestWithin(budget, () => Gemm.MatMulBf16(false, true, rows, gn, gk, x, gk, wBf16, gk, y, gn));
-                double tAxpy = BestWithin(budget, () => Gemm.MatMul(false, false, rows, gk, gn, x, gn, w, gk, y, gk));
-                double tAxpyBf16 = BestWithin(budget, () => Gemm.MatMulBf16(false, false, rows, gk, gn, x, gn, wBf16, gk, y, gk));
+                double tF32 = BestWithin(budget, () => Gemm.MatMul(false, true, rows, n, k, x, k, w, k, y, n));
+                double tBf16 = BestWithin(budget, () => Gemm.MatMulBf16(false, true, rows, n, k, x, k, wBf16, k, y, n));
+                double tAxpy = BestWithin(budget, () => Gemm.MatMul(false, false, rows, k, n, x, n, w, k, y, k));
+                double tAxpyBf16 = BestWithin(budget, () => Gemm.MatMulBf16(false, false, rows, k, n, x, n, wBf16, k, y, k));
                 Report($"GEMV m={rows} t={t} x·Wᵀ F32 ", w.Length * 4.0 / tF32, read);
                 Report($"GEMV m={rows} t={t} x·Wᵀ BF16", w.Length * 2.0 / tBf16, read);
                 Report($"GEMV m={rows} t={t} x·W  F32 ", w.Length * 4.0 / tAxpy, read);
                 Report($"GEMV m={rows} t={t} x·W  BF16", w.Length * 2.0 / tAxpyBf16, read);
             }
         }
+    }
 
-        // Where the streaming path stops paying: a few rows through both paths (x·Wᵀ, F32, the matrix above).
+    /// <summary>Where the streaming path stops paying: a few rows of x·Wᵀ (F32) through both paths.</summary>
+    private static void RowsCrossover(int[] threadCounts, double budget, int n, int k, float[] w)
+    {
+        var x = RandomFloats(16L * k, 5);
+        var y = new float[16 * n];
         foreach (var t in threadCounts)
         {
             foreach (var rows in new[] { 1, 2, 4, 5, 8, 12, 16 })
             {
-                var line = $"  rows={rows,2} t={t} x·Wᵀ F32 [{gn}x{gk}]:";
-                foreach (var vector in rows <= 4 ? new[] { true, false } : new[] { false })
+                var line = $"  rows={rows,2} t={t} x·Wᵀ F32 [{n}x{k}]:";
+                foreach (var vector in new[] { true, false })
                 {
-                    double sec = BestWithin(budget, () => Gemm.MatMul<float>(Gemm.BestKernel, t, false, true, rows, gn, gk, x, gk, w, gk, y, gn, false, vector));
-                    line += $"  {(vector ? "vector" : "blocked")} {F(2.0 * rows * gn * gk / sec / 1e9, "0.0")} GFLOP/s ({Gb(w.Length * 4.0 / sec)})";
+                    double sec = BestWithin(budget, () => Gemm.MatMul<float>(Gemm.BestKernel, t, false, true, rows, n, k, x, k, w, k, y, n, false, vector ? 16 : 0));
+                    line += $"  {(vector ? "vector" : "blocked")} {F(2.0 * rows * n * k / sec / 1e9, "0.0")} GFLOP/s ({Gb(w.Length * 4.0 / sec)})";
                 }
                 Console.WriteLine(line);
             }
         }
-        Parallelism.MaxThreads = 0;
     }
+
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "n/a";
 
     /// <summary>
     /// Peak FMA rate per thread count: many short (~2 ms) runs, best kept, so that on a shared machine some run

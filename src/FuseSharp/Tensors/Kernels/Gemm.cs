@@ -14,7 +14,7 @@ namespace FuseSharp.Tensors.Kernels;
 /// <remarks>
 /// Without <c>accumulate</c>, C is overwritten (its old contents, NaN included, never leak in); with
 /// <c>accumulate</c> the product is added to C. <c>k = 0</c> gives <c>C = 0</c> (or leaves C unchanged when
-/// accumulating). Paths: 1 to 4 rows (or columns) of C take the streaming matrix-vector path
+/// accumulating). Paths: 1 to 8 rows (or columns) of C take the streaming matrix-vector path
 /// (memory bound); everything else the cache-blocked, packed, register-blocked path (compute bound) with
 /// a Vector512 (12 x 32), Vector256 (6 x 16) or scalar (4 x 4) micro-kernel, whichever the hardware accelerates.
 /// Summation order differs from <see cref="MatMulReference"/>; results agree within the FP32 rounding bound
@@ -63,12 +63,12 @@ public static class Gemm
     /// <summary>
     /// The implementation behind both public overloads, with the kernel family and thread count explicit (tests and
     /// benchmarks pin them). <typeparamref name="TB"/> is <see cref="float"/> or <see cref="ushort"/> (BF16 bits).
-    /// <paramref name="vectorPath"/> false sends 1 to 4 rows or columns through the blocked path too;
+    /// Products with at most <paramref name="vectorRows"/> rows (or columns) take the matrix-vector path (0: never);
     /// <paramref name="slabFloats"/> caps the packed B slab (small values force several slabs).
     /// </summary>
     internal static unsafe void MatMul<TB>(Kernel kernel, int threads, bool transA, bool transB, int m, int n, int k,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<TB> b, int ldb, Span<float> c, int ldc, bool accumulate,
-        bool vectorPath = true, long slabFloats = GemmBlocked.SlabFloats)
+        int vectorRows = GemmVector.MaxRows, long slabFloats = GemmBlocked.SlabFloats)
         where TB : unmanaged
     {
         if (typeof(TB) != typeof(float) && typeof(TB) != typeof(ushort)) throw new NotSupportedException($"B of type {typeof(TB).Name}");
@@ -83,9 +83,9 @@ public static class Gemm
             {
                 if (!accumulate) for (int i = 0; i < m; i++) new Span<float>(pc + (nint)i * ldc, n).Clear();
             }
-            else if (vectorPath && (m <= GemmVector.MaxRows || n <= GemmVector.MaxRows))
+            else if (m <= vectorRows || n <= vectorRows)
             {
-                MatVec(kernel != Kernel.Scalar && Vector256.IsHardwareAccelerated, threads, x);
+                MatVec(kernel != Kernel.Scalar && Vector256.IsHardwareAccelerated, threads, x, vectorRows);
             }
             else
             {
@@ -101,14 +101,14 @@ public static class Gemm
     }
 
     /// <summary>
-    /// Few rows: the rows of op(A) are the vectors and op(B) the streamed matrix (dot form when B is [N, K]).
+    /// Few rows (at most <see cref="GemmVector.MaxRows"/> by default): the rows of op(A) are the vectors and op(B) the streamed matrix (dot form when B is [N, K]).
     /// Few columns: the same with the roles swapped, Cᵀ = op(B)ᵀ·op(A)ᵀ, op(A) streamed. Vectors that are not
     /// contiguous F32 rows (a column of a stored matrix, or BF16) are gathered first (rows x K floats).
     /// </summary>
-    private static unsafe void MatVec<TB>(bool simd, int threads, in GemmArgs<TB> x) where TB : unmanaged
+    private static unsafe void MatVec<TB>(bool simd, int threads, in GemmArgs<TB> x, int vectorRows) where TB : unmanaged
     {
         int k = x.K;
-        if (x.M <= GemmVector.MaxRows)
+        if (x.M <= vectorRows)
         {
             int rows = x.M;
             using var gathered = GemmBuffers.Rent(GemmBuffers.Slot.Vector, x.TransA ? (long)rows * k : 0);

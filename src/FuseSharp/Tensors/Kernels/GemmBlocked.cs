@@ -39,7 +39,7 @@ internal static unsafe class GemmBlocked
     public static void Run<TK, TB>(in GemmArgs<TB> x, int threads, bool simd, long slabFloats = SlabFloats)
         where TK : struct, IGemmMicroKernel where TB : unmanaged
     {
-        int mr = TK.MR, nr = TK.NR, m = x.M, n = x.N, k = x.K;
+        int nr = TK.NR, m = x.M, n = x.N, k = x.K;
 
         // k blocks of (nearly) equal size, at most KC.
         int kBlocks = (k + TK.KC - 1) / TK.KC;

@@ -4,8 +4,9 @@ using System.Runtime.Intrinsics;
 namespace FuseSharp.Tensors.Kernels;
 
 /// <summary>
-/// Matrix times a few vectors (decoding: 1 to 4 rows), where the matrix is read once and the run time is the time
-/// to stream it from memory; packing would read it twice. Computes, for <c>i &lt; rows ≤ 4</c> and <c>j &lt; cols</c>:
+/// Matrix times a few vectors (decoding: 1 to <see cref="MaxRows"/> rows), where the matrix is read once and the run
+/// time is the time to stream it from memory; packing would read it twice. Computes, for <c>i &lt; rows</c> and
+/// <c>j &lt; cols</c>:
 /// <c>y(i, j) (+)= Σ_p x[i * ldx + p] · w(j, p)</c>, with <c>y(i, j)</c> at <c>y[i * ysx + j * ysw]</c> and
 /// <list type="bullet">
 /// <item>dot form, <c>w(j, p) = w[j * ldw + p]</c> (a Linear weight [N, K]): R rows of w (4 for 1-2 vectors, 2 for
@@ -14,12 +15,13 @@ namespace FuseSharp.Tensors.Kernels;
 /// range (so w is read in long contiguous runs: DRAM pages and the prefetchers want that) while R rows of w at a
 /// time stream past, each w vector loaded once for every x.</item>
 /// </list>
-/// Threads split the columns j. Vector256 is enough to saturate memory bandwidth even where Vector512 exists;
+/// The kernels take 1 to 4 vectors; more are done in groups of 4. Threads split the columns j. Vector256 is enough to saturate memory bandwidth even where Vector512 exists;
 /// the scalar form is the fallback without 256-bit SIMD.
 /// </summary>
 internal static unsafe class GemmVector
 {
-    public const int MaxRows = 4;
+    /// <summary>Most rows (vectors) the dispatcher sends here; beyond, packing W for the blocked path pays off.</summary>
+    public const int MaxRows = 8;
 
     /// <summary>Largest axpy column chunk (floats per vector): 4 x 8192 accumulators (128 KiB) stay in L2.</summary>
     private const int MaxChunk = 8192;
@@ -61,12 +63,23 @@ internal static unsafe class GemmVector
                 else AxpyScalar(j0, j1);
                 return;
             }
-            switch (rows)
+            // More than 4 vectors: groups of 4. The dot form runs every group over a block of w rows that fits
+            // in half of L2 before moving on, so w still comes from memory once; the axpy form streams w per group.
+            int block = dotForm ? (int)Math.Clamp((256 << 10) / ((long)k * sizeof(TW)) / 4 * 4, 4, 1 << 20) : j1 - j0;
+            for (int jb = j0; jb < j1; jb += block)
             {
-                case 1: if (dotForm) Dot<One>(j0, j1); else Axpy<One>(j0, j1); break;
-                case 2: if (dotForm) Dot<Two>(j0, j1); else Axpy<Two>(j0, j1); break;
-                case 3: if (dotForm) Dot<Three>(j0, j1); else Axpy<Three>(j0, j1); break;
-                default: if (dotForm) Dot<Four>(j0, j1); else Axpy<Four>(j0, j1); break;
+                int je = Math.Min(j1, jb + block);
+                for (int g = 0; g < rows; g += 4)
+                {
+                    float* xg = x + g * ldx, yg = y + g * ysx;
+                    switch (Math.Min(4, rows - g))
+                    {
+                        case 1: if (dotForm) Dot<One>(jb, je, xg, yg); else Axpy<One>(jb, je, xg, yg); break;
+                        case 2: if (dotForm) Dot<Two>(jb, je, xg, yg); else Axpy<Two>(jb, je, xg, yg); break;
+                        case 3: if (dotForm) Dot<Three>(jb, je, xg, yg); else Axpy<Three>(jb, je, xg, yg); break;
+                        default: if (dotForm) Dot<Four>(jb, je, xg, yg); else Axpy<Four>(jb, je, xg, yg); break;
+                    }
+                }
             }
         }
 
@@ -78,27 +91,27 @@ internal static unsafe class GemmVector
         /// Chains: x_i · w_r for every i and r of the group, 8 floats of k per step; the k tail is scalar.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void Dot<TX>(int j0, int j1) where TX : struct, ICount
+        private void Dot<TX>(int j0, int j1, float* xg, float* yg) where TX : struct, ICount
         {
             int j = j0;
             for (; j + 4 <= j1; j += 4)
             {
-                if (TX.Value <= 2) DotBlock<TX, Four>(j);
+                if (TX.Value <= 2) DotBlock<TX, Four>(j, xg, yg);
                 else
                 {
-                    DotBlock<TX, Two>(j);
-                    DotBlock<TX, Two>(j + 2);
+                    DotBlock<TX, Two>(j, xg, yg);
+                    DotBlock<TX, Two>(j + 2, xg, yg);
                 }
             }
-            for (; j < j1; j++) DotBlock<TX, One>(j);
+            for (; j < j1; j++) DotBlock<TX, One>(j, xg, yg);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private void DotBlock<TX, TR>(int j) where TX : struct, ICount where TR : struct, ICount
+        private void DotBlock<TX, TR>(int j, float* xg, float* yg) where TX : struct, ICount where TR : struct, ICount
         {
             int nx = TX.Value, nr = TR.Value;
             TW* w0 = w + j * ldw, w1 = w0 + ldw, w2 = w1 + ldw, w3 = w2 + ldw;
-            float* x0 = x, x1 = x + ldx, x2 = x1 + ldx, x3 = x2 + ldx;
+            float* x0 = xg, x1 = x0 + ldx, x2 = x1 + ldx, x3 = x2 + ldx;
             Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default, a10 = default, a11 = default, a12 = default, a13 = default;
             Vector256<float> a20 = default, a21 = default, a30 = default, a31 = default;
             int p = 0;
@@ -140,7 +153,7 @@ internal static unsafe class GemmVector
                     if (nr > 1) a31 = Vector256.MultiplyAddEstimate(xv, v1, a31);
                 }
             }
-            float* yj = y + j * ysw;
+            float* yj = yg + j * ysw;
             Finish(yj, x0, w0, p, a00);
             if (nr > 1) Finish(yj + ysw, x0, w1, p, a01);
             if (nr > 2)
@@ -184,7 +197,7 @@ internal static unsafe class GemmVector
         /// over R = 4 rows of w per pass (2 for 3-4 vectors), then the chunk goes to y.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void Axpy<TX>(int j0, int j1) where TX : struct, ICount
+        private void Axpy<TX>(int j0, int j1, float* xg, float* yg) where TX : struct, ICount
         {
             int nx = TX.Value;
             int chunk = Math.Min(MaxChunk, j1 - j0);
@@ -197,24 +210,24 @@ internal static unsafe class GemmVector
                 int p = 0;
                 if (nx <= 2)
                 {
-                    for (; p + 4 <= k; p += 4) AxpyBlock<TX, Four>(acc, chunk, cw, p, jj);
+                    for (; p + 4 <= k; p += 4) AxpyBlock<TX, Four>(acc, chunk, cw, p, jj, xg);
                 }
-                for (; p + 2 <= k; p += 2) AxpyBlock<TX, Two>(acc, chunk, cw, p, jj);
-                for (; p < k; p++) AxpyBlock<TX, One>(acc, chunk, cw, p, jj);
+                for (; p + 2 <= k; p += 2) AxpyBlock<TX, Two>(acc, chunk, cw, p, jj, xg);
+                for (; p < k; p++) AxpyBlock<TX, One>(acc, chunk, cw, p, jj, xg);
                 for (int i = 0; i < nx; i++)
                 {
-                    float* a = acc + i * chunk, yi = y + i * ysx + jj * ysw;
+                    float* a = acc + i * chunk, yi = yg + i * ysx + jj * ysw;
                     for (int v = 0; v < cw; v++) Put(yi + v * ysw, a[v]);
                 }
             }
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private void AxpyBlock<TX, TR>(float* acc, int chunk, int cw, int p, int jj) where TX : struct, ICount where TR : struct, ICount
+        private void AxpyBlock<TX, TR>(float* acc, int chunk, int cw, int p, int jj, float* xg) where TX : struct, ICount where TR : struct, ICount
         {
             int nx = TX.Value, nr = TR.Value;
             TW* w0 = w + p * ldw + jj, w1 = w0 + ldw, w2 = w1 + ldw, w3 = w2 + ldw;
-            float* x0 = x + p, x1 = x0 + ldx, x2 = x1 + ldx, x3 = x2 + ldx;
+            float* x0 = xg + p, x1 = x0 + ldx, x2 = x1 + ldx, x3 = x2 + ldx;
             float* acc0 = acc, acc1 = acc0 + chunk, acc2 = acc1 + chunk, acc3 = acc2 + chunk;
             Vector256<float> b00 = Vector256.Create(x0[0]), b01 = nr > 1 ? Vector256.Create(x0[1]) : default;
             Vector256<float> b02 = nr > 2 ? Vector256.Create(x0[2]) : default, b03 = nr > 2 ? Vector256.Create(x0[3]) : default;

@@ -16,12 +16,13 @@ public class GemmTests
     private const float Sentinel = -12345.5f;
     private const float U = 1f / (1 << 24); // FP32 unit roundoff
 
-    // (m, n, k): empty, single, the 1-4 row/column vector path, odd sizes around MR/NR, k across KC blocks (192, 256),
+    // (m, n, k): empty, single, the 1-8 row/column vector path (groups of 4 beyond 4), odd sizes around MR/NR, k across KC blocks (192, 256),
     // m across MC (144), n across several B panels.
     public static readonly (int M, int N, int K)[] Sizes =
     [
         (0, 5, 3), (5, 0, 3), (3, 5, 0), (1, 1, 1), (1, 7, 9), (2, 33, 17), (3, 3, 40), (4, 70, 300), (9, 4, 31),
-        (5, 5, 5), (6, 16, 8), (7, 17, 1), (12, 32, 193), (13, 37, 257), (31, 45, 64), (150, 20, 70), (29, 131, 530),
+        (5, 5, 5), (6, 16, 8), (7, 17, 1), (8, 9, 43), (12, 32, 193), (13, 37, 257), (31, 45, 64), (150, 20, 70),
+        (29, 131, 530), (40, 7, 19),
     ];
 
     // Kernel names, not the internal enum: theory parameters of public test methods must be public types.
@@ -46,7 +47,7 @@ public class GemmTests
             foreach (var transA in new[] { false, true })
                 foreach (var transB in new[] { false, true })
                     foreach (var accumulate in new[] { false, true })
-                        CheckAgainstReference(rng, kernel, bf16, transA, transB, m, n, k, accumulate, pad: (m + n + k) % 3, vectorPath: true);
+                        CheckAgainstReference(rng, kernel, bf16, transA, transB, m, n, k, accumulate, pad: (m + n + k) % 3, vectorRows: 8);
     }
 
     [Theory]
@@ -58,7 +59,7 @@ public class GemmTests
         foreach (var (m, n, k) in new[] { (1, 1, 1), (1, 40, 9), (3, 19, 70), (37, 2, 200), (4, 4, 4) })
             foreach (var transA in new[] { false, true })
                 foreach (var transB in new[] { false, true })
-                    CheckAgainstReference(rng, kernel, bf16, transA, transB, m, n, k, accumulate: true, pad: 1, vectorPath: false);
+                    CheckAgainstReference(rng, kernel, bf16, transA, transB, m, n, k, accumulate: true, pad: 1, vectorRows: 0);
     }
 
     [Fact]
@@ -67,7 +68,7 @@ public class GemmTests
         var rng = new Random(11);
         foreach (var kernel in Enum.GetValues<Gemm.Kernel>())
             foreach (var (m, n, k) in new[] { (2, 9, 5), (9, 2, 5), (20, 21, 22) })
-                CheckAgainstReference(rng, kernel, bf16: false, transA: true, transB: false, m, n, k, accumulate: false, pad: 100, vectorPath: true);
+                CheckAgainstReference(rng, kernel, bf16: false, transA: true, transB: false, m, n, k, accumulate: false, pad: 100, vectorRows: 8);
     }
 
     [Fact]
@@ -187,9 +188,9 @@ public class GemmTests
     }
 
     private static void CheckAgainstReference(Random rng, Gemm.Kernel kernel, bool bf16, bool transA, bool transB,
-        int m, int n, int k, bool accumulate, int pad, bool vectorPath)
+        int m, int n, int k, bool accumulate, int pad, int vectorRows)
     {
-        string what = $"{kernel} {(bf16 ? "bf16" : "f32")} transA={transA} transB={transB} acc={accumulate} m={m} n={n} k={k} pad={pad} vector={vectorPath}";
+        string what = $"{kernel} {(bf16 ? "bf16" : "f32")} transA={transA} transB={transB} acc={accumulate} m={m} n={n} k={k} pad={pad} vectorRows={vectorRows}";
         var (a, lda) = Random(rng, transA ? k : m, transA ? m : k, pad);
         var (b, ldb) = Random(rng, transB ? n : k, transB ? k : n, pad);
         var bits = new ushort[b.Length];
@@ -214,8 +215,8 @@ public class GemmTests
         foreach (var threads in new[] { 1, 2 })
         {
             var actual = (float[])c0.Clone();
-            if (bf16) Gemm.MatMul<ushort>(kernel, threads, transA, transB, m, n, k, a, lda, bits, ldb, actual, ldc, accumulate, vectorPath);
-            else Gemm.MatMul<float>(kernel, threads, transA, transB, m, n, k, a, lda, b, ldb, actual, ldc, accumulate, vectorPath);
+            if (bf16) Gemm.MatMul<ushort>(kernel, threads, transA, transB, m, n, k, a, lda, bits, ldb, actual, ldc, accumulate, vectorRows);
+            else Gemm.MatMul<float>(kernel, threads, transA, transB, m, n, k, a, lda, b, ldb, actual, ldc, accumulate, vectorRows);
             for (int i = 0; i < actual.Length; i++)
             {
                 if (i % ldc >= n)

@@ -15,8 +15,8 @@ namespace FuseSharp.Tensors.Kernels;
 /// range (so w is read in long contiguous runs: DRAM pages and the prefetchers want that) while R rows of w at a
 /// time stream past, each w vector loaded once for every x.</item>
 /// </list>
-/// The kernels take 1 to 4 vectors; more are done in groups of 4. Threads split the columns j. Vector256 is enough to saturate memory bandwidth even where Vector512 exists;
-/// the scalar form is the fallback without 256-bit SIMD.
+/// The kernels take 1 to 4 vectors; more are done in groups of 4. Threads split the columns j. Vector256 is enough
+/// to saturate memory bandwidth even where Vector512 exists; the scalar form is the fallback without 256-bit SIMD.
 /// </summary>
 internal static unsafe class GemmVector
 {

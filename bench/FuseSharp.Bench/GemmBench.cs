@@ -147,8 +147,8 @@ internal static class GemmBench
     {
         foreach (var t in threadCounts)
         {
-            double v256 = FmaFlops(t, 8) / BestOf(60, () => FmaLoop(t, Fma256));
-            double v512 = FmaFlops(t, 16) / BestOf(60, () => FmaLoop(t, Fma512));
+            double v256 = FmaFlops(t, 8) / BestOf(60, () => FmaLoop(t, FmaChains<Lanes256, Vector256<float>>));
+            double v512 = FmaFlops(t, 16) / BestOf(60, () => FmaLoop(t, FmaChains<Lanes512, Vector512<float>>));
             peak[t] = Math.Max(peak.GetValueOrDefault(t), Math.Max(v256, v512));
             Console.WriteLine($"  peak FMA, {t} thread(s): Vector256 {F(v256 / 1e9, "0.0")} GFLOP/s, Vector512 {F(v512 / 1e9, "0.0")} GFLOP/s" +
                 (Vector512.IsHardwareAccelerated ? "" : " (not hardware-accelerated: emulated by two 256-bit halves)") + $" -> peak {F(peak[t] / 1e9, "0.0")}");
@@ -181,46 +181,29 @@ internal static class GemmBench
 
     private static float Sink;
 
-    /// <summary>12 independent FMA chains (latency 4 x 2 pipes needs 8) on registers only.</summary>
+    /// <summary>
+    /// 12 independent FMA chains on registers only (latency 4 x 2 pipes needs 8), at the width of <typeparamref name="TL"/>
+    /// (the GEMM micro-kernel's own lane arithmetic, so both use the same instructions).
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static float Fma256(int iterations)
+    private static unsafe float FmaChains<TL, TVec>(int iterations) where TL : struct, IGemmLanes<TVec> where TVec : unmanaged
     {
-        var mul = Vector256.Create(0.999f);
-        var add = Vector256.Create(0.001f);
-        Vector256<float> a0 = Vector256.Create(0f), a1 = Vector256.Create(1f), a2 = Vector256.Create(2f), a3 = Vector256.Create(3f);
-        Vector256<float> a4 = Vector256.Create(4f), a5 = Vector256.Create(5f), a6 = Vector256.Create(6f), a7 = Vector256.Create(7f);
-        Vector256<float> a8 = Vector256.Create(8f), a9 = Vector256.Create(9f), a10 = Vector256.Create(10f), a11 = Vector256.Create(11f);
+        var mul = TL.Broadcast(0.999f);
+        var add = TL.Broadcast(0.001f);
+        TVec a0 = TL.Broadcast(0), a1 = TL.Broadcast(1), a2 = TL.Broadcast(2), a3 = TL.Broadcast(3), a4 = TL.Broadcast(4), a5 = TL.Broadcast(5);
+        TVec a6 = TL.Broadcast(6), a7 = TL.Broadcast(7), a8 = TL.Broadcast(8), a9 = TL.Broadcast(9), a10 = TL.Broadcast(10), a11 = TL.Broadcast(11);
         for (int i = 0; i < iterations; i++)
         {
-            a0 = Vector256.MultiplyAddEstimate(a0, mul, add); a1 = Vector256.MultiplyAddEstimate(a1, mul, add);
-            a2 = Vector256.MultiplyAddEstimate(a2, mul, add); a3 = Vector256.MultiplyAddEstimate(a3, mul, add);
-            a4 = Vector256.MultiplyAddEstimate(a4, mul, add); a5 = Vector256.MultiplyAddEstimate(a5, mul, add);
-            a6 = Vector256.MultiplyAddEstimate(a6, mul, add); a7 = Vector256.MultiplyAddEstimate(a7, mul, add);
-            a8 = Vector256.MultiplyAddEstimate(a8, mul, add); a9 = Vector256.MultiplyAddEstimate(a9, mul, add);
-            a10 = Vector256.MultiplyAddEstimate(a10, mul, add); a11 = Vector256.MultiplyAddEstimate(a11, mul, add);
+            a0 = TL.MultiplyAdd(a0, mul, add); a1 = TL.MultiplyAdd(a1, mul, add); a2 = TL.MultiplyAdd(a2, mul, add);
+            a3 = TL.MultiplyAdd(a3, mul, add); a4 = TL.MultiplyAdd(a4, mul, add); a5 = TL.MultiplyAdd(a5, mul, add);
+            a6 = TL.MultiplyAdd(a6, mul, add); a7 = TL.MultiplyAdd(a7, mul, add); a8 = TL.MultiplyAdd(a8, mul, add);
+            a9 = TL.MultiplyAdd(a9, mul, add); a10 = TL.MultiplyAdd(a10, mul, add); a11 = TL.MultiplyAdd(a11, mul, add);
         }
-        return Vector256.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
-    }
-
-    /// <summary>The same with Vector512 (12 chains: the latency x pipes product of current AVX-512 cores is at most 8).</summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static float Fma512(int iterations)
-    {
-        var mul = Vector512.Create(0.999f);
-        var add = Vector512.Create(0.001f);
-        Vector512<float> a0 = Vector512.Create(0f), a1 = Vector512.Create(1f), a2 = Vector512.Create(2f), a3 = Vector512.Create(3f);
-        Vector512<float> a4 = Vector512.Create(4f), a5 = Vector512.Create(5f), a6 = Vector512.Create(6f), a7 = Vector512.Create(7f);
-        Vector512<float> a8 = Vector512.Create(8f), a9 = Vector512.Create(9f), a10 = Vector512.Create(10f), a11 = Vector512.Create(11f);
-        for (int i = 0; i < iterations; i++)
-        {
-            a0 = Vector512.MultiplyAddEstimate(a0, mul, add); a1 = Vector512.MultiplyAddEstimate(a1, mul, add);
-            a2 = Vector512.MultiplyAddEstimate(a2, mul, add); a3 = Vector512.MultiplyAddEstimate(a3, mul, add);
-            a4 = Vector512.MultiplyAddEstimate(a4, mul, add); a5 = Vector512.MultiplyAddEstimate(a5, mul, add);
-            a6 = Vector512.MultiplyAddEstimate(a6, mul, add); a7 = Vector512.MultiplyAddEstimate(a7, mul, add);
-            a8 = Vector512.MultiplyAddEstimate(a8, mul, add); a9 = Vector512.MultiplyAddEstimate(a9, mul, add);
-            a10 = Vector512.MultiplyAddEstimate(a10, mul, add); a11 = Vector512.MultiplyAddEstimate(a11, mul, add);
-        }
-        return Vector512.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
+        var sum = TL.Add(TL.Add(TL.Add(a0, a1), TL.Add(a2, a3)), TL.Add(TL.Add(a4, a5), TL.Add(a6, a7)));
+        sum = TL.Add(sum, TL.Add(TL.Add(a8, a9), TL.Add(a10, a11)));
+        float* lanes = stackalloc float[TL.Lanes];
+        TL.Store(sum, lanes);
+        return lanes[0];
     }
 
     /// <summary>

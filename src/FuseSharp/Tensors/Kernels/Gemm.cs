@@ -16,7 +16,8 @@ namespace FuseSharp.Tensors.Kernels;
 /// <c>accumulate</c> the product is added to C. <c>k = 0</c> gives <c>C = 0</c> (or leaves C unchanged when
 /// accumulating). Paths: 1 to 8 rows (or columns) of C take the streaming matrix-vector path
 /// (memory bound); everything else the cache-blocked, packed, register-blocked path (compute bound) with
-/// a Vector512 (12 x 32), Vector256 (6 x 16) or scalar (4 x 4) micro-kernel, whichever the hardware accelerates.
+/// a 6-row micro-kernel two registers wide: Vector512 (6 x 32), Vector256 (6 x 16) or scalar (6 x 2), the widest
+/// the hardware accelerates.
 /// Summation order differs from <see cref="MatMulReference"/>; results agree within the FP32 rounding bound
 /// <c>|ΔC| ≤ (K + 2)·2⁻²⁴·Σ|a·b|</c>, and do not depend on the thread count.
 /// </remarks>
@@ -92,9 +93,9 @@ public static class Gemm
                 bool simd = kernel != Kernel.Scalar;
                 switch (kernel)
                 {
-                    case Kernel.Vector512: GemmBlocked.Run<GemmKernel512, TB>(x, threads, simd, slabFloats); break;
-                    case Kernel.Vector256: GemmBlocked.Run<GemmKernel256, TB>(x, threads, simd, slabFloats); break;
-                    default: GemmBlocked.Run<GemmKernelScalar, TB>(x, threads, simd, slabFloats); break;
+                    case Kernel.Vector512: GemmBlocked.Run<GemmKernel<Lanes512, Vector512<float>>, TB>(x, threads, simd, slabFloats); break;
+                    case Kernel.Vector256: GemmBlocked.Run<GemmKernel<Lanes256, Vector256<float>>, TB>(x, threads, simd, slabFloats); break;
+                    default: GemmBlocked.Run<GemmKernel<Lanes1, float>, TB>(x, threads, simd, slabFloats); break;
                 }
             }
         }

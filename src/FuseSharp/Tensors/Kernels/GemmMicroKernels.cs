@@ -5,10 +5,8 @@ namespace FuseSharp.Tensors.Kernels;
 
 /// <summary>
 /// A register-blocked GEMM micro-kernel: <c>C[MR, NR] (+)= Ap[kc, MR]ᵀ · Bp[kc, NR]</c>, where Ap is a packed A panel
-/// (<c>Ap[p * MR + i] = A[i, p]</c>) and Bp a packed B panel (<c>Bp[p * NR + j] = B[p, j]</c>). Each step p broadcasts
-/// MR values of A and multiplies them by NR/width vectors of B into MR x NR/width accumulators that never leave
-/// registers; C is read (when accumulating) and written once per call. The sizes of the cache blocks around it
-/// are part of the kernel because they follow from MR and NR.
+/// (<c>Ap[p * MR + i] = A[i, p]</c>) and Bp a packed B panel (<c>Bp[p * NR + j] = B[p, j]</c>). The sizes of the cache
+/// blocks around it are part of the kernel because they follow from MR and NR.
 /// </summary>
 internal unsafe interface IGemmMicroKernel
 {
@@ -21,7 +19,7 @@ internal unsafe interface IGemmMicroKernel
     /// <summary>Largest k block: the B micro-panel (KC x NR floats) stays in L1 while MC/MR A micro-panels stream past it.</summary>
     static abstract int KC { get; }
 
-    /// <summary>Largest m block: the packed A block (MC x KC floats) stays in L2.</summary>
+    /// <summary>Largest m block (a multiple of MR): the packed A block (MC x KC floats) stays in L2.</summary>
     static abstract int MC { get; }
 
     /// <summary><c>C (+)= Apᵀ·Bp</c> over <paramref name="kc"/> steps; C rows are <paramref name="ldc"/> floats apart.</summary>
@@ -29,116 +27,99 @@ internal unsafe interface IGemmMicroKernel
 }
 
 /// <summary>
-/// 12 x 32 with Vector512 (AVX-512: 32 zmm registers): 24 accumulators + 2 B vectors + 1 broadcast = 27 live
-/// registers, 24 FMAs per 2 loads and 12 broadcasts. KC = 192 keeps the 24 KiB B micro-panel in a 32-48 KiB L1d.
+/// The arithmetic of one register width, TensorPrimitives-style: the micro-kernel is written once over these and
+/// the JIT specialises it per width (struct type arguments), inlining every call.
 /// </summary>
-internal readonly unsafe struct GemmKernel512 : IGemmMicroKernel
+internal unsafe interface IGemmLanes<TVec> where TVec : unmanaged
 {
-    public static int MR => 12;
-    public static int NR => 32;
+    /// <summary>Floats per register.</summary>
+    static abstract int Lanes { get; }
+
+    /// <summary>Largest k block for a 2-register-wide B panel: that panel (KC x 2·Lanes floats) uses 16-24 KiB of L1.</summary>
+    static abstract int KC { get; }
+
+    static abstract TVec Load(float* p);
+    static abstract void Store(TVec value, float* p);
+    static abstract TVec Broadcast(float value);
+    static abstract TVec MultiplyAdd(TVec a, TVec b, TVec addend);
+    static abstract TVec Add(TVec a, TVec b);
+}
+
+/// <summary>Vector512 (AVX-512: 32 zmm registers; the kernel needs 15). KC = 192: a 24 KiB B micro-panel.</summary>
+internal readonly unsafe struct Lanes512 : IGemmLanes<Vector512<float>>
+{
+    public static int Lanes => 16;
     public static int KC => 192;
-    public static int MC => 144;
+    public static Vector512<float> Load(float* p) => Vector512.Load(p);
+    public static void Store(Vector512<float> value, float* p) => value.Store(p);
+    public static Vector512<float> Broadcast(float value) => Vector512.Create(value);
+    public static Vector512<float> MultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> addend) => Vector512.MultiplyAddEstimate(a, b, addend);
+    public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
+}
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run(nint kc, float* a, float* b, float* c, nint ldc, bool accumulate)
-    {
-        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
-        Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        Vector512<float> c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default;
-        Vector512<float> c90 = default, c91 = default, cA0 = default, cA1 = default, cB0 = default, cB1 = default;
-        for (; kc > 0; kc--)
-        {
-            var b0 = Vector512.Load(b);
-            var b1 = Vector512.Load(b + 16);
-            var x = Vector512.Create(a[0]);
-            c00 = Vector512.MultiplyAddEstimate(x, b0, c00); c01 = Vector512.MultiplyAddEstimate(x, b1, c01);
-            x = Vector512.Create(a[1]);
-            c10 = Vector512.MultiplyAddEstimate(x, b0, c10); c11 = Vector512.MultiplyAddEstimate(x, b1, c11);
-            x = Vector512.Create(a[2]);
-            c20 = Vector512.MultiplyAddEstimate(x, b0, c20); c21 = Vector512.MultiplyAddEstimate(x, b1, c21);
-            x = Vector512.Create(a[3]);
-            c30 = Vector512.MultiplyAddEstimate(x, b0, c30); c31 = Vector512.MultiplyAddEstimate(x, b1, c31);
-            x = Vector512.Create(a[4]);
-            c40 = Vector512.MultiplyAddEstimate(x, b0, c40); c41 = Vector512.MultiplyAddEstimate(x, b1, c41);
-            x = Vector512.Create(a[5]);
-            c50 = Vector512.MultiplyAddEstimate(x, b0, c50); c51 = Vector512.MultiplyAddEstimate(x, b1, c51);
-            x = Vector512.Create(a[6]);
-            c60 = Vector512.MultiplyAddEstimate(x, b0, c60); c61 = Vector512.MultiplyAddEstimate(x, b1, c61);
-            x = Vector512.Create(a[7]);
-            c70 = Vector512.MultiplyAddEstimate(x, b0, c70); c71 = Vector512.MultiplyAddEstimate(x, b1, c71);
-            x = Vector512.Create(a[8]);
-            c80 = Vector512.MultiplyAddEstimate(x, b0, c80); c81 = Vector512.MultiplyAddEstimate(x, b1, c81);
-            x = Vector512.Create(a[9]);
-            c90 = Vector512.MultiplyAddEstimate(x, b0, c90); c91 = Vector512.MultiplyAddEstimate(x, b1, c91);
-            x = Vector512.Create(a[10]);
-            cA0 = Vector512.MultiplyAddEstimate(x, b0, cA0); cA1 = Vector512.MultiplyAddEstimate(x, b1, cA1);
-            x = Vector512.Create(a[11]);
-            cB0 = Vector512.MultiplyAddEstimate(x, b0, cB0); cB1 = Vector512.MultiplyAddEstimate(x, b1, cB1);
-            a += 12;
-            b += 32;
-        }
-        Store(c, accumulate, c00, c01); c += ldc;
-        Store(c, accumulate, c10, c11); c += ldc;
-        Store(c, accumulate, c20, c21); c += ldc;
-        Store(c, accumulate, c30, c31); c += ldc;
-        Store(c, accumulate, c40, c41); c += ldc;
-        Store(c, accumulate, c50, c51); c += ldc;
-        Store(c, accumulate, c60, c61); c += ldc;
-        Store(c, accumulate, c70, c71); c += ldc;
-        Store(c, accumulate, c80, c81); c += ldc;
-        Store(c, accumulate, c90, c91); c += ldc;
-        Store(c, accumulate, cA0, cA1); c += ldc;
-        Store(c, accumulate, cB0, cB1);
-    }
+/// <summary>Vector256 (AVX2 + FMA: 16 ymm registers; the kernel needs all but one). KC = 256: a 16 KiB B micro-panel.</summary>
+internal readonly unsafe struct Lanes256 : IGemmLanes<Vector256<float>>
+{
+    public static int Lanes => 8;
+    public static int KC => 256;
+    public static Vector256<float> Load(float* p) => Vector256.Load(p);
+    public static void Store(Vector256<float> value, float* p) => value.Store(p);
+    public static Vector256<float> Broadcast(float value) => Vector256.Create(value);
+    public static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> addend) => Vector256.MultiplyAddEstimate(a, b, addend);
+    public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
+}
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store(float* c, bool accumulate, Vector512<float> v0, Vector512<float> v1)
-    {
-        if (accumulate)
-        {
-            v0 += Vector512.Load(c);
-            v1 += Vector512.Load(c + 16);
-        }
-        v0.Store(c);
-        v1.Store(c + 16);
-    }
+/// <summary>Plain floats: the fallback without 256-bit SIMD (a 6 x 2 tile), and the baseline the tests pin down.</summary>
+internal readonly unsafe struct Lanes1 : IGemmLanes<float>
+{
+    public static int Lanes => 1;
+    public static int KC => 256;
+    public static float Load(float* p) => *p;
+    public static void Store(float value, float* p) => *p = value;
+    public static float Broadcast(float value) => value;
+    public static float MultiplyAdd(float a, float b, float addend) => a * b + addend;
+    public static float Add(float a, float b) => a + b;
 }
 
 /// <summary>
-/// 6 x 16 with Vector256 (AVX2 + FMA: 16 ymm registers): 12 accumulators + 2 B vectors + 1 broadcast = 15 live
-/// registers, the BLIS Haswell/Zen shape; 12 FMAs per 2 loads and 6 broadcasts, so the two FMA pipes stay busy.
-/// KC = 256 keeps the 16 KiB B micro-panel in a 32 KiB L1d; MC = 144 keeps the 144 KiB A block in a 512 KiB L2.
+/// 6 rows x 2 registers (6 x 16 for Vector256, the BLIS Haswell/Zen shape; 6 x 32 for Vector512; 6 x 2 scalar):
+/// 12 accumulators + 2 B registers + 1 broadcast. Each step loads 2 B registers and broadcasts 6 A values for 12
+/// FMAs: 12 independent chains cover the FMA latency x pipes (4 x 2) of current cores, and 0.67 loads per FMA
+/// stay under the load ports' rate, so the kernel is FMA-bound at either width. MC = 144 keeps the A block
+/// (144 x KC floats, 108-144 KiB) in L2.
 /// </summary>
-internal readonly unsafe struct GemmKernel256 : IGemmMicroKernel
+internal readonly unsafe struct GemmKernel<TL, TVec> : IGemmMicroKernel
+    where TL : struct, IGemmLanes<TVec> where TVec : unmanaged
 {
     public static int MR => 6;
-    public static int NR => 16;
-    public static int KC => 256;
+    public static int NR => 2 * TL.Lanes;
+    public static int KC => TL.KC;
     public static int MC => 144;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(nint kc, float* a, float* b, float* c, nint ldc, bool accumulate)
     {
-        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
-        Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        int lanes = TL.Lanes;
+        TVec c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        TVec c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
         for (; kc > 0; kc--)
         {
-            var b0 = Vector256.Load(b);
-            var b1 = Vector256.Load(b + 8);
-            var x = Vector256.Create(a[0]);
-            c00 = Vector256.MultiplyAddEstimate(x, b0, c00); c01 = Vector256.MultiplyAddEstimate(x, b1, c01);
-            x = Vector256.Create(a[1]);
-            c10 = Vector256.MultiplyAddEstimate(x, b0, c10); c11 = Vector256.MultiplyAddEstimate(x, b1, c11);
-            x = Vector256.Create(a[2]);
-            c20 = Vector256.MultiplyAddEstimate(x, b0, c20); c21 = Vector256.MultiplyAddEstimate(x, b1, c21);
-            x = Vector256.Create(a[3]);
-            c30 = Vector256.MultiplyAddEstimate(x, b0, c30); c31 = Vector256.MultiplyAddEstimate(x, b1, c31);
-            x = Vector256.Create(a[4]);
-            c40 = Vector256.MultiplyAddEstimate(x, b0, c40); c41 = Vector256.MultiplyAddEstimate(x, b1, c41);
-            x = Vector256.Create(a[5]);
-            c50 = Vector256.MultiplyAddEstimate(x, b0, c50); c51 = Vector256.MultiplyAddEstimate(x, b1, c51);
+            var b0 = TL.Load(b);
+            var b1 = TL.Load(b + lanes);
+            var x = TL.Broadcast(a[0]);
+            c00 = TL.MultiplyAdd(x, b0, c00); c01 = TL.MultiplyAdd(x, b1, c01);
+            x = TL.Broadcast(a[1]);
+            c10 = TL.MultiplyAdd(x, b0, c10); c11 = TL.MultiplyAdd(x, b1, c11);
+            x = TL.Broadcast(a[2]);
+            c20 = TL.MultiplyAdd(x, b0, c20); c21 = TL.MultiplyAdd(x, b1, c21);
+            x = TL.Broadcast(a[3]);
+            c30 = TL.MultiplyAdd(x, b0, c30); c31 = TL.MultiplyAdd(x, b1, c31);
+            x = TL.Broadcast(a[4]);
+            c40 = TL.MultiplyAdd(x, b0, c40); c41 = TL.MultiplyAdd(x, b1, c41);
+            x = TL.Broadcast(a[5]);
+            c50 = TL.MultiplyAdd(x, b0, c50); c51 = TL.MultiplyAdd(x, b1, c51);
             a += 6;
-            b += 16;
+            b += 2 * lanes;
         }
         Store(c, accumulate, c00, c01); c += ldc;
         Store(c, accumulate, c10, c11); c += ldc;
@@ -149,58 +130,14 @@ internal readonly unsafe struct GemmKernel256 : IGemmMicroKernel
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store(float* c, bool accumulate, Vector256<float> v0, Vector256<float> v1)
+    private static void Store(float* c, bool accumulate, TVec v0, TVec v1)
     {
         if (accumulate)
         {
-            v0 += Vector256.Load(c);
-            v1 += Vector256.Load(c + 8);
+            v0 = TL.Add(v0, TL.Load(c));
+            v1 = TL.Add(v1, TL.Load(c + TL.Lanes));
         }
-        v0.Store(c);
-        v1.Store(c + 8);
-    }
-}
-
-/// <summary>4 x 4 scalar kernel (16 accumulators) for machines without 256-bit SIMD; also the baseline the tests pin down.</summary>
-internal readonly unsafe struct GemmKernelScalar : IGemmMicroKernel
-{
-    public static int MR => 4;
-    public static int NR => 4;
-    public static int KC => 256;
-    public static int MC => 64;
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run(nint kc, float* a, float* b, float* c, nint ldc, bool accumulate)
-    {
-        float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-        float c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
-        for (; kc > 0; kc--)
-        {
-            float b0 = b[0], b1 = b[1], b2 = b[2], b3 = b[3];
-            float x = a[0];
-            c00 += x * b0; c01 += x * b1; c02 += x * b2; c03 += x * b3;
-            x = a[1];
-            c10 += x * b0; c11 += x * b1; c12 += x * b2; c13 += x * b3;
-            x = a[2];
-            c20 += x * b0; c21 += x * b1; c22 += x * b2; c23 += x * b3;
-            x = a[3];
-            c30 += x * b0; c31 += x * b1; c32 += x * b2; c33 += x * b3;
-            a += 4;
-            b += 4;
-        }
-        Store(c, accumulate, c00, c01, c02, c03); c += ldc;
-        Store(c, accumulate, c10, c11, c12, c13); c += ldc;
-        Store(c, accumulate, c20, c21, c22, c23); c += ldc;
-        Store(c, accumulate, c30, c31, c32, c33);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store(float* c, bool accumulate, float v0, float v1, float v2, float v3)
-    {
-        if (accumulate)
-        {
-            v0 += c[0]; v1 += c[1]; v2 += c[2]; v3 += c[3];
-        }
-        c[0] = v0; c[1] = v1; c[2] = v2; c[3] = v3;
+        TL.Store(v0, c);
+        TL.Store(v1, c + TL.Lanes);
     }
 }

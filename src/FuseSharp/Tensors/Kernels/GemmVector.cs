@@ -106,80 +106,58 @@ internal static unsafe class GemmVector
             for (; j < j1; j++) DotBlock<TX, One>(j, xg, yg);
         }
 
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void DotBlock<TX, TR>(int j, float* xg, float* yg) where TX : struct, ICount where TR : struct, ICount
         {
             int nx = TX.Value, nr = TR.Value;
             TW* w0 = w + j * ldw, w1 = w0 + ldw, w2 = w1 + ldw, w3 = w2 + ldw;
             float* x0 = xg, x1 = x0 + ldx, x2 = x1 + ldx, x3 = x2 + ldx;
             Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default, a10 = default, a11 = default, a12 = default, a13 = default;
-            Vector256<float> a20 = default, a21 = default, a30 = default, a31 = default;
-            int p = 0;
-            for (; p + 8 <= k; p += 8)
+            Vector256<float> a20 = default, a21 = default, a22 = default, a23 = default, a30 = default, a31 = default, a32 = default, a33 = default;
+            int p = 0, kk = k;
+            for (; p + 8 <= kk; p += 8)
             {
                 var v0 = GemmPacking.Load8(w0 + p);
                 var v1 = nr > 1 ? GemmPacking.Load8(w1 + p) : default;
                 var v2 = nr > 2 ? GemmPacking.Load8(w2 + p) : default;
                 var v3 = nr > 2 ? GemmPacking.Load8(w3 + p) : default;
-                var xv = Vector256.Load(x0 + p);
-                a00 = Vector256.MultiplyAddEstimate(xv, v0, a00);
-                if (nr > 1) a01 = Vector256.MultiplyAddEstimate(xv, v1, a01);
-                if (nr > 2)
-                {
-                    a02 = Vector256.MultiplyAddEstimate(xv, v2, a02);
-                    a03 = Vector256.MultiplyAddEstimate(xv, v3, a03);
-                }
-                if (nx > 1)
-                {
-                    xv = Vector256.Load(x1 + p);
-                    a10 = Vector256.MultiplyAddEstimate(xv, v0, a10);
-                    if (nr > 1) a11 = Vector256.MultiplyAddEstimate(xv, v1, a11);
-                    if (nr > 2)
-                    {
-                        a12 = Vector256.MultiplyAddEstimate(xv, v2, a12);
-                        a13 = Vector256.MultiplyAddEstimate(xv, v3, a13);
-                    }
-                }
-                if (nx > 2)
-                {
-                    xv = Vector256.Load(x2 + p);
-                    a20 = Vector256.MultiplyAddEstimate(xv, v0, a20);
-                    if (nr > 1) a21 = Vector256.MultiplyAddEstimate(xv, v1, a21);
-                }
-                if (nx > 3)
-                {
-                    xv = Vector256.Load(x3 + p);
-                    a30 = Vector256.MultiplyAddEstimate(xv, v0, a30);
-                    if (nr > 1) a31 = Vector256.MultiplyAddEstimate(xv, v1, a31);
-                }
+                Chains(nr, Vector256.Load(x0 + p), v0, v1, v2, v3, ref a00, ref a01, ref a02, ref a03);
+                if (nx > 1) Chains(nr, Vector256.Load(x1 + p), v0, v1, v2, v3, ref a10, ref a11, ref a12, ref a13);
+                if (nx > 2) Chains(nr, Vector256.Load(x2 + p), v0, v1, v2, v3, ref a20, ref a21, ref a22, ref a23);
+                if (nx > 3) Chains(nr, Vector256.Load(x3 + p), v0, v1, v2, v3, ref a30, ref a31, ref a32, ref a33);
             }
             float* yj = yg + j * ysw;
-            Finish(yj, x0, w0, p, a00);
-            if (nr > 1) Finish(yj + ysw, x0, w1, p, a01);
+            FinishRow(nr, yj, x0, w0, ldw, p, a00, a01, a02, a03);
+            if (nx > 1) FinishRow(nr, yj + ysx, x1, w0, ldw, p, a10, a11, a12, a13);
+            if (nx > 2) FinishRow(nr, yj + 2 * ysx, x2, w0, ldw, p, a20, a21, a22, a23);
+            if (nx > 3) FinishRow(nr, yj + 3 * ysx, x3, w0, ldw, p, a30, a31, a32, a33);
+        }
+
+        /// <summary>One step of the chains of one x row: chain r += x · (row r of w); the JIT keeps them in registers.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Chains(int nr, Vector256<float> xv, Vector256<float> v0, Vector256<float> v1, Vector256<float> v2, Vector256<float> v3,
+            ref Vector256<float> c0, ref Vector256<float> c1, ref Vector256<float> c2, ref Vector256<float> c3)
+        {
+            c0 = Vector256.MultiplyAddEstimate(xv, v0, c0);
+            if (nr > 1) c1 = Vector256.MultiplyAddEstimate(xv, v1, c1);
             if (nr > 2)
             {
-                Finish(yj + 2 * ysw, x0, w2, p, a02);
-                Finish(yj + 3 * ysw, x0, w3, p, a03);
+                c2 = Vector256.MultiplyAddEstimate(xv, v2, c2);
+                c3 = Vector256.MultiplyAddEstimate(xv, v3, c3);
             }
-            if (nx > 1)
+        }
+
+        /// <summary>The <paramref name="nr"/> results of one x row: chain r belongs to row r of w.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private void FinishRow(int nr, float* yi, float* xi, TW* w0, nint ld, int p,
+            Vector256<float> c0, Vector256<float> c1, Vector256<float> c2, Vector256<float> c3)
+        {
+            Finish(yi, xi, w0, p, c0);
+            if (nr > 1) Finish(yi + ysw, xi, w0 + ld, p, c1);
+            if (nr > 2)
             {
-                Finish(yj + ysx, x1, w0, p, a10);
-                if (nr > 1) Finish(yj + ysx + ysw, x1, w1, p, a11);
-                if (nr > 2)
-                {
-                    Finish(yj + ysx + 2 * ysw, x1, w2, p, a12);
-                    Finish(yj + ysx + 3 * ysw, x1, w3, p, a13);
-                }
-            }
-            if (nx > 2)
-            {
-                Finish(yj + 2 * ysx, x2, w0, p, a20);
-                if (nr > 1) Finish(yj + 2 * ysx + ysw, x2, w1, p, a21);
-            }
-            if (nx > 3)
-            {
-                Finish(yj + 3 * ysx, x3, w0, p, a30);
-                if (nr > 1) Finish(yj + 3 * ysx + ysw, x3, w1, p, a31);
+                Finish(yi + 2 * ysw, xi, w0 + 2 * ld, p, c2);
+                Finish(yi + 3 * ysw, xi, w0 + 3 * ld, p, c3);
             }
         }
 
@@ -222,7 +200,7 @@ internal static unsafe class GemmVector
             }
         }
 
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void AxpyBlock<TX, TR>(float* acc, int chunk, int cw, int p, int jj, float* xg) where TX : struct, ICount where TR : struct, ICount
         {
             int nx = TX.Value, nr = TR.Value;

@@ -51,7 +51,8 @@ internal static class GemmBench
     private static void GemmVersusPeak(int[] threadCounts, int[] sizes, double budget)
     {
         var peak = new Dictionary<int, double>();
-        MeasurePeak(threadCounts, peak);
+        var peakCpu = new Dictionary<int, double>();
+        MeasurePeak(threadCounts, peak, peakCpu);
         int maxSize = sizes[^1];
         var a = RandomFloats(512L * maxSize, 1);
         var b = RandomFloats((long)maxSize * maxSize, 2);
@@ -65,7 +66,7 @@ internal static class GemmBench
             ("TN+ (weight grad dyᵀx)", true, false, false, true),
             ("NT  BF16 W (forward)  ", false, true, true, false),
         };
-        var rates = new List<(string Name, int Threads, int Size, double Flops)>();
+        var rates = new List<(string Name, int Threads, int Size, double Flops, double CpuFlops)>();
         foreach (var t in threadCounts)
         {
             Parallelism.MaxThreads = t;
@@ -75,19 +76,24 @@ internal static class GemmBench
                 {
                     int m = 512, n = size, k = size;
                     int lda = v.TransA ? m : k, ldb = v.TransB ? k : n;
-                    double seconds = BestWithin(budget, () =>
+                    var time = BestWithin(budget, t, () =>
                     {
                         if (v.Bf16) Gemm.MatMulBf16(v.TransA, v.TransB, m, n, k, a, lda, bBf16, ldb, c, n, v.Accumulate);
                         else Gemm.MatMul(v.TransA, v.TransB, m, n, k, a, lda, b, ldb, c, n, v.Accumulate);
                     });
-                    rates.Add((v.Name, t, size, 2.0 * m * n * k / seconds));
-                    Console.WriteLine($"  GEMM {v.Name} t={t} M=512 K=N={size,4}: {F(rates[^1].Flops / 1e9, "0.0"),6} GFLOP/s");
+                    double flop = 2.0 * m * n * k;
+                    rates.Add((v.Name, t, size, flop / time.Wall, flop / time.Cpu));
+                    Console.WriteLine($"  GEMM {v.Name} t={t} M=512 K=N={size,4}: {F(flop / time.Wall / 1e9, "0.0"),6} GFLOP/s" +
+                        $" (per CPU second: {F(flop / time.Cpu / 1e9, "0.0")})");
                 }
             }
         }
-        MeasurePeak(threadCounts, peak);
-        foreach (var (name, t, size, flops) in rates)
+        MeasurePeak(threadCounts, peak, peakCpu);
+        foreach (var (name, t, size, flops, cpuFlops) in rates)
+        {
             Ratio($"GEMM {name.Trim()} t={t} N=K={size} / FMA peak", flops / peak[t], ">=", 0.85);
+            Console.WriteLine($"    per CPU second: {F(cpuFlops / peakCpu[t])} of the peak per CPU second");
+        }
     }
 
     /// <summary>GEMV (decoding, 1 and 4 rows) in both forms, F32 and BF16, against a plain read of the same matrix.</summary>
@@ -98,16 +104,16 @@ internal static class GemmBench
         foreach (var t in threadCounts)
         {
             Parallelism.MaxThreads = t;
-            double read1 = w.Length * 4.0 / BestWithin(budget, () => ReadAll(w, t, 1));
-            double read4 = w.Length * 4.0 / BestWithin(budget, () => ReadAll(w, t, 4));
+            double read1 = w.Length * 4.0 / BestWithin(budget, t, () => ReadAll(w, t, 1)).Wall;
+            double read4 = w.Length * 4.0 / BestWithin(budget, t, () => ReadAll(w, t, 4)).Wall;
             double read = Math.Max(read1, read4);
             Console.WriteLine($"  memory read, {t} thread(s): one stream {Gb(read1)}, four streams {Gb(read4)}");
             foreach (var rows in new[] { 1, 4 })
             {
-                double tF32 = BestWithin(budget, () => Gemm.MatMul(false, true, rows, n, k, x, k, w, k, y, n));
-                double tBf16 = BestWithin(budget, () => Gemm.MatMulBf16(false, true, rows, n, k, x, k, wBf16, k, y, n));
-                double tAxpy = BestWithin(budget, () => Gemm.MatMul(false, false, rows, k, n, x, n, w, k, y, k));
-                double tAxpyBf16 = BestWithin(budget, () => Gemm.MatMulBf16(false, false, rows, k, n, x, n, wBf16, k, y, k));
+                double tF32 = BestWithin(budget, t, () => Gemm.MatMul(false, true, rows, n, k, x, k, w, k, y, n)).Wall;
+                double tBf16 = BestWithin(budget, t, () => Gemm.MatMulBf16(false, true, rows, n, k, x, k, wBf16, k, y, n)).Wall;
+                double tAxpy = BestWithin(budget, t, () => Gemm.MatMul(false, false, rows, k, n, x, n, w, k, y, k)).Wall;
+                double tAxpyBf16 = BestWithin(budget, t, () => Gemm.MatMulBf16(false, false, rows, k, n, x, n, wBf16, k, y, k)).Wall;
                 Report($"GEMV m={rows} t={t} x·Wᵀ F32 ", w.Length * 4.0 / tF32, read);
                 Report($"GEMV m={rows} t={t} x·Wᵀ BF16", w.Length * 2.0 / tBf16, read);
                 Report($"GEMV m={rows} t={t} x·W  F32 ", w.Length * 4.0 / tAxpy, read);
@@ -128,7 +134,7 @@ internal static class GemmBench
                 var line = $"  rows={rows,2} t={t} x·Wᵀ F32 [{n}x{k}]:";
                 foreach (var vector in new[] { true, false })
                 {
-                    double sec = BestWithin(budget, () => Gemm.MatMul<float>(Gemm.BestKernel, t, false, true, rows, n, k, x, k, w, k, y, n, false, vector ? 16 : 0));
+                    double sec = BestWithin(budget, t, () => Gemm.MatMul<float>(Gemm.BestKernel, t, false, true, rows, n, k, x, k, w, k, y, n, false, vector ? 16 : 0)).Wall;
                     line += $"  {(vector ? "vector" : "blocked")} {F(2.0 * rows * n * k / sec / 1e9, "0.0")} GFLOP/s ({Gb(w.Length * 4.0 / sec)})";
                 }
                 Console.WriteLine(line);
@@ -140,16 +146,19 @@ internal static class GemmBench
         File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "n/a";
 
     /// <summary>
-    /// Peak FMA rate per thread count: many short (~2 ms) runs, best kept, so that on a shared machine some run
-    /// lands in a quiet slice; Vector512 is measured too and counts when faster (it is only where accelerated).
+    /// Peak FMA rate per thread count (per wall second and per CPU second): many short (~2 ms) runs, best kept, so
+    /// that on a shared machine some run lands in a quiet slice; Vector512 is measured too and counts when faster
+    /// (it is only where accelerated).
     /// </summary>
-    private static void MeasurePeak(int[] threadCounts, Dictionary<int, double> peak)
+    private static void MeasurePeak(int[] threadCounts, Dictionary<int, double> peak, Dictionary<int, double> peakCpu)
     {
         foreach (var t in threadCounts)
         {
-            double v256 = FmaFlops(t, 8) / BestOf(60, () => FmaLoop(t, FmaChains<Lanes256, Vector256<float>>));
-            double v512 = FmaFlops(t, 16) / BestOf(60, () => FmaLoop(t, FmaChains<Lanes512, Vector512<float>>));
+            var t256 = BestWithin(0.3, t, () => FmaLoop(t, FmaChains<Lanes256, Vector256<float>>));
+            var t512 = BestWithin(0.3, t, () => FmaLoop(t, FmaChains<Lanes512, Vector512<float>>));
+            double v256 = FmaFlops(t, 8) / t256.Wall, v512 = FmaFlops(t, 16) / t512.Wall;
             peak[t] = Math.Max(peak.GetValueOrDefault(t), Math.Max(v256, v512));
+            peakCpu[t] = Math.Max(peakCpu.GetValueOrDefault(t), Math.Max(FmaFlops(t, 8) / t256.Cpu, FmaFlops(t, 16) / t512.Cpu));
             Console.WriteLine($"  peak FMA, {t} thread(s): Vector256 {F(v256 / 1e9, "0.0")} GFLOP/s, Vector512 {F(v512 / 1e9, "0.0")} GFLOP/s" +
                 (Vector512.IsHardwareAccelerated ? "" : " (not hardware-accelerated: emulated by two 256-bit halves)") + $" -> peak {F(peak[t] / 1e9, "0.0")}");
         }
@@ -207,23 +216,29 @@ internal static class GemmBench
     }
 
     /// <summary>
-    /// Best time of repeated runs within about <paramref name="budget"/> seconds (at least 3, at most 200 runs, after
-    /// a warm-up): short operations get many chances to land in a quiet slice of a shared machine.
+    /// Best wall time and best CPU time per thread of repeated runs within about <paramref name="budget"/> seconds (at
+    /// least 3, at most 200 runs, after a warm-up): short operations get many chances to land in a quiet slice of a
+    /// shared machine. CPU time leaves out the time the threads were not scheduled, so on a busy machine it shows
+    /// what the code does when it runs (caches disturbed by the neighbours still count).
     /// </summary>
-    private static double BestWithin(double budget, Action body)
+    private static Timing BestWithin(double budget, int threads, Action body)
     {
         body();
-        double best = double.MaxValue, spent = 0;
+        double wall = double.MaxValue, cpu = double.MaxValue, spent = 0;
         for (int i = 0; i < 200 && (i < 3 || spent < budget); i++)
         {
+            var cpu0 = Environment.CpuUsage.TotalTime;
             var sw = System.Diagnostics.Stopwatch.StartNew();
             body();
             double s = sw.Elapsed.TotalSeconds;
-            best = Math.Min(best, s);
+            wall = Math.Min(wall, s);
+            cpu = Math.Min(cpu, (Environment.CpuUsage.TotalTime - cpu0).TotalSeconds / threads);
             spent += s;
         }
-        return best;
+        return new Timing(wall, Math.Max(cpu, 1e-9));
     }
+
+    private readonly record struct Timing(double Wall, double Cpu);
 
     /// <summary>Reads every float of <paramref name="data"/> once: each thread its contiguous share, as 1 or 4 sequential streams.</summary>
     private static void ReadAll(float[] data, int threads, int streams)

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace FuseSharp.Tensors.Kernels;
 
@@ -188,8 +189,16 @@ internal static unsafe class GemmBlocked
                         float* bPanel = bBlock + (nint)jp * kcq * nr;
                         int cols = Math.Min(nr, Nc - jp * nr);
                         float* cCol = x.C + Jc + jp * nr;
+                        // The next B micro-panel follows this one: fetch a share of its lines into L2 with each kernel
+                        // call, so the sweep does not wait for it once a k block of the slab has left the caches
+                        // (measured on Zen 3 under load: +3-7% at N = 1024-2048, neutral at 512). L2, not L1: the
+                        // remaining calls still need every line of the current panel.
+                        int lines = kcq * nr / 16, share = (lines + aPanels - 1) / aPanels;
+                        float* next = jp + 1 < jp1 ? bPanel + (nint)kcq * nr : null;
                         for (int ip = 0; ip < aPanels; ip++)
                         {
+                            if (next != null && Sse.IsSupported)
+                                for (int l = ip * share, end = Math.Min(lines, l + share); l < end; l++) Sse.Prefetch1(next + l * 16);
                             float* aPanel = aPack + (nint)ip * kcq * mr;
                             int row = ic + ip * mr, rows = Math.Min(mr, row1 - row);
                             float* cTile = cCol + row * x.Ldc;

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace FuseSharp.Tensors.Kernels;
 
@@ -96,37 +97,62 @@ internal readonly unsafe struct GemmKernel<TL, TVec> : IGemmMicroKernel
     public static int KC => TL.KC;
     public static int MC => 144;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    // Never inlined: compiled on its own, the 15 live registers are all the allocator has to place (and a call per
+    // tile of 6 x NR x KC FMAs costs nothing).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     public static void Run(nint kc, float* a, float* b, float* c, nint ldc, bool accumulate)
     {
         int lanes = TL.Lanes;
+        if (Sse.IsSupported)
+        {
+            // Start fetching the C tile now (as BLIS kernels do): its rows are ldc apart (a new page each, invisible
+            // to the hardware prefetchers) and, once the C block outgrows L2, every row would otherwise miss when the
+            // loop ends (measured on Zen 3: +5% at N = 2048).
+            float* row = c;
+            for (int i = 0; i < 6; i++, row += ldc)
+            {
+                Sse.Prefetch0(row);
+                Sse.Prefetch0(row + 2 * lanes - 1);
+            }
+        }
         TVec c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         TVec c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        for (; kc > 0; kc--)
+        // Two steps per iteration: fewer loop-control instructions among the FMAs (about +2% of peak on Zen 3).
+        for (; kc >= 2; kc -= 2)
         {
-            var b0 = TL.Load(b);
-            var b1 = TL.Load(b + lanes);
-            var x = TL.Broadcast(a[0]);
-            c00 = TL.MultiplyAdd(x, b0, c00); c01 = TL.MultiplyAdd(x, b1, c01);
-            x = TL.Broadcast(a[1]);
-            c10 = TL.MultiplyAdd(x, b0, c10); c11 = TL.MultiplyAdd(x, b1, c11);
-            x = TL.Broadcast(a[2]);
-            c20 = TL.MultiplyAdd(x, b0, c20); c21 = TL.MultiplyAdd(x, b1, c21);
-            x = TL.Broadcast(a[3]);
-            c30 = TL.MultiplyAdd(x, b0, c30); c31 = TL.MultiplyAdd(x, b1, c31);
-            x = TL.Broadcast(a[4]);
-            c40 = TL.MultiplyAdd(x, b0, c40); c41 = TL.MultiplyAdd(x, b1, c41);
-            x = TL.Broadcast(a[5]);
-            c50 = TL.MultiplyAdd(x, b0, c50); c51 = TL.MultiplyAdd(x, b1, c51);
-            a += 6;
-            b += 2 * lanes;
+            Step(a, b, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41, ref c50, ref c51);
+            Step(a + 6, b + 2 * lanes, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41, ref c50, ref c51);
+            a += 12;
+            b += 4 * lanes;
         }
+        if (kc > 0) Step(a, b, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41, ref c50, ref c51);
         Store(c, accumulate, c00, c01); c += ldc;
         Store(c, accumulate, c10, c11); c += ldc;
         Store(c, accumulate, c20, c21); c += ldc;
         Store(c, accumulate, c30, c31); c += ldc;
         Store(c, accumulate, c40, c41); c += ldc;
         Store(c, accumulate, c50, c51);
+    }
+
+    /// <summary>One k step: 2 B registers times 6 broadcast A values into the 12 accumulators (inlined: they stay in registers).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Step(float* a, float* b, ref TVec c00, ref TVec c01, ref TVec c10, ref TVec c11, ref TVec c20, ref TVec c21,
+        ref TVec c30, ref TVec c31, ref TVec c40, ref TVec c41, ref TVec c50, ref TVec c51)
+    {
+        var b0 = TL.Load(b);
+        var b1 = TL.Load(b + TL.Lanes);
+        var x = TL.Broadcast(a[0]);
+        c00 = TL.MultiplyAdd(x, b0, c00); c01 = TL.MultiplyAdd(x, b1, c01);
+        x = TL.Broadcast(a[1]);
+        c10 = TL.MultiplyAdd(x, b0, c10); c11 = TL.MultiplyAdd(x, b1, c11);
+        x = TL.Broadcast(a[2]);
+        c20 = TL.MultiplyAdd(x, b0, c20); c21 = TL.MultiplyAdd(x, b1, c21);
+        x = TL.Broadcast(a[3]);
+        c30 = TL.MultiplyAdd(x, b0, c30); c31 = TL.MultiplyAdd(x, b1, c31);
+        x = TL.Broadcast(a[4]);
+        c40 = TL.MultiplyAdd(x, b0, c40); c41 = TL.MultiplyAdd(x, b1, c41);
+        x = TL.Broadcast(a[5]);
+        c50 = TL.MultiplyAdd(x, b0, c50); c51 = TL.MultiplyAdd(x, b1, c51);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -141,3 +167,4 @@ internal readonly unsafe struct GemmKernel<TL, TVec> : IGemmMicroKernel
         TL.Store(v1, c + TL.Lanes);
     }
 }
+

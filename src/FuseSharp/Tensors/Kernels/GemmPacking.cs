@@ -132,15 +132,7 @@ internal static unsafe class GemmPacking
             var x3 = Vector256.Load(sp + 3 * ld);
             var x4 = Vector256.Load(sp + 4 * ld);
             var x5 = Vector256.Load(sp + 5 * ld);
-            // t0 = [r0c0 r1c0 r0c1 r1c1 | c4 c5], t2 likewise rows 2-3; u_q = [rows 0-3 of column q | of column q + 4].
-            var t0 = Avx.UnpackLow(x0, x1);
-            var t1 = Avx.UnpackHigh(x0, x1);
-            var t2 = Avx.UnpackLow(x2, x3);
-            var t3 = Avx.UnpackHigh(x2, x3);
-            var u0 = Avx.Shuffle(t0, t2, 0x44);
-            var u1 = Avx.Shuffle(t0, t2, 0xEE);
-            var u2 = Avx.Shuffle(t1, t3, 0x44);
-            var u3 = Avx.Shuffle(t1, t3, 0xEE);
+            Transpose4x8(x0, x1, x2, x3, out var u0, out var u1, out var u2, out var u3);
             // Rows 4-5: t4 = [r4c0 r5c0 r4c1 r5c1 | columns 4-5], t5 = the same for columns 2-3 | 6-7.
             var t4 = Avx.UnpackLow(x4, x5);
             var t5 = Avx.UnpackHigh(x4, x5);
@@ -179,27 +171,31 @@ internal static unsafe class GemmPacking
     public static float ToSingle<T>(T* p, nint i) where T : unmanaged =>
         typeof(T) == typeof(float) ? ((float*)p)[i] : BFloat16Conversion.ToSingle(((ushort*)p)[i]);
 
-    /// <summary>In-register 8 x 8 transpose: row r of the input becomes column r of the output.</summary>
+    /// <summary>
+    /// Rows 0-3 of 8 columns, regrouped by column: <c>u_q = [rows 0-3 of column q | rows 0-3 of column q + 4]</c>
+    /// for q = 0..3 (unpacks pair the rows, shuffles pair the pairs; lanes stay put).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose8x8(ref Vector256<float> r0, ref Vector256<float> r1, ref Vector256<float> r2, ref Vector256<float> r3,
-        ref Vector256<float> r4, ref Vector256<float> r5, ref Vector256<float> r6, ref Vector256<float> r7)
+    private static void Transpose4x8(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
+        out Vector256<float> u0, out Vector256<float> u1, out Vector256<float> u2, out Vector256<float> u3)
     {
         var t0 = Avx.UnpackLow(r0, r1);
         var t1 = Avx.UnpackHigh(r0, r1);
         var t2 = Avx.UnpackLow(r2, r3);
         var t3 = Avx.UnpackHigh(r2, r3);
-        var t4 = Avx.UnpackLow(r4, r5);
-        var t5 = Avx.UnpackHigh(r4, r5);
-        var t6 = Avx.UnpackLow(r6, r7);
-        var t7 = Avx.UnpackHigh(r6, r7);
-        var u0 = Avx.Shuffle(t0, t2, 0x44);
-        var u1 = Avx.Shuffle(t0, t2, 0xEE);
-        var u2 = Avx.Shuffle(t1, t3, 0x44);
-        var u3 = Avx.Shuffle(t1, t3, 0xEE);
-        var u4 = Avx.Shuffle(t4, t6, 0x44);
-        var u5 = Avx.Shuffle(t4, t6, 0xEE);
-        var u6 = Avx.Shuffle(t5, t7, 0x44);
-        var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        u0 = Avx.Shuffle(t0, t2, 0x44);
+        u1 = Avx.Shuffle(t0, t2, 0xEE);
+        u2 = Avx.Shuffle(t1, t3, 0x44);
+        u3 = Avx.Shuffle(t1, t3, 0xEE);
+    }
+
+    /// <summary>In-register 8 x 8 transpose: row r of the input becomes column r of the output.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(ref Vector256<float> r0, ref Vector256<float> r1, ref Vector256<float> r2, ref Vector256<float> r3,
+        ref Vector256<float> r4, ref Vector256<float> r5, ref Vector256<float> r6, ref Vector256<float> r7)
+    {
+        Transpose4x8(r0, r1, r2, r3, out var u0, out var u1, out var u2, out var u3);
+        Transpose4x8(r4, r5, r6, r7, out var u4, out var u5, out var u6, out var u7);
         r0 = Avx.Permute2x128(u0, u4, 0x20);
         r1 = Avx.Permute2x128(u1, u5, 0x20);
         r2 = Avx.Permute2x128(u2, u6, 0x20);

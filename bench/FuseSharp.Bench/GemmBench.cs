@@ -11,7 +11,9 @@ namespace FuseSharp.Bench;
 /// loop at the widest hardware-accelerated vector width, enough independent accumulators to cover the FMA
 /// latency) and a plain memory-read bandwidth (a vector sum over a buffer far larger than L3).
 /// Options: <c>--quick</c> (shorter repeats, sizes up to 2048), <c>--threads 1,2</c>, <c>--only gemm,gemv,rows</c>.
-/// The machine's load average is printed: on a busy shared machine the ratios come out low, never high.
+/// The load average is printed at the start and the end: on a busy shared machine wall-clock rates fall, and when
+/// it lends fewer cores than threads the multi-thread peak falls too (a ratio above 1 says so). Every GEMM ratio
+/// is therefore also given per CPU second (time the threads actually ran, against the peak measured the same way).
 /// </summary>
 internal static class GemmBench
 {
@@ -46,7 +48,7 @@ internal static class GemmBench
     /// <summary>
     /// GEMM, M = 512, K = N: forward (x·Wᵀ, transB), input gradient (dy·W, no transposes), weight gradient
     /// (dW += dyᵀ·x, transA with accumulate), forward with BF16 weights; against the FMA peak measured before and
-    /// after (the larger kept: a busy moment cannot lower the baseline).
+    /// after (the larger kept, so that one busy moment does not lower the baseline).
     /// </summary>
     private static void GemmVersusPeak(int[] threadCounts, int[] sizes, double budget)
     {

@@ -38,6 +38,10 @@ public static class TokenizerLoader
                 var merges = Path.Combine(folder, "merges.txt");
                 return ApplyConfig(BpeFiles.Load(vocab, merges, config), config);
             }
+            case Format.SentencePiece:
+                return SentencePiece.SentencePieceFiles.Load(file, config);
+            case Format.Tiktoken:
+                return ApplyConfig(Tiktoken.TiktokenFiles.Load(file, config), config);
             default:
                 throw new TokenizerException($"{file}: unsupported tokenizer format {kind}");
         }
@@ -102,8 +106,8 @@ public static class TokenizerLoader
     /// </summary>
     public static Tokenizer ApplyConfig(Tokenizer tokenizer, TokenizerConfig? config)
     {
+        if (config is null) return tokenizer;
         var specials = ResolveSpecials(tokenizer, config);
-        if (config is null) return tokenizer.WithPostProcessor(tokenizer.PostProcessor, specials);
         bool llamaFamily = config.TokenizerClass is { } c && (c.StartsWith("LlamaTokenizer", StringComparison.Ordinal) || c.StartsWith("CodeLlamaTokenizer", StringComparison.Ordinal) || c.StartsWith("GemmaTokenizer", StringComparison.Ordinal));
         bool? addBos = config.AddBosToken ?? (llamaFamily ? true : null);
         bool? addEos = config.AddEosToken ?? (llamaFamily ? false : null);

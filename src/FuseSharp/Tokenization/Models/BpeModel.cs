@@ -39,7 +39,7 @@ public sealed class BpeModel : ITokenizerModel
     private readonly Dictionary<string, int> vocab;
     private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> vocabSpan;
     private readonly string?[] vocabR;
-    private readonly Dictionary<long, (int Rank, int NewId)> merges;
+    private readonly Dictionary<long, (int Rank, int NewId)> merges = [];
     private readonly int? unkId;
     private readonly int[]? byteIds;
     private readonly ConcurrentDictionary<string, int[]> cache = new(StringComparer.Ordinal);
@@ -52,18 +52,8 @@ public sealed class BpeModel : ITokenizerModel
     /// <param name="describeMerge">names merge k in error messages (file and line)</param>
     /// <exception cref="TokenizerException">A merge or the unknown token is not in the vocabulary.</exception>
     public BpeModel(Dictionary<string, int> vocab, IReadOnlyList<(string A, string B)> merges, BpeOptions options, Func<int, string>? describeMerge = null)
+        : this(vocab, options)
     {
-        this.vocab = vocab;
-        vocabSpan = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
-        cacheSpan = cache.GetAlternateLookup<ReadOnlySpan<char>>();
-        Options = options;
-        int maxId = vocab.Count == 0 ? -1 : vocab.Values.Max();
-        vocabR = new string?[maxId + 1];
-        foreach (var (t, id) in vocab)
-        {
-            if (id < 0) throw new TokenizerException($"BPE vocabulary: token '{t}' has a negative id {id}");
-            vocabR[id] = t;
-        }
         describeMerge ??= k => $"merge {k}";
         int prefixLen = options.ContinuingSubwordPrefix?.Length ?? 0;
         this.merges = new Dictionary<long, (int, int)>(merges.Count);
@@ -75,6 +65,40 @@ public sealed class BpeModel : ITokenizerModel
             var merged = string.Concat(a, b.AsSpan(Math.Min(prefixLen, b.Length)));
             if (!vocab.TryGetValue(merged, out int inew)) throw new TokenizerException($"{describeMerge(k)}: merged token '{merged}' is not in the vocabulary");
             this.merges[Key(ia, ib)] = (k, inew);
+        }
+    }
+
+    /// <summary>
+    /// Builds a rank-based BPE (tiktoken): a pair may merge when its concatenation is a token, with that token's id as
+    /// rank, so the lowest-id merge applies first, as tiktoken's <c>byte_pair_merge</c> does.
+    /// </summary>
+    public static BpeModel FromRanks(Dictionary<string, int> vocab, BpeOptions options)
+    {
+        var model = new BpeModel(vocab, options);
+        foreach (var (token, id) in vocab)
+        {
+            for (int k = 1; k < token.Length; k++)
+            {
+                if (char.IsLowSurrogate(token[k])) continue;
+                if (model.vocabSpan.TryGetValue(token.AsSpan(0, k), out int a) && model.vocabSpan.TryGetValue(token.AsSpan(k), out int b))
+                    model.merges[Key(a, b)] = (id, id);
+            }
+        }
+        return model;
+    }
+
+    private BpeModel(Dictionary<string, int> vocab, BpeOptions options)
+    {
+        this.vocab = vocab;
+        vocabSpan = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
+        cacheSpan = cache.GetAlternateLookup<ReadOnlySpan<char>>();
+        Options = options;
+        int maxId = vocab.Count == 0 ? -1 : vocab.Values.Max();
+        vocabR = new string?[maxId + 1];
+        foreach (var (t, id) in vocab)
+        {
+            if (id < 0) throw new TokenizerException($"BPE vocabulary: token '{t}' has a negative id {id}");
+            vocabR[id] = t;
         }
         if (options.UnkToken is not null && vocab.TryGetValue(options.UnkToken, out int u)) unkId = u;
         if (options.ByteFallback)

@@ -40,6 +40,8 @@ public static class TokenizerLoader
             }
             case Format.SentencePiece:
                 return SentencePiece.SentencePieceFiles.Load(file, config);
+            case Format.Gguf:
+                return Gguf.GgufTokenizer.Load(file);
             case Format.Tiktoken:
                 return ApplyConfig(Tiktoken.TiktokenFiles.Load(file, config), config);
             default:

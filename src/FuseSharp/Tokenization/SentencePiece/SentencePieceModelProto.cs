@@ -48,6 +48,14 @@ public sealed class SentencePieceModelProto
 
     public NormalizerSpec Normalizer { get; private set; } = new("", [], true, true, true);
 
+    /// <summary>A model built from a vocabulary held elsewhere (a GGUF file): BPE or unigram, with the given normalizer.</summary>
+    public static SentencePieceModelProto Create(IEnumerable<SentencePieceEntry> pieces, int modelType, bool byteFallback, NormalizerSpec normalizer)
+    {
+        var m = new SentencePieceModelProto { ModelType = modelType, ByteFallback = byteFallback, Normalizer = normalizer };
+        m.Pieces.AddRange(pieces);
+        return m;
+    }
+
     /// <summary>Reads a serialized <c>ModelProto</c>.</summary>
     /// <exception cref="TokenizerException">The data is not a SentencePiece model (the message gives the byte offset).</exception>
     public static SentencePieceModelProto Parse(byte[] data, string path)

@@ -16,7 +16,7 @@ public sealed record SentencePieceOptions
     /// vocabulary); each text fragment between them is normalized on its own (with its own dummy prefix). Empty for
     /// SentencePiece .model files, where "&lt;s&gt;" in the text is ordinary text.
     /// </summary>
-    public IReadOnlyList<int> SplitTokens { get; init; } = [];
+    public IReadOnlyList<AddedToken> SplitTokens { get; init; } = [];
 
     /// <summary>Special-token ids to report (from tokenizer_config.json); the model's BOS/EOS/PAD pieces otherwise.</summary>
     public SpecialTokenIds? SpecialTokens { get; init; }
@@ -67,7 +67,7 @@ public sealed class SentencePieceTokenizer : ITokenizer
         unkSurface = proto.UnkSurface;
         stripLeadingSpace = options.StripLeadingSpaceOnDecode ?? (proto.Normalizer.AddDummyPrefix || proto.Normalizer.RemoveExtraWhitespaces);
         if (options.SplitTokens.Count > 0)
-            splitter = new AddedVocabulary(options.SplitTokens.Select(id => new AddedToken(id, proto.Pieces[id].Piece, proto.Pieces[id].Type == PieceType.Control)), null);
+            splitter = new AddedVocabulary(options.SplitTokens, null);
     }
 
     public SentencePieceModelProto Proto { get; }

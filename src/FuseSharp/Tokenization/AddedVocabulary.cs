@@ -77,10 +77,37 @@ public sealed class AddedVocabulary
         return pts;
     }
 
+    /// <summary>True when there are tokens matched in the raw (<c>normalized: false</c>) or normalized text.</summary>
+    internal bool HasRaw => raw.Count > 0;
+
+    internal bool HasNormalized => normalized.Count > 0;
+
     private List<PreTokenizedString.Piece> SplitOnMatches(NormalizedString n, Matcher matcher)
     {
-        var s = n.Normalized;
-        var result = new List<PreTokenizedString.Piece>();
+        var matches = Matches(n.Normalized, matcher == normalized);
+        if (matches.Count == 0) return [new PreTokenizedString.Piece(n)];
+        var result = new List<PreTokenizedString.Piece>(matches.Count * 2 + 1);
+        int cursor = 0;
+        foreach (var (start, stop, token) in matches)
+        {
+            if (cursor < start) result.Add(new PreTokenizedString.Piece(n.Slice(cursor, start)));
+            var slice = n.Slice(start, stop);
+            result.Add(new PreTokenizedString.Piece(slice, [new ModelToken(token.Id, 0, slice.Length)]));
+            cursor = stop;
+        }
+        if (cursor < n.Length) result.Add(new PreTokenizedString.Piece(n.Slice(cursor, n.Length)));
+        return result;
+    }
+
+    /// <summary>
+    /// The added tokens found in <paramref name="s"/> (from the raw or the normalized set), left to right, with
+    /// <c>single_word</c>, <c>lstrip</c> and <c>rstrip</c> applied (HF <c>find_matches</c>).
+    /// </summary>
+    internal List<(int Start, int End, AddedToken Token)> Matches(string s, bool normalizedSet)
+    {
+        var result = new List<(int, int, AddedToken)>();
+        var matcher = normalizedSet ? normalized : raw;
+        if (matcher.Count == 0) return result;
         int cursor = 0;
         foreach (var (mStart, mEnd, token) in matcher.FindAll(s))
         {
@@ -112,13 +139,9 @@ public sealed class AddedVocabulary
                     stop += len;
                 }
             }
-            if (cursor < start) result.Add(new PreTokenizedString.Piece(n.Slice(cursor, start)));
-            var slice = n.Slice(start, stop);
-            result.Add(new PreTokenizedString.Piece(slice, [new ModelToken(token.Id, 0, slice.Length)]));
+            result.Add((start, stop, token));
             cursor = stop;
         }
-        if (cursor == 0 && result.Count == 0) return [new PreTokenizedString.Piece(n)];
-        if (cursor < s.Length) result.Add(new PreTokenizedString.Piece(n.Slice(cursor, s.Length)));
         return result;
     }
 

@@ -9,22 +9,29 @@ namespace FuseSharp.Tokenization;
 /// </summary>
 public static class ByteLevelAlphabet
 {
-    private static readonly char[] ByteToChar = new char[256];
-    private static readonly short[] CharToByte = new short[0x200];
-    private static readonly string[] ByteStrings = new string[256];
+    private static readonly char[] ByteToChar = BuildByteToChar();
+    private static readonly short[] CharToByte = BuildCharToByte();
+    private static readonly string[] ByteStrings = [.. ByteToChar.Select(c => c.ToString())];
 
-    static ByteLevelAlphabet()
+    private static char[] BuildByteToChar()
     {
-        Array.Fill(CharToByte, (short)-1);
+        var map = new char[256];
         int n = 0;
         for (int b = 0; b < 256; b++)
         {
             bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-            char c = printable ? (char)b : (char)(256 + n++);
-            ByteToChar[b] = c;
-            CharToByte[c] = (short)b;
-            ByteStrings[b] = c.ToString();
+            map[b] = printable ? (char)b : (char)(256 + n++);
         }
+        return map;
+    }
+
+    private static short[] BuildCharToByte()
+    {
+        var map = new short[0x200];
+        Array.Fill(map, (short)-1);
+        var forward = BuildByteToChar();
+        for (int b = 0; b < 256; b++) map[forward[b]] = (short)b;
+        return map;
     }
 
     /// <summary>The character standing for byte <paramref name="b"/>.</summary>

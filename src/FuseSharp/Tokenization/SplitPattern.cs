@@ -9,8 +9,8 @@ namespace FuseSharp.Tokenization;
 /// </summary>
 public abstract class SplitPattern
 {
-    /// <summary>A regex (Oniguruma semantics unless stated otherwise).</summary>
-    public static SplitPattern Regex(TokenizerRegex regex) => new RegexPattern(regex);
+    /// <summary>A regex (or an equivalent hand-written scanner).</summary>
+    public static SplitPattern Regex(IWordScanner regex) => new RegexPattern(regex);
 
     /// <summary>A literal string (an empty literal matches nothing).</summary>
     public static SplitPattern Literal(string literal) => new LiteralPattern(literal);
@@ -24,9 +24,12 @@ public abstract class SplitPattern
     public static SplitPattern FromJson(JsonSection j)
     {
         if (j.Has("String")) return Literal(j.GetString("String"));
-        if (j.Has("Regex")) return Regex(new TokenizerRegex(j.GetString("Regex")));
+        if (j.Has("Regex")) return PreTokenizers.FastSplitPatterns.ForRegex(j.GetString("Regex"));
         throw j.Error("a pattern must be {\"String\": ...} or {\"Regex\": ...}");
     }
+
+    /// <summary>The scanner behind a regex pattern, or null for literal and character patterns.</summary>
+    public IWordScanner? Scanner => (this as RegexPattern)?.Inner;
 
     /// <summary>Covering ranges of <paramref name="text"/>, in order, each flagged as a match or the gap between matches.</summary>
     public abstract List<(int Start, int End, bool IsMatch)> FindMatches(string text);
@@ -50,8 +53,10 @@ public abstract class SplitPattern
         return result;
     }
 
-    private sealed class RegexPattern(TokenizerRegex regex) : SplitPattern
+    private sealed class RegexPattern(IWordScanner regex) : SplitPattern
     {
+        public IWordScanner Inner => regex;
+
         public override List<(int Start, int End, bool IsMatch)> FindMatches(string text)
         {
             var matches = new List<(int Start, int End)>();

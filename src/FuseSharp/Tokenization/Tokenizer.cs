@@ -18,6 +18,8 @@ public sealed record SpecialTokenIds(int? Bos = null, int? Eos = null, int? Pad 
 public sealed class Tokenizer : ITokenizer
 {
     private readonly Dictionary<string, int> mergedVocab;
+    private readonly ByteLevelFastPath? fastPath;
+    private readonly string?[] idToPiece;
 
     public Tokenizer(ITokenizerModel model, INormalizer? normalizer, IPreTokenizer? preTokenizer, IPostProcessor? postProcessor,
         IDecoder? decoder, IEnumerable<AddedToken> addedTokens, SpecialTokenIds? specialTokens = null, string? whitespaceMarker = null)
@@ -30,12 +32,17 @@ public sealed class Tokenizer : ITokenizer
         AddedVocabulary = new AddedVocabulary(addedTokens, normalizer);
         mergedVocab = new Dictionary<string, int>(model.Vocab, StringComparer.Ordinal);
         foreach (var t in AddedVocabulary.Tokens.Values) mergedVocab[t.Content] = t.Id;
+        // id → piece for every id (added tokens win over the model's entry, as in HF).
+        int maxId = mergedVocab.Count == 0 ? -1 : mergedVocab.Values.Max();
+        idToPiece = new string?[maxId + 1];
+        for (int id = 0; id <= maxId; id++) idToPiece[id] = AddedVocabulary.IdToContent(id) ?? model.IdToToken(id);
         var specials = specialTokens ?? new SpecialTokenIds();
         BosTokenId = specials.Bos;
         EosTokenId = specials.Eos;
         PadTokenId = specials.Pad;
         UnkTokenId = specials.Unk ?? (model.UnkToken is { } u ? TokenToId(u) : null);
         WhitespaceMarker = whitespaceMarker ?? DetectWhitespaceMarker();
+        fastPath = ByteLevelFastPath.TryCreate(normalizer, preTokenizer, model);
     }
 
     public ITokenizerModel Model { get; }
@@ -64,7 +71,7 @@ public sealed class Tokenizer : ITokenizer
 
     public IReadOnlyDictionary<string, int> GetVocab() => mergedVocab;
 
-    public string? IdToToken(int id) => AddedVocabulary.IdToContent(id) ?? Model.IdToToken(id);
+    public string? IdToToken(int id) => (uint)id < (uint)idToPiece.Length ? idToPiece[id] : null;
 
     public int? TokenToId(string token) => AddedVocabulary.TokenToId(token) ?? Model.TokenToId(token);
 
@@ -76,9 +83,22 @@ public sealed class Tokenizer : ITokenizer
     {
         ArgumentNullException.ThrowIfNull(text);
         TextChecks.RejectLoneSurrogates(text);
+        var builder = new EncodingBuilder(IdToToken);
+        if (fastPath is null || !fastPath.TryEncode(text, AddedVocabulary, builder)) EncodeGeneral(text, builder);
+        PostProcessor?.Process(builder, addSpecialTokens);
+        var pieces = new string[builder.Count];
+        for (int k = 0; k < pieces.Length; k++) pieces[k] = IdToToken(builder.Ids[k]) ?? "";
+        return new Encoding(builder.Ids.ToArray(), pieces, builder.Offsets.ToArray()) { SpecialTokensMask = builder.Special.ToArray() };
+    }
+
+    /// <summary>
+    /// The stage-by-stage pipeline (the reference; <see cref="Encode"/> takes a fused fast path for byte-level BPE
+    /// when the pipeline has that shape).
+    /// </summary>
+    internal void EncodeGeneral(string text, EncodingBuilder builder)
+    {
         var pts = AddedVocabulary.ExtractAndNormalize(Normalizer, text);
         PreTokenizer?.PreTokenize(pts);
-        var builder = new EncodingBuilder(IdToToken);
         var scratch = new List<ModelToken>();
         foreach (var piece in pts.Pieces)
         {
@@ -102,11 +122,10 @@ public sealed class Tokenizer : ITokenizer
                 builder.Add(t.Id, (s + n.OriginalShift, e + n.OriginalShift), special);
             }
         }
-        PostProcessor?.Process(builder, addSpecialTokens);
-        var pieces = new string[builder.Count];
-        for (int k = 0; k < pieces.Length; k++) pieces[k] = IdToToken(builder.Ids[k]) ?? "";
-        return new Encoding(builder.Ids.ToArray(), pieces, builder.Offsets.ToArray()) { SpecialTokensMask = builder.Special.ToArray() };
     }
+
+    /// <summary>True when <see cref="Encode"/> uses the fused byte-level fast path.</summary>
+    internal bool HasFastPath => fastPath is not null;
 
     public string Decode(IReadOnlyList<int> ids, bool skipSpecialTokens = false)
     {

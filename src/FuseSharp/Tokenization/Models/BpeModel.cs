@@ -42,6 +42,10 @@ public sealed class BpeModel : ITokenizerModel
     private readonly Dictionary<long, (int Rank, int NewId)> merges = [];
     private readonly int? unkId;
     private readonly int[]? byteIds;
+    private readonly bool splitAtMarker;
+    private const int SmallChars = 0x800;
+    private readonly int[] smallCharIds = new int[SmallChars]; // id of each one-character token below U+0800 (byte-level alphabets live there), -1 if none
+    private int cacheCount;
     private readonly ConcurrentDictionary<string, int[]> cache = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> cacheSpan;
 
@@ -101,6 +105,17 @@ public sealed class BpeModel : ITokenizerModel
             vocabR[id] = t;
         }
         if (options.UnkToken is not null && vocab.TryGetValue(options.UnkToken, out int u)) unkId = u;
+        Array.Fill(smallCharIds, -1);
+        foreach (var (t, id) in vocab)
+            if (t.Length == 1 && t[0] < SmallChars) smallCharIds[t[0]] = id;
+        // A merge across "X▁" (X ≠ ▁) would create a token containing it; without such tokens, words split there.
+        splitAtMarker = vocab.ContainsKey("\u2581") && options.ContinuingSubwordPrefix is null && options.EndOfWordSuffix is null
+            && !vocab.Keys.Any(t =>
+            {
+                for (int i = 1; i < t.Length; i++)
+                    if (t[i] == '\u2581' && t[i - 1] != '\u2581') return true;
+                return false;
+            });
         if (options.ByteFallback)
         {
             byteIds = new int[256];
@@ -152,8 +167,8 @@ public sealed class BpeModel : ITokenizerModel
         var options = new BpeOptions
         {
             UnkToken = j.GetStringOrNull("unk_token"),
-            ContinuingSubwordPrefix = j.GetStringOrNull("continuing_subword_prefix"),
-            EndOfWordSuffix = j.GetStringOrNull("end_of_word_suffix"),
+            ContinuingSubwordPrefix = NullIfEmpty(j.GetStringOrNull("continuing_subword_prefix")),
+            EndOfWordSuffix = NullIfEmpty(j.GetStringOrNull("end_of_word_suffix")),
             FuseUnk = j.GetBool("fuse_unk", false),
             ByteFallback = j.GetBool("byte_fallback", false),
             IgnoreMerges = j.GetBool("ignore_merges", false),
@@ -162,6 +177,9 @@ public sealed class BpeModel : ITokenizerModel
         var where = j.ToString();
         return new BpeModel(vocab, merges, options, k => $"{where}.merges[{k}]");
     }
+
+    // An empty prefix/suffix changes nothing; treating it as absent keeps the fast paths open.
+    private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
 
     /// <summary>Reads a <c>{"token": id}</c> object.</summary>
     public static Dictionary<string, int> ReadVocab(JsonSection j)
@@ -188,12 +206,40 @@ public sealed class BpeModel : ITokenizerModel
             output.Add(new ModelToken(whole, 0, word.Length));
             return;
         }
-        if (!cacheSpan.TryGetValue(word, out var pieces))
+        if (word.Length >= MaxCachedWordLength && splitAtMarker)
         {
-            pieces = MergeWord(word, LinearMergeLimit);
-            if (word.Length < MaxCachedWordLength && cache.Count < CacheCapacity) cache.TryAdd(word, pieces);
+            // Long SentencePiece-style words (no pre-tokenizer): merges never cross a '▁' that follows another
+            // character (checked at load), so the word is merged segment by segment, each one cached.
+            int start = 0;
+            for (int i = 1; i <= word.Length; i++)
+            {
+                if (i < word.Length && !(word[i] == '\u2581' && word[i - 1] != '\u2581')) continue;
+                Append(Pieces(word.AsSpan(start, i - start), wholeWordLookup: false), start, output);
+                start = i;
+            }
+            return;
         }
-        for (int k = 0; k < pieces.Length; k += 3) output.Add(new ModelToken(pieces[k], pieces[k + 1], pieces[k + 2]));
+        Append(Pieces(word, wholeWordLookup: false), 0, output);
+    }
+
+    private static void Append(int[] pieces, int shift, List<ModelToken> output)
+    {
+        for (int k = 0; k < pieces.Length; k += 3) output.Add(new ModelToken(pieces[k], pieces[k + 1] + shift, pieces[k + 2] + shift));
+    }
+
+    /// <summary>
+    /// The tokens of one word as (id, start, end) triples, from the cache when possible; no allocation on a cache hit.
+    /// With <paramref name="wholeWordLookup"/>, honours <see cref="BpeOptions.IgnoreMerges"/> (a word that is a token is one token).
+    /// </summary>
+    internal int[] Pieces(ReadOnlySpan<char> word, bool wholeWordLookup = true)
+    {
+        if (wholeWordLookup && Options.IgnoreMerges && vocabSpan.TryGetValue(word, out int whole)) return [whole, 0, word.Length];
+        if (cacheSpan.TryGetValue(word, out var pieces)) return pieces;
+        var key = word.ToString();
+        pieces = MergeWord(key, LinearMergeLimit);
+        // ConcurrentDictionary.Count takes every lock (up to 1024 of them), so the size is tracked separately.
+        if (word.Length < MaxCachedWordLength && Volatile.Read(ref cacheCount) < CacheCapacity && cache.TryAdd(key, pieces)) Interlocked.Increment(ref cacheCount);
+        return pieces;
     }
 
     /// <summary>
@@ -279,6 +325,7 @@ public sealed class BpeModel : ITokenizerModel
     private int LookupSymbol(string word, int start, int end, bool first, bool last)
     {
         bool plain = (first || Options.ContinuingSubwordPrefix is null) && (!last || Options.EndOfWordSuffix is null);
+        if (plain && end - start == 1 && word[start] < SmallChars) return smallCharIds[word[start]];
         if (plain) return vocabSpan.TryGetValue(word.AsSpan(start, end - start), out int id) ? id : -1;
         return vocab.TryGetValue(SymbolString(word, start, end, first, last), out int id2) ? id2 : -1;
     }

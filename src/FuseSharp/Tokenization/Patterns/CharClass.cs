@@ -128,8 +128,10 @@ internal sealed class CharClass
         if (!raw && IgnoreCase && Rune.IsValid(cp))
         {
             var r = new Rune(cp);
+            // Simple case folding: the lower and upper forms. .NET's invariant casing leaves out the Turkic-sensitive
+            // pairs, of which ſ (U+017F, folds to s) matters for patterns such as (?i:'s).
             int lower = Rune.ToLowerInvariant(r).Value, upper = Rune.ToUpperInvariant(r).Value;
-            raw = (lower != cp && RawContains(lower)) || (upper != cp && RawContains(upper));
+            raw = (lower != cp && RawContains(lower)) || (upper != cp && RawContains(upper)) || (cp == 0x17F && (RawContains('s') || RawContains('S')));
         }
         return raw != Negated;
     }

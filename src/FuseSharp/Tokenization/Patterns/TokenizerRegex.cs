@@ -8,7 +8,7 @@ namespace FuseSharp.Tokenization.Patterns;
 /// UTF-16 code units: <c>\p{L}</c> does not match a supplementary-plane letter and <c>\p{N}{1,3}</c> would count
 /// surrogates, so astral text would split differently from Hugging Face and llama.cpp. Thread-safe.
 /// </summary>
-public sealed class TokenizerRegex
+public sealed class TokenizerRegex : IWordScanner
 {
     private enum Op : byte
     {

@@ -8,6 +8,7 @@ public static class FastSplitPatterns
 {
     private static readonly ConcurrentDictionary<string, SplitPattern> Cache = new(StringComparer.Ordinal);
 
-    /// <summary>The split pattern for an Oniguruma regex.</summary>
-    public static SplitPattern ForRegex(string pattern) => Cache.GetOrAdd(pattern, p => SplitPattern.Regex(new TokenizerRegex(p)));
+    /// <summary>The split pattern for an Oniguruma regex: a hand-written scanner for the well-known patterns, else the regex engine.</summary>
+    public static SplitPattern ForRegex(string pattern) =>
+        Cache.GetOrAdd(pattern, p => SplitPattern.Regex(WordScanners.For(p) ?? new TokenizerRegex(p)));
 }

@@ -6,6 +6,12 @@ public sealed class SplitPreTokenizer(SplitPattern pattern, SplitBehavior behavi
     /// <summary>The regex source when the pattern is a regex, else null.</summary>
     public string? Regex { get; } = regex;
 
+    public SplitPattern Pattern { get; } = pattern;
+
+    public SplitBehavior Behavior { get; } = behavior;
+
+    public bool Invert { get; } = invert;
+
     public static SplitPreTokenizer FromJson(JsonSection j)
     {
         var p = j.Child("pattern");
@@ -14,5 +20,5 @@ public sealed class SplitPreTokenizer(SplitPattern pattern, SplitBehavior behavi
         return new(pattern, PreTokenizerFactory.ParseBehavior(j, "behavior", SplitBehavior.Removed), j.GetBool("invert", false), regex);
     }
 
-    public void PreTokenize(PreTokenizedString text) => text.Split(n => n.Split(pattern, behavior, invert));
+    public void PreTokenize(PreTokenizedString text) => text.Split(n => n.Split(Pattern, Behavior, Invert));
 }

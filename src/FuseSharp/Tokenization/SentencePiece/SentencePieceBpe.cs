@@ -12,23 +12,34 @@ namespace FuseSharp.Tokenization.SentencePiece;
 internal sealed class SentencePieceBpe
 {
     private const int CacheCapacity = 100_000;
+    private readonly int linearLimit;
     private readonly SentencePieceVocabulary vocab;
     private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> pieceLookup;
     private readonly CharTrieMatcher? userDefined;
     private readonly bool canSplit;
+    private readonly bool hasUnused;
+    private int cacheCount;
     private readonly char space;
     private readonly ConcurrentDictionary<string, (int Start, int End, int Id)[]> cache = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (int Start, int End, int Id)[]>.AlternateLookup<ReadOnlySpan<char>> cacheLookup;
 
-    public SentencePieceBpe(SentencePieceVocabulary vocab, char spaceSymbol, bool whitespaceIsPrefix)
+    /// <param name="vocab">the pieces</param>
+    /// <param name="spaceSymbol">'▁' (or ' ' without whitespace escaping)</param>
+    /// <param name="whitespaceIsPrefix">false with <c>treat_whitespace_as_suffix</c></param>
+    /// <param name="linearLimit">segments with at most this many symbols use the linear scan (0 = always the agenda, the C++ algorithm)</param>
+    public SentencePieceBpe(SentencePieceVocabulary vocab, char spaceSymbol, bool whitespaceIsPrefix, int linearLimit = 48)
     {
+        this.linearLimit = linearLimit;
         this.vocab = vocab;
         space = spaceSymbol;
+        cacheLookup = cache.GetAlternateLookup<ReadOnlySpan<char>>();
         pieceLookup = new Dictionary<string, int>(vocab.ModelPieces, StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
         if (vocab.UserDefined.Count > 0)
         {
             userDefined = new CharTrieMatcher();
             for (int i = 0; i < vocab.UserDefined.Count; i++) userDefined.Add(vocab.UserDefined[i], i);
         }
+        hasUnused = vocab.ModelPieces.Values.Any(id => vocab.TypeOf(id) == PieceType.Unused);
         // Segments may be encoded independently when no producible piece contains "X▁" (X ≠ ▁).
         canSplit = whitespaceIsPrefix && !vocab.ModelPieces.Keys.Any(p =>
         {
@@ -55,13 +66,13 @@ internal sealed class SentencePieceBpe
             var segment = text.AsSpan(start, i - start);
             if (segment.Length < 64)
             {
-                var lookup = cache.GetAlternateLookup<ReadOnlySpan<char>>();
-                if (!lookup.TryGetValue(segment, out var cached))
+                if (!cacheLookup.TryGetValue(segment, out var cached))
                 {
                     var list = new List<(int, int, int)>();
                     EncodeSegment(segment, 0, list);
                     cached = [.. list];
-                    if (cache.Count < CacheCapacity) cache.TryAdd(segment.ToString(), cached);
+                    // ConcurrentDictionary.Count takes every lock, so the size is tracked separately.
+                    if (Volatile.Read(ref cacheCount) < CacheCapacity && cache.TryAdd(segment.ToString(), cached)) Interlocked.Increment(ref cacheCount);
                 }
                 foreach (var (s, e, id) in cached) result.Add((s + start, e + start, id));
             }
@@ -105,6 +116,11 @@ internal sealed class SentencePieceBpe
             i += len;
         }
         int n = starts.Count;
+        if (n <= linearLimit && !hasUnused)
+        {
+            MergeLinear(text, shift, starts, ends, frozen, output);
+            return;
+        }
         var prev = new int[n];
         var next = new int[n];
         for (int k = 0; k < n; k++)
@@ -139,6 +155,50 @@ internal sealed class SentencePieceBpe
         {
             Resegment(text, starts[k], ends[k], shift, revMerge, output);
             if (next[k] < 0) break;
+        }
+    }
+
+    // Short segments without unused pieces: each step merges the adjacent pair whose concatenation is the
+    // highest-scoring piece (leftmost on ties), which is the pair the C++ agenda pops, so the result is the same.
+    private void MergeLinear(ReadOnlySpan<char> text, int shift, List<int> starts, List<int> ends, List<bool> frozen, List<(int, int, int)> output)
+    {
+        int n = starts.Count;
+        Span<float> score = stackalloc float[n];
+        Span<bool> valid = stackalloc bool[n];
+        void Pair(ReadOnlySpan<char> t, int k, Span<float> sc, Span<bool> ok)
+        {
+            ok[k] = false;
+            if (k + 1 >= starts.Count || frozen[k] || frozen[k + 1]) return;
+            if (pieceLookup.TryGetValue(t[starts[k]..ends[k + 1]], out int id))
+            {
+                ok[k] = true;
+                sc[k] = vocab.Entries[id].Score;
+            }
+        }
+        for (int k = 0; k + 1 < n; k++) Pair(text, k, score, valid);
+        while (true)
+        {
+            int best = -1;
+            for (int k = 0; k + 1 < starts.Count; k++)
+                if (valid[k] && (best < 0 || score[k] > score[best])) best = k;
+            if (best < 0) break;
+            ends[best] = ends[best + 1];
+            starts.RemoveAt(best + 1);
+            ends.RemoveAt(best + 1);
+            frozen.RemoveAt(best + 1);
+            for (int k = best + 1; k < starts.Count; k++)
+            {
+                score[k] = score[k + 1];
+                valid[k] = valid[k + 1];
+            }
+            Pair(text, best, score, valid);
+            if (best > 0) Pair(text, best - 1, score, valid);
+        }
+        for (int k = 0; k < starts.Count; k++)
+        {
+            var piece = text[starts[k]..ends[k]];
+            int id = pieceLookup.TryGetValue(piece, out int pid) ? pid : vocab.PieceToId(piece.ToString());
+            output.Add((starts[k] + shift, ends[k] + shift, id));
         }
     }
 

@@ -41,6 +41,7 @@ public sealed class SentencePieceTokenizer : ITokenizer
     private readonly AddedVocabulary? splitter;
     private readonly string unkSurface;
     private readonly bool stripLeadingSpace;
+    private readonly bool identityNormalizer;
 
     public SentencePieceTokenizer(SentencePieceModelProto proto, SentencePieceOptions? options = null, string source = "SentencePiece model")
     {
@@ -65,6 +66,7 @@ public sealed class SentencePieceTokenizer : ITokenizer
         PadTokenId = specials?.Pad ?? Control(proto.PadPiece);
         UnkTokenId = specials?.Unk ?? vocab.UnkId;
         unkSurface = proto.UnkSurface;
+        identityNormalizer = proto.Normalizer.PrecompiledCharsMap.Length == 0 && !proto.Normalizer.RemoveExtraWhitespaces && vocab.UserDefined.Count == 0 && !proto.TreatWhitespaceAsSuffix;
         stripLeadingSpace = options.StripLeadingSpaceOnDecode ?? (proto.Normalizer.AddDummyPrefix || proto.Normalizer.RemoveExtraWhitespaces);
         if (options.SplitTokens.Count > 0)
             splitter = new AddedVocabulary(options.SplitTokens, null);
@@ -156,16 +158,36 @@ public sealed class SentencePieceTokenizer : ITokenizer
     {
         if (start == end) return;
         var fragment = text.AsSpan(start, end - start);
-        var utf8 = System.Text.Encoding.UTF8.GetBytes(fragment.ToArray());
-        var origUtf16 = Utf16Positions(utf8);
-        var (normBytes, normToOrig) = normalizer.Normalize(utf8);
-        var normalized = System.Text.Encoding.UTF8.GetString(normBytes);
-        var normByteAt = Utf8Positions(normalized);
+        string normalized;
+        Func<int, int> toOriginal;
+        if (identityNormalizer)
+        {
+            // No rules, no user-defined symbols, no whitespace removal: the dummy prefix and ' ' → '▁' (Llama-2). Every
+            // normalized character maps to the original one at the same place; the prefix maps to the start.
+            int prefix = normalizer.Spec.AddDummyPrefix ? 1 : 0;
+            normalized = string.Create(fragment.Length + prefix, (text, start, prefix, escape: normalizer.Spec.EscapeWhitespaces), static (span, st) =>
+            {
+                if (st.prefix == 1) span[0] = st.escape ? '\u2581' : ' ';
+                var src = st.text.AsSpan(st.start, span.Length - st.prefix);
+                for (int i = 0; i < src.Length; i++) span[i + st.prefix] = st.escape && src[i] == ' ' ? '\u2581' : src[i];
+            });
+            int len = fragment.Length;
+            toOriginal = k => Math.Clamp(k - prefix, 0, len) + start;
+        }
+        else
+        {
+            var utf8 = System.Text.Encoding.UTF8.GetBytes(fragment.ToArray());
+            var origUtf16 = Utf16Positions(utf8);
+            var (normBytes, normToOrig) = normalizer.Normalize(utf8);
+            normalized = System.Text.Encoding.UTF8.GetString(normBytes);
+            var normByteAt = Utf8Positions(normalized);
+            toOriginal = k => origUtf16[normToOrig[normByteAt[k]]] + start;
+        }
         var pieces = bpe is not null ? bpe.Encode(normalized) : unigram!.Encode(normalized);
         bool prevUnk = false;
         foreach (var (s, e, id) in pieces)
         {
-            int os = origUtf16[normToOrig[normByteAt[s]]] + start, oe = origUtf16[normToOrig[normByteAt[e]]] + start;
+            int os = toOriginal(s), oe = toOriginal(e);
             if (oe < os) oe = os;
             bool unk = id == vocab.UnkId;
             if (unk && prevUnk && !vocab.ByteFallback)

@@ -37,10 +37,10 @@ public static class BpeFiles
     public static Dictionary<string, int> ReadVocab(string path)
     {
         if (!File.Exists(path)) throw new TokenizerException($"{path}: not found");
-        var text = Utf8.ReadFile(path);
+        var bytes = Utf8.ReadValidated(path);
         try
         {
-            using var doc = System.Text.Json.JsonDocument.Parse(text);
+            using var doc = System.Text.Json.JsonDocument.Parse(bytes);
             return BpeModel.ReadVocab(new JsonSection(doc.RootElement, path, "(root)"));
         }
         catch (System.Text.Json.JsonException e)

@@ -18,11 +18,11 @@ public static class TokenizerJson
     public static Tokenizer Load(string path)
     {
         if (!File.Exists(path)) throw new TokenizerException($"{path}: not found");
-        var text = Utf8.ReadFile(path);
+        var bytes = Utf8.ReadValidated(path);
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(text, new JsonDocumentOptions { MaxDepth = 256 });
+            doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 256 });
         }
         catch (JsonException e)
         {

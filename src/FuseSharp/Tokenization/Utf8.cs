@@ -33,20 +33,22 @@ public static class Utf8
     /// <exception cref="TokenizerException">The file is not valid UTF-8; the message gives the line.</exception>
     public static string ReadFile(string path)
     {
+        var bytes = ReadValidated(path);
+        return System.Text.Encoding.UTF8.GetString(bytes.Span);
+    }
+
+    /// <summary>Reads a file that must be valid UTF-8; returns its bytes without a leading BOM.</summary>
+    /// <exception cref="TokenizerException">The file is not valid UTF-8; the message gives the line.</exception>
+    public static ReadOnlyMemory<byte> ReadValidated(string path)
+    {
         var bytes = File.ReadAllBytes(path);
         int start = bytes.Length >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF ? 3 : 0;
-        try
-        {
-            return Strict.GetString(bytes, start, bytes.Length - start);
-        }
-        catch (DecoderFallbackException e)
-        {
-            int at = e.Index >= 0 ? start + e.Index : FirstInvalid(bytes, start);
-            int line = 1;
-            for (int i = 0; i < at && i < bytes.Length; i++)
-                if (bytes[i] == '\n') line++;
-            throw new TokenizerException($"{path}: line {line}: invalid UTF-8 (byte offset {at})", "tokenizer and input files must be UTF-8 encoded");
-        }
+        if (System.Text.Unicode.Utf8.IsValid(bytes.AsSpan(start))) return bytes.AsMemory(start);
+        int at = FirstInvalid(bytes, start);
+        int line = 1;
+        for (int i = 0; i < at && i < bytes.Length; i++)
+            if (bytes[i] == '\n') line++;
+        throw new TokenizerException($"{path}: line {line}: invalid UTF-8 (byte offset {at})", "tokenizer and input files must be UTF-8 encoded");
     }
 
     private static int FirstInvalid(byte[] bytes, int start)

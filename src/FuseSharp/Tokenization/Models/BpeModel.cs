@@ -79,6 +79,7 @@ public sealed class BpeModel : ITokenizerModel
     public static BpeModel FromRanks(Dictionary<string, int> vocab, BpeOptions options)
     {
         var model = new BpeModel(vocab, options);
+        model.merges.EnsureCapacity(vocab.Sum(t => t.Key.Length - 1));
         foreach (var (token, id) in vocab)
         {
             for (int k = 1; k < token.Length; k++)

@@ -68,40 +68,65 @@ internal static class TokenizeCommand
         if (!File.Exists(path)) throw new FuseSharpException($"{path}: not found");
         var info = new FileInfo(path);
         using var progress = ConsoleProgress.Instance.Start("tokenize", info.Length, ProgressUnit.Bytes);
-        using var reader = new StreamReader(path, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true);
         int lineNo = 0;
         var texts = new List<string>(BatchLines);
         long bytes = 0;
-        while (true)
+        void Flush()
+        {
+            if (texts.Count == 0) return;
+            var encodings = BatchEncoding.Run(tokenizer, texts, addSpecial, CliContext.Cancellation);
+            for (int i = 0; i < texts.Count; i++) WriteJson(stdout, texts[i], encodings[i], tokenizer.Decode(encodings[i].Ids), chars);
+            progress.SetCompleted(Math.Min(bytes, info.Length));
+            texts.Clear();
+        }
+        foreach (var raw in ReadLines(path))
         {
             CliContext.Cancellation.ThrowIfCancellationRequested();
-            string? line;
+            lineNo++;
+            bytes += raw.Length + 1;
+            string line;
             try
             {
-                line = reader.ReadLine();
+                line = StrictUtf8.GetString(raw);
             }
             catch (DecoderFallbackException)
             {
-                throw new FuseSharpException($"{path}: line {lineNo + 1}: invalid UTF-8", "the input must be UTF-8 encoded JSON lines");
+                throw new FuseSharpException($"{path}: line {lineNo}: invalid UTF-8", "the input must be UTF-8 encoded JSON lines");
             }
-            if (line is not null)
-            {
-                lineNo++;
-                bytes += System.Text.Encoding.UTF8.GetByteCount(line) + 1;
-                if (line.Trim().Length == 0) continue;
-                texts.Add(ReadText(line, path, lineNo));
-                if (texts.Count < BatchLines) continue;
-            }
-            if (texts.Count > 0)
-            {
-                var encodings = BatchEncoding.Run(tokenizer, texts, addSpecial, CliContext.Cancellation);
-                for (int i = 0; i < texts.Count; i++) WriteJson(stdout, texts[i], encodings[i], tokenizer.Decode(encodings[i].Ids), chars);
-                progress.SetCompleted(Math.Min(bytes, info.Length));
-                texts.Clear();
-            }
-            if (line is null) break;
+            if (lineNo == 1 && line.StartsWith('\uFEFF')) line = line[1..];
+            if (line.Trim().Length == 0) continue;
+            texts.Add(ReadText(line, path, lineNo));
+            if (texts.Count >= BatchLines) Flush();
         }
+        Flush();
         stdout.Flush();
+    }
+
+    private static readonly UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
+
+    // The lines of a file as bytes (without '\n' or "\r\n"), read in chunks, so each line is decoded on its own and a
+    // decoding error can name its line.
+    private static IEnumerable<byte[]> ReadLines(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+        var chunk = new byte[1 << 20];
+        var line = new List<byte>();
+        int n;
+        while ((n = stream.Read(chunk)) > 0)
+        {
+            int from = 0;
+            for (int i = 0; i < n; i++)
+            {
+                if (chunk[i] != (byte)'\n') continue;
+                line.AddRange(chunk.AsSpan(from, i - from));
+                if (line.Count > 0 && line[^1] == (byte)'\r') line.RemoveAt(line.Count - 1);
+                yield return [.. line];
+                line.Clear();
+                from = i + 1;
+            }
+            line.AddRange(chunk.AsSpan(from, n - from));
+        }
+        if (line.Count > 0) yield return [.. line];
     }
 
     private static string ReadText(string line, string path, int lineNo)

@@ -20,7 +20,7 @@ public class LoaderTests
     [InlineData("llamacpp-ggml-vocab/ggml-vocab-mpt.gguf", typeof(Tokenizer), "Ġ", 50432)]
     public void DetectsTheFormat(string path, Type type, string marker, int vocabSize)
     {
-        var tok = TokenizerLoader.Load(TokenizerFixtures.PathOf(path));
+        var tok = TokenizerFixtures.LoadConfigured(path);
         Assert.IsType(type, tok);
         Assert.Equal(marker, tok.WhitespaceMarker);
         Assert.Equal(vocabSize, tok.VocabSize);
@@ -37,16 +37,16 @@ public class LoaderTests
     [Fact]
     public void SpecialTokensComeFromTheConfig()
     {
-        var mistral = TokenizerLoader.Load(TokenizerFixtures.PathOf("mistral-7b-instruct-v0.2"));
+        var mistral = TokenizerFixtures.LoadConfigured("mistral-7b-instruct-v0.2");
         Assert.Equal((1, 2, 0), (mistral.BosTokenId!.Value, mistral.EosTokenId!.Value, mistral.UnkTokenId!.Value));
         Assert.Null(mistral.PadTokenId);
-        var qwen = TokenizerLoader.Load(TokenizerFixtures.PathOf("qwen2"));
+        var qwen = TokenizerFixtures.LoadConfigured("qwen2");
         Assert.Equal((null, 151645, 151643), (qwen.BosTokenId, qwen.EosTokenId, qwen.PadTokenId));
         var phi3 = TokenizerLoader.Load(TokenizerFixtures.PathOf("phi-3-mini"));
         Assert.Equal(32000, phi3.EosTokenId);
-        var llama3 = TokenizerLoader.Load(TokenizerFixtures.PathOf("llama3"));
+        var llama3 = TokenizerFixtures.LoadConfigured("llama3");
         Assert.Equal((128000, 128001), (llama3.BosTokenId!.Value, llama3.EosTokenId!.Value));
-        var gguf = TokenizerLoader.Load(TokenizerFixtures.PathOf("llamacpp-ggml-vocab/ggml-vocab-phi-3.gguf"));
+        var gguf = TokenizerFixtures.LoadConfigured("llamacpp-ggml-vocab/ggml-vocab-phi-3.gguf");
         Assert.Equal((1, 32000, 0, 32000), (gguf.BosTokenId!.Value, gguf.EosTokenId!.Value, gguf.UnkTokenId!.Value, gguf.PadTokenId!.Value));
     }
 

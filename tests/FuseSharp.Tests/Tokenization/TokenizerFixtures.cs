@@ -26,6 +26,11 @@ public static class TokenizerFixtures
     public static ITokenizer Load(string relative) => Cache.GetOrAdd(relative, r =>
         TokenizerLoader.Load(PathOf(r), new TokenizerLoadOptions { ApplyTokenizerConfig = !r.EndsWith("tokenizer.json", StringComparison.Ordinal) }));
 
+    private static readonly ConcurrentDictionary<string, ITokenizer> ConfiguredCache = new();
+
+    /// <summary>The tokenizer at a fixture path with its folder's tokenizer_config.json applied (as TokenizerLoader does by default).</summary>
+    public static ITokenizer LoadConfigured(string relative) => ConfiguredCache.GetOrAdd(relative, r => TokenizerLoader.Load(PathOf(r)));
+
     private static List<TokenizerCase> ReadCases()
     {
         var result = new List<TokenizerCase>();

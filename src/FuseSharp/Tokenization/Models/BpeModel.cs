@@ -46,6 +46,9 @@ public sealed class BpeModel : ITokenizerModel
     private const int SmallChars = 0x800;
     private readonly int[] smallCharIds = new int[SmallChars]; // id of each one-character token below U+0800 (byte-level alphabets live there), -1 if none
     private int cacheCount;
+
+    // tiktoken: a pair merges when its concatenation is a token; rank and new id are that token's id (no merge table).
+    private bool ranksFromVocab;
     private readonly ConcurrentDictionary<string, int[]> cache = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> cacheSpan;
 
@@ -76,21 +79,7 @@ public sealed class BpeModel : ITokenizerModel
     /// Builds a rank-based BPE (tiktoken): a pair may merge when its concatenation is a token, with that token's id as
     /// rank, so the lowest-id merge applies first, as tiktoken's <c>byte_pair_merge</c> does.
     /// </summary>
-    public static BpeModel FromRanks(Dictionary<string, int> vocab, BpeOptions options)
-    {
-        var model = new BpeModel(vocab, options);
-        model.merges.EnsureCapacity(vocab.Sum(t => t.Key.Length - 1));
-        foreach (var (token, id) in vocab)
-        {
-            for (int k = 1; k < token.Length; k++)
-            {
-                if (char.IsLowSurrogate(token[k])) continue;
-                if (model.vocabSpan.TryGetValue(token.AsSpan(0, k), out int a) && model.vocabSpan.TryGetValue(token.AsSpan(k), out int b))
-                    model.merges[Key(a, b)] = (id, id);
-            }
-        }
-        return model;
-    }
+    public static BpeModel FromRanks(Dictionary<string, int> vocab, BpeOptions options) => new(vocab, options) { ranksFromVocab = true };
 
     private BpeModel(Dictionary<string, int> vocab, BpeOptions options)
     {
@@ -133,7 +122,7 @@ public sealed class BpeModel : ITokenizerModel
 
     public string? UnkToken => Options.UnkToken;
 
-    /// <summary>Number of merges.</summary>
+    /// <summary>Number of merges (0 for a rank-based model, whose merges are implied by the vocabulary).</summary>
     public int MergeCount => merges.Count;
 
     /// <summary>The byte-fallback piece of a byte: "&lt;0x0A&gt;".</summary>
@@ -333,6 +322,22 @@ public sealed class BpeModel : ITokenizerModel
 
     private bool TryMerge(int a, int b, out int rank, out int newId)
     {
+        if (ranksFromVocab)
+        {
+            string sa = vocabR[a]!, sb = vocabR[b]!;
+            int len = sa.Length + sb.Length;
+            Span<char> both = len <= 256 ? stackalloc char[len] : new char[len];
+            sa.AsSpan().CopyTo(both);
+            sb.AsSpan().CopyTo(both[sa.Length..]);
+            if (vocabSpan.TryGetValue(both, out int id))
+            {
+                rank = newId = id;
+                return true;
+            }
+            rank = int.MaxValue;
+            newId = -1;
+            return false;
+        }
         if (merges.TryGetValue(Key(a, b), out var m))
         {
             rank = m.Rank;

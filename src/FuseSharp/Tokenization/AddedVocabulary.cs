@@ -156,8 +156,9 @@ public sealed class AddedVocabulary
     /// <summary>Leftmost-longest, non-overlapping matching of a set of strings (a character trie).</summary>
     private sealed class Matcher
     {
-        private readonly CharTrieMatcher trie = new();
+        private readonly PrefixTrie<char> trie = new();
         private readonly List<AddedToken> tokens = [];
+        private readonly bool[] firstAscii = new bool[128]; // the scan tests every character: ASCII without hashing
 
         public Matcher(List<(string Pattern, AddedToken Token)> patterns)
         {
@@ -165,6 +166,7 @@ public sealed class AddedVocabulary
             {
                 trie.Add(p, tokens.Count);
                 tokens.Add(t);
+                if (p[0] < 128) firstAscii[p[0]] = true;
             }
         }
 
@@ -174,7 +176,7 @@ public sealed class AddedVocabulary
         {
             for (int i = 0; i < s.Length;)
             {
-                if (!trie.MayStartWith(s[i]))
+                if (s[i] < 128 ? !firstAscii[s[i]] : !trie.MayStartWith(s[i]))
                 {
                     i++;
                     continue;
@@ -190,23 +192,4 @@ public sealed class AddedVocabulary
             }
         }
     }
-}
-
-/// <summary>A character trie for longest-prefix matching, with a quick first-character filter.</summary>
-internal sealed class CharTrieMatcher
-{
-    private readonly Models.CharTrie trie = new();
-    private readonly HashSet<char> firstChars = [];
-    private readonly bool[] firstAscii = new bool[128];
-
-    public void Add(string key, int value)
-    {
-        trie.Add(key, value);
-        firstChars.Add(key[0]);
-        if (key[0] < 128) firstAscii[key[0]] = true;
-    }
-
-    public bool MayStartWith(char c) => c < 128 ? firstAscii[c] : firstChars.Contains(c);
-
-    public (int Value, int End) LongestMatch(ReadOnlySpan<char> text, int start) => trie.LongestMatch(text, start);
 }

@@ -16,7 +16,7 @@ public sealed class UnigramModel : ITokenizerModel
     private readonly (string Piece, double Score)[] pieces;
     private readonly Dictionary<string, int> vocab;
     private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> vocabSpan;
-    private readonly CharTrie trie = new();
+    private readonly PrefixTrie<char> trie = new();
     private readonly double minScore;
 
     public UnigramModel(IReadOnlyList<(string Piece, double Score)> pieces, int? unkId, bool byteFallback)
@@ -99,12 +99,15 @@ public sealed class UnigramModel : ITokenizerModel
         var bestId = new int[n + 1];
         Array.Fill(bestStart, -1);
         double unkScore = minScore - UnkPenalty;
+        var matches = new List<(int Value, int End)>();
         for (int start = 0; start < n;)
         {
             double here = bestScore[start];
             int charLen = char.IsHighSurrogate(word[start]) && start + 1 < n && char.IsLowSurrogate(word[start + 1]) ? 2 : 1;
             bool single = false;
-            foreach (var (id, end) in trie.PrefixMatches(word, start))
+            matches.Clear();
+            trie.PrefixMatches(word, start, matches);
+            foreach (var (id, end) in matches)
             {
                 double candidate = pieces[id].Score + here;
                 if (bestStart[end] == -1 || candidate > bestScore[end])
@@ -153,60 +156,5 @@ public sealed class UnigramModel : ITokenizerModel
         if (unkEnd >= 0) result.Add((0, unkEnd));
         result.Reverse();
         return result;
-    }
-}
-
-/// <summary>A character trie for common-prefix search over a vocabulary.</summary>
-internal sealed class CharTrie
-{
-    private readonly List<Dictionary<char, int>?> children = [null];
-    private readonly List<int> values = [-1];
-
-    public void Add(string key, int value)
-    {
-        int node = 0;
-        foreach (var c in key)
-        {
-            var map = children[node] ??= [];
-            if (!map.TryGetValue(c, out int child))
-            {
-                child = children.Count;
-                children.Add(null);
-                values.Add(-1);
-                map[c] = child;
-            }
-            node = child;
-        }
-        values[node] = value; // later duplicates win, as in HF's token_to_ids
-    }
-
-    /// <summary>Every key that is a prefix of text[start..], as (value, end), shortest first.</summary>
-    public IEnumerable<(int Value, int End)> PrefixMatches(string text, int start)
-    {
-        int node = 0;
-        for (int i = start; i < text.Length; i++)
-        {
-            var map = children[node];
-            if (map is null || !map.TryGetValue(text[i], out node)) yield break;
-            if (values[node] >= 0 && !(i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]) && char.IsHighSurrogate(text[i])))
-                yield return (values[node], i + 1);
-        }
-    }
-
-    /// <summary>The longest key that is a prefix of text[start..]: (value, end), or (-1, start).</summary>
-    public (int Value, int End) LongestMatch(ReadOnlySpan<char> text, int start)
-    {
-        int node = 0, bestValue = -1, bestEnd = start;
-        for (int i = start; i < text.Length; i++)
-        {
-            var map = children[node];
-            if (map is null || !map.TryGetValue(text[i], out node)) break;
-            if (values[node] >= 0)
-            {
-                bestValue = values[node];
-                bestEnd = i + 1;
-            }
-        }
-        return (bestValue, bestEnd);
     }
 }

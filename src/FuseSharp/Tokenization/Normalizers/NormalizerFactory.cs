@@ -3,7 +3,7 @@ namespace FuseSharp.Tokenization.Normalizers;
 /// <summary>The normalizers of <c>tokenizer.json</c>, by their <c>"type"</c> tag.</summary>
 public static class NormalizerFactory
 {
-    private static readonly Dictionary<string, Func<JsonSection, INormalizer>> Table = new(StringComparer.Ordinal)
+    private static readonly ComponentTable<INormalizer> Table = new("normalizer", new(StringComparer.Ordinal)
     {
         ["NFC"] = _ => new UnicodeNormalizer(Unicode.UnicodeForm.Nfc),
         ["NFD"] = _ => new UnicodeNormalizer(Unicode.UnicodeForm.Nfd),
@@ -20,14 +20,9 @@ public static class NormalizerFactory
         ["Nmt"] = _ => new NmtNormalizer(),
         ["ByteLevel"] = _ => new ByteLevelNormalizer(),
         ["Sequence"] = SequenceNormalizer.FromJson,
-    };
+    });
 
     /// <summary>Builds the normalizer described by <paramref name="j"/>.</summary>
     /// <exception cref="TokenizerException">Unknown type or bad fields (the message names them).</exception>
-    public static INormalizer Create(JsonSection j)
-    {
-        var type = j.Type ?? throw j.Error("normalizer without \"type\"");
-        return Table.TryGetValue(type, out var make) ? make(j)
-            : throw j.Error($"unknown normalizer type '{type}'", $"supported: {string.Join(", ", Table.Keys)}");
-    }
+    public static INormalizer Create(JsonSection j) => Table.Create(j);
 }

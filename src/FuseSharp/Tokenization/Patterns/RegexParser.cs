@@ -407,31 +407,24 @@ internal sealed class RegexParser
                 while (n < 2 && More && Peek is >= '0' and <= '7') { v = v * 8 + (pattern[i++] - '0'); n++; }
                 return v;
             }
-            case 'x':
-                if (More && Peek == '{')
-                {
-                    int close = pattern.IndexOf('}', i);
-                    if (close < 0) throw Error("unterminated \\x{");
-                    var hex = pattern[(i + 1)..close];
-                    i = close + 1;
-                    return ParseHex(hex);
-                }
-                return ParseHex(Take(2, hexOnly: true));
-            case 'u':
-                if (More && Peek == '{')
-                {
-                    int close = pattern.IndexOf('}', i);
-                    if (close < 0) throw Error("unterminated \\u{");
-                    var hex = pattern[(i + 1)..close];
-                    i = close + 1;
-                    return ParseHex(hex);
-                }
-                return ParseHex(Take(4, hexOnly: true));
+            case 'x': return HexEscape('x', 2);
+            case 'u': return HexEscape('u', 4);
             default:
                 if (char.IsAsciiLetterOrDigit(c)) throw Error($"escape \\{c}");
                 i--;
                 return ReadPatternCodePoint();
         }
+    }
+
+    // \x41 / \u00e9 (fixed number of hex digits) or \x{1F600} / \u{1F600} (braced).
+    private int HexEscape(char kind, int digits)
+    {
+        if (!More || Peek != '{') return ParseHex(Take(digits, hexOnly: true));
+        int close = pattern.IndexOf('}', i);
+        if (close < 0) throw Error($"unterminated \\{kind}{{");
+        var hex = pattern[(i + 1)..close];
+        i = close + 1;
+        return ParseHex(hex);
     }
 
     private string Take(int n, bool hexOnly)

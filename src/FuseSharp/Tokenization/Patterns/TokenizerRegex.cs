@@ -396,18 +396,6 @@ public sealed class TokenizerRegex : IWordScanner
         top += 4;
     }
 
-    private static int CodePoint(ReadOnlySpan<char> text, int pos, out int len)
-    {
-        char c = text[pos];
-        if (char.IsHighSurrogate(c) && pos + 1 < text.Length && char.IsLowSurrogate(text[pos + 1]))
-        {
-            len = 2;
-            return char.ConvertToUtf32(c, text[pos + 1]);
-        }
-        len = 1;
-        return c;
-    }
-
     private static int StepBack(ReadOnlySpan<char> text, int pos) =>
         pos >= 2 && char.IsLowSurrogate(text[pos - 1]) && char.IsHighSurrogate(text[pos - 2]) ? pos - 2 : pos - 1;
 
@@ -428,7 +416,7 @@ public sealed class TokenizerRegex : IWordScanner
                 case Op.Set:
                     if (pos < text.Length)
                     {
-                        int cp = CodePoint(text, pos, out int len);
+                        int cp = UnicodeChars.CodePointAt(text, pos, out int len);
                         if (sets[ins.A].Contains(cp))
                         {
                             pos += len;
@@ -466,7 +454,7 @@ public sealed class TokenizerRegex : IWordScanner
                     int limit = rp.Greedy ? rp.Max : rp.Min;
                     while (count < limit && p < text.Length)
                     {
-                        int cp = CodePoint(text, p, out int len);
+                        int cp = UnicodeChars.CodePointAt(text, p, out int len);
                         if (!set.Contains(cp)) break;
                         p += len;
                         count++;
@@ -543,7 +531,7 @@ public sealed class TokenizerRegex : IWordScanner
                     var rins = code[a];
                     if (b < text.Length)
                     {
-                        int cp = CodePoint(text, b, out int len);
+                        int cp = UnicodeChars.CodePointAt(text, b, out int len);
                         if (sets[rins.A].Contains(cp))
                         {
                             if (c + 1 < repeats[rins.B].Max) Push(ref stack, ref top, FrameLazy, a, b + len, c + 1);
@@ -591,8 +579,8 @@ public sealed class TokenizerRegex : IWordScanner
             case AssertKind.WordBoundary:
             case AssertKind.NotWordBoundary:
             {
-                bool before = pos > 0 && IsWord(CodePoint(text, StepBack(text, pos), out _));
-                bool after = pos < text.Length && IsWord(CodePoint(text, pos, out _));
+                bool before = pos > 0 && IsWord(UnicodeChars.CodePointAt(text, StepBack(text, pos), out _));
+                bool after = pos < text.Length && IsWord(UnicodeChars.CodePointAt(text, pos, out _));
                 return (before != after) == (kind == AssertKind.WordBoundary);
             }
             default:

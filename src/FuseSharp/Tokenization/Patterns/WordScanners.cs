@@ -108,7 +108,8 @@ public static class WordScanners
     // the run is longer than one character, else the whole run.
     private static int SpaceRun(ReadOnlySpan<char> s, int i, int j) => j < s.Length && j - i > 1 ? j - 1 : j;
 
-    private sealed class Gpt2Scanner : IWordScanner
+    // These patterns match at every position, so the matches tile the text: each one starts where the last ended.
+    private abstract class TilingScanner : IWordScanner
     {
         public void FindAll(ReadOnlySpan<char> s, List<(int Start, int End)> matches)
         {
@@ -121,7 +122,13 @@ public static class WordScanners
             }
         }
 
-        private static int Next(ReadOnlySpan<char> s, int i)
+        /// <summary>The end of the match that starts at <paramref name="i"/>.</summary>
+        protected abstract int Next(ReadOnlySpan<char> s, int i);
+    }
+
+    private sealed class Gpt2Scanner : TilingScanner
+    {
+        protected override int Next(ReadOnlySpan<char> s, int i)
         {
             if (s[i] == '\'')
             {
@@ -146,20 +153,9 @@ public static class WordScanners
         }
     }
 
-    private sealed class Llama3Scanner(int maxDigits) : IWordScanner
+    private sealed class Llama3Scanner(int maxDigits) : TilingScanner
     {
-        public void FindAll(ReadOnlySpan<char> s, List<(int Start, int End)> matches)
-        {
-            int i = 0;
-            while (i < s.Length)
-            {
-                int end = Next(s, i);
-                matches.Add((i, end));
-                i = end;
-            }
-        }
-
-        private int Next(ReadOnlySpan<char> s, int i)
+        protected override int Next(ReadOnlySpan<char> s, int i)
         {
             if (s[i] == '\'')
             {

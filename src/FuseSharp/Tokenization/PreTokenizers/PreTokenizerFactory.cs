@@ -3,7 +3,7 @@ namespace FuseSharp.Tokenization.PreTokenizers;
 /// <summary>The pre-tokenizers of <c>tokenizer.json</c>, by their <c>"type"</c> tag.</summary>
 public static class PreTokenizerFactory
 {
-    private static readonly Dictionary<string, Func<JsonSection, IPreTokenizer>> Table = new(StringComparer.Ordinal)
+    private static readonly ComponentTable<IPreTokenizer> Table = new("pre-tokenizer", new(StringComparer.Ordinal)
     {
         ["ByteLevel"] = ByteLevelPreTokenizer.FromJson,
         ["Split"] = SplitPreTokenizer.FromJson,
@@ -15,16 +15,11 @@ public static class PreTokenizerFactory
         ["BertPreTokenizer"] = _ => new BertPreTokenizer(),
         ["CharDelimiterSplit"] = CharDelimiterSplitPreTokenizer.FromJson,
         ["Sequence"] = SequencePreTokenizer.FromJson,
-    };
+    });
 
     /// <summary>Builds the pre-tokenizer described by <paramref name="j"/>.</summary>
     /// <exception cref="TokenizerException">Unknown type or bad fields (the message names them).</exception>
-    public static IPreTokenizer Create(JsonSection j)
-    {
-        var type = j.Type ?? throw j.Error("pre-tokenizer without \"type\"");
-        return Table.TryGetValue(type, out var make) ? make(j)
-            : throw j.Error($"unknown pre-tokenizer type '{type}'", $"supported: {string.Join(", ", Table.Keys)}");
-    }
+    public static IPreTokenizer Create(JsonSection j) => Table.Create(j);
 
     /// <summary>Reads HF's <c>SplitDelimiterBehavior</c> names ("removed", "isolated", "merged_with_previous", ...).</summary>
     public static SplitBehavior ParseBehavior(JsonSection j, string key, SplitBehavior defaultValue)

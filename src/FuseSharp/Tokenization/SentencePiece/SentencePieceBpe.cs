@@ -15,7 +15,7 @@ internal sealed class SentencePieceBpe
     private readonly int linearLimit;
     private readonly SentencePieceVocabulary vocab;
     private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> pieceLookup;
-    private readonly CharTrieMatcher? userDefined;
+    private readonly PrefixTrie<char>? userDefined;
     private readonly bool canSplit;
     private readonly bool hasUnused;
     private int cacheCount;
@@ -36,7 +36,7 @@ internal sealed class SentencePieceBpe
         pieceLookup = new Dictionary<string, int>(vocab.ModelPieces, StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
         if (vocab.UserDefined.Count > 0)
         {
-            userDefined = new CharTrieMatcher();
+            userDefined = new PrefixTrie<char>();
             for (int i = 0; i < vocab.UserDefined.Count; i++) userDefined.Add(vocab.UserDefined[i], i);
         }
         hasUnused = vocab.ModelPieces.Values.Any(id => vocab.TypeOf(id) == PieceType.Unused);

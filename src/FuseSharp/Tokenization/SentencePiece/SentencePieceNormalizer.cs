@@ -11,7 +11,7 @@ internal sealed class SentencePieceNormalizer
     private readonly PrecompiledCharsMap? map;
     private readonly NormalizerSpec spec;
     private readonly bool treatWhitespaceAsSuffix;
-    private readonly ByteTrie? userDefined;
+    private readonly PrefixTrie<byte>? userDefined;
 
     public SentencePieceNormalizer(NormalizerSpec spec, bool treatWhitespaceAsSuffix, IEnumerable<string> userDefinedSymbols)
     {
@@ -21,8 +21,8 @@ internal sealed class SentencePieceNormalizer
         var symbols = userDefinedSymbols.ToList();
         if (symbols.Count > 0)
         {
-            userDefined = new ByteTrie();
-            foreach (var s in symbols) userDefined.Add(System.Text.Encoding.UTF8.GetBytes(s));
+            userDefined = new PrefixTrie<byte>();
+            foreach (var s in symbols) userDefined.Add(System.Text.Encoding.UTF8.GetBytes(s), 0);
         }
     }
 
@@ -33,7 +33,7 @@ internal sealed class SentencePieceNormalizer
     {
         if (userDefined is not null)
         {
-            int ud = userDefined.LongestMatch(input);
+            int ud = userDefined.LongestMatch(input, 0).End;
             if (ud > 0)
             {
                 output = input[..ud];
@@ -135,43 +135,5 @@ internal sealed class SentencePieceNormalizer
         if (treatWhitespaceAsSuffix && spec.AddDummyPrefix) AddWhitespace(consumed);
         normToOrig.Add(consumed);
         return ([.. output], [.. normToOrig]);
-    }
-}
-
-/// <summary>A byte trie for longest-prefix matching (SentencePiece's user-defined symbol matcher).</summary>
-internal sealed class ByteTrie
-{
-    private readonly List<Dictionary<byte, int>?> children = [null];
-    private readonly List<bool> terminal = [false];
-
-    public void Add(ReadOnlySpan<byte> key)
-    {
-        int node = 0;
-        foreach (var b in key)
-        {
-            var m = children[node] ??= [];
-            if (!m.TryGetValue(b, out int next))
-            {
-                next = children.Count;
-                children.Add(null);
-                terminal.Add(false);
-                m[b] = next;
-            }
-            node = next;
-        }
-        terminal[node] = true;
-    }
-
-    /// <summary>Length of the longest key that is a prefix of <paramref name="s"/>, or 0.</summary>
-    public int LongestMatch(ReadOnlySpan<byte> s)
-    {
-        int node = 0, best = 0;
-        for (int i = 0; i < s.Length; i++)
-        {
-            var m = children[node];
-            if (m is null || !m.TryGetValue(s[i], out node)) break;
-            if (terminal[node]) best = i + 1;
-        }
-        return best;
     }
 }

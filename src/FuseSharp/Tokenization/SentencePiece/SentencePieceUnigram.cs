@@ -11,7 +11,7 @@ internal sealed class SentencePieceUnigram
 {
     private const float UnkPenalty = 10.0f;
     private readonly SentencePieceVocabulary vocab;
-    private readonly Models.CharTrie trie = new();
+    private readonly PrefixTrie<char> trie = new();
 
     public SentencePieceUnigram(SentencePieceVocabulary vocab)
     {
@@ -30,12 +30,15 @@ internal sealed class SentencePieceUnigram
         Array.Fill(bestStart, -1);
         Array.Fill(bestId, -1);
         float unkScore = vocab.MinScore - UnkPenalty;
+        var matches = new List<(int Value, int End)>();
         for (int start = 0; start < n;)
         {
             float here = bestScore[start];
             int charLen = char.IsHighSurrogate(text[start]) && start + 1 < n && char.IsLowSurrogate(text[start + 1]) ? 2 : 1;
             bool single = false;
-            foreach (var (id, end) in trie.PrefixMatches(text, start))
+            matches.Clear();
+            trie.PrefixMatches(text, start, matches);
+            foreach (var (id, end) in matches)
             {
                 var type = vocab.TypeOf(id);
                 if (type == PieceType.Unused) continue;

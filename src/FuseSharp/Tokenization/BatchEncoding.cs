@@ -22,7 +22,15 @@ public static class BatchEncoding
         }
         var options = Parallelism.Options;
         options.CancellationToken = cancellation;
-        Parallel.For(0, texts.Count, options, i => result[i] = tokenizer.Encode(texts[i], addSpecialTokens));
+        try
+        {
+            Parallel.For(0, texts.Count, options, i => result[i] = tokenizer.Encode(texts[i], addSpecialTokens));
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            // Report the text's own error (e.g. a TokenizerException), not the parallel wrapper.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
         return result;
     }
 }

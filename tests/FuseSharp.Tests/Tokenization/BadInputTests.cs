@@ -109,6 +109,13 @@ public class BadInputTests
     }
 
     [Fact]
+    public void BatchEncodingReportsTheTextsOwnError()
+    {
+        var e = Assert.Throws<TokenizerException>(() => TokenizerFixtures.Load("gpt2-hf/tokenizer.json").EncodeBatch(["fine", "also fine", "bad\uDC00"]));
+        Assert.Contains("unpaired surrogate", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void CliReportsBadTokenizersAndInputs()
     {
         using var dir = TestPaths.NewTempDir();

@@ -7,7 +7,8 @@ namespace FuseSharp.Tokenization.Models;
 /// (Viterbi over all vocabulary pieces that match, in double precision); a character no piece covers is the unknown
 /// token with score <c>min_score - 10</c>, and consecutive unknown characters are fused into one. With
 /// <c>byte_fallback</c>, an unknown piece becomes its <c>&lt;0xNN&gt;</c> byte tokens instead. Ties keep the first
-/// candidate found (earliest start), as HF does.
+/// candidate found (earliest start), as HF does. SentencePiece's own encoder (<c>SentencePieceUnigram</c>) differs
+/// in arithmetic (float best-path scores), the user-defined bonus and unknown handling, so the two stay separate.
 /// </summary>
 public sealed class UnigramModel : ITokenizerModel
 {

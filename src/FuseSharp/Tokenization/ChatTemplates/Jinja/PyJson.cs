@@ -1,0 +1,209 @@
+using System.Collections;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace FuseSharp.Tokenization.ChatTemplates.Jinja;
+
+/// <summary>
+/// JSON in and out with Python's semantics: <see cref="FromJson"/> is <c>json.loads</c> (integers stay ints,
+/// numbers with a fraction or exponent become floats), <see cref="Dumps"/> is <c>json.dumps</c> with its
+/// <c>ensure_ascii</c>, <c>indent</c>, <c>separators</c> and <c>sort_keys</c> options (transformers' <c>tojson</c>).
+/// </summary>
+internal static class PyJson
+{
+    /// <summary>Converts parsed JSON (or plain .NET values) to interpreter values.</summary>
+    public static object? FromJson(JsonNode? node, int depth = 0)
+    {
+        if (depth > 512) throw Py.Unsupported("JSON input nested more than 512 levels");
+        switch (node)
+        {
+            case null:
+                return null;
+            case JsonObject o:
+                var d = new PyDict(o.Count);
+                foreach (var (k, v) in o) d.Set(k, FromJson(v, depth + 1));
+                return d;
+            case JsonArray a:
+                var items = new List<object?>(a.Count);
+                foreach (var v in a) items.Add(FromJson(v, depth + 1));
+                return new PyList(items);
+            case JsonValue v:
+                return FromJsonValue(v);
+            default:
+                throw Py.Unsupported($"unexpected JSON node {node.GetType().Name}");
+        }
+    }
+
+    private static object? FromJsonValue(JsonValue v)
+    {
+        if (v.TryGetValue<JsonElement>(out var el))
+        {
+            switch (el.ValueKind)
+            {
+                case JsonValueKind.String: return el.GetString();
+                case JsonValueKind.True: return Py.True;
+                case JsonValueKind.False: return Py.False;
+                case JsonValueKind.Null: return null;
+                case JsonValueKind.Number:
+                    var raw = el.GetRawText();
+                    if (raw.AsSpan().IndexOfAny(".eE") < 0)
+                    {
+                        return el.TryGetInt64(out var l) ? l : throw Py.Unsupported($"integer {raw} does not fit in 64 bits (FuseSharp's ints are 64-bit)");
+                    }
+                    return double.Parse(raw, NumberStyles.Float, CultureInfo.InvariantCulture);
+                default:
+                    return FromJson(JsonNode.Parse(el.GetRawText()));
+            }
+        }
+        if (v.TryGetValue<string>(out var s)) return s;
+        if (v.TryGetValue<bool>(out var b)) return Py.Bool(b);
+        if (v.TryGetValue<long>(out var i64)) return i64;
+        if (v.TryGetValue<int>(out var i32)) return (long)i32;
+        if (v.TryGetValue<double>(out var f64)) return f64;
+        if (v.TryGetValue<float>(out var f32)) return (double)f32;
+        if (v.TryGetValue<decimal>(out var dec)) return (double)dec;
+        return FromJson(JsonNode.Parse(v.ToJsonString()));
+    }
+
+    /// <summary>Converts a .NET value (string, bool, numbers, dictionaries, lists, JSON nodes) to an interpreter value.</summary>
+    public static object? FromClr(object? value, int depth = 0)
+    {
+        if (depth > 512) throw Py.Unsupported("value nested more than 512 levels");
+        return value switch
+        {
+            null => null,
+            JsonNode n => FromJson(n, depth),
+            JsonElement e => FromJson(JsonNode.Parse(e.GetRawText()), depth),
+            string s => s,
+            bool b => Py.Bool(b),
+            int i => (long)i,
+            long l => l,
+            short or sbyte or byte or ushort or uint => Convert.ToInt64(value, CultureInfo.InvariantCulture),
+            ulong u => u <= long.MaxValue ? (long)u : throw Py.Overflow(),
+            double d => d,
+            float f => (double)f,
+            decimal m => (double)m,
+            char c => c.ToString(),
+            IDictionary dict => FromDictionary(dict, depth),
+            IEnumerable seq => new PyList(seq.Cast<object?>().Select(x => FromClr(x, depth + 1)).ToList()),
+            _ => throw Py.Unsupported($"cannot pass a {value.GetType().Name} to a chat template (use JSON values, strings, numbers, lists or dictionaries)"),
+        };
+    }
+
+    private static PyDict FromDictionary(IDictionary dict, int depth)
+    {
+        var d = new PyDict(dict.Count);
+        foreach (DictionaryEntry e in dict) d.Set(FromClr(e.Key, depth + 1), FromClr(e.Value, depth + 1));
+        return d;
+    }
+
+    /// <summary>
+    /// Python's <c>json.dumps(value, ensure_ascii=..., indent=..., separators=..., sort_keys=...)</c>. <paramref name="indent"/>
+    /// is null for single-line output, else the indent unit ("" for indent=0); null separators take Python's defaults.
+    /// </summary>
+    public static string Dumps(object? value, bool ensureAscii, string? indent, string? itemSeparator, string? keySeparator, bool sortKeys)
+    {
+        itemSeparator ??= indent is null ? ", " : ",";
+        keySeparator ??= ": ";
+        var sb = new StringBuilder();
+        new Encoder(sb, ensureAscii, indent, itemSeparator, keySeparator, sortKeys).Encode(value, 0);
+        return sb.ToString();
+    }
+
+    private sealed class Encoder(StringBuilder sb, bool ensureAscii, string? indent, string itemSep, string keySep, bool sortKeys)
+    {
+        public void Encode(object? v, int level)
+        {
+            if (level > 512) throw Py.ValueError("Circular reference detected");
+            switch (v)
+            {
+                case null: sb.Append("null"); break;
+                case bool b: sb.Append(b ? "true" : "false"); break;
+                case long l: sb.Append(l.ToString(CultureInfo.InvariantCulture)); break;
+                case double d: sb.Append(FloatText(d)); break;
+                case string or Markup: WriteString(Py.AsString(v)!); break;
+                case PyList list:
+                    if (list.Count == 0)
+                    {
+                        sb.Append("[]");
+                        break;
+                    }
+                    sb.Append('[');
+                    string? nl = indent is null ? null : "\n" + PyStr.Repeat(indent, level + 1);
+                    if (nl is not null) sb.Append(nl);
+                    for (int i = 0; i < list.Count; i++)
+                    {
+                        if (i > 0) sb.Append(itemSep).Append(nl);
+                        Encode(list[i], level + 1);
+                    }
+                    if (nl is not null) sb.Append('\n').Append(PyStr.Repeat(indent!, level));
+                    sb.Append(']');
+                    break;
+                case PyDict dict:
+                    if (dict.Count == 0)
+                    {
+                        sb.Append("{}");
+                        break;
+                    }
+                    sb.Append('{');
+                    string? nl2 = indent is null ? null : "\n" + PyStr.Repeat(indent, level + 1);
+                    if (nl2 is not null) sb.Append(nl2);
+                    IEnumerable<KeyValuePair<object?, object?>> items = dict.Items;
+                    if (sortKeys) items = items.OrderBy(p => p.Key, Comparer<object?>.Create((a, b) => Py.Compare(a, b))).ToList();
+                    bool first = true;
+                    foreach (var (k, val) in items)
+                    {
+                        if (!first) sb.Append(itemSep).Append(nl2);
+                        first = false;
+                        WriteString(KeyText(k));
+                        sb.Append(keySep);
+                        Encode(val, level + 1);
+                    }
+                    if (nl2 is not null) sb.Append('\n').Append(PyStr.Repeat(indent!, level));
+                    sb.Append('}');
+                    break;
+                default:
+                    throw Py.TypeError($"Object of type {Py.TypeName(v)} is not JSON serializable");
+            }
+        }
+
+        private static string FloatText(double d) =>
+            double.IsNaN(d) ? "NaN" : double.IsPositiveInfinity(d) ? "Infinity" : double.IsNegativeInfinity(d) ? "-Infinity" : PyFormat.FloatRepr(d);
+
+        private static string KeyText(object? k) => k switch
+        {
+            string s => s,
+            Markup m => m.Value,
+            double d => FloatText(d),
+            bool b => b ? "true" : "false",
+            null => "null",
+            long l => l.ToString(CultureInfo.InvariantCulture),
+            _ => throw Py.TypeError($"keys must be str, int, float, bool or None, not {Py.TypeName(k)}"),
+        };
+
+        private void WriteString(string s)
+        {
+            sb.Append('"');
+            foreach (char c in s)
+            {
+                switch (c)
+                {
+                    case '"': sb.Append("\\\""); break;
+                    case '\\': sb.Append("\\\\"); break;
+                    case '\n': sb.Append("\\n"); break;
+                    case '\r': sb.Append("\\r"); break;
+                    case '\t': sb.Append("\\t"); break;
+                    case '\b': sb.Append("\\b"); break;
+                    case '\f': sb.Append("\\f"); break;
+                    default:
+                        if (c < ' ' || (ensureAscii && c > '~')) sb.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
+                        else sb.Append(c);
+                        break;
+                }
+            }
+            sb.Append('"');
+        }
+    }
+}

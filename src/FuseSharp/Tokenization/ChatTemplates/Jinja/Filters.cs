@@ -212,8 +212,6 @@ internal static class Filters
         return item => new PyList(getters.Select(g => g(item)).ToList());
     }
 
-    private static readonly Comparer<object?> PyComparer = Comparer<object?>.Create((x, y) => Py.Compare(x, y));
-
     // ---- filters with more logic ----------------------------------------------------------------------------------
 
     private static IEnumerable<object?> Batch(object? v, long size, object? fill)
@@ -265,7 +263,7 @@ internal static class Filters
             var x = pos == 0 ? p.Key : p.Value;
             return !caseSensitive && x is string s ? PyStr.Lower(s) : x;
         }
-        var items = Py.Truthy(a.Get(2, "reverse", Py.False)) ? d.Items.OrderByDescending(Key, PyComparer) : d.Items.OrderBy(Key, PyComparer);
+        var items = Py.StableSort(d.Items.ToList(), Key, descending: Py.Truthy(a.Get(2, "reverse", Py.False)));
         return new PyList(items.Select(p => (object?)PyList.Tuple(p.Key, p.Value)).ToList());
     }
 
@@ -334,7 +332,7 @@ internal static class Filters
         var fallback = a.Get(1, "default", null);
         bool caseSensitive = Py.Truthy(a.Get(2, "case_sensitive", Py.False));
         var key = AttrGetter(attribute, !caseSensitive, fallback);
-        var sorted = Py.Iterate(v).OrderBy(key, PyComparer).ToList();
+        var sorted = Py.StableSort(Py.Iterate(v).ToList(), key, descending: false);
         var groups = new List<object?>();
         var realKey = AttrGetter(attribute, false, fallback);
         int i = 0;
@@ -487,10 +485,7 @@ internal static class Filters
         a.Check("sort", "reverse", "case_sensitive", "attribute");
         bool reverse = Py.Truthy(a.Get(0, "reverse", Py.False));
         var key = MultiAttrGetter(a.Get(2, "attribute", null), !Py.Truthy(a.Get(1, "case_sensitive", Py.False)));
-        var items = Py.Iterate(v).ToList();
-        var keyed = items.Select(x => (Item: x, Key: key(x))).ToList();
-        var ordered = reverse ? keyed.OrderByDescending(p => p.Key, PyComparer) : keyed.OrderBy(p => p.Key, PyComparer);
-        return new PyList(ordered.Select(p => p.Item).ToList());
+        return new PyList(Py.StableSort(Py.Iterate(v).ToList(), key, reverse));
     }
 
     private static object? Sum(object? v, Args a)

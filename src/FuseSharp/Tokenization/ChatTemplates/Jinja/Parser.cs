@@ -16,6 +16,7 @@ internal sealed class Parser
     private readonly List<Token> tokens;
     private readonly List<HashSet<string>> macroNameUses = [];
     private readonly Stack<string[]> endTokenStack = new();
+    private readonly Stack<string> tagStack = new();
     private int index;
     private int loopDepth;
     private int nesting;
@@ -39,10 +40,13 @@ internal sealed class Parser
     private ChatTemplateException Fail(string message, int line = -1) =>
         new(message, ChatTemplateErrorKind.Syntax, line < 0 ? Current.Line : line);
 
-    private ChatTemplateException FailEof()
+    private ChatTemplateException FailEof(string[]? endTokens = null)
     {
-        var expected = endTokenStack.Count > 0 ? " Jinja was looking for the following tags: " + string.Join(" or ", endTokenStack.Peek().Select(t => $"'{t}'")) + "." : "";
-        return Fail("Unexpected end of template." + expected);
+        endTokens ??= endTokenStack.Count > 0 ? endTokenStack.Peek() : null;
+        var message = "Unexpected end of template.";
+        if (endTokens is not null) message += " Jinja was looking for the following tags: " + string.Join(" or ", endTokens.Select(t => $"'{t}'")) + ".";
+        if (tagStack.Count > 0) message += $" The innermost block that needs to be closed is '{tagStack.Peek()}'.";
+        return Fail(message);
     }
 
     private Token Expect(TokenKind kind, string? text = null)
@@ -50,7 +54,6 @@ internal sealed class Parser
         var t = Current;
         if (t.Kind != kind || (text is not null && t.Text != text))
         {
-            if (t.Kind == TokenKind.Eof) throw FailEof();
             var what = text ?? kind switch
             {
                 TokenKind.BlockEnd => "end of statement block",
@@ -58,6 +61,7 @@ internal sealed class Parser
                 TokenKind.Name => "name",
                 _ => kind.ToString().ToLowerInvariant(),
             };
+            if (t.Kind == TokenKind.Eof) throw Fail($"unexpected end of template, expected '{what}'.");
             throw Fail($"expected token '{what}', got '{t.Describe()}'");
         }
         return Next();
@@ -135,7 +139,7 @@ internal sealed class Parser
         SkipOp(":");
         Expect(TokenKind.BlockEnd);
         var result = Subparse(endTokens);
-        if (Current.Kind == TokenKind.Eof) throw FailEof();
+        if (Current.Kind == TokenKind.Eof) throw FailEof(endTokens);
         if (dropNeedle) Next();
         return result;
     }
@@ -144,6 +148,19 @@ internal sealed class Parser
     {
         var t = Current;
         if (t.Kind != TokenKind.Name) throw Fail("tag name expected");
+        tagStack.Push(t.Text);
+        try
+        {
+            return ParseTag(t);
+        }
+        finally
+        {
+            tagStack.Pop();
+        }
+    }
+
+    private Stmt ParseTag(Token t)
+    {
         switch (t.Text)
         {
             case "if": return ParseIf();

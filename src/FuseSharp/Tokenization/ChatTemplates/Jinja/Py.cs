@@ -87,7 +87,7 @@ internal static class Py
         Markup m => m.Value.Length > 0,
         PyList l => l.Count > 0,
         PyDict d => d.Count > 0,
-        Undefined u => u.Unsafe ? throw u.Fail() : false,
+        Undefined => false,
         PyRange r => r.Length > 0,
         PyDictView w => w.Dict.Count > 0,
         LoopContext lc => lc.Length > 0,
@@ -103,7 +103,7 @@ internal static class Py
         long l => l.ToString(CultureInfo.InvariantCulture),
         double d => PyFormat.FloatRepr(d),
         Markup m => m.Value,
-        Undefined u => u.Unsafe ? throw u.Fail() : "",
+        Undefined => "",
         _ => Repr(v),
     };
 
@@ -269,6 +269,7 @@ internal static class Py
         {
             case PyList { IsTuple: false }:
             case PyDict:
+            case PyDictView:
                 throw TypeError($"unhashable type: '{TypeName(key)}'");
             case PyList t:
                 foreach (var item in t) CheckHashable(item);
@@ -311,6 +312,32 @@ internal static class Py
             return la2.Count.CompareTo(lb2.Count);
         }
         throw TypeError($"'{op}' not supported between instances of '{TypeName(a)}' and '{TypeName(b)}'");
+    }
+
+    /// <summary>
+    /// A stable merge sort with Python's comparison (a stable sort gives the same order as CPython's timsort). Unlike
+    /// List.Sort it lets the comparer's TypeError through unchanged; <paramref name="descending"/> keeps equal items in
+    /// their original order, as <c>sorted(..., reverse=True)</c> does.
+    /// </summary>
+    public static List<T> StableSort<T>(List<T> items, Func<T, object?> key, bool descending)
+    {
+        var keys = items.Select(key).ToArray();
+        var order = Enumerable.Range(0, items.Count).ToArray();
+        var buffer = new int[order.Length];
+        int Cmp(int x, int y) => descending ? Compare(keys[y], keys[x]) : Compare(keys[x], keys[y]);
+        for (int width = 1; width < order.Length; width *= 2)
+        {
+            for (int lo = 0; lo < order.Length; lo += 2 * width)
+            {
+                int mid = Math.Min(lo + width, order.Length), hi = Math.Min(lo + 2 * width, order.Length);
+                int i = lo, j = mid, k = lo;
+                while (i < mid && j < hi) buffer[k++] = Cmp(order[j], order[i]) < 0 ? order[j++] : order[i++];
+                while (i < mid) buffer[k++] = order[i++];
+                while (j < hi) buffer[k++] = order[j++];
+            }
+            (order, buffer) = (buffer, order);
+        }
+        return order.Select(i => items[i]).ToList();
     }
 
     // ---- numbers -----------------------------------------------------------------------------------------------
@@ -370,6 +397,7 @@ internal static class Py
         CheckUndefined(a, b);
         if (IsInt(a) && IsInt(b)) return Checked(() => checked(ToLong(a!) - ToLong(b!)));
         if (IsNumber(a) && IsNumber(b)) return ToDouble(a!) - ToDouble(b!);
+        if (a is PyDictView || b is PyDictView) throw Unsupported("set difference with dict views gives a Python set, whose printed order is not reproducible; it is not supported");
         throw Unsupported("-", a, b);
     }
 
@@ -430,9 +458,10 @@ internal static class Py
 
     public static object? Mod(object? a, object? b)
     {
-        CheckUndefined(a, b);
+        // str % args is tried first, so an undefined right operand only fails if a conversion touches it.
         if (a is Markup ma) return new Markup(PyFormat.Percent(ma.Value, EscapeArgs(b)));
         if (a is string sa) return PyFormat.Percent(sa, b);
+        CheckUndefined(a, b);
         if (!IsNumber(a) || !IsNumber(b)) throw Unsupported("%", a, b);
         if (IsInt(a) && IsInt(b))
         {
@@ -513,7 +542,9 @@ internal static class Py
         double fx = ToDouble(a!), fy = ToDouble(b!);
         if (fx == 0 && fy < 0) throw ZeroDivision("0.0 cannot be raised to a negative power");
         if (fx < 0 && Math.Floor(fy) != fy) throw Unsupported("a negative number raised to a fractional power is complex in Python; complex numbers are not supported");
-        return Math.Pow(fx, fy);
+        double result = Math.Pow(fx, fy);
+        if (double.IsInfinity(result) && double.IsFinite(fx) && double.IsFinite(fy)) throw Unsupported("OverflowError: (34, 'Numerical result out of range')");
+        return result;
     }
 
     public static object? Neg(object? a) => a switch
@@ -556,7 +587,7 @@ internal static class Py
         PyDict d => d.Count,
         PyDictView w => w.Dict.Count,
         PyRange r => r.Length,
-        Undefined u => u.Unsafe ? throw u.Fail() : 0,
+        Undefined => 0,
         LoopContext lc => lc.Length,
         _ => throw TypeError($"object of type '{TypeName(v)}' has no len()"),
     };
@@ -571,7 +602,7 @@ internal static class Py
         PyIterator it => it.Consume(),
         PyRange r => r.Iterate(),
         PyDictView w => w.Iterate(),
-        Undefined u => u.Unsafe ? throw u.Fail() : [],
+        Undefined => [],
         _ => throw TypeError($"'{TypeName(v)}' object is not iterable"),
     };
 

@@ -120,6 +120,9 @@ internal static partial class PyFormat
     {
         List<object?> positional = args is PyList { IsTuple: true } t ? t.Items : [args];
         var mapping = args as PyDict;
+        // CPython treats any non-tuple, non-str argument with __getitem__ (dict, list, range, Undefined) as a mapping:
+        // then unused arguments are not an error.
+        bool mappingLike = args is PyDict or PyList { IsTuple: false } or PyRange or Undefined;
         int next = 0;
         bool usedMapping = false;
         var sb = new StringBuilder(format.Length + 16);
@@ -214,7 +217,7 @@ internal static partial class PyFormat
             };
             sb.Append(Pad(body, spec, numeric: type is not ('s' or 'r' or 'a' or 'c')));
         }
-        if (!usedMapping && mapping is null && next < positional.Count)
+        if (!usedMapping && !mappingLike && next < positional.Count)
             throw Py.TypeError("not all arguments converted during string formatting");
         return sb.ToString();
     }

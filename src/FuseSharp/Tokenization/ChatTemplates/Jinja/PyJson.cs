@@ -151,7 +151,7 @@ internal static class PyJson
                     string? nl2 = indent is null ? null : "\n" + PyStr.Repeat(indent, level + 1);
                     if (nl2 is not null) sb.Append(nl2);
                     IEnumerable<KeyValuePair<object?, object?>> items = dict.Items;
-                    if (sortKeys) items = items.OrderBy(p => p.Key, Comparer<object?>.Create((a, b) => Py.Compare(a, b))).ToList();
+                    if (sortKeys) items = Py.StableSort(dict.Items.ToList(), p => p.Key, descending: false);
                     bool first = true;
                     foreach (var (k, val) in items)
                     {

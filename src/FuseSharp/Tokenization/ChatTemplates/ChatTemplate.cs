@@ -19,12 +19,14 @@ public sealed partial class ChatTemplate
 {
     private const string ContinueTag = "CONTINUE_FINAL_MESSAGE_TAG ";
     private readonly List<Stmt> body;
+    private readonly string[] rootSeeds;
 
     private ChatTemplate(string source, string name, List<Stmt> body)
     {
         Source = source;
         Name = name;
         this.body = body;
+        rootSeeds = Scopes.AnalyzeFrame(body, new Symbols(null));
         HasGenerationBlocks = GenerationTag().IsMatch(source);
     }
 
@@ -195,10 +197,12 @@ public sealed partial class ChatTemplate
         string? finalContent = null;
         if (ctx.ContinueFinal) (messages, finalContent) = TagFinalMessage(messages);
         var state = new RenderState(ctx.Now, spans is not null);
-        var root = new Frame(null);
-        root.Set("messages", messages);
-        root.Set("add_generation_prompt", Py.Bool(addGenerationPrompt));
-        foreach (var (k, v) in ctx.Variables) root.Set(k, v);
+        // The render variables are jinja2's context; the template's top-level locals live in a frame above it.
+        var context = new Frame(null);
+        context.Set("messages", messages);
+        context.Set("add_generation_prompt", Py.Bool(addGenerationPrompt));
+        foreach (var (k, v) in ctx.Variables) context.Set(k, v);
+        var root = new Frame(context, rootSeeds);
         try
         {
             Stmt.RunBody(body, state, root);

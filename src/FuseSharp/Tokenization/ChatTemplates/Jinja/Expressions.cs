@@ -6,6 +6,9 @@ internal abstract class Expr(int line)
     public int Line { get; } = line;
 
     public abstract object? Eval(RenderState state, Frame frame);
+
+    /// <summary>Sub-expressions in evaluation order (for the scope analysis in <see cref="Scopes"/>).</summary>
+    public virtual IEnumerable<Expr> Children => [];
 }
 
 internal sealed class ConstExpr(int line, object? value) : Expr(line)
@@ -29,6 +32,8 @@ internal sealed class ListExpr(int line, List<Expr> items, bool isTuple) : Expr(
 
     public bool IsTuple { get; } = isTuple;
 
+    public override IEnumerable<Expr> Children => Items;
+
     public override object? Eval(RenderState state, Frame frame)
     {
         var values = new List<object?>(Items.Count);
@@ -39,6 +44,8 @@ internal sealed class ListExpr(int line, List<Expr> items, bool isTuple) : Expr(
 
 internal sealed class DictExpr(int line, List<(Expr Key, Expr Value)> pairs) : Expr(line)
 {
+    public override IEnumerable<Expr> Children => pairs.SelectMany(p => new[] { p.Key, p.Value });
+
     public override object? Eval(RenderState state, Frame frame)
     {
         var d = new PyDict(pairs.Count);
@@ -53,16 +60,22 @@ internal sealed class GetAttrExpr(int line, Expr obj, string name) : Expr(line)
 
     public string Name { get; } = name;
 
+    public override IEnumerable<Expr> Children => [Obj];
+
     public override object? Eval(RenderState state, Frame frame) => Py.GetAttr(Obj.Eval(state, frame), Name);
 }
 
 internal sealed class GetItemExpr(int line, Expr obj, Expr key) : Expr(line)
 {
+    public override IEnumerable<Expr> Children => [obj, key];
+
     public override object? Eval(RenderState state, Frame frame) => Py.GetItem(obj.Eval(state, frame), key.Eval(state, frame));
 }
 
 internal sealed class SliceExpr(int line, Expr obj, Expr? start, Expr? stop, Expr? step) : Expr(line)
 {
+    public override IEnumerable<Expr> Children => new[] { obj, start, stop, step }.OfType<Expr>();
+
     public override object? Eval(RenderState state, Frame frame) =>
         Py.Slice(obj.Eval(state, frame), start?.Eval(state, frame), stop?.Eval(state, frame), step?.Eval(state, frame));
 }
@@ -73,6 +86,9 @@ internal sealed class CallArgs(List<Expr> positional, List<(string Name, Expr Va
     public static readonly CallArgs Empty = new([], [], null, null);
 
     public int PositionalCount => positional.Count;
+
+    public IEnumerable<Expr> Children =>
+        positional.Concat(keywords.Select(k => k.Value)).Concat(new[] { dynArgs, dynKwargs }.OfType<Expr>());
 
     public Args Eval(RenderState state, Frame frame)
     {
@@ -101,6 +117,8 @@ internal sealed class CallExpr(int line, Expr callee, CallArgs args) : Expr(line
 
     public CallArgs Arguments { get; } = args;
 
+    public override IEnumerable<Expr> Children => [Callee, .. Arguments.Children];
+
     public override object? Eval(RenderState state, Frame frame)
     {
         try
@@ -128,6 +146,8 @@ internal sealed class FilterExpr(int line, Expr? value, string name, CallArgs ar
 
     public string Name { get; } = name;
 
+    public override IEnumerable<Expr> Children => Value is null ? args.Children : [Value, .. args.Children];
+
     public object? Apply(RenderState state, Frame frame, object? input)
     {
         try
@@ -145,6 +165,8 @@ internal sealed class FilterExpr(int line, Expr? value, string name, CallArgs ar
 
 internal sealed class TestExpr(int line, Expr value, string name, CallArgs args) : Expr(line)
 {
+    public override IEnumerable<Expr> Children => [value, .. args.Children];
+
     public override object? Eval(RenderState state, Frame frame)
     {
         var v = value.Eval(state, frame);
@@ -161,16 +183,22 @@ internal sealed class TestExpr(int line, Expr value, string name, CallArgs args)
 
 internal sealed class NotExpr(int line, Expr operand) : Expr(line)
 {
+    public override IEnumerable<Expr> Children => [operand];
+
     public override object? Eval(RenderState state, Frame frame) => Py.Bool(!Py.Truthy(operand.Eval(state, frame)));
 }
 
 internal sealed class NegExpr(int line, Expr operand, bool negate) : Expr(line)
 {
+    public override IEnumerable<Expr> Children => [operand];
+
     public override object? Eval(RenderState state, Frame frame) => negate ? Py.Neg(operand.Eval(state, frame)) : Py.Pos(operand.Eval(state, frame));
 }
 
 internal sealed class BinaryExpr(int line, string op, Expr left, Expr right) : Expr(line)
 {
+    public override IEnumerable<Expr> Children => [left, right];
+
     public override object? Eval(RenderState state, Frame frame)
     {
         var a = left.Eval(state, frame);
@@ -191,6 +219,8 @@ internal sealed class BinaryExpr(int line, string op, Expr left, Expr right) : E
 /// <summary><c>and</c> / <c>or</c>: short-circuit and return an operand, as Python does.</summary>
 internal sealed class LogicalExpr(int line, bool isAnd, Expr left, Expr right) : Expr(line)
 {
+    public override IEnumerable<Expr> Children => [left, right];
+
     public override object? Eval(RenderState state, Frame frame)
     {
         var a = left.Eval(state, frame);
@@ -201,6 +231,8 @@ internal sealed class LogicalExpr(int line, bool isAnd, Expr left, Expr right) :
 /// <summary><c>a ~ b ~ c</c>: the str() of every operand joined.</summary>
 internal sealed class ConcatExpr(int line, List<Expr> items) : Expr(line)
 {
+    public override IEnumerable<Expr> Children => items;
+
     public override object? Eval(RenderState state, Frame frame)
     {
         var sb = new System.Text.StringBuilder();
@@ -212,6 +244,8 @@ internal sealed class ConcatExpr(int line, List<Expr> items) : Expr(line)
 /// <summary>A comparison chain <c>a &lt; b &lt;= c</c>, <c>in</c>, <c>not in</c>, <c>==</c>, <c>!=</c>.</summary>
 internal sealed class CompareExpr(int line, Expr first, List<(string Op, Expr Operand)> ops) : Expr(line)
 {
+    public override IEnumerable<Expr> Children => [first, .. ops.Select(o => o.Operand)];
+
     public override object? Eval(RenderState state, Frame frame)
     {
         var left = first.Eval(state, frame);
@@ -236,6 +270,8 @@ internal sealed class CompareExpr(int line, Expr first, List<(string Op, Expr Op
 /// <summary><c>a if cond else b</c>; without <c>else</c> a false condition gives Undefined.</summary>
 internal sealed class CondExpr(int line, Expr test, Expr then, Expr? otherwise) : Expr(line)
 {
+    public override IEnumerable<Expr> Children => new[] { test, then, otherwise }.OfType<Expr>();
+
     public override object? Eval(RenderState state, Frame frame)
     {
         if (Py.Truthy(test.Eval(state, frame))) return then.Eval(state, frame);

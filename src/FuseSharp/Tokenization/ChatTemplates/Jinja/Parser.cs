@@ -14,7 +14,7 @@ internal sealed class Parser
     private const int MaxNesting = 200;
     private static readonly HashSet<string> UnsupportedTags = ["block", "extends", "include", "import", "from", "autoescape"];
     private readonly List<Token> tokens;
-    private readonly List<HashSet<string>> macroNameUses = [];
+    private readonly List<HashSet<string>> nameUses = [];
     private readonly Stack<string[]> endTokenStack = new();
     private readonly Stack<string> tagStack = new();
     private int index;
@@ -223,6 +223,8 @@ internal sealed class Parser
         if (SkipName("if")) filter = ParseExpression();
         bool recursive = SkipName("recursive");
         loopDepth++;
+        var uses = new HashSet<string>(StringComparer.Ordinal);
+        nameUses.Add(uses);
         List<Stmt> body;
         try
         {
@@ -231,9 +233,12 @@ internal sealed class Parser
         finally
         {
             loopDepth--;
+            nameUses.RemoveAt(nameUses.Count - 1);
         }
         List<Stmt> otherwise = Next().IsName("endfor") ? [] : ParseStatements(["endfor"], dropNeedle: true);
-        return new ForStmt(line, target, iter, filter, recursive, body, otherwise);
+        // jinja2 only creates the loop variable when the body mentions `loop` (or the loop is recursive).
+        bool usesLoop = uses.Contains("loop");
+        return new ForStmt(line, target, iter, filter, recursive, body, otherwise, usesLoop);
     }
 
     private Stmt ParseSet()
@@ -258,7 +263,7 @@ internal sealed class Parser
     private (List<Stmt> Body, Macro.Features Features) ParseMacroBody(string end)
     {
         var uses = new HashSet<string>(StringComparer.Ordinal);
-        macroNameUses.Add(uses);
+        nameUses.Add(uses);
         int savedLoopDepth = loopDepth;
         loopDepth = 0;
         List<Stmt> body;
@@ -269,7 +274,7 @@ internal sealed class Parser
         finally
         {
             loopDepth = savedLoopDepth;
-            macroNameUses.RemoveAt(macroNameUses.Count - 1);
+            nameUses.RemoveAt(nameUses.Count - 1);
         }
         var features = Macro.Features.None;
         if (uses.Contains("varargs")) features |= Macro.Features.Varargs;
@@ -573,7 +578,7 @@ internal sealed class Parser
                     case "false" or "False": return new ConstExpr(t.Line, Py.False);
                     case "none" or "None": return new ConstExpr(t.Line, null);
                 }
-                foreach (var uses in macroNameUses) uses.Add(t.Text);
+                foreach (var uses in nameUses) uses.Add(t.Text);
                 return new NameExpr(t.Line, t.Text);
             case TokenKind.String:
                 Next();

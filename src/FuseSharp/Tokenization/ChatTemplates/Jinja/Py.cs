@@ -168,7 +168,7 @@ internal static class Py
                 sb.Append(')');
                 break;
             case Macro mac:
-                sb.Append("<Macro ").Append(mac.Name == "caller" ? "'caller'" : PyStr.Repr(mac.Name)).Append('>');
+                sb.Append("<Macro ").Append(mac.IsCaller ? "anonymous" : PyStr.Repr(mac.Name)).Append('>');
                 break;
             case LoopContext lc:
                 sb.Append(CultureInfo.InvariantCulture, $"<LoopContext {lc.Index0 + 1}/{lc.Length}>");

@@ -8,17 +8,34 @@ namespace FuseSharp.Tokenization.ChatTemplates.Jinja;
 /// <c>if</c> does not open a scope. A macro's scope hangs off the scope it was defined in (live, so top-level
 /// variables set after the definition are visible).
 /// </summary>
-internal sealed class Frame(Frame? parent)
+internal sealed class Frame
 {
+    /// <summary>Marks a frame-local name that jinja2 starts as undefined (see <see cref="Scopes"/>).</summary>
+    private static readonly object Unassigned = new();
+
     private Dictionary<string, object?>? vars;
 
-    public Frame? Parent { get; } = parent;
+    public Frame(Frame? parent, string[]? undefinedNames = null)
+    {
+        Parent = parent;
+        if (undefinedNames is { Length: > 0 })
+        {
+            vars = new Dictionary<string, object?>(StringComparer.Ordinal);
+            foreach (var n in undefinedNames) vars[n] = Unassigned;
+        }
+    }
+
+    public Frame? Parent { get; }
 
     public bool TryGet(string name, out object? value)
     {
         for (var f = this; f is not null; f = f.Parent)
         {
-            if (f.vars is not null && f.vars.TryGetValue(name, out value)) return true;
+            if (f.vars is not null && f.vars.TryGetValue(name, out value))
+            {
+                if (value == Unassigned) value = Undefined.Named(name);
+                return true;
+            }
         }
         value = null;
         return false;
@@ -76,8 +93,11 @@ internal sealed class RenderState(DateTime now, bool trackGeneration)
 internal enum Flow { Normal, Break, Continue }
 
 /// <summary>A <c>{% macro %}</c> (or the body of a <c>{% call %}</c> block, passed as <c>caller</c>).</summary>
-internal sealed class Macro(string name, string[] parameters, Expr?[] defaults, List<Stmt> body, Frame closure, Macro.Features features) : PyCallable
+internal sealed class Macro(string name, string[] parameters, Expr?[] defaults, List<Stmt> body, Frame closure, Macro.Features features, string[] seeds) : PyCallable
 {
+    /// <summary>The body of a <c>{% call %}</c> block (jinja2 prints it as <c>&lt;Macro anonymous&gt;</c>).</summary>
+    public bool IsCaller { get; init; }
+
     /// <summary>What the body references, which decides how extra arguments are treated (as jinja2 does).</summary>
     [Flags]
     public enum Features { None = 0, Varargs = 1, Kwargs = 2, Caller = 4 }
@@ -86,7 +106,7 @@ internal sealed class Macro(string name, string[] parameters, Expr?[] defaults, 
 
     public override object? Call(RenderState state, Args args)
     {
-        var frame = new Frame(closure);
+        var frame = new Frame(closure, seeds);
         int n = parameters.Length;
         var values = new object?[n];
         var bound = new bool[n];

@@ -59,7 +59,7 @@ public sealed partial class ChatTemplate
     public static ChatTemplate LoadFile(string path)
     {
         if (!File.Exists(path)) throw new TokenizerException($"{path}: no such template file", "give a .jinja file or a model folder with a chat template");
-        return Parse(File.ReadAllText(path), path);
+        return Parse(TokenizerConfig.ReadTemplateFile(path), path);
     }
 
     /// <summary>

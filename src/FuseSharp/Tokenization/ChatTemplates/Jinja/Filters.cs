@@ -290,28 +290,7 @@ internal static class Filters
                 return (long)Math.Truncate(d);
             case string or Markup:
                 var s = Py.AsString(v)!;
-                if (radix == 10 && PyFormat.TryParseInt(s, out var n)) return n;
-                if (radix != 10)
-                {
-                    var t = PyStr.Strip(s, null).Replace("_", "", StringComparison.Ordinal);
-                    bool neg = t.StartsWith('-');
-                    t = t.TrimStart('+', '-');
-                    if (radix == 16 && t.StartsWith("0x", StringComparison.OrdinalIgnoreCase)) t = t[2..];
-                    else if (radix == 8 && t.StartsWith("0o", StringComparison.OrdinalIgnoreCase)) t = t[2..];
-                    else if (radix == 2 && t.StartsWith("0b", StringComparison.OrdinalIgnoreCase)) t = t[2..];
-                    try
-                    {
-                        if (t.Length > 0 && radix is 2 or 8 or 16)
-                        {
-                            long r = Convert.ToInt64(t, (int)radix);
-                            return neg ? -r : r;
-                        }
-                    }
-                    catch (FormatException)
-                    {
-                    }
-                    if (radix is not (2 or 8 or 16)) throw Py.Unsupported($"int(..., base={radix}) is not supported");
-                }
+                if (radix == 10 ? PyFormat.TryParseInt(s, out var n) : PyFormat.TryParseInt(s, radix, out n)) return n;
                 if (PyFormat.TryParseFloat(s, out var f) && !double.IsNaN(f))
                 {
                     if (double.IsInfinity(f) || Math.Abs(f) >= 9.2233720368547758E18) return null;

@@ -11,7 +11,8 @@ namespace FuseSharp.Tokenization.ChatTemplates.Jinja;
 /// </summary>
 internal sealed class Parser
 {
-    private const int MaxNesting = 200;
+    /// <summary>Nesting limit for expressions and blocks, so hostile input cannot overflow the stack.</summary>
+    private const int MaxNesting = 100;
     private static readonly HashSet<string> UnsupportedTags = ["block", "extends", "include", "import", "from", "autoescape"];
     private readonly List<Token> tokens;
     private readonly List<HashSet<string>> nameUses = [];
@@ -138,7 +139,16 @@ internal sealed class Parser
     {
         SkipOp(":");
         Expect(TokenKind.BlockEnd);
-        var result = Subparse(endTokens);
+        if (++nesting > MaxNesting) throw Fail("blocks nested too deeply");
+        List<Stmt> result;
+        try
+        {
+            result = Subparse(endTokens);
+        }
+        finally
+        {
+            nesting--;
+        }
         if (Current.Kind == TokenKind.Eof) throw FailEof(endTokens);
         if (dropNeedle) Next();
         return result;

@@ -651,6 +651,7 @@ internal static class Py
     /// <summary>jinja2's sandboxed <c>environment.getattr(obj, name)</c>: attribute <c>name</c>, else <c>obj[name]</c>, else Undefined.</summary>
     public static object? GetAttr(object? obj, string name)
     {
+        if (IsDunder(name)) return Undefined.UnsafeAttribute(obj, name); // exists on every object (even Undefined), never safe
         if (obj is Undefined u) throw u.Fail();
         if (TryAttribute(obj, name, out var value)) return value;
         if (TryIndex(obj, name, out value)) return value;
@@ -702,7 +703,7 @@ internal static class Py
     private static bool TryAttribute(object? obj, string name, out object? value)
     {
         value = null;
-        if (name.StartsWith("__", StringComparison.Ordinal) && name.EndsWith("__", StringComparison.Ordinal) && name.Length > 4)
+        if (IsDunder(name))
         {
             value = Undefined.UnsafeAttribute(obj, name); // dunders exist on every object and are never safe
             return true;
@@ -732,6 +733,14 @@ internal static class Py
                 return false;
         }
     }
+
+    /// <summary>
+    /// A dunder attribute every Python object has (<c>__class__</c>, <c>__init__</c>, ...). Those that exist only on
+    /// classes or functions (<c>__mro__</c>, <c>__globals__</c>, ...) are missing on values, so lookup falls through as jinja2's does.
+    /// </summary>
+    private static bool IsDunder(string name) => name.Length > 4 && name.StartsWith("__", StringComparison.Ordinal) && name.EndsWith("__", StringComparison.Ordinal)
+        && name is not ("__mro__" or "__name__" or "__qualname__" or "__bases__" or "__base__" or "__subclasses__" or "__globals__" or "__code__"
+            or "__builtins__" or "__closure__" or "__func__" or "__self__" or "__wrapped__" or "__defaults__" or "__kwdefaults__" or "__annotations__");
 
     /// <summary><c>obj[start:stop:step]</c> through jinja2's getitem (a failed slice gives Undefined).</summary>
     public static object? Slice(object? obj, object? start, object? stop, object? step)

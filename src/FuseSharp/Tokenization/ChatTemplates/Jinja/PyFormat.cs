@@ -70,6 +70,49 @@ internal static partial class PyFormat
         return true;
     }
 
+    /// <summary>Python's <c>int(s, base)</c> for base 0 or 2..36 (prefixes 0x/0o/0b allowed for their base, underscores between digits).</summary>
+    public static bool TryParseInt(string s, long radix, out long value)
+    {
+        value = 0;
+        if (radix is not (0 or (>= 2 and <= 36))) throw Py.ValueError("int() base must be >= 2 and <= 36, or 0");
+        var t = PyStr.Strip(s, null);
+        bool negative = t.StartsWith('-');
+        if (t.Length > 0 && t[0] is '+' or '-') t = t[1..];
+        if (t.Length >= 2 && t[0] == '0' && char.ToLowerInvariant(t[1]) is 'x' or 'o' or 'b')
+        {
+            long prefixed = char.ToLowerInvariant(t[1]) switch { 'x' => 16, 'o' => 8, _ => 2 };
+            if (radix == 0 || radix == prefixed)
+            {
+                radix = prefixed;
+                t = t[2..];
+                if (t.StartsWith('_')) t = t[1..];
+            }
+        }
+        if (radix == 0)
+        {
+            radix = 10;
+            if (t.Length > 1 && t[0] == '0' && t.Any(c => c != '0' && c != '_')) return false; // "010" is invalid with base 0
+        }
+        if (t.Length == 0 || t[0] == '_' || t[^1] == '_' || t.Contains("__", StringComparison.Ordinal)) return false;
+        long v = 0;
+        foreach (char c in t)
+        {
+            if (c == '_') continue;
+            int d = char.IsAsciiDigit(c) ? c - '0' : char.IsAsciiLetter(c) ? char.ToLowerInvariant(c) - 'a' + 10 : 99;
+            if (d >= radix) return false;
+            try
+            {
+                v = checked(v * radix + d);
+            }
+            catch (OverflowException)
+            {
+                throw Py.Overflow();
+            }
+        }
+        value = negative ? -v : v;
+        return true;
+    }
+
     /// <summary>Python's <c>float(s)</c>; false where it raises ValueError.</summary>
     public static bool TryParseFloat(string s, out double value)
     {

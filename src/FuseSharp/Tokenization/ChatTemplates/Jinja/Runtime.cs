@@ -47,7 +47,8 @@ internal sealed class Frame
 /// <summary>The mutable state of one render: output buffers, generation spans, the clock and the recursion guard.</summary>
 internal sealed class RenderState(DateTime now, bool trackGeneration)
 {
-    private const int MaxCallDepth = 256;
+    /// <summary>Macro/recursive-loop depth limit (CPython's recursion limit stops jinja2 at a similar depth).</summary>
+    private const int MaxCallDepth = 128;
     private readonly Stack<StringBuilder> buffers = new([new StringBuilder(1024)]);
     private int callDepth;
 

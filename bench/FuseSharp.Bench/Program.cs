@@ -4,6 +4,7 @@ using FuseSharp.Bench;
 // against baselines measured in the same run (the machine is shared and noisy: compare ratios, not seconds).
 var suites = new Dictionary<string, (string Description, Action<string[]> Run)>(StringComparer.Ordinal)
 {
+    ["chat"] = ("chat-template rendering: conversations/s, ratio to a hand-written formatter, batch scaling", ChatTemplateBench.Run),
 
 };
 

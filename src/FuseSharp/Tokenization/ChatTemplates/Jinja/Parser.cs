@@ -365,16 +365,7 @@ internal sealed class Parser
     private Target ParseAssignTarget(string[]? extraEndRules = null, bool withNamespace = false)
     {
         int line = Current.Line;
-        var items = new List<Target>();
-        bool isTuple = false;
-        while (true)
-        {
-            if (items.Count > 0) Expect(TokenKind.Operator, ",");
-            if (IsTupleEnd(extraEndRules)) break;
-            items.Add(ParseTargetPrimary(withNamespace));
-            if (Current.IsOp(",")) isTuple = true;
-            else break;
-        }
+        var (items, isTuple) = ParseTupleItems(() => ParseTargetPrimary(withNamespace), extraEndRules);
         if (!isTuple)
         {
             if (items.Count == 1) return items[0];
@@ -413,19 +404,26 @@ internal sealed class Parser
         Current.Kind is TokenKind.VariableEnd or TokenKind.BlockEnd || Current.IsOp(")") ||
         (extraEndRules is not null && Current.Kind == TokenKind.Name && extraEndRules.Contains(Current.Text));
 
-    private Expr ParseTuple(bool withCondExpr = true, string[]? extraEndRules = null, bool explicitParentheses = false)
+    /// <summary>jinja2's tuple loop: items separated by commas until a tuple end; a trailing comma makes a tuple.</summary>
+    private (List<T> Items, bool IsTuple) ParseTupleItems<T>(Func<T> parseItem, string[]? extraEndRules)
     {
-        int line = Current.Line;
-        var args = new List<Expr>();
+        var items = new List<T>();
         bool isTuple = false;
         while (true)
         {
-            if (args.Count > 0) Expect(TokenKind.Operator, ",");
+            if (items.Count > 0) Expect(TokenKind.Operator, ",");
             if (IsTupleEnd(extraEndRules)) break;
-            args.Add(ParseExpression(withCondExpr));
+            items.Add(parseItem());
             if (Current.IsOp(",")) isTuple = true;
             else break;
         }
+        return (items, isTuple);
+    }
+
+    private Expr ParseTuple(bool withCondExpr = true, string[]? extraEndRules = null, bool explicitParentheses = false)
+    {
+        int line = Current.Line;
+        var (args, isTuple) = ParseTupleItems(() => ParseExpression(withCondExpr), extraEndRules);
         if (!isTuple)
         {
             if (args.Count > 0) return args[0];

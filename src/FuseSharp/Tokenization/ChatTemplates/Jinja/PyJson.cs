@@ -125,48 +125,40 @@ internal static class PyJson
                 case double d: sb.Append(FloatText(d)); break;
                 case string or Markup: WriteString(Py.AsString(v)!); break;
                 case PyList list:
-                    if (list.Count == 0)
-                    {
-                        sb.Append("[]");
-                        break;
-                    }
-                    sb.Append('[');
-                    string? nl = indent is null ? null : "\n" + PyStr.Repeat(indent, level + 1);
-                    if (nl is not null) sb.Append(nl);
-                    for (int i = 0; i < list.Count; i++)
-                    {
-                        if (i > 0) sb.Append(itemSep).Append(nl);
-                        Encode(list[i], level + 1);
-                    }
-                    if (nl is not null) sb.Append('\n').Append(PyStr.Repeat(indent!, level));
-                    sb.Append(']');
+                    WriteContainer('[', ']', list.Items, item => Encode(item, level + 1), level);
                     break;
                 case PyDict dict:
-                    if (dict.Count == 0)
+                    var items = sortKeys ? Py.StableSort(dict.Items.ToList(), p => p.Key, descending: false) : dict.Items.ToList();
+                    WriteContainer('{', '}', items, p =>
                     {
-                        sb.Append("{}");
-                        break;
-                    }
-                    sb.Append('{');
-                    string? nl2 = indent is null ? null : "\n" + PyStr.Repeat(indent, level + 1);
-                    if (nl2 is not null) sb.Append(nl2);
-                    IEnumerable<KeyValuePair<object?, object?>> items = dict.Items;
-                    if (sortKeys) items = Py.StableSort(dict.Items.ToList(), p => p.Key, descending: false);
-                    bool first = true;
-                    foreach (var (k, val) in items)
-                    {
-                        if (!first) sb.Append(itemSep).Append(nl2);
-                        first = false;
-                        WriteString(KeyText(k));
+                        WriteString(KeyText(p.Key));
                         sb.Append(keySep);
-                        Encode(val, level + 1);
-                    }
-                    if (nl2 is not null) sb.Append('\n').Append(PyStr.Repeat(indent!, level));
-                    sb.Append('}');
+                        Encode(p.Value, level + 1);
+                    }, level);
                     break;
                 default:
                     throw Py.TypeError($"Object of type {Py.TypeName(v)} is not JSON serializable");
             }
+        }
+
+        /// <summary>Python's layout of a list or dict: "[]" when empty, else items on one line or one per indented line.</summary>
+        private void WriteContainer<T>(char open, char close, List<T> items, Action<T> writeItem, int level)
+        {
+            sb.Append(open);
+            if (items.Count == 0)
+            {
+                sb.Append(close);
+                return;
+            }
+            string? newline = indent is null ? null : "\n" + PyStr.Repeat(indent, level + 1);
+            sb.Append(newline);
+            for (int i = 0; i < items.Count; i++)
+            {
+                if (i > 0) sb.Append(itemSep).Append(newline);
+                writeItem(items[i]);
+            }
+            if (indent is not null) sb.Append('\n').Append(PyStr.Repeat(indent, level));
+            sb.Append(close);
         }
 
         private static string FloatText(double d) =>

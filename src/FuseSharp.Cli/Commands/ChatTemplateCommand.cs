@@ -180,7 +180,9 @@ internal static class ChatTemplateCommand
         if (!File.Exists(path)) throw new FuseSharpException($"{path}: no such file");
         try
         {
-            return JsonNode.Parse(File.ReadAllText(path, new UTF8Encoding(false, throwOnInvalidBytes: true)));
+            var node = JsonNode.Parse(File.ReadAllText(path, new UTF8Encoding(false, throwOnInvalidBytes: true)));
+            Materialize(node); // JsonObject builds its dictionary lazily: a repeated key must be reported here
+            return node;
         }
         catch (JsonException e)
         {
@@ -189,6 +191,23 @@ internal static class ChatTemplateCommand
         catch (DecoderFallbackException e)
         {
             throw new FuseSharpException($"{path}: not valid UTF-8", null, e);
+        }
+        catch (ArgumentException e)
+        {
+            throw new FuseSharpException($"{path}: {e.Message.Split(" (Parameter", 2)[0]}", "JSON objects must not repeat a key", e);
+        }
+    }
+
+    private static void Materialize(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var (_, v) in o) Materialize(v);
+                break;
+            case JsonArray a:
+                foreach (var v in a) Materialize(v);
+                break;
         }
     }
 

@@ -86,6 +86,7 @@ public sealed class ChatTemplateCommandTests : IDisposable
         Assert.Throws<FuseSharpException>(() => ChatTemplateCommand.Execute(Options(template, Write("bad.json", "[{\"role\": \"user\", "))));
         Assert.Throws<FuseSharpException>(() => ChatTemplateCommand.Execute(Options(template, Write("obj.json", "{\"role\": \"user\"}"))));
         Assert.Throws<FuseSharpException>(() => ChatTemplateCommand.Execute(Options(template, Write("norole.json", "[{\"content\": \"x\"}]"))));
+        Assert.Throws<FuseSharpException>(() => ChatTemplateCommand.Execute(Options(template, Write("dup.json", "[{\"role\": \"user\", \"role\": \"x\"}]"))));
         Assert.Throws<FuseSharpException>(() => ChatTemplateCommand.Execute(Options(Path.Combine(dir, "missing.jinja"), Write("m.json", Messages))));
         Assert.Throws<FuseSharpException>(() => ChatTemplateCommand.Execute(Options(template, Write("m2.json", Messages)) with { Variables = ["novalue"] }));
         var e = Assert.Throws<FuseSharp.Tokenization.ChatTemplates.ChatTemplateException>(() =>

@@ -22,9 +22,16 @@ internal static class PyJson
             case null:
                 return null;
             case JsonObject o:
-                var d = new PyDict(o.Count);
-                foreach (var (k, v) in o) d.Set(k, FromJson(v, depth + 1));
-                return d;
+                try
+                {
+                    var d = new PyDict(o.Count);
+                    foreach (var (k, v) in o) d.Set(k, FromJson(v, depth + 1));
+                    return d;
+                }
+                catch (ArgumentException e)
+                {
+                    throw new ChatTemplateException($"a JSON object repeats a key ({e.Message.Split(" (Parameter", 2)[0]})", ChatTemplateErrorKind.Runtime);
+                }
             case JsonArray a:
                 var items = new List<object?>(a.Count);
                 foreach (var v in a) items.Add(FromJson(v, depth + 1));

@@ -369,115 +369,112 @@ internal static class PyStr
 
     // ---- case ---------------------------------------------------------------------------------------------------
 
-    /// <summary>Python's <c>str.upper</c> (full case mapping for the common multi-character cases, e.g. ß -> SS).</summary>
-    public static string Upper(string s) => MapCase(s, upper: true);
-
-    /// <summary>Python's <c>str.lower</c> (İ -> i̇ as Python does).</summary>
-    public static string Lower(string s) => MapCase(s, upper: false);
-
-    private static string MapCase(string s, bool upper)
+    /// <summary>Python's <c>str.upper</c> (full case mapping: ß -> SS, ﬁ -> FI, ...).</summary>
+    public static string Upper(string s)
     {
         var sb = new StringBuilder(s.Length);
-        foreach (var r in s.EnumerateRunes())
-        {
-            if (upper && SpecialUpper(r.Value) is { } su) sb.Append(su);
-            else if (!upper && r.Value == 0x130) sb.Append("i\u0307");
-            else sb.Append(upper ? Rune.ToUpperInvariant(r).ToString() : Rune.ToLowerInvariant(r).ToString());
-        }
+        foreach (var r in s.EnumerateRunes()) sb.Append(UpperRune(r));
         return sb.ToString();
     }
 
-    /// <summary>The unconditional multi-character uppercase mappings of Unicode's SpecialCasing.txt most likely in chat text.</summary>
-    private static string? SpecialUpper(int cp) => cp switch
+    /// <summary>Python's <c>str.lower</c> (İ -> i̇, and Σ -> ς at the end of a word, as Python does).</summary>
+    public static string Lower(string s)
     {
-        0xDF => "SS",
-        0x149 => "\u02BCN",
-        0x1F0 => "J\u030C",
-        0x587 => "\u0535\u0552",
-        0xFB00 => "FF",
-        0xFB01 => "FI",
-        0xFB02 => "FL",
-        0xFB03 => "FFI",
-        0xFB04 => "FFL",
-        0xFB05 or 0xFB06 => "ST",
-        _ => null,
-    };
-
-    private static string TitleRune(Rune r) => r.Value switch
-    {
-        0xDF => "Ss",
-        0xFB01 => "Fi",
-        0xFB02 => "Fl",
-        0x1C4 or 0x1C5 or 0x1C6 => "\u01C5",
-        0x1C7 or 0x1C8 or 0x1C9 => "\u01C8",
-        0x1CA or 0x1CB or 0x1CC => "\u01CB",
-        0x1F1 or 0x1F2 or 0x1F3 => "\u01F2",
-        _ => SpecialUpper(r.Value) ?? Rune.ToUpperInvariant(r).ToString(),
-    };
-
-    private static bool IsCased(Rune r)
-    {
-        var cat = Rune.GetUnicodeCategory(r);
-        return cat is UnicodeCategory.UppercaseLetter or UnicodeCategory.LowercaseLetter or UnicodeCategory.TitlecaseLetter;
+        var runes = s.EnumerateRunes().ToArray();
+        var sb = new StringBuilder(s.Length);
+        for (int i = 0; i < runes.Length; i++) sb.Append(LowerAt(runes, i));
+        return sb.ToString();
     }
+
+    private static string UpperRune(Rune r) => PyCaseTables.Upper.TryGetValue(r.Value, out var u) ? u : Rune.ToUpperInvariant(r).ToString();
+
+    /// <summary>The lowercase of <c>runes[i]</c> in its context (Unicode's Final_Sigma rule needs the neighbours).</summary>
+    private static string LowerAt(Rune[] runes, int i)
+    {
+        var r = runes[i];
+        if (r.Value == 0x130) return "i\u0307";
+        if (r.Value == 0x3A3 && IsFinalSigma(runes, i)) return "\u03C2";
+        return Rune.ToLowerInvariant(r).ToString();
+    }
+
+    /// <summary>Unicode's Final_Sigma condition: a cased letter before Σ and none after it (case-ignorable characters skipped).</summary>
+    private static bool IsFinalSigma(Rune[] runes, int at)
+    {
+        int i = at - 1;
+        while (i >= 0 && IsCaseIgnorable(runes[i])) i--;
+        if (i < 0 || !IsCased(runes[i])) return false;
+        int j = at + 1;
+        while (j < runes.Length && IsCaseIgnorable(runes[j])) j++;
+        return j == runes.Length || !IsCased(runes[j]);
+    }
+
+    private static bool IsCaseIgnorable(Rune r) =>
+        Rune.GetUnicodeCategory(r) is UnicodeCategory.NonSpacingMark or UnicodeCategory.EnclosingMark or UnicodeCategory.Format
+            or UnicodeCategory.ModifierLetter or UnicodeCategory.ModifierSymbol
+        || r.Value is '\'' or '.' or ':' or 0xB7 or 0x387 or 0x5F4 or 0x2018 or 0x2019 or 0x2024 or 0x2027 or 0xFE13 or 0xFE52 or 0xFE55 or 0xFF07 or 0xFF0E or 0xFF1A;
+
+    private static string TitleRune(Rune r) => PyCaseTables.Title.TryGetValue(r.Value, out var t) ? t : UpperRune(r);
+
+    /// <summary>Python's Lowercase property: Ll plus Other_Lowercase (ª, º, modifier letters, U+0345, ...).</summary>
+    private static bool IsLowerRune(Rune r) => Rune.GetUnicodeCategory(r) == UnicodeCategory.LowercaseLetter || r.Value switch
+    {
+        0xAA or 0xBA or 0x345 or 0x37A or 0x1D78 or 0x2071 or 0x207F or 0xA770 or 0x10780 => true,
+        (>= 0x2B0 and <= 0x2B8) or (>= 0x2C0 and <= 0x2C1) or (>= 0x2E0 and <= 0x2E4) or (>= 0x1D2C and <= 0x1D6A) or (>= 0x1D9B and <= 0x1DBF) => true,
+        (>= 0x2090 and <= 0x209C) or (>= 0x2170 and <= 0x217F) or (>= 0x24D0 and <= 0x24E9) or (>= 0x2C7C and <= 0x2C7D) or (>= 0xA69C and <= 0xA69D) => true,
+        (>= 0xA7F8 and <= 0xA7F9) or (>= 0xAB5C and <= 0xAB5F) or (>= 0x10783 and <= 0x10785) or (>= 0x10787 and <= 0x107B0) or (>= 0x107B2 and <= 0x107BA) => true,
+        _ => false,
+    };
+
+    /// <summary>Python's Uppercase property: Lu plus Other_Uppercase (Roman numerals, circled letters, ...).</summary>
+    private static bool IsUpperRune(Rune r) => Rune.GetUnicodeCategory(r) == UnicodeCategory.UppercaseLetter || r.Value is
+        (>= 0x2160 and <= 0x216F) or (>= 0x24B6 and <= 0x24CF) or (>= 0x1F130 and <= 0x1F149) or (>= 0x1F150 and <= 0x1F169) or (>= 0x1F170 and <= 0x1F189);
+
+    private static bool IsCased(Rune r) => IsLowerRune(r) || IsUpperRune(r) || Rune.GetUnicodeCategory(r) == UnicodeCategory.TitlecaseLetter;
 
     /// <summary>Python's <c>str.title</c>: a cased character after an uncased one is titlecased, others lowercased.</summary>
     public static string Title(string s)
     {
+        var runes = s.EnumerateRunes().ToArray();
         var sb = new StringBuilder(s.Length);
         bool prevCased = false;
-        foreach (var r in s.EnumerateRunes())
+        for (int i = 0; i < runes.Length; i++)
         {
-            if (IsCased(r))
-            {
-                sb.Append(prevCased ? Lower(r.ToString()) : TitleRune(r));
-                prevCased = true;
-            }
-            else
-            {
-                sb.Append(r.ToString());
-                prevCased = false;
-            }
+            sb.Append(prevCased ? LowerAt(runes, i) : TitleRune(runes[i]));
+            prevCased = IsCased(runes[i]);
         }
         return sb.ToString();
     }
 
-    /// <summary>Python's <c>str.capitalize</c>: first character titlecased, the rest lowercased.</summary>
+    /// <summary>Python's <c>str.capitalize</c>: first character titlecased, the rest lowercased (in context).</summary>
     public static string Capitalize(string s)
     {
-        if (s.Length == 0) return s;
-        var first = Rune.GetRuneAt(s, 0);
-        return TitleRune(first) + Lower(s[first.Utf16SequenceLength..]);
+        var runes = s.EnumerateRunes().ToArray();
+        var sb = new StringBuilder(s.Length);
+        for (int i = 0; i < runes.Length; i++) sb.Append(i == 0 ? TitleRune(runes[0]) : LowerAt(runes, i));
+        return sb.ToString();
     }
 
     public static string SwapCase(string s)
     {
+        var runes = s.EnumerateRunes().ToArray();
         var sb = new StringBuilder(s.Length);
-        foreach (var r in s.EnumerateRunes())
+        for (int i = 0; i < runes.Length; i++)
         {
-            if (Rune.IsUpper(r)) sb.Append(Lower(r.ToString()));
-            else if (Rune.IsLower(r)) sb.Append(Upper(r.ToString()));
-            else sb.Append(r.ToString());
+            var r = runes[i];
+            sb.Append(IsUpperRune(r) ? LowerAt(runes, i) : IsLowerRune(r) ? UpperRune(r) : r.ToString());
         }
         return sb.ToString();
     }
 
-    /// <summary>Python's <c>islower</c>/<c>isupper</c>: at least one cased character and none of the other case.</summary>
+    /// <summary>Python's <c>islower</c>/<c>isupper</c>: at least one cased character and none of the other case (or titlecase).</summary>
     public static bool IsLowerOrUpper(string s, bool lower)
     {
         bool cased = false;
         foreach (var r in s.EnumerateRunes())
         {
-            if (Rune.IsUpper(r) || Rune.GetUnicodeCategory(r) == UnicodeCategory.TitlecaseLetter)
-            {
-                if (lower) return false;
-                cased = true;
-            }
-            else if (Rune.IsLower(r))
-            {
-                if (!lower) return false;
-                cased = true;
-            }
+            bool isLower = IsLowerRune(r), isUpper = IsUpperRune(r), isTitle = Rune.GetUnicodeCategory(r) == UnicodeCategory.TitlecaseLetter;
+            if (isTitle || (lower ? isUpper : isLower)) return false;
+            if (lower ? isLower : isUpper) cased = true;
         }
         return cased;
     }
@@ -487,13 +484,12 @@ internal static class PyStr
         bool cased = false, prevCased = false;
         foreach (var r in s.EnumerateRunes())
         {
-            var cat = Rune.GetUnicodeCategory(r);
-            if (cat is UnicodeCategory.UppercaseLetter or UnicodeCategory.TitlecaseLetter)
+            if (IsUpperRune(r) || Rune.GetUnicodeCategory(r) == UnicodeCategory.TitlecaseLetter)
             {
                 if (prevCased) return false;
                 prevCased = cased = true;
             }
-            else if (cat == UnicodeCategory.LowercaseLetter)
+            else if (IsLowerRune(r))
             {
                 if (!prevCased) return false;
                 prevCased = cased = true;

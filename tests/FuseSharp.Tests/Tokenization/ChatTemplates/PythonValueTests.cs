@@ -64,6 +64,20 @@ public class PythonValueTests
     public void Round_HalfToEvenOnTheExactBinaryValue(double value, long digits, double expected) => Assert.Equal(expected, PyFormat.Round(value, digits));
 
     [Fact]
+    public void Casing_UsesPythonsFullUnicodeMappings()
+    {
+        Assert.Equal("σας οδος.", PyStr.Lower("ΣΑΣ ΟΔΟΣ.")); // final sigma at the end of each word
+        Assert.Equal("STRASSE FIX", PyStr.Upper("straße ﬁx")); // SpecialCasing: ß -> SS, ﬁ -> FI
+        Assert.Equal("ǅungla ᾼ", PyStr.Title("ǆungla ᾳ")); // titlecase digraph and ypogegrammeni
+        Assert.Equal("Fix", PyStr.Capitalize("ﬁX"));
+        Assert.Equal("i\u0307", PyStr.Lower("İ"));
+        Assert.Equal("I", PyStr.Upper("ı"));
+        Assert.Equal("όσος", PyStr.SwapCase("ΌΣΟΣ"));
+        Assert.False(PyStr.IsLowerOrUpper("Ⅻ ⓐ", lower: false)); // ⓐ is lowercase (Other_Lowercase), Ⅻ uppercase
+        Assert.True(PyStr.IsLowerOrUpper("ª", lower: true));
+    }
+
+    [Fact]
     public void PercentFormat_AsPython()
     {
         var args = PyList.Tuple(3.14159, 42L, 5L, 255L, 8L, 12345.678, 0.00001234, 1234567.0, 65L, "it's");

@@ -520,17 +520,7 @@ internal sealed class Parser
         return ops.Count == 0 ? expr : new CompareExpr(line, expr, ops);
     }
 
-    private Expr ParseMath1()
-    {
-        int line = Current.Line;
-        var left = ParseConcat();
-        while (Current.Kind == TokenKind.Operator && Current.Text is "+" or "-")
-        {
-            var op = Next().Text;
-            left = new BinaryExpr(line, op, left, ParseConcat());
-        }
-        return left;
-    }
+    private Expr ParseMath1() => ParseLeftAssociative(ParseConcat, "+", "-");
 
     private Expr ParseConcat()
     {
@@ -542,23 +532,21 @@ internal sealed class Parser
         return new ConcatExpr(line, items);
     }
 
-    private Expr ParseMath2()
+    private Expr ParseMath2() => ParseLeftAssociative(ParsePow, "*", "/", "//", "%");
+
+    /// <summary><c>**</c> is left-associative in jinja2 (<c>2 ** 3 ** 2</c> is 64), unlike Python.</summary>
+    private Expr ParsePow() => ParseLeftAssociative(() => ParseUnary(), "**");
+
+    /// <summary>One precedence level of left-associative binary operators over <paramref name="operand"/>.</summary>
+    private Expr ParseLeftAssociative(Func<Expr> operand, params string[] operators)
     {
         int line = Current.Line;
-        var left = ParsePow();
-        while (Current.Kind == TokenKind.Operator && Current.Text is "*" or "/" or "//" or "%")
+        var left = operand();
+        while (Current.Kind == TokenKind.Operator && operators.Contains(Current.Text))
         {
             var op = Next().Text;
-            left = new BinaryExpr(line, op, left, ParsePow());
+            left = new BinaryExpr(line, op, left, operand());
         }
-        return left;
-    }
-
-    private Expr ParsePow()
-    {
-        int line = Current.Line;
-        var left = ParseUnary();
-        while (SkipOp("**")) left = new BinaryExpr(line, "**", left, ParseUnary());
         return left;
     }
 

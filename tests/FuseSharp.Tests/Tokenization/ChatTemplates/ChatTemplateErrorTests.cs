@@ -48,7 +48,7 @@ public class ChatTemplateErrorTests
     [InlineData("x\n\n{{ messages | random }}", 3, "random")]
     [InlineData("{{ 'text' | wordwrap(3) }}", 1, "wordwrap")]
     [InlineData("{{ messages | map(attribute='role') }}", 1, "generator")]
-    [InlineData("{{ 10 ** 20 }}", 1, "64 bits")]
+    [InlineData("{{ 2 ** 100000000 }}", 1, "integer power too large")]
     [InlineData("{{ '\\N{BULLET}' }}", 1, "\\N{...}")]
     [InlineData("{{ lipsum() }}", 1, "lipsum")]
     public void UnsupportedConstructs_FailNamingTheConstructAndLine(string template, int line, string construct)

@@ -78,6 +78,18 @@ public class PythonValueTests
     }
 
     [Fact]
+    public void Ints_AreUnboundedAsInPython()
+    {
+        // Large ids in tool-call JSON must survive: json.loads/json.dumps keep every digit.
+        var messages = (System.Text.Json.Nodes.JsonArray)System.Text.Json.Nodes.JsonNode.Parse("""[{"role": "tool", "id": 18446744073709551615}]""")!;
+        var request = new FuseSharp.Tokenization.ChatTemplates.ChatTemplateRequest(messages);
+        Assert.Equal("[{\"role\": \"tool\", \"id\": 18446744073709551615}]|18446744073709551616|100000000000000000000|True",
+            FuseSharp.Tokenization.ChatTemplates.ChatTemplate.Parse("{{ messages|tojson }}|{{ messages[0].id + 1 }}|{{ 10 ** 20 }}|{{ 1e20 == 10 ** 20 }}").Render(request));
+        Assert.Equal(9223372036854775807L, Py.Sub(Py.Add(long.MaxValue, 1L), 1L)); // back to 64 bits when it fits
+        Assert.Equal("-4", Py.Str(Py.FloorDiv(Py.Neg(Py.Pow(2L, 64L)), Py.Pow(2L, 62L))));
+    }
+
+    [Fact]
     public void PercentFormat_AsPython()
     {
         var args = PyList.Tuple(3.14159, 42L, 5L, 255L, 8L, 12345.678, 0.00001234, 1234567.0, 65L, "it's");

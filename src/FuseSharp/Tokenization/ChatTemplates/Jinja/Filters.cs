@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Numerics;
 using System.Text;
 
 namespace FuseSharp.Tokenization.ChatTemplates.Jinja;
@@ -33,9 +34,10 @@ internal static class Filters
                 a.Check(name);
                 return v switch
                 {
-                    long l => l == long.MinValue ? throw Py.Overflow() : (object)Math.Abs(l),
+                    long l => l == long.MinValue ? Py.Int(BigInteger.Abs(l)) : Math.Abs(l),
                     bool b => b ? 1L : 0L,
                     double d => Math.Abs(d),
+                    BigInteger bi => Py.Int(BigInteger.Abs(bi)),
                     _ => throw Py.TypeError($"bad operand type for abs(): '{Py.TypeName(v)}'"),
                 };
             case "attr":
@@ -271,6 +273,7 @@ internal static class Filters
     {
         double d => d,
         long l => (double)l,
+        BigInteger => Py.ToDouble(v),
         bool b => b ? 1.0 : 0.0,
         string or Markup => PyFormat.TryParseFloat(Py.AsString(v)!, out var f) ? f : null,
         Undefined u => throw u.Fail(),
@@ -282,20 +285,16 @@ internal static class Filters
     {
         switch (v)
         {
-            case long l: return l;
+            case long or BigInteger: return v;
             case bool b: return b ? 1L : 0L;
             case double d:
                 if (double.IsNaN(d)) return null;
-                if (double.IsInfinity(d) || Math.Abs(d) >= 9.2233720368547758E18) throw Py.Overflow();
-                return (long)Math.Truncate(d);
+                if (double.IsInfinity(d)) throw Py.Overflow("cannot convert float infinity to integer");
+                return Py.Int(new BigInteger(Math.Truncate(d)));
             case string or Markup:
                 var s = Py.AsString(v)!;
-                if (radix == 10 ? PyFormat.TryParseInt(s, out var n) : PyFormat.TryParseInt(s, radix, out n)) return n;
-                if (PyFormat.TryParseFloat(s, out var f) && !double.IsNaN(f))
-                {
-                    if (double.IsInfinity(f) || Math.Abs(f) >= 9.2233720368547758E18) return null;
-                    return (long)Math.Truncate(f);
-                }
+                if (PyFormat.TryParseInt(s, radix, out var n)) return n;
+                if (PyFormat.TryParseFloat(s, out var f) && double.IsFinite(f)) return Py.Int(new BigInteger(Math.Truncate(f)));
                 return null;
             case Undefined u:
                 throw u.Fail();
@@ -446,17 +445,17 @@ internal static class Filters
         if (method == "common")
         {
             if (v is double d) return PyFormat.Round(d, precision);
-            long l = Py.ToLong(v!);
-            if (precision >= 0) return l;
-            long p = (long)Math.Pow(10, -precision);
-            var q = Math.DivRem(l, p, out var r);
-            if (Math.Abs(r) * 2 > p || (Math.Abs(r) * 2 == p && q % 2 != 0)) q += Math.Sign(l);
-            return q * p;
+            if (precision >= 0) return v is bool b ? (b ? 1L : 0L) : v;
+            var p = BigInteger.Pow(10, (int)Math.Min(-precision, 400));
+            var q = BigInteger.DivRem(Py.ToBig(v!), p, out var r);
+            var twice = BigInteger.Abs(r) * 2;
+            if (twice > p || (twice == p && !q.IsEven)) q += r.Sign;
+            return Py.Int(q * p);
         }
         var scale = Py.Pow(10L, precision);
         var scaled = Py.ToDouble(Py.Mul(v, scale)!);
         double rounded = method == "ceil" ? Math.Ceiling(scaled) : Math.Floor(scaled);
-        return Py.Div(rounded is >= -9.2233720368547758E18 and < 9.2233720368547758E18 ? (long)rounded : throw Py.Overflow(), scale);
+        return Py.Div(Py.Int(new BigInteger(rounded)), scale);
     }
 
     private static PyList Sort(object? v, Args a)

@@ -47,6 +47,7 @@ internal static class Globals
         if (a.HasKeywords) throw Py.TypeError("range() takes no keyword arguments");
         if (a.Count is < 1 or > 3) throw Py.TypeError($"range expected at most 3 arguments, got {a.Count}");
         var n = a.Positional.Select(v => v is long or bool ? Py.ToLong(v!) : v is Undefined u ? throw u.Fail()
+            : v is System.Numerics.BigInteger ? throw Py.Unsupported($"OverflowError: Range too big. The sandbox blocks ranges larger than MAX_RANGE ({MaxRange}).")
             : throw Py.TypeError($"'{Py.TypeName(v)}' object cannot be interpreted as an integer")).ToArray();
         var (start, stop, step) = n.Length switch { 1 => (0L, n[0], 1L), 2 => (n[0], n[1], 1L), _ => (n[0], n[1], n[2]) };
         if (step == 0) throw Py.ValueError("range() arg 3 must not be zero");

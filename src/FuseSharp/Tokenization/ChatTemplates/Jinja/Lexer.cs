@@ -357,19 +357,9 @@ internal sealed class Lexer
         }
         var literal = src[start..i];
         var digits = (radix == 10 ? literal : literal[2..]).Replace("_", "", StringComparison.Ordinal);
-        long v = 0;
-        foreach (char d in digits)
-        {
-            int dv = char.IsAsciiDigit(d) ? d - '0' : char.ToLowerInvariant(d) - 'a' + 10;
-            try
-            {
-                v = checked(v * radix + dv);
-            }
-            catch (OverflowException)
-            {
-                throw new ChatTemplateException($"integer literal {literal} does not fit in 64 bits", ChatTemplateErrorKind.Unsupported, line);
-            }
-        }
+        // Python ints are unbounded: literals beyond 64 bits become BigInteger values.
+        var v = Py.Int(digits.Aggregate(System.Numerics.BigInteger.Zero,
+            (acc, d) => acc * radix + (char.IsAsciiDigit(d) ? d - '0' : char.ToLowerInvariant(d) - 'a' + 10)));
         tokens.Add(new Token(TokenKind.Integer, literal, line, v));
         pos = i;
         return true;

@@ -34,7 +34,7 @@ internal static class Methods
         PyDict => DictSafe.Contains(name) ? Safety.Safe : DictUnsafe.Contains(name) ? Safety.Unsafe : Safety.Missing,
         PyList { IsTuple: true } => name is "count" or "index" ? Safety.Safe : Safety.Missing,
         PyList => ListSafe.Contains(name) ? Safety.Safe : ListUnsafe.Contains(name) ? Safety.Unsafe : Safety.Missing,
-        long or bool => name is "bit_length" or "conjugate" or "as_integer_ratio" or "to_bytes" ? Safety.Safe : Safety.Missing,
+        long or bool or System.Numerics.BigInteger => name is "bit_length" or "conjugate" or "as_integer_ratio" or "to_bytes" ? Safety.Safe : Safety.Missing,
         double => name is "is_integer" or "conjugate" or "hex" or "as_integer_ratio" ? Safety.Safe : Safety.Missing,
         PyRange => name is "count" or "index" ? Safety.Safe : Safety.Missing,
         _ => Safety.Missing,
@@ -45,9 +45,9 @@ internal static class Methods
     {
         value = (obj, name) switch
         {
-            (long or bool, "real" or "numerator") => Py.ToLong(obj!),
-            (long or bool, "imag") => 0L,
-            (long or bool, "denominator") => 1L,
+            (long or bool or System.Numerics.BigInteger, "real" or "numerator") => Py.Int(Py.ToBig(obj!)),
+            (long or bool or System.Numerics.BigInteger, "imag") => 0L,
+            (long or bool or System.Numerics.BigInteger, "denominator") => 1L,
             (double d, "real") => d,
             (double, "imag") => 0.0,
             (PyRange r, "start") => r.Start,
@@ -67,11 +67,11 @@ internal static class Methods
         Markup m => CallMarkup(m, name, a),
         PyDict d => CallDict(d, name, a),
         PyList l => CallList(l, name, a),
-        long or bool => name switch
+        long or bool or System.Numerics.BigInteger => name switch
         {
-            "bit_length" => (long)(64 - long.LeadingZeroCount(Math.Abs(Py.ToLong(self)))),
-            "conjugate" => Py.ToLong(self),
-            "as_integer_ratio" => PyList.Tuple(Py.ToLong(self), 1L),
+            "bit_length" => Py.ToBig(self).IsZero ? 0L : (long)System.Numerics.BigInteger.Abs(Py.ToBig(self)).GetBitLength(),
+            "conjugate" => Py.Int(Py.ToBig(self)),
+            "as_integer_ratio" => PyList.Tuple(Py.Int(Py.ToBig(self)), 1L),
             _ => throw Py.Unsupported($"int.{name}() is not supported"),
         },
         double d => name switch

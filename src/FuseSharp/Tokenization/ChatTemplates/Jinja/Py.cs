@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Text;
 
@@ -23,8 +24,8 @@ internal static class Py
 
     public static ChatTemplateException ZeroDivision(string message) => new("ZeroDivisionError: " + message, ChatTemplateErrorKind.Runtime);
 
-    public static ChatTemplateException Overflow() =>
-        new("OverflowError: integer result does not fit in 64 bits (Python ints are unbounded; FuseSharp's are 64-bit)", ChatTemplateErrorKind.Unsupported);
+    public static ChatTemplateException Overflow(string what = "int too large to convert to a machine integer") =>
+        new("OverflowError: " + what, ChatTemplateErrorKind.Runtime);
 
     public static ChatTemplateException Unsupported(string message) => new(message, ChatTemplateErrorKind.Unsupported);
 
@@ -35,7 +36,7 @@ internal static class Py
     {
         null => "NoneType",
         bool => "bool",
-        long => "int",
+        long or BigInteger => "int",
         double => "float",
         string => "str",
         Markup => "Markup",
@@ -68,7 +69,21 @@ internal static class Py
         _ => TypeName(v) + " object",
     };
 
-    public static bool IsNumber(object? v) => v is long or double or bool;
+    public static bool IsNumber(object? v) => v is long or double or bool or BigInteger;
+
+    /// <summary>A Python int: <c>long</c> when it fits (always, after <see cref="Int"/>), <c>BigInteger</c> beyond, or a bool.</summary>
+    public static bool IsInteger(object? v) => v is long or bool or BigInteger;
+
+    /// <summary>Boxes an integer result as a long when it fits, else as a BigInteger (Python ints are unbounded).</summary>
+    public static object Int(BigInteger v) => v >= long.MinValue && v <= long.MaxValue ? (object)(long)v : v;
+
+    public static BigInteger ToBig(object v) => v switch
+    {
+        long l => l,
+        bool b => b ? 1 : 0,
+        BigInteger bi => bi,
+        _ => throw TypeError($"'{TypeName(v)}' object cannot be interpreted as an integer"),
+    };
 
     public static bool IsString(object? v) => v is string or Markup;
 
@@ -83,6 +98,7 @@ internal static class Py
         bool b => b,
         long l => l != 0,
         double d => d != 0.0,
+        BigInteger bi => !bi.IsZero,
         string s => s.Length > 0,
         Markup m => m.Value.Length > 0,
         PyList l => l.Count > 0,
@@ -101,6 +117,7 @@ internal static class Py
         null => "None",
         bool b => b ? "True" : "False",
         long l => l.ToString(CultureInfo.InvariantCulture),
+        BigInteger bi => bi.ToString(CultureInfo.InvariantCulture),
         double d => PyFormat.FloatRepr(d),
         Markup m => m.Value,
         Undefined => "",
@@ -199,7 +216,7 @@ internal static class Py
                 return AsString(b) is { } sb0 && string.Equals(sa, sb0, StringComparison.Ordinal);
             case Markup ma:
                 return AsString(b) is { } sb1 && string.Equals(ma.Value, sb1, StringComparison.Ordinal);
-            case bool or long or double:
+            case bool or long or double or BigInteger:
                 return IsNumber(b) && NumEquals(a, b!);
             case Undefined:
                 return b is Undefined;
@@ -226,16 +243,30 @@ internal static class Py
 
     private static bool NumEquals(object a, object b)
     {
-        if (a is double da)
-        {
-            return b is double db ? da == db : DoubleEqualsLong(da, ToLong(b));
-        }
-        if (b is double db2) return DoubleEqualsLong(db2, ToLong(a));
+        if (a is double da && b is double db) return da == db;
+        if (a is double || b is double) return !double.IsNaN(ToDouble(a is double ? a : b)) && CompareNumbers(a, b) == 0;
+        if (a is BigInteger || b is BigInteger) return ToBig(a) == ToBig(b);
         return ToLong(a) == ToLong(b);
     }
 
-    private static bool DoubleEqualsLong(double d, long l) =>
-        Math.Floor(d) == d && d >= -9.2233720368547758E18 && d < 9.2233720368547758E18 && (long)d == l;
+    /// <summary>Exact three-way comparison of two numbers (Python compares ints and floats exactly, not through doubles); NaN excluded.</summary>
+    private static int CompareNumbers(object a, object b)
+    {
+        if (a is double x && b is double y) return x.CompareTo(y);
+        if (a is double d1) return -CompareIntDouble(ToBig(b), d1);
+        if (b is double d2) return CompareIntDouble(ToBig(a), d2);
+        if (a is BigInteger || b is BigInteger) return ToBig(a).CompareTo(ToBig(b));
+        return ToLong(a).CompareTo(ToLong(b));
+    }
+
+    private static int CompareIntDouble(BigInteger i, double d)
+    {
+        if (double.IsPositiveInfinity(d)) return -1;
+        if (double.IsNegativeInfinity(d)) return 1;
+        double floor = Math.Floor(d);
+        int c = i.CompareTo(new BigInteger(floor));
+        return c != 0 ? c : d > floor ? -1 : 0;
+    }
 
     /// <summary>Dict-key equality (same as <see cref="Equal"/>, defined for hashable values).</summary>
     public static bool KeyEquals(object? a, object? b) => (a is null && b is null) || Equal(a, b);
@@ -250,8 +281,10 @@ internal static class Py
             case Markup m: return string.GetHashCode(m.Value, StringComparison.Ordinal);
             case bool b: return b ? 1 : 0;
             case long l: return l.GetHashCode();
+            case BigInteger bi: return bi.GetHashCode();
             case double d:
                 if (Math.Floor(d) == d && Math.Abs(d) < 9.2233720368547758E18) return ((long)d).GetHashCode();
+                if (Math.Floor(d) == d && double.IsFinite(d)) return new BigInteger(d).GetHashCode();
                 return d.GetHashCode();
             case PyList l:
                 var h = new HashCode();
@@ -291,15 +324,8 @@ internal static class Py
     {
         if (IsNumber(a) && IsNumber(b))
         {
-            if (a is double || b is double)
-            {
-                double x = ToDouble(a!), y = ToDouble(b!);
-                if (double.IsNaN(x) || double.IsNaN(y)) return op is "<" or "<=" ? 1 : -1; // every comparison with NaN is false
-                if (a is long la && b is double db2 && DoubleEqualsLong(db2, la)) return 0;
-                if (b is long lb && a is double da2 && DoubleEqualsLong(da2, lb)) return 0;
-                return x.CompareTo(y);
-            }
-            return ToLong(a!).CompareTo(ToLong(b!));
+            if ((a is double x && double.IsNaN(x)) || (b is double y && double.IsNaN(y))) return op is "<" or "<=" ? 1 : -1; // every comparison with NaN is false
+            return CompareNumbers(a!, b!);
         }
         if (AsString(a) is { } sa && AsString(b) is { } sb) return PyStr.CompareCodePoints(sa, sb);
         if (a is PyList la2 && b is PyList lb2 && la2.IsTuple == lb2.IsTuple)
@@ -342,20 +368,51 @@ internal static class Py
 
     // ---- numbers -----------------------------------------------------------------------------------------------
 
-    public static long ToLong(object v) => v switch { long l => l, bool b => b ? 1 : 0, _ => throw TypeError($"'{TypeName(v)}' object cannot be interpreted as an integer") };
+    public static long ToLong(object v) => v switch
+    {
+        long l => l,
+        bool b => b ? 1 : 0,
+        BigInteger => throw Overflow("Python int too large to convert to C long"),
+        _ => throw TypeError($"'{TypeName(v)}' object cannot be interpreted as an integer"),
+    };
 
-    public static double ToDouble(object v) => v switch { double d => d, long l => l, bool b => b ? 1 : 0, _ => throw TypeError($"must be real number, not {TypeName(v)}") };
+    public static double ToDouble(object v) => v switch
+    {
+        double d => d,
+        long l => l,
+        bool b => b ? 1 : 0,
+        BigInteger bi => (double)bi is var f && double.IsFinite(f) ? f : throw Overflow("int too large to convert to float"),
+        _ => throw TypeError($"must be real number, not {TypeName(v)}"),
+    };
 
     /// <summary>An int argument (bool counts, as in Python); raises TypeError otherwise.</summary>
     public static long Index(object? v, string what = "indices") => v switch
     {
         long l => l,
         bool b => b ? 1 : 0,
+        BigInteger => throw Overflow("cannot fit 'int' into an index-sized integer"),
         Undefined u => throw u.Fail(),
         _ => throw TypeError($"{what} must be integers, not {TypeName(v)}"),
     };
 
+    /// <summary>A machine-sized int (what Python accepts as a sequence index).</summary>
     private static bool IsInt(object? v) => v is long or bool;
+
+    /// <summary>Integer arithmetic: 64-bit while it fits, BigInteger beyond, as Python's unbounded ints.</summary>
+    private static object IntOp(object a, object b, Func<long, long, long> fast, Func<BigInteger, BigInteger, BigInteger> big)
+    {
+        if (a is not BigInteger && b is not BigInteger)
+        {
+            try
+            {
+                return fast(ToLong(a), ToLong(b));
+            }
+            catch (OverflowException)
+            {
+            }
+        }
+        return Int(big(ToBig(a), ToBig(b)));
+    }
 
     private static ChatTemplateException Unsupported(string op, object? a, object? b) =>
         TypeError($"unsupported operand type(s) for {op}: '{TypeName(a)}' and '{TypeName(b)}'");
@@ -369,7 +426,7 @@ internal static class Py
     public static object? Add(object? a, object? b)
     {
         CheckUndefined(a, b);
-        if (IsInt(a) && IsInt(b)) return Checked(() => checked(ToLong(a!) + ToLong(b!)));
+        if (IsInteger(a) && IsInteger(b)) return IntOp(a!, b!, (x, y) => checked(x + y), BigInteger.Add);
         if (IsNumber(a) && IsNumber(b)) return ToDouble(a!) + ToDouble(b!);
         if (a is Markup ma && AsString(b) is { } sb0) return new Markup(ma.Value + (b is Markup mb0 ? mb0.Value : PyStr.HtmlEscape(sb0)));
         if (b is Markup mb && a is string sa0) return new Markup(PyStr.HtmlEscape(sa0) + mb.Value);
@@ -395,7 +452,7 @@ internal static class Py
     public static object? Sub(object? a, object? b)
     {
         CheckUndefined(a, b);
-        if (IsInt(a) && IsInt(b)) return Checked(() => checked(ToLong(a!) - ToLong(b!)));
+        if (IsInteger(a) && IsInteger(b)) return IntOp(a!, b!, (x, y) => checked(x - y), BigInteger.Subtract);
         if (IsNumber(a) && IsNumber(b)) return ToDouble(a!) - ToDouble(b!);
         if (a is PyDictView || b is PyDictView) throw Unsupported("set difference with dict views gives a Python set, whose printed order is not reproducible; it is not supported");
         throw Unsupported("-", a, b);
@@ -404,10 +461,10 @@ internal static class Py
     public static object? Mul(object? a, object? b)
     {
         CheckUndefined(a, b);
-        if (IsInt(a) && IsInt(b)) return Checked(() => checked(ToLong(a!) * ToLong(b!)));
+        if (IsInteger(a) && IsInteger(b)) return IntOp(a!, b!, (x, y) => checked(x * y), BigInteger.Multiply);
         if (IsNumber(a) && IsNumber(b)) return ToDouble(a!) * ToDouble(b!);
-        if (IsInt(b) && (AsString(a) is not null || a is PyList)) return Repeat(a, ToLong(b!));
-        if (IsInt(a) && (AsString(b) is not null || b is PyList)) return Repeat(b, ToLong(a!));
+        if (IsInteger(b) && (AsString(a) is not null || a is PyList)) return Repeat(a, b is BigInteger big ? (big.Sign < 0 ? 0 : throw Unsupported("MemoryError: repeat count too large")) : ToLong(b!));
+        if (IsInteger(a) && (AsString(b) is not null || b is PyList)) return Repeat(b, a is BigInteger big2 ? (big2.Sign < 0 ? 0 : throw Unsupported("MemoryError: repeat count too large")) : ToLong(a!));
         if ((AsString(a) is not null || a is PyList) && b is double || (AsString(b) is not null || b is PyList) && a is double)
             throw TypeError("can't multiply sequence by non-int of type 'float'");
         throw Unsupported("*", a, b);
@@ -435,7 +492,7 @@ internal static class Py
         CheckUndefined(a, b);
         if (!IsNumber(a) || !IsNumber(b)) throw Unsupported("/", a, b);
         double y = ToDouble(b!);
-        if (y == 0) throw ZeroDivision(IsInt(a) && IsInt(b) ? "division by zero" : "float division by zero");
+        if (y == 0) throw ZeroDivision(IsInteger(a) && IsInteger(b) ? "division by zero" : "float division by zero");
         return ToDouble(a!) / y;
     }
 
@@ -443,15 +500,7 @@ internal static class Py
     {
         CheckUndefined(a, b);
         if (!IsNumber(a) || !IsNumber(b)) throw Unsupported("//", a, b);
-        if (IsInt(a) && IsInt(b))
-        {
-            long x = ToLong(a!), y = ToLong(b!);
-            if (y == 0) throw ZeroDivision("integer division or modulo by zero");
-            if (x == long.MinValue && y == -1) throw Overflow();
-            long q = x / y;
-            if ((x % y != 0) && ((x < 0) != (y < 0))) q--;
-            return q;
-        }
+        if (IsInteger(a) && IsInteger(b)) return FloorDivMod(a!, b!).Quotient;
         var (div, _) = FloatDivMod(ToDouble(a!), ToDouble(b!), "float floor division by zero");
         return div;
     }
@@ -463,17 +512,24 @@ internal static class Py
         if (a is string sa) return PyFormat.Percent(sa, b);
         CheckUndefined(a, b);
         if (!IsNumber(a) || !IsNumber(b)) throw Unsupported("%", a, b);
-        if (IsInt(a) && IsInt(b))
-        {
-            long x = ToLong(a!), y = ToLong(b!);
-            if (y == 0) throw ZeroDivision("integer division or modulo by zero");
-            if (y == -1) return 0L;
-            long r = x % y;
-            if (r != 0 && ((r < 0) != (y < 0))) r += y;
-            return r;
-        }
+        if (IsInteger(a) && IsInteger(b)) return FloorDivMod(a!, b!).Remainder;
         var (_, mod) = FloatDivMod(ToDouble(a!), ToDouble(b!), "float modulo");
         return mod;
+    }
+
+    /// <summary>Python's integer <c>divmod</c>: the quotient rounds toward negative infinity and the remainder takes the divisor's sign.</summary>
+    private static (object Quotient, object Remainder) FloorDivMod(object a, object b)
+    {
+        var x = ToBig(a);
+        var y = ToBig(b);
+        if (y.IsZero) throw ZeroDivision("integer division or modulo by zero");
+        var q = BigInteger.DivRem(x, y, out var r);
+        if (!r.IsZero && (r.Sign < 0) != (y.Sign < 0))
+        {
+            q -= 1;
+            r += y;
+        }
+        return (Int(q), Int(r));
     }
 
     private static object? EscapeArgs(object? args) => args switch
@@ -518,26 +574,19 @@ internal static class Py
     {
         CheckUndefined(a, b);
         if (!IsNumber(a) || !IsNumber(b)) throw Unsupported("** or pow()", a, b);
-        if (IsInt(a) && IsInt(b))
+        if (IsInteger(a) && IsInteger(b))
         {
-            long x = ToLong(a!), y = ToLong(b!);
-            if (y < 0)
+            var x = ToBig(a!);
+            var y = ToBig(b!);
+            if (y.Sign < 0)
             {
-                if (x == 0) throw ZeroDivision("0.0 cannot be raised to a negative power");
-                return Math.Pow(x, y);
+                if (x.IsZero) throw ZeroDivision("0.0 cannot be raised to a negative power");
+                return Math.Pow(ToDouble(a!), ToDouble(b!));
             }
-            return Checked(() =>
-            {
-                long result = 1, bas = x;
-                long e = y;
-                while (e > 0)
-                {
-                    if ((e & 1) != 0) result = checked(result * bas);
-                    e >>= 1;
-                    if (e > 0) bas = checked(bas * bas);
-                }
-                return result;
-            });
+            // Refuse results beyond a few million bits (Python would compute them, slowly; no chat template needs them).
+            if (!x.IsZero && !x.IsOne && x != BigInteger.MinusOne && (y > 4_000_000 || (double)y * BigInteger.Log(BigInteger.Abs(x), 2) > 4_000_000))
+                throw Unsupported("integer power too large");
+            return Int(BigInteger.Pow(x, (int)y));
         }
         double fx = ToDouble(a!), fy = ToDouble(b!);
         if (fx == 0 && fy < 0) throw ZeroDivision("0.0 cannot be raised to a negative power");
@@ -549,32 +598,21 @@ internal static class Py
 
     public static object? Neg(object? a) => a switch
     {
-        long l => l == long.MinValue ? throw Overflow() : (object)-l,
+        long l => l == long.MinValue ? Int(-(BigInteger)l) : -l,
         bool b => b ? -1L : 0L,
         double d => -d,
+        BigInteger bi => Int(-bi),
         Undefined u => throw u.Fail(),
         _ => throw TypeError($"bad operand type for unary -: '{TypeName(a)}'"),
     };
 
     public static object? Pos(object? a) => a switch
     {
-        long or double => a,
+        long or double or BigInteger => a,
         bool b => b ? 1L : 0L,
         Undefined u => throw u.Fail(),
         _ => throw TypeError($"bad operand type for unary +: '{TypeName(a)}'"),
     };
-
-    private static object Checked(Func<long> f)
-    {
-        try
-        {
-            return f();
-        }
-        catch (OverflowException)
-        {
-            throw Overflow();
-        }
-    }
 
     // ---- containers --------------------------------------------------------------------------------------------
 

@@ -60,20 +60,10 @@ internal static partial class PyFormat
     [GeneratedRegex(@"^[+-]?(?:(?:\d(?:_?\d)*)?\.(?:\d(?:_?\d)*)|\d(?:_?\d)*\.?)(?:[eE][+-]?\d(?:_?\d)*)?$", RegexOptions.CultureInvariant)]
     private static partial Regex FloatLiteral();
 
-    /// <summary>Python's <c>int(s, 10)</c>; false where it raises ValueError.</summary>
-    public static bool TryParseInt(string s, out long value)
-    {
-        value = 0;
-        var t = PyStr.Strip(s, null);
-        if (!IntLiteral().IsMatch(t)) return false;
-        if (!long.TryParse(t.Replace("_", "", StringComparison.Ordinal), NumberStyles.AllowLeadingSign, Inv, out value)) throw Py.Overflow();
-        return true;
-    }
-
     /// <summary>Python's <c>int(s, base)</c> for base 0 or 2..36 (prefixes 0x/0o/0b allowed for their base, underscores between digits).</summary>
-    public static bool TryParseInt(string s, long radix, out long value)
+    public static bool TryParseInt(string s, long radix, out object value)
     {
-        value = 0;
+        value = 0L;
         if (radix is not (0 or (>= 2 and <= 36))) throw Py.ValueError("int() base must be >= 2 and <= 36, or 0");
         var t = PyStr.Strip(s, null);
         bool negative = t.StartsWith('-');
@@ -94,22 +84,16 @@ internal static partial class PyFormat
             if (t.Length > 1 && t[0] == '0' && t.Any(c => c != '0' && c != '_')) return false; // "010" is invalid with base 0
         }
         if (t.Length == 0 || t[0] == '_' || t[^1] == '_' || t.Contains("__", StringComparison.Ordinal)) return false;
-        long v = 0;
+        if (t.Length > 4300) throw Py.ValueError("Exceeds the limit (4300 digits) for integer string conversion");
+        BigInteger v = 0;
         foreach (char c in t)
         {
             if (c == '_') continue;
             int d = char.IsAsciiDigit(c) ? c - '0' : char.IsAsciiLetter(c) ? char.ToLowerInvariant(c) - 'a' + 10 : 99;
             if (d >= radix) return false;
-            try
-            {
-                v = checked(v * radix + d);
-            }
-            catch (OverflowException)
-            {
-                throw Py.Overflow();
-            }
+            v = v * radix + d;
         }
-        value = negative ? -v : v;
+        value = Py.Int(negative ? -v : v);
         return true;
     }
 
@@ -282,11 +266,10 @@ internal static partial class PyFormat
         return sb.ToString();
     }
 
-    private static long PercentInt(object? v, char type) => v switch
+    private static BigInteger PercentInt(object? v, char type) => v switch
     {
-        long l => l,
-        bool b => b ? 1 : 0,
-        double d when type is 'd' or 'i' or 'u' => double.IsFinite(d) && Math.Abs(d) < 9.2e18 ? (long)Math.Truncate(d) : throw Py.Overflow(),
+        long or bool or BigInteger => Py.ToBig(v),
+        double d when type is 'd' or 'i' or 'u' => double.IsFinite(d) ? new BigInteger(Math.Truncate(d)) : throw Py.Overflow("cannot convert float infinity to integer"),
         double => throw Py.TypeError($"%{type} format: an integer is required, not float"),
         _ => throw Py.TypeError($"%{type} format: {(type is 'd' or 'i' or 'u' ? "a real number" : "an integer")} is required, not {Py.TypeName(v)}"),
     };
@@ -401,11 +384,11 @@ internal static partial class PyFormat
                 if (spec.Type is not ('\0' or 's')) throw Py.ValueError($"Unknown format code '{spec.Type}' for object of type 'str'");
                 if (spec.Sign != '\0') throw Py.ValueError("Sign not allowed in string format specifier");
                 return Pad(Truncate(Py.Str(value), spec.Precision), spec, numeric: false);
-            case long or bool:
+            case long or bool or BigInteger:
                 if (spec.Type is 'e' or 'E' or 'f' or 'F' or 'g' or 'G' or '%') return Pad(FormatFloat(Py.ToDouble(value), spec.Type, spec), spec, true);
                 if (spec.Type == 'c') return Pad(char.ConvertFromUtf32((int)Py.ToLong(value)), spec, true);
                 if (spec.Type is not ('\0' or 'd' or 'n' or 'x' or 'X' or 'o' or 'b')) throw Py.ValueError($"Unknown format code '{spec.Type}' for object of type 'int'");
-                return Pad(FormatInteger(Py.ToLong(value), spec.Type is '\0' or 'n' ? 'd' : spec.Type, spec), spec, true);
+                return Pad(FormatInteger(Py.ToBig(value), spec.Type is '\0' or 'n' ? 'd' : spec.Type, spec), spec, true);
             case double d:
                 if (spec.Type is not ('\0' or 'e' or 'E' or 'f' or 'F' or 'g' or 'G' or '%' or 'n')) throw Py.ValueError($"Unknown format code '{spec.Type}' for object of type 'float'");
                 if (spec.Type == '\0' && spec.Precision < 0)
@@ -458,9 +441,9 @@ internal static partial class PyFormat
 
     private static string SignPrefix(bool negative, FormatSpec spec) => negative ? "-" : spec.Sign is '+' ? "+" : spec.Sign is ' ' ? " " : "";
 
-    private static string FormatInteger(long v, char type, FormatSpec spec)
+    private static string FormatInteger(BigInteger v, char type, FormatSpec spec)
     {
-        var mag = v < 0 ? -(BigInteger)v : v;
+        var mag = BigInteger.Abs(v);
         string digits = type switch
         {
             'x' => mag.ToString("x", Inv).TrimStart('0'),

@@ -1,5 +1,6 @@
 using System.Collections;
 using System.Globalization;
+using System.Numerics;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -57,7 +58,7 @@ internal static class PyJson
                     var raw = el.GetRawText();
                     if (raw.AsSpan().IndexOfAny(".eE") < 0)
                     {
-                        return el.TryGetInt64(out var l) ? l : throw Py.Unsupported($"integer {raw} does not fit in 64 bits (FuseSharp's ints are 64-bit)");
+                        return el.TryGetInt64(out var l) ? l : Py.Int(BigInteger.Parse(raw, CultureInfo.InvariantCulture));
                     }
                     return double.Parse(raw, NumberStyles.Float, CultureInfo.InvariantCulture);
                 default:
@@ -88,7 +89,8 @@ internal static class PyJson
             int i => (long)i,
             long l => l,
             short or sbyte or byte or ushort or uint => Convert.ToInt64(value, CultureInfo.InvariantCulture),
-            ulong u => u <= long.MaxValue ? (long)u : throw Py.Overflow(),
+            ulong u => Py.Int(u),
+            BigInteger bi => Py.Int(bi),
             double d => d,
             float f => (double)f,
             decimal m => (double)m,
@@ -129,6 +131,7 @@ internal static class PyJson
                 case null: sb.Append("null"); break;
                 case bool b: sb.Append(b ? "true" : "false"); break;
                 case long l: sb.Append(l.ToString(CultureInfo.InvariantCulture)); break;
+                case BigInteger bi: sb.Append(bi.ToString(CultureInfo.InvariantCulture)); break;
                 case double d: sb.Append(FloatText(d)); break;
                 case string or Markup: WriteString(Py.AsString(v)!); break;
                 case PyList list:
@@ -178,7 +181,7 @@ internal static class PyJson
             double d => FloatText(d),
             bool b => b ? "true" : "false",
             null => "null",
-            long l => l.ToString(CultureInfo.InvariantCulture),
+            long or BigInteger => Py.Str(k),
             _ => throw Py.TypeError($"keys must be str, int, float, bool or None, not {Py.TypeName(k)}"),
         };
 

@@ -20,9 +20,9 @@ internal static class Tests
             case "boolean": return v is bool;
             case "true": return v is true;
             case "false": return v is false;
-            case "integer": return v is long;
+            case "integer": return v is long or System.Numerics.BigInteger;
             case "float": return v is double;
-            case "number": return v is long or double or bool;
+            case "number": return Py.IsNumber(v);
             case "string": return v is string or Markup;
             case "mapping": return v is PyDict;
             case "escaped": return v is Markup;

@@ -213,8 +213,13 @@ public sealed partial class ChatTemplate
             throw;
         }
         var text = state.Result;
-        if (spans is not null) spans.AddRange(state.GenerationSpans!);
         if (finalContent is not null) text = CutAtContinueTag(text, finalContent);
+        if (spans is not null)
+        {
+            // Spans past the cut of continue_final_message are clipped to the text that remains.
+            spans.AddRange(state.GenerationSpans!.Where(sp => sp.Start < text.Length || sp.Start == sp.End && sp.Start <= text.Length)
+                .Select(sp => (sp.Start, Math.Min(sp.End, text.Length))));
+        }
         return (text, spans);
     }
 

@@ -4,6 +4,9 @@ using FuseSharp.Bench;
 // against baselines measured in the same run (the machine is shared and noisy: compare ratios, not seconds).
 var suites = new Dictionary<string, (string Description, Action<string[]> Run)>(StringComparer.Ordinal)
 {
+    ["io"] = ("safetensors: header-only open, BF16->F32 read vs memory bandwidth, write vs plain file write", IoBench.Run),
+    ["tokenize"] = ("tokenizers: single-thread MB/s (GPT-2 BPE, Llama-2 SentencePiece, others), batch scaling", TokenizationBench.Run),
+    ["chat"] = ("chat-template rendering: conversations/s, ratio to a hand-written formatter, batch scaling", ChatTemplateBench.Run),
     ["gemm"] = ("GEMM/GEMV rates vs the machine's FMA peak and memory bandwidth (issue 5)", GemmBench.Run),
 };
 

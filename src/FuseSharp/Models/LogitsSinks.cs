@@ -114,8 +114,9 @@ public sealed class TopKLogits : LogitsSink
 /// <summary>
 /// Per-position log-probability and cross-entropy of the next token: FuseLLM's <c>per_step_metric_ce</c>, the
 /// language-modelling loss, and what perplexity and log-likelihood evaluation sum. The target of position t is
-/// the label at t + 1 (labels default to the input ids; −100 or a padded position means no target), exactly
-/// transformers' shifted causal-LM loss. Also records whether the target was the argmax (greedy match).
+/// the label at t + 1, exactly transformers' shifted causal-LM loss: with explicit labels, −100 means no target and
+/// the attention mask plays no part (as in transformers); without labels the targets are the input ids and padded
+/// positions have none. Also records whether the target was the argmax (greedy match).
 /// </summary>
 public sealed class NextTokenLoss : LogitsSink
 {
@@ -123,11 +124,24 @@ public sealed class NextTokenLoss : LogitsSink
     public const int IgnoreIndex = -100;
 
     private readonly int[]? _labels;
+    private readonly bool _shifted = true;
     private int[] _targets = [];
 
     /// <param name="labels">Optional <c>(B, T)</c> labels in transformers' convention (aligned with the inputs, shifted
     /// inside, −100 ignored); null to predict the input ids themselves.</param>
     public NextTokenLoss(int[]? labels = null) => _labels = labels;
+
+    private NextTokenLoss(int[] targets, bool shifted)
+    {
+        _labels = targets;
+        _shifted = shifted;
+    }
+
+    /// <summary>
+    /// Scores explicit per-position targets: <c>targets[b·T + t]</c> is the id position t must predict (−100: none).
+    /// Unlike labels, nothing is shifted, so the last input position can be scored too.
+    /// </summary>
+    public static NextTokenLoss ForTargets(int[] targets) => new(targets ?? throw new ArgumentNullException(nameof(targets)), shifted: false);
 
     public int BatchSize { get; private set; }
 
@@ -164,13 +178,16 @@ public sealed class NextTokenLoss : LogitsSink
             for (int t = 0; t < batch.Length; t++)
             {
                 int i = b * batch.Length + t, target = -1;
-                if (t + 1 < batch.Length && batch.IsReal(b, t) && batch.IsReal(b, t + 1))
+                // Explicit labels decide alone (transformers' loss ignores the attention mask); without labels the
+                // next real token of a real position is the target.
+                bool scored = !_shifted || (t + 1 < batch.Length && (_labels is not null || (batch.IsReal(b, t) && batch.IsReal(b, t + 1))));
+                if (scored)
                 {
-                    int label = _labels is null ? batch.Ids[i + 1] : _labels[i + 1];
+                    int label = !_shifted ? _labels![i] : _labels is null ? batch.Ids[i + 1] : _labels[i + 1];
                     if (label != IgnoreIndex)
                     {
                         if ((uint)label >= (uint)vocabSize)
-                            throw new ModelInputException($"label {label} at row {b}, position {t + 1} is outside the vocabulary [0, {vocabSize})");
+                            throw new ModelInputException($"label {label} at row {b}, position {(_shifted ? t + 1 : t)} is outside the vocabulary [0, {vocabSize})");
                         target = label;
                     }
                 }

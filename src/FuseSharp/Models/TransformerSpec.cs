@@ -94,6 +94,12 @@ public sealed record TransformerSpec
 
     public int? PadTokenId { get; init; }
 
+    /// <summary>
+    /// The embedding row built with <c>nn.Embedding(padding_idx=…)</c> (Llama-family classes pass pad_token_id;
+    /// GPT-2, GPT-NeoX and MPT do not): it is zero-initialised and its lookups get no gradient.
+    /// </summary>
+    public int? EmbeddingPaddingIndex { get; init; }
+
     public int? BosTokenId { get; init; }
 
     public IReadOnlyList<int> EosTokenIds { get; init; } = [];

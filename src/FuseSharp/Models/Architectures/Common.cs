@@ -19,7 +19,7 @@ internal static class Common
         int maxPos = c.Int("max_position_embeddings") ?? defaultMaxPositions;
         int rotary = (int)(headDim * c.Double("partial_rotary_factor", 1.0));
         bool attnBias = c.Bool("attention_bias", false);
-        return new TransformerSpec
+        var spec = new TransformerSpec
         {
             ModelType = modelType,
             HiddenSize = d,
@@ -41,6 +41,7 @@ internal static class Common
             MlpBias = c.Bool("mlp_bias", false),
             TiedEmbeddings = c.Bool("tie_word_embeddings", defaultTied),
         }.WithSpecialTokens(c);
+        return spec with { EmbeddingPaddingIndex = spec.PadTokenId }; // nn.Embedding(vocab, hidden, padding_idx=pad_token_id)
     }
 
     /// <summary>Adds pad/bos/eos ids from the config.</summary>

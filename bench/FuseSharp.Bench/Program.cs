@@ -4,7 +4,7 @@ using FuseSharp.Bench;
 // against baselines measured in the same run (the machine is shared and noisy: compare ratios, not seconds).
 var suites = new Dictionary<string, (string Description, Action<string[]> Run)>(StringComparer.Ordinal)
 {
-
+    ["forward"] = ("transformer engine: forward tokens/s vs GEMM rate, decode vs memory bandwidth, BF16 stays mapped", ForwardBench.Run),
 };
 
 if (args.Length == 0 || args[0] is "list" or "-h" or "--help" || !suites.ContainsKey(args[0]))

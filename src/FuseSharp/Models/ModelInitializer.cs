@@ -118,11 +118,17 @@ public static class ModelInitializer
                 case ParameterInit.Zeros:
                     break;
                 default:
-                    for (int i = 0; i < values.Length; i++)
+                    // Box-Muller on counters (2j, 2j + 1) gives the pair (z_2j, z_2j+1): one log, sqrt, sin and cos per two values.
+                    for (int i = 0; i < values.Length; i += 2)
                     {
-                        long idx = start + i;
-                        values[i] = padRow >= 0 && idx / cols == padRow ? 0f : (float)(rng.NextGaussian(idx) * std);
+                        long pair = (start + i) / 2; // chunks start at even indices
+                        double r = Math.Sqrt(-2.0 * Math.Log(1.0 - rng.NextDouble(2 * pair))) * std;
+                        var (sin, cos) = Math.SinCos(2 * Math.PI * rng.NextDouble(2 * pair + 1));
+                        values[i] = (float)(r * cos);
+                        if (i + 1 < values.Length) values[i + 1] = (float)(r * sin);
                     }
+                    if (padRow >= 0)
+                        for (int i = 0; i < values.Length; i++) if ((start + i) / cols == padRow) values[i] = 0f;
                     break;
             }
             sink(start, values);

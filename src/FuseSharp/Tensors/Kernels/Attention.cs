@@ -95,7 +95,7 @@ public static class Attention
             var c = ctx;
             ParallelRows.For(tasks, work, (start, end) =>
             {
-                var scratch = Scratch.For(qBlock * g, d);
+                var scratch = Scratch.For((qBlock * g + 7) & ~7, d);
                 for (int task = start; task < end; task++) RunTask(c, task, scratch);
             });
         }
@@ -184,25 +184,33 @@ public static class Attention
 
         private float[] _buffer = [];
 
-        public float* Qp, Kt, S, O, M, L;
+        /// <summary>Qt (D × R) scaled queries, one column per row; St (KeyBlock × R) scores then probabilities;
+        /// O (rows × D) unnormalised outputs; per-row running max, sum, block max and rescale factors.</summary>
+        public float* Qt, St, O, M, L, BlockMax, Corr;
 
-        public static Scratch For(int rows, int d)
+        public static Scratch For(int rowsPadded, int d)
         {
             var s = _current ??= new Scratch();
-            int dPad = (d + 7) & ~7;
-            long need = (long)rows * dPad * 2 + (long)dPad * KeyBlock + (long)rows * KeyBlock + 2L * rows + 64;
+            long need = (long)d * rowsPadded + (long)KeyBlock * rowsPadded + (long)rowsPadded * d + 4L * rowsPadded + 64;
             if (s._buffer.Length < need) s._buffer = GC.AllocateUninitializedArray<float>(checked((int)need), pinned: true);
             float* p = (float*)Unsafe.AsPointer(ref s._buffer[0]);
-            s.Qp = p; p += rows * dPad;
-            s.O = p; p += rows * dPad;
-            s.Kt = p; p += dPad * KeyBlock;
-            s.S = p; p += rows * KeyBlock;
-            s.M = p; p += rows;
-            s.L = p;
+            s.Qt = p; p += d * rowsPadded;
+            s.St = p; p += KeyBlock * rowsPadded;
+            s.O = p; p += rowsPadded * d;
+            s.M = p; p += rowsPadded;
+            s.L = p; p += rowsPadded;
+            s.BlockMax = p; p += rowsPadded;
+            s.Corr = p;
             return s;
         }
     }
 
+    // One task: the query rows r = (token t0 + r / g, head kvh·g + r % g) of one (batch, KV head, query block).
+    // Scores are kept transposed, St (keys × rows), so that everything per query row — running max, rescale,
+    // exponentials, sums — runs across vector lanes, and K is read where it lies in the cache (no transpose):
+    //   St = K_blk · Qt            (nk × R) = (nk × D)(D × R)
+    //   P  = exp(St − m_new)        column-wise online softmax
+    //   O  = O · corr + Pᵀ · V_blk  (R × D) += (R × nk)(nk × D), Pᵀ read through a transposed-A tile kernel
     private static unsafe void RunTask(in Context c, int task, Scratch w)
     {
         var s = c.Shape;
@@ -212,14 +220,19 @@ public static class Attention
         int b = task / c.QBlocks / s.KvHeads;
         int t0 = qb * c.QBlock, t1 = Math.Min(s.QueryLength, t0 + c.QBlock);
         int rows = (t1 - t0) * g;
+        int rp = (rows + 7) & ~7; // rows padded to whole vectors; padded columns score 0 and are dropped
         float* kBase = c.K + (long)(b * s.KvHeads + kvh) * cap * d;
         float* vBase = c.V + (long)(b * s.KvHeads + kvh) * cap * d;
 
-        // Row r = (token t0 + r / g, head kvh·g + r % g); queries packed and pre-scaled.
+        new Span<float>(w.Qt, d * rp).Clear();
         for (int r = 0; r < rows; r++)
         {
             int t = t0 + r / g, h = kvh * g + r % g;
-            TensorPrimitives.Multiply(new ReadOnlySpan<float>(c.Q + ((long)(b * s.QueryLength + t) * s.Heads + h) * d, d), c.Scale, new Span<float>(w.Qp + r * d, d));
+            float* qr = c.Q + ((long)(b * s.QueryLength + t) * s.Heads + h) * d;
+            for (int i = 0; i < d; i++) w.Qt[i * rp + r] = qr[i] * c.Scale;
+        }
+        for (int r = 0; r < rp; r++)
+        {
             w.M[r] = float.NegativeInfinity;
             w.L[r] = 0;
         }
@@ -228,53 +241,39 @@ public static class Attention
         int firstSlot = s.QueryStart + t0, lastSlot = s.QueryStart + t1 - 1;
         int kEnd = c.Causal ? Math.Min(s.KeyLength, lastSlot + 1) : s.KeyLength;
         int kBegin = c.Window > 0 && c.Positions == null ? Math.Max(0, firstSlot - c.Window + 1) : 0;
-        bool useTiles = rows >= 4;
+        bool anyMask = c.KeyValid != null || c.Window > 0 || c.Alibi != null;
         for (int j0 = kBegin; j0 < kEnd; j0 += KeyBlock)
         {
             int nk = Math.Min(KeyBlock, kEnd - j0);
-            // S = Qp · Kᵀ over the block: (rows × nk).
-            if (useTiles)
+            if (rows >= 4)
             {
-                int nkPad = (nk + 7) & ~7;
-                Transpose(kBase + (long)j0 * d, nk, d, w.Kt, nkPad);
-                for (int r = 0; r < rows; r++) new Span<float>(w.S + r * KeyBlock, nkPad).Clear();
-                TileMultiplyAdd(w.Qp, d, w.Kt, nkPad, w.S, KeyBlock, rows, nkPad, d);
+                TileMultiply(kBase + (long)j0 * d, d, w.Qt, rp, w.St, rp, nk, rp, d, transposedA: false, accumulate: false);
             }
             else
             {
-                for (int r = 0; r < rows; r++)
+                // Few rows (decoding without GQA): one dot product per key straight from q and the cache.
+                for (int r = 0; r < rp; r++)
                 {
-                    var qr = new ReadOnlySpan<float>(w.Qp + r * d, d);
-                    for (int j = 0; j < nk; j++) w.S[r * KeyBlock + j] = TensorPrimitives.Dot(qr, new ReadOnlySpan<float>(kBase + (long)(j0 + j) * d, d));
+                    if (r >= rows)
+                    {
+                        for (int j = 0; j < nk; j++) w.St[j * rp + r] = 0f;
+                        continue;
+                    }
+                    int t = t0 + r / g, h = kvh * g + r % g;
+                    var qr = new ReadOnlySpan<float>(c.Q + ((long)(b * s.QueryLength + t) * s.Heads + h) * d, d);
+                    for (int j = 0; j < nk; j++)
+                        w.St[j * rp + r] = c.Scale * TensorPrimitives.Dot(qr, new ReadOnlySpan<float>(kBase + (long)(j0 + j) * d, d));
                 }
             }
-            bool anyRow = false;
+            if (anyMask) MaskBlock(c, b, kvh, t0, rows, rp, j0, nk, w.St);
+            else if (c.Causal && j0 + nk - 1 > firstSlot) MaskCausal(s.QueryStart + t0, g, rows, rp, j0, nk, w.St);
+            if (!SoftmaxBlock(w, nk, rp)) continue;
             for (int r = 0; r < rows; r++)
             {
-                int qs = s.QueryStart + t0 + r / g, h = kvh * g + r % g;
-                float* sr = w.S + r * KeyBlock;
-                bool plain = c.KeyValid == null && c.Window <= 0 && c.Alibi == null && (!c.Causal || j0 + nk - 1 <= qs);
-                if (!plain) MaskRow(c, b, h, qs, j0, nk, sr);
-                float blockMax = TensorPrimitives.Max(new ReadOnlySpan<float>(sr, nk));
-                if (float.IsNegativeInfinity(blockMax))
-                {
-                    new Span<float>(sr, nk).Clear(); // nothing visible in this block for this row: contributes nothing
-                    continue;
-                }
-                anyRow = true;
-                float mOld = w.M[r], mNew = MathF.Max(mOld, blockMax);
-                if (mNew != mOld && w.L[r] != 0)
-                {
-                    float corr = MathF.Exp(mOld - mNew);
-                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(w.O + r * d, d), corr, new Span<float>(w.O + r * d, d));
-                    w.L[r] *= corr;
-                }
-                w.M[r] = mNew;
-                w.L[r] += ExpShiftedInPlace(sr, nk, mNew);
+                float corr = w.Corr[r];
+                if (corr != 1f) Scale(w.O + r * d, d, corr);
             }
-            if (!anyRow) continue;
-            // O += P · V over the block: (rows × nk) · (nk × D).
-            TileMultiplyAdd(w.S, KeyBlock, vBase + (long)j0 * d, d, w.O, d, rows, d, nk);
+            TileMultiply(w.St, rp, vBase + (long)j0 * d, d, w.O, d, rows, d, nk, transposedA: true, accumulate: true);
         }
 
         for (int r = 0; r < rows; r++)
@@ -288,97 +287,124 @@ public static class Attention
         }
     }
 
-    private static unsafe void MaskRow(in Context c, int b, int h, int qs, int j0, int nk, float* sr)
+    /// <summary>Causal mask only: row r (query slot qs) sees keys up to qs, so entries from key qs + 1 on become −∞.</summary>
+    private static unsafe void MaskCausal(int firstQuerySlot, int g, int rows, int rp, int j0, int nk, float* st)
     {
-        int cap = c.Shape.KeyCapacity;
+        for (int r = 0; r < rows; r++)
+        {
+            int qs = firstQuerySlot + r / g;
+            for (int j = Math.Max(0, qs + 1 - j0); j < nk; j++) st[j * rp + r] = float.NegativeInfinity;
+        }
+    }
+
+    private static unsafe void Scale(float* x, int n, float factor)
+    {
+        int i = 0;
+        var f = Vector256.Create(factor);
+        for (; i + 8 <= n; i += 8) Vector256.Store(Vector256.Load(x + i) * f, x + i);
+        for (; i < n; i++) x[i] *= factor;
+    }
+
+    /// <summary>Sets invisible scores of the block to −∞ and adds ALiBi biases; St is (nk × rp).</summary>
+    private static unsafe void MaskBlock(in Context c, int b, int kvh, int t0, int rows, int rp, int j0, int nk, float* st)
+    {
+        int cap = c.Shape.KeyCapacity, g = c.Shape.Group;
         long rowBase = (long)b * cap;
-        int pq = c.Positions != null ? c.Positions[rowBase + qs] : qs;
-        float slope = c.Alibi != null ? c.Alibi[h] : 0f;
-        for (int j = 0; j < nk; j++)
+        for (int r = 0; r < rows; r++)
         {
-            int ks = j0 + j;
-            int pk = c.Positions != null ? c.Positions[rowBase + ks] : ks;
-            if ((c.Causal && ks > qs) || (c.KeyValid != null && c.KeyValid[rowBase + ks] == 0) || (c.Window > 0 && pq - pk >= c.Window))
-                sr[j] = float.NegativeInfinity;
-            else if (c.Alibi != null)
-                sr[j] += slope * (pk - pq);
-        }
-    }
-
-    /// <summary>x[j] = exp(x[j] − shift) for j &lt; n; returns the sum (−∞ entries become 0).</summary>
-    private static unsafe float ExpShiftedInPlace(float* x, int n, float shift)
-    {
-        int j = 0;
-        float sum = 0;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            var vs = Vector256.Create(shift);
-            var acc = Vector256<float>.Zero;
-            for (; j <= n - 8; j += 8)
+            int qs = c.Shape.QueryStart + t0 + r / g, h = kvh * g + r % g;
+            int pq = c.Positions != null ? c.Positions[rowBase + qs] : qs;
+            float slope = c.Alibi != null ? c.Alibi[h] : 0f;
+            for (int j = 0; j < nk; j++)
             {
-                var e = Vector256.Exp(Vector256.Load(x + j) - vs);
-                Vector256.Store(e, x + j);
-                acc += e;
+                int ks = j0 + j;
+                int pk = c.Positions != null ? c.Positions[rowBase + ks] : ks;
+                float* e = st + j * rp + r;
+                if ((c.Causal && ks > qs) || (c.KeyValid != null && c.KeyValid[rowBase + ks] == 0) || (c.Window > 0 && pq - pk >= c.Window))
+                    *e = float.NegativeInfinity;
+                else if (c.Alibi != null)
+                    *e += slope * (pk - pq);
             }
-            sum = Vector256.Sum(acc);
-        }
-        for (; j < n; j++)
-        {
-            float e = MathF.Exp(x[j] - shift);
-            x[j] = e;
-            sum += e;
-        }
-        return sum;
-    }
-
-    /// <summary>dst (d × ldDst) = srcᵀ for src (n × d); columns n .. ldDst − 1 are zeroed.</summary>
-    private static unsafe void Transpose(float* src, int n, int d, float* dst, int ldDst)
-    {
-        for (int i = 0; i < d; i++)
-        {
-            float* row = dst + (long)i * ldDst;
-            for (int j = 0; j < n; j++) row[j] = src[(long)j * d + i];
-            for (int j = n; j < ldDst; j++) row[j] = 0;
         }
     }
 
     /// <summary>
-    /// <c>C (rows × n) += A (rows × k) · B (k × n)</c>, all row-major with leading dimensions. Register tiles of
-    /// 4 rows × 16 columns (8 Vector256 accumulators; each step loads 2 vectors of B and broadcasts 4 values of A).
+    /// Online-softmax update for one block, across the row lanes: block max per row, new running max, rescale factor
+    /// (into Corr), St ← exp(St − max) and the running sums. Rows with nothing visible so far keep max −∞ (their
+    /// probabilities are exactly 0). Returns false when no row sees any key of the block.
     /// </summary>
-    internal static unsafe void TileMultiplyAdd(float* a, int lda, float* b, int ldb, float* c, int ldc, int rows, int n, int k)
+    private static unsafe bool SoftmaxBlock(Scratch w, int nk, int rp)
     {
-        int r = 0;
-        if (Vector256.IsHardwareAccelerated)
+        float* st = w.St;
+        bool any = false;
+        for (int r = 0; r < rp; r += 8)
         {
-            for (; r + 4 <= rows; r += 4) Rows4(a + (long)r * lda, lda, b, ldb, c + (long)r * ldc, ldc, n, k);
+            var max = Vector256.Create(float.NegativeInfinity);
+            for (int j = 0; j < nk; j++) max = Vector256.Max(max, Vector256.Load(st + j * rp + r));
+            var mOld = Vector256.Load(w.M + r);
+            var mNew = Vector256.Max(mOld, max);
+            var negInf = Vector256.Create(float.NegativeInfinity);
+            var visible = ~Vector256.Equals(mNew, negInf);
+            if (visible != Vector256<float>.Zero) any = true;
+            // Shift by 0 where nothing is visible yet, so exp(−∞ − shift) is 0 rather than NaN.
+            var shift = Vector256.ConditionalSelect(visible, mNew, Vector256<float>.Zero);
+            var corr = Vector256.Exp(mOld - shift);
+            var sum = Vector256.Load(w.L + r) * corr;
+            for (int j = 0; j < nk; j++)
+            {
+                var e = Vector256.Exp(Vector256.Load(st + j * rp + r) - shift);
+                Vector256.Store(e, st + j * rp + r);
+                sum += e;
+            }
+            Vector256.Store(mNew, w.M + r);
+            Vector256.Store(sum, w.L + r);
+            Vector256.Store(corr, w.Corr + r);
         }
-        for (; r < rows; r++) Rows1(a + (long)r * lda, b, ldb, c + (long)r * ldc, n, k);
+        return any;
     }
 
-    private static unsafe void Rows4(float* a, int lda, float* b, int ldb, float* c, int ldc, int n, int k)
+    /// <summary>
+    /// <c>C (rows × n) (+)= A (rows × k) · B (k × n)</c>, row-major with leading dimensions; with
+    /// <paramref name="transposedA"/>, A is given as Aᵀ (k × rows, element (r, p) at <c>a[p·lda + r]</c>). Register
+    /// tiles of 4 rows × 16 columns: 8 Vector256 accumulators, each step two loads of B and four broadcasts of A.
+    /// </summary>
+    internal static unsafe void TileMultiply(float* a, int lda, float* b, int ldb, float* c, int ldc, int rows, int n, int k, bool transposedA, bool accumulate)
     {
-        float* a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda;
+        nint rs = transposedA ? 1 : lda, ps = transposedA ? lda : 1; // A(r, p) = a[r·rs + p·ps]
+        int r = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; r + 4 <= rows; r += 4) Rows4(a + r * rs, rs, ps, b, ldb, c + (long)r * ldc, ldc, n, k, accumulate);
+        for (; r < rows; r++) Rows1(a + r * rs, ps, b, ldb, c + (long)r * ldc, n, k, accumulate);
+    }
+
+    private static unsafe void Rows4(float* a, nint rs, nint ps, float* b, int ldb, float* c, int ldc, int n, int k, bool accumulate)
+    {
+        float* a1 = a + rs, a2 = a1 + rs, a3 = a2 + rs;
         float* c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
         int j = 0;
         for (; j + 16 <= n; j += 16)
         {
-            var x0 = Vector256.Load(c + j); var y0 = Vector256.Load(c + j + 8);
-            var x1 = Vector256.Load(c1 + j); var y1 = Vector256.Load(c1 + j + 8);
-            var x2 = Vector256.Load(c2 + j); var y2 = Vector256.Load(c2 + j + 8);
-            var x3 = Vector256.Load(c3 + j); var y3 = Vector256.Load(c3 + j + 8);
+            Vector256<float> x0 = default, y0 = default, x1 = default, y1 = default, x2 = default, y2 = default, x3 = default, y3 = default;
+            if (accumulate)
+            {
+                x0 = Vector256.Load(c + j); y0 = Vector256.Load(c + j + 8);
+                x1 = Vector256.Load(c1 + j); y1 = Vector256.Load(c1 + j + 8);
+                x2 = Vector256.Load(c2 + j); y2 = Vector256.Load(c2 + j + 8);
+                x3 = Vector256.Load(c3 + j); y3 = Vector256.Load(c3 + j + 8);
+            }
             float* bp = b + j;
-            for (int p = 0; p < k; p++, bp += ldb)
+            nint o = 0;
+            for (int p = 0; p < k; p++, bp += ldb, o += ps)
             {
                 var b0 = Vector256.Load(bp);
                 var b1 = Vector256.Load(bp + 8);
-                var s0 = Vector256.Create(a[p]);
+                var s0 = Vector256.Create(a[o]);
                 x0 = Vector256.FusedMultiplyAdd(s0, b0, x0); y0 = Vector256.FusedMultiplyAdd(s0, b1, y0);
-                var s1 = Vector256.Create(a1[p]);
+                var s1 = Vector256.Create(a1[o]);
                 x1 = Vector256.FusedMultiplyAdd(s1, b0, x1); y1 = Vector256.FusedMultiplyAdd(s1, b1, y1);
-                var s2 = Vector256.Create(a2[p]);
+                var s2 = Vector256.Create(a2[o]);
                 x2 = Vector256.FusedMultiplyAdd(s2, b0, x2); y2 = Vector256.FusedMultiplyAdd(s2, b1, y2);
-                var s3 = Vector256.Create(a3[p]);
+                var s3 = Vector256.Create(a3[o]);
                 x3 = Vector256.FusedMultiplyAdd(s3, b0, x3); y3 = Vector256.FusedMultiplyAdd(s3, b1, y3);
             }
             Vector256.Store(x0, c + j); Vector256.Store(y0, c + j + 8);
@@ -388,54 +414,58 @@ public static class Attention
         }
         for (; j + 8 <= n; j += 8)
         {
-            var x0 = Vector256.Load(c + j);
-            var x1 = Vector256.Load(c1 + j);
-            var x2 = Vector256.Load(c2 + j);
-            var x3 = Vector256.Load(c3 + j);
+            Vector256<float> x0 = default, x1 = default, x2 = default, x3 = default;
+            if (accumulate)
+            {
+                x0 = Vector256.Load(c + j); x1 = Vector256.Load(c1 + j);
+                x2 = Vector256.Load(c2 + j); x3 = Vector256.Load(c3 + j);
+            }
             float* bp = b + j;
-            for (int p = 0; p < k; p++, bp += ldb)
+            nint o = 0;
+            for (int p = 0; p < k; p++, bp += ldb, o += ps)
             {
                 var b0 = Vector256.Load(bp);
-                x0 = Vector256.FusedMultiplyAdd(Vector256.Create(a[p]), b0, x0);
-                x1 = Vector256.FusedMultiplyAdd(Vector256.Create(a1[p]), b0, x1);
-                x2 = Vector256.FusedMultiplyAdd(Vector256.Create(a2[p]), b0, x2);
-                x3 = Vector256.FusedMultiplyAdd(Vector256.Create(a3[p]), b0, x3);
+                x0 = Vector256.FusedMultiplyAdd(Vector256.Create(a[o]), b0, x0);
+                x1 = Vector256.FusedMultiplyAdd(Vector256.Create(a1[o]), b0, x1);
+                x2 = Vector256.FusedMultiplyAdd(Vector256.Create(a2[o]), b0, x2);
+                x3 = Vector256.FusedMultiplyAdd(Vector256.Create(a3[o]), b0, x3);
             }
-            Vector256.Store(x0, c + j);
-            Vector256.Store(x1, c1 + j);
-            Vector256.Store(x2, c2 + j);
-            Vector256.Store(x3, c3 + j);
+            Vector256.Store(x0, c + j); Vector256.Store(x1, c1 + j);
+            Vector256.Store(x2, c2 + j); Vector256.Store(x3, c3 + j);
         }
         for (; j < n; j++)
         {
-            float s0 = c[j], s1 = c1[j], s2 = c2[j], s3 = c3[j];
-            for (int p = 0; p < k; p++)
+            float s0 = accumulate ? c[j] : 0, s1 = accumulate ? c1[j] : 0, s2 = accumulate ? c2[j] : 0, s3 = accumulate ? c3[j] : 0;
+            nint o = 0;
+            for (int p = 0; p < k; p++, o += ps)
             {
                 float bv = b[(long)p * ldb + j];
-                s0 += a[p] * bv; s1 += a1[p] * bv; s2 += a2[p] * bv; s3 += a3[p] * bv;
+                s0 += a[o] * bv; s1 += a1[o] * bv; s2 += a2[o] * bv; s3 += a3[o] * bv;
             }
             c[j] = s0; c1[j] = s1; c2[j] = s2; c3[j] = s3;
         }
     }
 
-    private static unsafe void Rows1(float* a, float* b, int ldb, float* c, int n, int k)
+    private static unsafe void Rows1(float* a, nint ps, float* b, int ldb, float* c, int n, int k, bool accumulate)
     {
         int j = 0;
         if (Vector256.IsHardwareAccelerated)
         {
             for (; j + 8 <= n; j += 8)
             {
-                var x = Vector256.Load(c + j);
+                var x = accumulate ? Vector256.Load(c + j) : Vector256<float>.Zero;
                 float* bp = b + j;
-                for (int p = 0; p < k; p++, bp += ldb) x = Vector256.FusedMultiplyAdd(Vector256.Create(a[p]), Vector256.Load(bp), x);
+                nint o = 0;
+                for (int p = 0; p < k; p++, bp += ldb, o += ps) x = Vector256.FusedMultiplyAdd(Vector256.Create(a[o]), Vector256.Load(bp), x);
                 Vector256.Store(x, c + j);
             }
         }
         for (; j < n; j++)
         {
-            float s = c[j];
-            for (int p = 0; p < k; p++) s += a[p] * b[(long)p * ldb + j];
-            c[j] = s;
+            float sum = accumulate ? c[j] : 0;
+            nint o = 0;
+            for (int p = 0; p < k; p++, o += ps) sum += a[o] * b[(long)p * ldb + j];
+            c[j] = sum;
         }
     }
 

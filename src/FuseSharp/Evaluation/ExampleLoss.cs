@@ -27,6 +27,7 @@ public static class ExampleLoss
         if (examples.Count == 0) throw new ArgumentException("no examples", nameof(examples));
         int eos = tokenizer.EosTokenId ?? throw new FuseSharpException("LM-Cocktail's example loss needs an EOS token", "the tokenizer defines no eos_token");
         int window = Math.Min(maxLength, model.Spec.MaxPositions);
+        int pad = tokenizer.PadTokenId ?? eos;
         var encoded = examples.Select(ex =>
         {
             var ids = tokenizer.Encode(ex.Input + " " + ex.Output, addSpecialTokens: true).Ids.Append(eos).ToArray();
@@ -41,23 +42,12 @@ public static class ExampleLoss
             cancellation.ThrowIfCancellationRequested();
             var chunk = encoded.Skip(i).Take(batchSize).ToList();
             int len = chunk.Max(c => c.Ids.Length);
-            var ids = new int[chunk.Count * len];
-            var labels = new int[ids.Length];
-            var mask = new byte[ids.Length];
-            var positions = new int[ids.Length];
-            Array.Fill(labels, NextTokenLoss.IgnoreIndex);
-            for (int b = 0; b < chunk.Count; b++)
-            {
-                for (int t = 0; t < len; t++)
-                {
-                    positions[b * len + t] = t; // transformers' default positions ignore the mask
-                    if (t >= chunk[b].Ids.Length) continue;
-                    ids[b * len + t] = chunk[b].Ids[t];
-                    labels[b * len + t] = chunk[b].Labels[t];
-                    // attention_mask = input_ids != pad_token_id, as the reference builds it (pad defaults to EOS there).
-                    mask[b * len + t] = (byte)(chunk[b].Ids[t] != (tokenizer.PadTokenId ?? eos) ? 1 : 0);
-                }
-            }
+            var ids = TokenBatch.PadRows(chunk.Select(c => (IReadOnlyList<int>)c.Ids).ToList(), len, pad);
+            var labels = TokenBatch.PadRows(chunk.Select(c => (IReadOnlyList<int>)c.Labels).ToList(), len, NextTokenLoss.IgnoreIndex);
+            // attention_mask = input_ids != pad_token_id, as the reference builds it (pad defaults to EOS there);
+            // positions 0.. regardless of the mask, as transformers' default.
+            var mask = ids.Select(id => (byte)(id != pad ? 1 : 0)).ToArray();
+            var positions = Enumerable.Range(0, ids.Length).Select(k => k % len).ToArray();
             var loss = new NextTokenLoss(labels);
             model.Forward(new TokenBatch(chunk.Count, len, ids, mask, positions), loss);
             total += loss.Mean;

@@ -38,8 +38,8 @@ public static class LogLikelihood
         {
             cancellation.ThrowIfCancellationRequested();
             var chunk = order.Skip(start).Take(batchSize).ToArray();
-            var inputs = new List<int[]>();
-            var targets = new List<int[]>();
+            var inputs = new List<IReadOnlyList<int>>();
+            var targets = new List<IReadOnlyList<int>>();
             foreach (var i in chunk)
             {
                 var r = requests[i];
@@ -54,12 +54,11 @@ public static class LogLikelihood
                 inputs.Add(input);
                 targets.Add(target);
             }
-            int len = inputs.Max(x => x.Length);
-            var flatTargets = new int[inputs.Count * len];
-            Array.Fill(flatTargets, NextTokenLoss.IgnoreIndex);
-            for (int b = 0; b < inputs.Count; b++) targets[b].CopyTo(flatTargets, b * len);
+            var batch = TokenBatch.RightPadded(inputs);
+            int len = batch.Length;
+            var flatTargets = TokenBatch.PadRows(targets, len, NextTokenLoss.IgnoreIndex);
             var loss = NextTokenLoss.ForTargets(flatTargets);
-            model.Forward(TokenBatch.RightPadded(inputs), loss);
+            model.Forward(batch, loss);
             for (int b = 0; b < chunk.Length; b++)
             {
                 double ll = 0;

@@ -76,12 +76,9 @@ public static class Perplexity
         {
             cancellation.ThrowIfCancellationRequested();
             var chunk = windows.Skip(i).Take(batchSize).ToList();
-            int len = chunk.Max(w => w.Ids.Length);
-            var labels = new int[chunk.Count * len];
-            Array.Fill(labels, NextTokenLoss.IgnoreIndex);
-            for (int b = 0; b < chunk.Count; b++) chunk[b].Labels.CopyTo(labels, b * len);
-            var loss = new NextTokenLoss(labels);
-            model.Forward(TokenBatch.RightPadded(chunk.Select(w => (IReadOnlyList<int>)w.Ids).ToList()), loss);
+            var batch = TokenBatch.RightPadded(chunk.Select(w => (IReadOnlyList<int>)w.Ids).ToList());
+            var loss = new NextTokenLoss(TokenBatch.PadRows(chunk.Select(w => (IReadOnlyList<int>)w.Labels).ToList(), batch.Length, NextTokenLoss.IgnoreIndex));
+            model.Forward(batch, loss);
             for (int b = 0; b < chunk.Count; b++)
             {
                 nll += loss.Sum(b);

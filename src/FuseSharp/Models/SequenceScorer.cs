@@ -82,17 +82,9 @@ public static class SequenceScorer
             next += chunk.Length;
             var batch = TokenBatch.RightPadded(chunk.Select(i => inputs[i].Ids).ToList());
             int t = batch.Length;
-            int[]? labels = null;
-            if (chunk.Any(i => inputs[i].Labels is not null))
-            {
-                labels = new int[chunk.Length * t];
-                Array.Fill(labels, NextTokenLoss.IgnoreIndex);
-                for (int b = 0; b < chunk.Length; b++)
-                {
-                    var src = inputs[chunk[b]];
-                    for (int i = 0; i < src.Ids.Count; i++) labels[b * t + i] = src.Labels?[i] ?? src.Ids[i];
-                }
-            }
+            int[]? labels = chunk.Any(i => inputs[i].Labels is not null)
+                ? TokenBatch.PadRows(chunk.Select(i => inputs[i].Labels ?? inputs[i].Ids).ToList(), t, NextTokenLoss.IgnoreIndex)
+                : null;
             var top = new TopKLogits(k);
             var loss = new NextTokenLoss(labels);
             model.Forward(batch, new CompositeSink(top, loss));

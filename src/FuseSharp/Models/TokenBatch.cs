@@ -75,17 +75,22 @@ public sealed class TokenBatch
         ArgumentNullException.ThrowIfNull(sequences);
         if (sequences.Count == 0) throw new ArgumentException("no sequences", nameof(sequences));
         int t = sequences.Max(s => s.Count);
-        var ids = new int[sequences.Count * t];
-        var mask = new byte[ids.Length];
-        for (int b = 0; b < sequences.Count; b++)
+        var mask = new byte[sequences.Count * t];
+        for (int b = 0; b < sequences.Count; b++) mask.AsSpan(b * t, sequences[b].Count).Fill(1);
+        return new TokenBatch(sequences.Count, t, PadRows(sequences, t, padId), mask);
+    }
+
+    /// <summary>Rows laid out row-major with stride <paramref name="length"/>, the rest filled with <paramref name="fill"/> (ids, labels, targets).</summary>
+    public static int[] PadRows(IReadOnlyList<IReadOnlyList<int>> rows, int length, int fill)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        var flat = new int[rows.Count * length];
+        Array.Fill(flat, fill);
+        for (int b = 0; b < rows.Count; b++)
         {
-            for (int i = 0; i < t; i++)
-            {
-                bool real = i < sequences[b].Count;
-                ids[b * t + i] = real ? sequences[b][i] : padId;
-                mask[b * t + i] = (byte)(real ? 1 : 0);
-            }
+            if (rows[b].Count > length) throw new ArgumentException($"row {b} has {rows[b].Count} entries, more than {length}", nameof(rows));
+            for (int i = 0; i < rows[b].Count; i++) flat[b * length + i] = rows[b][i];
         }
-        return new TokenBatch(sequences.Count, t, ids, mask);
+        return flat;
     }
 }

@@ -4,6 +4,7 @@ using FuseSharp.Bench;
 // against baselines measured in the same run (the machine is shared and noisy: compare ratios, not seconds).
 var suites = new Dictionary<string, (string Description, Action<string[]> Run)>(StringComparer.Ordinal)
 {
+    ["io"] = ("safetensors: header-only open, BF16->F32 read vs memory bandwidth, write vs plain file write", IoBench.Run),
     ["forward"] = ("transformer engine: forward tokens/s vs GEMM rate, decode vs memory bandwidth, BF16 stays mapped", ForwardBench.Run),
 };
 

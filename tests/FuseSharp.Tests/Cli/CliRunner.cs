@@ -2,23 +2,43 @@ using System.Diagnostics;
 
 namespace FuseSharp.Tests.Cli;
 
-/// <summary>Runs the built CLI (FuseSharp.Cli.dll next to the tests) as a user would: exit code, stdout, stderr.</summary>
+/// <summary>Runs the real <c>fusesharp</c> CLI (the built FuseSharp.Cli.dll) as a child process, as users and scripts do.</summary>
 internal static class CliRunner
 {
-    public static (int ExitCode, string Stdout, string Stderr) Run(params string[] args)
+    public sealed record Result(int ExitCode, string Stdout, string Stderr);
+
+    public static Result Run(params string[] args) => RunIn(null, args);
+
+    public static Result RunIn(string? workingDirectory, params string[] args)
     {
-        var dll = Path.Combine(AppContext.BaseDirectory, "FuseSharp.Cli.dll");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(dll);
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
+        };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "FuseSharp.Cli.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["FUSESHARP_DEBUG"] = "0";
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(120_000))
+        if (!p.WaitForExit(TimeSpan.FromMinutes(2)))
         {
             p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"fusesharp {string.Join(' ', args)} did not finish in 120 s");
+            throw new TimeoutException($"fusesharp {string.Join(' ', args)} did not finish in 2 minutes");
         }
-        return (p.ExitCode, stdout.Result, stderr.Result);
+        return new Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>Asserts a failure the way the CLI contract requires: non-zero exit, a message on stderr, no stack trace.</summary>
+    public static void AssertCleanFailure(Result r, string fragment)
+    {
+        Xunit.Assert.NotEqual(0, r.ExitCode);
+        Xunit.Assert.Contains(fragment, r.Stderr, StringComparison.Ordinal);
+        Xunit.Assert.StartsWith("error: ", r.Stderr, StringComparison.Ordinal);
+        Xunit.Assert.DoesNotContain("   at ", r.Stderr, StringComparison.Ordinal);
+        Xunit.Assert.DoesNotContain("Exception", r.Stderr, StringComparison.Ordinal);
     }
 }

@@ -12,7 +12,7 @@ internal static class ModelFixtures
         "gemma-tiny", "internlm2-tiny", "gpt2-tiny", "gpt_neox-tiny", "mpt-tiny", "stories260K",
     ];
 
-    public static string Folder(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", "models", name);
+    public static string Folder(string name) => TestPaths.Fixture("models", name);
 
     public static JsonObject Case(string name) => (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(Folder(name), "case.json")))!;
 
@@ -49,18 +49,5 @@ internal static class ModelFixtures
         Directory.CreateDirectory(dst);
         foreach (var f in new[] { "config.json", "model.safetensors" }) File.Copy(Path.Combine(Folder(name), f), Path.Combine(dst, f));
         return dst;
-    }
-}
-
-/// <summary>A temporary folder deleted on dispose.</summary>
-internal sealed class TempDir : IDisposable
-{
-    public TempDir() => Directory.CreateDirectory(Path);
-
-    public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "fusesharp-tests-" + Guid.NewGuid().ToString("N")[..12]);
-
-    public void Dispose()
-    {
-        try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
     }
 }

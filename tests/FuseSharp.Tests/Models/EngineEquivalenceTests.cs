@@ -74,6 +74,45 @@ public class EngineEquivalenceTests
         Assert.True(b >= 2);
     }
 
+    [Theory]
+    [InlineData("gpt_neox-tiny")]   // parallel residual: the MLP accumulates into the residual tile by tile
+    [InlineData("mixtral-tiny")]    // experts gather the tokens of a tile
+    [InlineData("mpt-tiny")]
+    public void RowTiles_ChangeNothing(string name)
+    {
+        var (b, t, ids) = ModelFixtures.InputIds(name);
+        var batch = new TokenBatch(b, t, ids);
+        using var whole = TransformerModel.Load(ModelFixtures.Folder(name));
+        using var tiled = TransformerModel.Load(ModelFixtures.Folder(name), new ModelOptions { RowTile = 5 });
+        var x = new FullLogits();
+        var y = new FullLogits();
+        whole.Forward(batch, x);
+        tiled.Forward(batch, y);
+        KernelAssert.Close(x.Values, y.Values, 1e-5, 1e-5, name);
+    }
+
+    [Fact]
+    public void Observer_SeesNamedIntermediates()
+    {
+        using var model = TransformerModel.Load(ModelFixtures.Folder("llama-tiny"));
+        var seen = new List<(string, int)>();
+        model.Observer = new Recorder(seen);
+        model.Forward(TokenBatch.Single([1, 2, 3]), new LastLogits());
+        Assert.Contains(("embed", -1), seen);
+        Assert.Contains(("attention", 1), seen);
+        Assert.Contains(("residual", 1), seen);
+        Assert.Contains(("final_norm", -1), seen);
+    }
+
+    private sealed class Recorder(List<(string, int)> seen) : ITensorObserver
+    {
+        public void Observe(string name, int layer, int rowOffset, ReadOnlySpan<float> values, int columns)
+        {
+            Assert.Equal(0, values.Length % columns);
+            seen.Add((name, layer));
+        }
+    }
+
     [Fact]
     public void BatchedDecodingFromPaddedPrompts_EqualsDecodingEachRowAlone()
     {

@@ -76,6 +76,22 @@ internal static class EngineInputs
         return rows;
     }
 
+    /// <summary>A progress bar over the layers of the next forward (long forwards of big models show where they are).</summary>
+    public static IDisposable ShowLayerProgress(TransformerModel model)
+    {
+        var task = ConsoleProgress.Instance.Start("forward (layers)", model.Spec.NumLayers);
+        model.Observer = new LayerProgress(task);
+        return task;
+    }
+
+    private sealed class LayerProgress(Diagnostics.IProgressTask task) : ITensorObserver
+    {
+        public void Observe(string name, int layer, int rowOffset, ReadOnlySpan<float> values, int columns)
+        {
+            if (name == "residual") task.Advance();
+        }
+    }
+
     /// <summary>Right-pads sequences into one batch (an explicit mask wins over the length).</summary>
     public static TokenBatch Batch(IReadOnlyList<(int[] Ids, byte[]? Mask)> rows, int padId)
     {

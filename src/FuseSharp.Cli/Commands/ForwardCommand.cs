@@ -50,7 +50,8 @@ internal static class ForwardCommand
         var full = noLogits ? null : new FullLogits();
         var top = topK > 0 ? new TopKLogits(Math.Min(topK, m.Spec.VocabSize)) : null;
         var loss = ce ? new NextTokenLoss() : null;
-        m.Forward(batch, new CompositeSink(new LogitsSink?[] { full, top, loss }.OfType<LogitsSink>().ToArray()));
+        using (EngineInputs.ShowLayerProgress(m))
+            m.Forward(batch, new CompositeSink(new LogitsSink?[] { full, top, loss }.OfType<LogitsSink>().ToArray()));
 
         long[] Dims(params long[] tail) => (single ? new long[] { batch.Length } : [batch.BatchSize, batch.Length]).Concat(tail).ToArray();
         var specs = new List<TensorSpec> { new("input_ids", DType.I64, new Shape(Dims())) };

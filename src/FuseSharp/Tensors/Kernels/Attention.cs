@@ -72,7 +72,7 @@ public static class Attention
         int qBlock = Math.Max(1, TargetRows / g);
         int qBlocks = (shape.QueryLength + qBlock - 1) / qBlock;
         int tasks = shape.Batch * shape.KvHeads * qBlocks;
-        long work = 2L * qBlock * g * shape.KeyLength * d;
+        long work = 2L * Math.Min(qBlock, shape.QueryLength) * g * shape.KeyLength * d; // per task: decoding steps stay on the calling thread
         var o = options;
         var ctx = new Context
         {

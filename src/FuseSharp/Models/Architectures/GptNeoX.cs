@@ -32,7 +32,7 @@ internal static class GptNeoX
             int heads = c.RequireInt("num_attention_heads");
             int headDim = Common.HeadDim(c, d, heads);
             int maxPos = c.Int("max_position_embeddings") ?? 2048;
-            int rotary = (int)(headDim * c.Double("rotary_pct", 0.25));
+            int rotary = (int)(headDim * (c.Double("rotary_pct", "partial_rotary_factor") ?? 0.25)); // older and newer config names
             bool bias = c.Bool("attention_bias", true);
             return new TransformerSpec
             {
@@ -49,7 +49,7 @@ internal static class GptNeoX
                 NormBias = true,
                 NormEps = (float)c.Double("layer_norm_eps", 1e-5),
                 Position = PositionKind.Rope,
-                Rope = new RopeSpec(c.Double("rotary_emb_base") ?? c.Double("rope_theta", 10000), rotary, maxPos, c.RopeScaling()),
+                Rope = new RopeSpec(c.Double("rotary_emb_base", "rope_theta") ?? 10000, rotary, maxPos, c.RopeScaling()),
                 QkvLayout = QkvLayout.PerHead,
                 QkvBias = bias,
                 OutputBias = bias,

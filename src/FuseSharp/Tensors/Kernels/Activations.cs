@@ -38,14 +38,14 @@ public static class Activations
     public static unsafe void Apply(ReadOnlySpan<float> x, Span<float> destination, ActivationKind kind)
     {
         if (destination.Length != x.Length) throw new ArgumentException("destination length differs from x", nameof(destination));
-        fixed (float* px = x, py = destination) Run(px, null, py, x.Length, kind);
+        fixed (float* px = x, py = destination) Dispatch(px, null, py, x.Length, kind);
     }
 
     /// <summary><c>destination[i] = act(gate[i]) · up[i]</c>; destination may be gate or up.</summary>
     public static unsafe void Gated(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> destination, ActivationKind kind)
     {
         if (up.Length != gate.Length || destination.Length != gate.Length) throw new ArgumentException("gate, up and destination must have the same length", nameof(up));
-        fixed (float* pg = gate, pu = up, py = destination) Run(pg, pu, py, gate.Length, kind);
+        fixed (float* pg = gate, pu = up, py = destination) Dispatch(pg, pu, py, gate.Length, kind);
     }
 
     /// <summary>The scalar reference of one activation, in float64.</summary>
@@ -86,43 +86,87 @@ public static class Activations
         return x >= 0 ? tail : 2 - tail;
     }
 
-    private static unsafe void Run(float* x, float* up, float* y, int n, ActivationKind kind)
+    private static unsafe void Dispatch(float* x, float* up, float* y, int n, ActivationKind kind)
+    {
+        switch (kind)
+        {
+            case ActivationKind.Silu: Run<SiluOp>(x, up, y, n); break;
+            case ActivationKind.Gelu: Run<GeluOp>(x, up, y, n); break;
+            case ActivationKind.GeluTanh: Run<GeluTanhOp>(x, up, y, n); break;
+            case ActivationKind.Relu: Run<ReluOp>(x, up, y, n); break;
+            case ActivationKind.QuickGelu: Run<QuickGeluOp>(x, up, y, n); break;
+            default: throw new ArgumentOutOfRangeException(nameof(kind));
+        }
+    }
+
+    /// <summary>The one driver: vector body, scalar tail, optional gating by <paramref name="up"/>.</summary>
+    private static unsafe void Run<TOp>(float* x, float* up, float* y, int n) where TOp : struct, IActivationOp
     {
         int i = 0;
         if (Vector256.IsHardwareAccelerated)
         {
             for (; i <= n - 8; i += 8)
             {
-                var v = Vector256.Load(x + i);
-                var a = kind switch
-                {
-                    ActivationKind.Silu => v / (Vector256<float>.One + Vector256.Exp(-v)),
-                    ActivationKind.Gelu => v * Vector256.Create(0.5f) * ErfcVector(v * Vector256.Create(-InvSqrt2)),
-                    ActivationKind.GeluTanh => GeluTanhVector(v),
-                    ActivationKind.Relu => Vector256.Max(v, Vector256<float>.Zero),
-                    ActivationKind.QuickGelu => v / (Vector256<float>.One + Vector256.Exp(v * Vector256.Create(-1.702f))),
-                    _ => throw new ArgumentOutOfRangeException(nameof(kind)),
-                };
+                var a = TOp.Invoke(Vector256.Load(x + i));
                 if (up != null) a *= Vector256.Load(up + i);
                 Vector256.Store(a, y + i);
             }
         }
         for (; i < n; i++)
         {
-            float a = Scalar(x[i], kind);
+            float a = TOp.Invoke(x[i]);
             y[i] = up != null ? a * up[i] : a;
         }
     }
 
-    private static float Scalar(float v, ActivationKind kind) => kind switch
+    /// <summary>An activation at scalar and Vector256 width (the TensorPrimitives operator pattern).</summary>
+    private interface IActivationOp
     {
-        ActivationKind.Silu => v / (1f + MathF.Exp(-v)),
-        ActivationKind.Gelu => v * 0.5f * ErfcScalar(-v * InvSqrt2),
-        ActivationKind.GeluTanh => v / (1f + MathF.Exp(-2f * SqrtTwoOverPi * (v + 0.044715f * v * v * v))),
-        ActivationKind.Relu => MathF.Max(v, 0f),
-        ActivationKind.QuickGelu => v / (1f + MathF.Exp(-1.702f * v)),
-        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
-    };
+        static abstract float Invoke(float x);
+
+        static abstract Vector256<float> Invoke(Vector256<float> x);
+    }
+
+    private readonly struct SiluOp : IActivationOp
+    {
+        public static float Invoke(float x) => x / (1f + MathF.Exp(-x));
+
+        public static Vector256<float> Invoke(Vector256<float> x) => x / (Vector256<float>.One + Vector256.Exp(-x));
+    }
+
+    private readonly struct GeluOp : IActivationOp
+    {
+        public static float Invoke(float x) => x * 0.5f * ErfcScalar(-x * InvSqrt2);
+
+        public static Vector256<float> Invoke(Vector256<float> x) => x * Vector256.Create(0.5f) * ErfcVector(x * Vector256.Create(-InvSqrt2));
+    }
+
+    // ½x(1 + tanh u) = x · sigmoid(2u) = x / (1 + exp(−2u)): the same function without the cancellation of
+    // 1 + tanh u in the negative tail, and saturating correctly (exp → ∞ gives −0, exp → 0 gives x).
+    private readonly struct GeluTanhOp : IActivationOp
+    {
+        public static float Invoke(float x) => x / (1f + MathF.Exp(-2f * SqrtTwoOverPi * (x + 0.044715f * x * x * x)));
+
+        public static Vector256<float> Invoke(Vector256<float> x)
+        {
+            var u = Vector256.Create(SqrtTwoOverPi) * (x + Vector256.Create(0.044715f) * x * x * x);
+            return x / (Vector256<float>.One + Vector256.Exp(Vector256.Create(-2f) * u));
+        }
+    }
+
+    private readonly struct ReluOp : IActivationOp
+    {
+        public static float Invoke(float x) => MathF.Max(x, 0f);
+
+        public static Vector256<float> Invoke(Vector256<float> x) => Vector256.Max(x, Vector256<float>.Zero);
+    }
+
+    private readonly struct QuickGeluOp : IActivationOp
+    {
+        public static float Invoke(float x) => x / (1f + MathF.Exp(-1.702f * x));
+
+        public static Vector256<float> Invoke(Vector256<float> x) => x / (Vector256<float>.One + Vector256.Exp(x * Vector256.Create(-1.702f)));
+    }
 
     // Numerical Recipes erfcc: t = 1/(1 + z/2), erfc(z) = t·exp(−z² + P(t)) for z ≥ 0, 2 − erfc(−z) below.
     private static float ErfcScalar(float x)
@@ -152,13 +196,5 @@ public static class Activations
         p = Vector256.FusedMultiplyAdd(p, t, Vector256.Create(-1.26551223f));
         var r = t * Vector256.Exp(p - z * z);
         return Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(x, Vector256<float>.Zero), r, Vector256.Create(2f) - r);
-    }
-
-    // ½x(1 + tanh u) = x · sigmoid(2u) = x / (1 + exp(−2u)): the same function without the cancellation of
-    // 1 + tanh u in the negative tail, and saturating correctly (exp → ∞ gives −0, exp → 0 gives x).
-    private static Vector256<float> GeluTanhVector(Vector256<float> v)
-    {
-        var u = Vector256.Create(SqrtTwoOverPi) * (v + Vector256.Create(0.044715f) * v * v * v);
-        return v / (Vector256<float>.One + Vector256.Exp(Vector256.Create(-2f) * u));
     }
 }

@@ -137,14 +137,16 @@ public sealed unsafe partial class TransformerModel
                     if (h2 != null) Mlp(lw, h2, rows, xr);
                 }
                 Observe("q", l, q, n, hd);
+                int window = s.SlidingWindow(l);
+                if (window > 0 && Options.SlidingWindowConvention == SlidingWindowConvention.MistralReference) window++;
                 var options = new AttentionOptions
                 {
                     Scale = s.ScaleOf(l),
                     Causal = true,
-                    SlidingWindow = s.SlidingWindow(l),
+                    SlidingWindow = window,
                     AlibiSlopes = _alibiSlopes,
                     KeyValid = keyPadding ? valid : default,
-                    Positions = s.SlidingWindow(l) > 0 || _alibiSlopes is not null ? slotPositions : default,
+                    Positions = window > 0 || _alibiSlopes is not null ? slotPositions : default,
                 };
                 Attention.Forward(new ReadOnlySpan<float>(q, n * hd), new ReadOnlySpan<float>(kc, checked((int)kvLength)), new ReadOnlySpan<float>(vc, checked((int)kvLength)),
                     shape, options, new Span<float>(att, n * hd));

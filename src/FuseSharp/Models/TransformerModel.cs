@@ -13,9 +13,22 @@ public interface ITensorObserver
     void Observe(string name, int layer, int rowOffset, ReadOnlySpan<float> values, int columns);
 }
 
+/// <summary>How many keys a sliding window of size W shows a query; the references disagree by one.</summary>
+public enum SlidingWindowConvention
+{
+    /// <summary>W keys: the query and the W − 1 before it (transformers' masking_utils, <c>kv_idx &gt; q_idx − W</c>). The default.</summary>
+    Transformers,
+
+    /// <summary>W + 1 keys: the query and the W before it (mistral-src's reference mask <c>triu(diagonal = −W)</c>, and transformers before its mask rewrite).</summary>
+    MistralReference,
+}
+
 /// <summary>Options of a loaded model.</summary>
 public sealed record ModelOptions
 {
+    /// <summary>Which sliding-window boundary to use (Mistral, Qwen2 and Phi-3 windows); see <see cref="SlidingWindowConvention"/>.</summary>
+    public SlidingWindowConvention SlidingWindowConvention { get; init; } = SlidingWindowConvention.Transformers;
+
     /// <summary>
     /// Allow positions at or past <c>max_position_embeddings</c> for RoPE and ALiBi models (transformers computes
     /// them, with degraded quality). Learned position tables can never go past their end.

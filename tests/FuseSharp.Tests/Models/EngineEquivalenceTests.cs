@@ -92,6 +92,37 @@ public class EngineEquivalenceTests
     }
 
     [Fact]
+    public void SlidingWindow_IsActive_AndTheConventionsDifferByOneKey()
+    {
+        using var tmp = new TempDir();
+        string Copy(string name, int window)
+        {
+            var dir = ModelFixtures.CopyToTemp("mistral-tiny", Path.Combine(tmp.Path, name));
+            var path = Path.Combine(dir, "config.json");
+            var cfg = (System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!;
+            cfg["sliding_window"] = window;
+            File.WriteAllText(path, cfg.ToJsonString());
+            return dir;
+        }
+        var (_, t, ids) = ModelFixtures.InputIds("mistral-tiny");
+        var batch = TokenBatch.Single(ids.Take(t).ToArray());
+        FullLogits Run(string dir, SlidingWindowConvention convention)
+        {
+            using var m = TransformerModel.Load(dir, new ModelOptions { SlidingWindowConvention = convention });
+            var f = new FullLogits();
+            m.Forward(batch, f);
+            return f;
+        }
+        var full = Run(ModelFixtures.Folder("mistral-tiny"), SlidingWindowConvention.Transformers);
+        var w4 = Run(Copy("w4", 4), SlidingWindowConvention.Transformers);
+        var w5 = Run(Copy("w5", 5), SlidingWindowConvention.Transformers);
+        var w4Reference = Run(Copy("w4r", 4), SlidingWindowConvention.MistralReference);
+        KernelAssert.Close(full.Values.AsSpan(0, 4 * 144), w4.Values.AsSpan(0, 4 * 144), 1e-6, 1e-6, "positions inside the window");
+        Assert.NotEqual(full.Values, w4.Values);
+        KernelAssert.Close(w5.Values, w4Reference.Values, 0, 0, "W + 1 keys");
+    }
+
+    [Fact]
     public void Observer_SeesNamedIntermediates()
     {
         using var model = TransformerModel.Load(ModelFixtures.Folder("llama-tiny"));

@@ -1,6 +1,10 @@
 namespace FuseSharp.Models.Architectures;
 
-/// <summary>Mistral: Llama with a sliding attention window (<c>sliding_window</c>; null means full attention).</summary>
+/// <summary>
+/// Mistral: Llama with a sliding attention window (<c>sliding_window</c>; null means full attention). A window of W
+/// shows each query W keys (itself and W − 1 before it) as transformers' current masks do; mistral-src's reference
+/// (and older transformers) show W + 1, available as <see cref="SlidingWindowConvention.MistralReference"/>.
+/// </summary>
 internal static class Mistral
 {
     public static readonly Architecture Definition = new()

@@ -139,6 +139,7 @@ internal static class EvalCommand
                     ["acc_stderr"] = double.IsNaN(r.AccuracyStderr) ? null : r.AccuracyStderr,
                     ["acc_norm"] = r.NormalizedAccuracy,
                     ["acc_norm_stderr"] = r.NormalizedAccuracyStderr is { } s && !double.IsNaN(s) ? s : null,
+                    ["acc_per_token"] = r.PerTokenAccuracy,
                     ["perplexity"] = r.Perplexity,
                 }).ToArray());
                 Console.Out.WriteLine(new JsonObject { ["results"] = arr }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));

@@ -159,9 +159,15 @@ public sealed record TaskOptions
 /// Metrics of one task, as lm-evaluation-harness reports them: <c>acc</c> (argmax of the summed log-likelihood;
 /// LM tasks: greedy match), <c>acc_norm</c> (multiple choice: argmax of log-likelihood divided by the choice's
 /// length in characters), standard errors of the mean, and for LM tasks the perplexity exp(−mean log-likelihood).
+/// <see cref="PerTokenAccuracy"/> is llm-foundry's multiple-choice accuracy (argmax of the mean log-likelihood per
+/// continuation token); the two harnesses disagree here, so both are reported.
 /// </summary>
 public sealed record TaskResult(string Name, TaskKind Kind, int Count, double Accuracy, double AccuracyStderr,
-    double? NormalizedAccuracy, double? NormalizedAccuracyStderr, double? Perplexity);
+    double? NormalizedAccuracy, double? NormalizedAccuracyStderr, double? Perplexity)
+{
+    /// <summary>llm-foundry's multiple-choice / schema accuracy: lowest mean per-token negative log-likelihood wins.</summary>
+    public double? PerTokenAccuracy { get; init; }
+}
 
 /// <summary>Runs log-likelihood tasks.</summary>
 public static class TaskEvaluator
@@ -183,6 +189,7 @@ public static class TaskEvaluator
 
         var acc = new List<double>();
         var accNorm = new List<double>();
+        var accToken = new List<double>();
         var lls = new List<double>();
         int r = 0;
         foreach (var ex in task.Examples)
@@ -196,12 +203,16 @@ public static class TaskEvaluator
                 continue;
             }
             acc.Add(ArgMax(s.Select(x => x.LogLikelihood).ToArray()) == ex.Gold ? 1 : 0);
+            accToken.Add(ArgMax(s.Select(x => x.LogLikelihood / x.Tokens).ToArray()) == ex.Gold ? 1 : 0);
             if (task.Kind == TaskKind.MultipleChoice)
                 accNorm.Add(ArgMax(s.Select((x, i) => x.LogLikelihood / Math.Max(1, ex.Continuations[i].EnumerateRunes().Count())).ToArray()) == ex.Gold ? 1 : 0);
         }
         return new TaskResult(task.Name, task.Kind, task.Examples.Count, acc.Average(), Stderr(acc),
             accNorm.Count > 0 ? accNorm.Average() : null, accNorm.Count > 0 ? Stderr(accNorm) : null,
-            lls.Count > 0 ? Math.Exp(-lls.Average()) : null);
+            lls.Count > 0 ? Math.Exp(-lls.Average()) : null)
+        {
+            PerTokenAccuracy = accToken.Count > 0 ? accToken.Average() : null,
+        };
     }
 
     /// <summary>
@@ -261,6 +272,7 @@ public static class TaskEvaluator
         var inv = CultureInfo.InvariantCulture;
         var s = string.Create(inv, $"{r.Name,-20} n={r.Count,-6} acc {r.Accuracy:0.0000} ± {r.AccuracyStderr:0.0000}");
         if (r.NormalizedAccuracy is { } an) s += string.Create(inv, $"  acc_norm {an:0.0000} ± {r.NormalizedAccuracyStderr:0.0000}");
+        if (r.PerTokenAccuracy is { } at) s += string.Create(inv, $"  acc_per_token {at:0.0000}");
         if (r.Perplexity is { } p) s += string.Create(inv, $"  perplexity {p:0.000}");
         return s;
     }

@@ -73,21 +73,21 @@ public class TaskTests
         Assert.Equal(TaskKind.MultipleChoice, task.Kind);
         var result = TaskEvaluator.Evaluate(model, tok, task, new TaskOptions { BatchSize = 4 });
 
-        double acc = 0, accNorm = 0;
+        double acc = 0, accNorm = 0, accToken = 0;
         foreach (var ex in task.Examples)
         {
-            var lls = ex.Continuations.Select((c, i) =>
-            {
-                var r = TaskEvaluator.Encode(tok, ex.Contexts[i], c, new TaskOptions());
-                return LogLikelihood.Score(model, [r])[0].LogLikelihood;
-            }).ToArray();
+            var scored = ex.Continuations.Select((c, i) => LogLikelihood.Score(model, [TaskEvaluator.Encode(tok, ex.Contexts[i], c, new TaskOptions())])[0]).ToArray();
+            var lls = scored.Select(x => x.LogLikelihood).ToArray();
             acc += Array.IndexOf(lls, lls.Max()) == ex.Gold ? 1 : 0;
+            var perToken = scored.Select(x => x.LogLikelihood / x.Tokens).ToArray();
+            accToken += Array.IndexOf(perToken, perToken.Max()) == ex.Gold ? 1 : 0;
             var norm = lls.Select((l, i) => l / ex.Continuations[i].Length).ToArray();
             accNorm += Array.IndexOf(norm, norm.Max()) == ex.Gold ? 1 : 0;
         }
         Assert.Equal(3, result.Count);
         Assert.Equal(acc / 3, result.Accuracy, 10);
         Assert.Equal(accNorm / 3, result.NormalizedAccuracy!.Value, 10);
+        Assert.Equal(accToken / 3, result.PerTokenAccuracy!.Value, 10);
         Assert.Null(result.Perplexity);
     }
 

@@ -6,7 +6,7 @@ namespace FuseSharp.Tensors.Kernels;
 /// uneven rows (causal attention) still balance. Results never depend on the split: every row is computed by the
 /// same code whichever chunk it falls in.
 /// </summary>
-internal static class ParallelRows
+public static class ParallelRows
 {
     /// <summary>Below this many multiply-adds a kernel runs on the calling thread.</summary>
     private const long InlineWork = 1 << 16;

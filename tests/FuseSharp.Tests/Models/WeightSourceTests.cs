@@ -78,6 +78,32 @@ public class WeightSourceTests
     }
 
     [Fact]
+    public void Gpt2Checkpoint_WithoutTheTransformerPrefix_Loads()
+    {
+        // The hub's gpt2 was saved from GPT2Model: "h.0.attn.c_attn.weight", "wte.weight", ... and extra buffers.
+        using var tmp = new TempDir();
+        var dir = Path.Combine(tmp.Path, "gpt2");
+        Directory.CreateDirectory(dir);
+        File.Copy(Path.Combine(ModelFixtures.Folder("gpt2-tiny"), "config.json"), Path.Combine(dir, "config.json"));
+        using (var src = SafetensorsModel.Open(ModelFixtures.Folder("gpt2-tiny")))
+        {
+            var specs = src.Tensors.Select(t => new TensorSpec(t.Name["transformer.".Length..], t.DType, t.Shape))
+                .Append(new TensorSpec("h.0.attn.bias", DType.F32, new Shape(1, 1, 4, 4))).ToList();
+            using var w = SafetensorsWriter.Create(Path.Combine(dir, "model.safetensors"), specs);
+            foreach (var t in src.Tensors) w.Write(t.Name["transformer.".Length..], src.GetBytes(t.Name));
+            w.WriteSingle("h.0.attn.bias", new float[16]);
+            w.Commit();
+        }
+        using var renamed = TransformerModel.Load(dir);
+        using var original = TransformerModel.Load(ModelFixtures.Folder("gpt2-tiny"));
+        var a = new FullLogits();
+        var b = new FullLogits();
+        renamed.Forward(TokenBatch.Single([5, 6, 7]), a);
+        original.Forward(TokenBatch.Single([5, 6, 7]), b);
+        Assert.Equal(b.Values, a.Values);
+    }
+
+    [Fact]
     public void Bf16Weights_StayMapped()
     {
         using var model = TransformerModel.Load(ModelFixtures.Folder("llama-bf16-tiny"));

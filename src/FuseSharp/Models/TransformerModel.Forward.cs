@@ -97,16 +97,15 @@ public sealed unsafe partial class TransformerModel
         _rope?.Prepare(minPos, maxPos);
 
         var ws = _workspace;
-        int hd = s.NumHeads * s.HeadDim, w = s.QkvWidth, inter = s.IntermediateSize;
+        int hd = s.NumHeads * s.HeadDim, w = s.QkvWidth;
         int rowTile = Math.Max(1, Math.Min(n, Options.RowTile));
-        int mlpWidth = s.Mlp == MlpKind.Plain ? inter : 2 * inter;
+        // Each buffer has its own name, so a later request never moves one that is in use.
         float* x = ws.Floats("x", (long)n * d);
         float* q = ws.Floats("q", (long)n * hd);
         float* att = ws.Floats("att", (long)n * hd);
         float* h = ws.Floats("h", (long)rowTile * d);
         float* h2 = s.Residual == ResidualKind.Parallel ? ws.Floats("h2", (long)rowTile * d) : null;
         float* qkv = ws.Floats("qkv", (long)rowTile * w);
-        float* mlp = ws.Floats("mlp", (long)rowTile * mlpWidth);
         long kvLength = (long)bsz * s.NumKvHeads * cap * s.HeadDim;
         float* kTmp = cache is null ? ws.Floats("k", kvLength) : null;
         float* vTmp = cache is null ? ws.Floats("v", kvLength) : null;
@@ -249,7 +248,7 @@ public sealed unsafe partial class TransformerModel
     {
         var s = Spec;
         int d = s.HiddenSize, inter = s.IntermediateSize;
-        float* buf = _workspace.Floats("mlp", (long)Math.Min(Options.RowTile, rows) * (s.Mlp == MlpKind.Plain ? inter : 2 * inter));
+        float* buf = _workspace.Floats("mlp", (long)rows * (s.Mlp == MlpKind.Plain ? inter : 2 * inter));
         switch (s.Mlp)
         {
             case MlpKind.Gated:

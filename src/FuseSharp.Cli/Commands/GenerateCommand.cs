@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using FuseSharp.Evaluation;
 using FuseSharp.IO;
 using FuseSharp.Tokenization;
+using FuseSharp.Tokenization.ChatTemplates;
 
 namespace FuseSharp.Cli.Commands;
 
@@ -11,7 +12,9 @@ namespace FuseSharp.Cli.Commands;
 /// <c>fusesharp generate --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [--max-new-tokens N] [--temperature T]
 /// [--top-p P] [--top-k K] [--seed N] [--json]</c>. Defaults come from generation_config.json (as transformers'
 /// generate does); temperature 0 means greedy. Text streams to stdout as it is generated; --json prints
-/// <c>{"ids": [new ids], "text": ..., "stop_reason": ...}</c> at the end.
+/// <c>{"ids": [new ids], "text": ..., "stop_reason": ...}</c> at the end. With <c>--chat</c> the prompt is a user
+/// message rendered with the model's chat template (one turn with --prompt, else an interactive conversation read
+/// from stdin, one message per line, until end of input or /exit).
 /// </summary>
 internal static class GenerateCommand
 {
@@ -30,59 +33,104 @@ internal static class GenerateCommand
         var noEos = new Option<bool>("--ignore-eos") { Description = "Do not stop at the end-of-sequence token." };
         var json = new Option<bool>("--json") { Description = "Print {\"ids\": [...], \"text\": ...} instead of streaming text." };
         var allowLong = new Option<bool>("--allow-long-context") { Description = "Let RoPE/ALiBi models run past max_position_embeddings." };
-        var cmd = new Command("generate", "Generate a continuation of a prompt (greedy or sampled, KV-cached, streaming).")
-            { model, prompt, promptIds, maxNew, temperature, topP, topK, penalty, seed, stop, noEos, json, allowLong };
-        cmd.SetAction(pr => CliContext.Run(() => Execute(pr.GetValue(model)!, pr.GetValue(prompt), pr.GetValue(promptIds), pr.GetValue(maxNew), pr.GetValue(temperature),
-            pr.GetValue(topP), pr.GetValue(topK), pr.GetValue(penalty), pr.GetValue(seed), pr.GetValue(stop) ?? [], pr.GetValue(noEos), pr.GetValue(json), pr.GetValue(allowLong))));
+        var chat = new Option<bool>("--chat") { Description = "Chat through the model's chat template: --prompt is one user message; without it, read messages from stdin." };
+        var system = new Option<string?>("--system") { Description = "With --chat: a system message." };
+        var template = new Option<string?>("--chat-template") { Description = "With --chat: a .jinja template instead of the model's own." };
+        var cmd = new Command("generate", "Generate a continuation of a prompt (greedy or sampled, KV-cached, streaming), or chat.")
+            { model, prompt, promptIds, maxNew, temperature, topP, topK, penalty, seed, stop, noEos, json, allowLong, chat, system, template };
+        cmd.SetAction(pr => CliContext.Run(() => Execute(new Request(pr.GetValue(model)!, pr.GetValue(prompt), pr.GetValue(promptIds), pr.GetValue(maxNew),
+            pr.GetValue(temperature), pr.GetValue(topP), pr.GetValue(topK), pr.GetValue(penalty), pr.GetValue(seed), pr.GetValue(stop) ?? [], pr.GetValue(noEos),
+            pr.GetValue(json), pr.GetValue(allowLong), pr.GetValue(chat), pr.GetValue(system), pr.GetValue(template)))));
         return cmd;
     }
 
-    private static int Execute(string modelDir, string? prompt, string? promptIds, int? maxNew, float? temperature, float? topP, int? topK, float? penalty,
-        long seed, string[] stop, bool ignoreEos, bool json, bool allowLong)
+    private sealed record Request(string ModelDir, string? Prompt, string? PromptIds, int? MaxNew, float? Temperature, float? TopP, int? TopK, float? Penalty,
+        long Seed, string[] Stop, bool IgnoreEos, bool Json, bool AllowLong, bool Chat, string? System, string? Template);
+
+    private static int Execute(Request r)
     {
-        if ((prompt is null) == (promptIds is null)) throw new FuseSharpException("give exactly one of --prompt or --prompt-ids");
-        using var model = EngineInputs.LoadModel(modelDir, allowLong);
-        using var folder = ModelFolder.Open(modelDir);
-        ITokenizer? tokenizer = prompt is not null || stop.Length > 0 ? EngineInputs.LoadTokenizer(modelDir) : TryTokenizer(modelDir);
-        var ids = prompt is not null ? tokenizer!.Encode(prompt, addSpecialTokens: true).Ids.ToArray() : EngineInputs.ParseIds(promptIds!, "--prompt-ids");
+        if (r.Chat && r.PromptIds is not null) throw new FuseSharpException("--chat takes text (--prompt or stdin), not --prompt-ids");
+        if (!r.Chat && (r.Prompt is null) == (r.PromptIds is null)) throw new FuseSharpException("give exactly one of --prompt or --prompt-ids");
+        if (!r.Chat && (r.System is not null || r.Template is not null)) throw new FuseSharpException("--system and --chat-template need --chat");
+        using var model = EngineInputs.LoadModel(r.ModelDir, r.AllowLong);
+        using var folder = ModelFolder.Open(r.ModelDir);
+        var o = Options(r, folder, model);
+        if (r.Chat) return Chat(r, model, o);
+        ITokenizer? tokenizer = r.Prompt is not null || r.Stop.Length > 0 ? EngineInputs.LoadTokenizer(r.ModelDir) : TryTokenizer(r.ModelDir);
+        var ids = r.Prompt is not null ? tokenizer!.Encode(r.Prompt, addSpecialTokens: true).Ids.ToArray() : EngineInputs.ParseIds(r.PromptIds!, "--prompt-ids");
+        var result = Generator.Generate(model, ids, o, tokenizer, Stream(r.Json, tokenizer), CliContext.Cancellation);
+        Finish(result, r.Json);
+        return 0;
+    }
+
+    /// <summary>One turn (--prompt) or a conversation read line by line from stdin.</summary>
+    private static int Chat(Request r, Models.TransformerModel model, GenerationOptions o)
+    {
+        var tokenizer = EngineInputs.LoadTokenizer(r.ModelDir);
+        var config = TokenizerConfig.Load(r.ModelDir);
+        var template = r.Template is not null ? ChatTemplate.LoadFile(r.Template) : ChatTemplate.FromConfig(config);
+        var session = new ChatSession(model, tokenizer, template, config, r.System);
+        if (r.Prompt is not null)
+        {
+            Finish(session.Reply(r.Prompt, o, Stream(r.Json, tokenizer), CliContext.Cancellation), r.Json);
+            return 0;
+        }
+        bool interactive = !Console.IsInputRedirected;
+        if (interactive) Console.Error.WriteLine("chat: one message per line; end with /exit or Ctrl-D");
+        int turn = 0;
+        while (true)
+        {
+            if (interactive) Console.Error.Write("> ");
+            var line = Console.In.ReadLine();
+            if (line is null || line.Trim() == "/exit") break;
+            if (line.Trim().Length == 0) continue;
+            Finish(session.Reply(line, o with { Seed = o.Seed + turn++ }, Stream(r.Json, tokenizer), CliContext.Cancellation), r.Json);
+        }
+        return 0;
+    }
+
+    private static GenerationOptions Options(Request r, ModelFolder folder, Models.TransformerModel model)
+    {
         var o = GenerationOptions.FromGenerationConfig(folder.GenerationConfig, model.Spec);
         o = o with
         {
-            MaxNewTokens = maxNew ?? o.MaxNewTokens,
-            Temperature = temperature ?? o.Temperature,
-            TopP = topP ?? o.TopP,
-            TopK = topK ?? o.TopK,
-            RepetitionPenalty = penalty ?? o.RepetitionPenalty,
-            Seed = seed,
-            StopStrings = stop,
-            EosTokenIds = ignoreEos ? [] : o.EosTokenIds,
+            MaxNewTokens = r.MaxNew ?? o.MaxNewTokens,
+            Temperature = r.Temperature ?? o.Temperature,
+            TopP = r.TopP ?? o.TopP,
+            TopK = r.TopK ?? o.TopK,
+            RepetitionPenalty = r.Penalty ?? o.RepetitionPenalty,
+            Seed = r.Seed,
+            StopStrings = r.Stop,
+            EosTokenIds = r.IgnoreEos ? [] : o.EosTokenIds,
         };
         if (o.Temperature < 0) throw new FuseSharpException("--temperature must not be negative");
         if (o.TopP is <= 0 or > 1) throw new FuseSharpException("--top-p must be in (0, 1]");
         if (o.RepetitionPenalty <= 0) throw new FuseSharpException("--repetition-penalty must be positive");
-        bool stream = !json;
-        var result = Generator.Generate(model, ids, o, tokenizer, t =>
-        {
-            if (!stream) return;
-            if (tokenizer is not null) Console.Out.Write(t.TextDelta);
-            else if (t.Id >= 0) Console.Out.Write($"{t.Id} ");
-            Console.Out.Flush();
-        }, CliContext.Cancellation);
-        if (json)
-        {
-            var o2 = new JsonObject
-            {
-                ["ids"] = new JsonArray(result.NewIds.Select(i => (JsonNode?)i).ToArray()),
-                ["text"] = result.Text,
-                ["stop_reason"] = result.StopReason.ToString(),
-            };
-            Console.Out.WriteLine(o2.ToJsonString(new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
-        }
-        else
+        return o;
+    }
+
+    /// <summary>Streams text (or ids without a tokenizer) to stdout, unless the output is JSON.</summary>
+    private static Action<GeneratedToken>? Stream(bool json, ITokenizer? tokenizer) => json ? null : t =>
+    {
+        if (tokenizer is not null) Console.Out.Write(t.TextDelta);
+        else if (t.Id >= 0) Console.Out.Write($"{t.Id} ");
+        Console.Out.Flush();
+    };
+
+    private static void Finish(GenerationResult result, bool json)
+    {
+        if (!json)
         {
             Console.Out.WriteLine();
+            return;
         }
-        return 0;
+        var o = new JsonObject
+        {
+            ["ids"] = new JsonArray(result.NewIds.Select(i => (JsonNode?)i).ToArray()),
+            ["text"] = result.Text,
+            ["stop_reason"] = result.StopReason.ToString(),
+        };
+        Console.Out.WriteLine(o.ToJsonString(new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
     }
 
     /// <summary>The tokenizer when the folder has one FuseSharp reads; output then shows text besides ids.</summary>

@@ -13,11 +13,9 @@ internal static class EngineInputs
     public static TransformerModel LoadModel(string folder, bool allowLong = false) =>
         TransformerModel.Load(folder, new ModelOptions { AllowLongerThanTrained = allowLong });
 
-    /// <summary>The tokenizer of a model folder, for text input and output.</summary>
-    /// <exception cref="FuseSharpException">The folder has no tokenizer FuseSharp can read.</exception>
-    public static ITokenizer LoadTokenizer(string folder) =>
-        throw new FuseSharpException($"{folder}: text input and output need the model's tokenizer, which this build cannot read yet",
-            "pass token ids instead (--ids / --prompt-ids / input_ids lines)");
+    /// <summary>The tokenizer of a model folder (tokenizer.json, tokenizer.model, vocab.json + merges.txt, ...), for text input and output.</summary>
+    /// <exception cref="TokenizerException">The folder has no tokenizer FuseSharp can read.</exception>
+    public static ITokenizer LoadTokenizer(string folder) => TokenizerLoader.Load(folder);
 
     /// <summary>Parses "1,2,3" (spaces allowed).</summary>
     public static int[] ParseIds(string text, string option)

@@ -13,8 +13,8 @@ namespace FuseSharp.Cli.Commands;
 /// [--top-p P] [--top-k K] [--seed N] [--json]</c>. Defaults come from generation_config.json (as transformers'
 /// generate does); temperature 0 means greedy. Text streams to stdout as it is generated; --json prints
 /// <c>{"ids": [new ids], "text": ..., "stop_reason": ...}</c> at the end. With <c>--chat</c> the prompt is a user
-/// message rendered with the model's chat template (one turn with --prompt, else an interactive conversation read
-/// from stdin, one message per line, until end of input or /exit).
+/// message rendered with the model's chat template (one turn with --prompt, else a conversation read one message
+/// per line from --turns FILE or stdin, until its end or /exit).
 /// </summary>
 internal static class GenerateCommand
 {
@@ -36,22 +36,25 @@ internal static class GenerateCommand
         var chat = new Option<bool>("--chat") { Description = "Chat through the model's chat template: --prompt is one user message; without it, read messages from stdin." };
         var system = new Option<string?>("--system") { Description = "With --chat: a system message." };
         var template = new Option<string?>("--chat-template") { Description = "With --chat: a .jinja template instead of the model's own." };
+        var turns = new Option<string?>("--turns") { Description = "With --chat: a file of user messages, one per line, answered in turn (instead of stdin)." };
         var cmd = new Command("generate", "Generate a continuation of a prompt (greedy or sampled, KV-cached, streaming), or chat.")
-            { model, prompt, promptIds, maxNew, temperature, topP, topK, penalty, seed, stop, noEos, json, allowLong, chat, system, template };
+            { model, prompt, promptIds, maxNew, temperature, topP, topK, penalty, seed, stop, noEos, json, allowLong, chat, system, template, turns };
         cmd.SetAction(pr => CliContext.Run(() => Execute(new Request(pr.GetValue(model)!, pr.GetValue(prompt), pr.GetValue(promptIds), pr.GetValue(maxNew),
             pr.GetValue(temperature), pr.GetValue(topP), pr.GetValue(topK), pr.GetValue(penalty), pr.GetValue(seed), pr.GetValue(stop) ?? [], pr.GetValue(noEos),
-            pr.GetValue(json), pr.GetValue(allowLong), pr.GetValue(chat), pr.GetValue(system), pr.GetValue(template)))));
+            pr.GetValue(json), pr.GetValue(allowLong), pr.GetValue(chat), pr.GetValue(system), pr.GetValue(template), pr.GetValue(turns)))));
         return cmd;
     }
 
     private sealed record Request(string ModelDir, string? Prompt, string? PromptIds, int? MaxNew, float? Temperature, float? TopP, int? TopK, float? Penalty,
-        long Seed, string[] Stop, bool IgnoreEos, bool Json, bool AllowLong, bool Chat, string? System, string? Template);
+        long Seed, string[] Stop, bool IgnoreEos, bool Json, bool AllowLong, bool Chat, string? System, string? Template, string? Turns);
 
     private static int Execute(Request r)
     {
         if (r.Chat && r.PromptIds is not null) throw new FuseSharpException("--chat takes text (--prompt or stdin), not --prompt-ids");
         if (!r.Chat && (r.Prompt is null) == (r.PromptIds is null)) throw new FuseSharpException("give exactly one of --prompt or --prompt-ids");
-        if (!r.Chat && (r.System is not null || r.Template is not null)) throw new FuseSharpException("--system and --chat-template need --chat");
+        if (!r.Chat && (r.System is not null || r.Template is not null || r.Turns is not null)) throw new FuseSharpException("--system, --chat-template and --turns need --chat");
+        if (r.Turns is not null && r.Prompt is not null) throw new FuseSharpException("give either --prompt or --turns");
+        if (r.Turns is not null && !File.Exists(r.Turns)) throw new FuseSharpException($"{r.Turns}: no such file");
         using var model = EngineInputs.LoadModel(r.ModelDir, r.AllowLong);
         using var folder = ModelFolder.Open(r.ModelDir);
         var o = Options(r, folder, model);
@@ -75,13 +78,15 @@ internal static class GenerateCommand
             Finish(session.Reply(r.Prompt, o, Stream(r.Json, tokenizer), CliContext.Cancellation), r.Json);
             return 0;
         }
-        bool interactive = !Console.IsInputRedirected;
+        using var reader = r.Turns is not null ? File.OpenText(r.Turns) : null;
+        var input = reader ?? Console.In;
+        bool interactive = reader is null && !Console.IsInputRedirected;
         if (interactive) Console.Error.WriteLine("chat: one message per line; end with /exit or Ctrl-D");
         int turn = 0;
         while (true)
         {
             if (interactive) Console.Error.Write("> ");
-            var line = Console.In.ReadLine();
+            var line = input.ReadLine();
             if (line is null || line.Trim() == "/exit") break;
             if (line.Trim().Length == 0) continue;
             Finish(session.Reply(line, o with { Seed = o.Seed + turn++ }, Stream(r.Json, tokenizer), CliContext.Cancellation), r.Json);

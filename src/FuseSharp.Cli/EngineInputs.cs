@@ -1,6 +1,6 @@
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using FuseSharp.IO;
 using FuseSharp.Models;
 using FuseSharp.Tokenization;
 
@@ -32,22 +32,9 @@ internal static class EngineInputs
     /// </summary>
     public static List<(int[] Ids, byte[]? Mask)> ReadSequences(string path, Func<ITokenizer> tokenizer, bool addSpecialTokens)
     {
-        if (!File.Exists(path)) throw new FuseSharpException($"{path}: no such file");
         var rows = new List<(int[], byte[]?)>();
-        int lineNo = 0;
-        foreach (var line in File.ReadLines(path))
+        foreach (var (lineNo, o) in JsonLines.Read(path))
         {
-            lineNo++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            JsonObject o;
-            try
-            {
-                o = JsonNode.Parse(line) as JsonObject ?? throw new FuseSharpException($"{path}:{lineNo}: not a JSON object");
-            }
-            catch (JsonException e)
-            {
-                throw new FuseSharpException($"{path}:{lineNo}: not valid JSON ({e.Message})", inner: e, hint: null);
-            }
             if (o["input_ids"] is JsonArray ids)
             {
                 var seq = ids.Select((x, i) => x is JsonValue v && v.TryGetValue<int>(out var id) ? id

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using FuseSharp.Evaluation;
+using FuseSharp.IO;
 
 namespace FuseSharp.Cli.Commands;
 
@@ -55,16 +56,10 @@ internal static class EvalCommand
     {
         var texts = new List<string>();
         var docs = new List<IReadOnlyList<int>>();
-        int lineNo = 0;
-        foreach (var line in File.ReadLines(path))
+        foreach (var (lineNo, node) in JsonLines.Read(path))
         {
-            lineNo++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            JsonNode? node;
-            try { node = JsonNode.Parse(line); }
-            catch (JsonException e) { throw new FuseSharpException($"{path}:{lineNo}: not valid JSON ({e.Message})", inner: e, hint: null); }
-            if (node?["text"] is JsonValue v && v.TryGetValue<string>(out var text)) texts.Add(text);
-            else if (node?["input_ids"] is JsonArray a) docs.Add(a.Select(x => x!.GetValue<int>()).ToList());
+            if (node["text"] is JsonValue v && v.TryGetValue<string>(out var text)) texts.Add(text);
+            else if (node["input_ids"] is JsonArray a) docs.Add(a.Select(x => x!.GetValue<int>()).ToList());
             else throw new FuseSharpException($"{path}:{lineNo}: needs \"text\" or \"input_ids\"");
         }
         if (texts.Count > 0 && docs.Count > 0) throw new FuseSharpException($"{path}: mixes \"text\" and \"input_ids\" lines");

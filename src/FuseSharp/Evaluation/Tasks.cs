@@ -1,7 +1,7 @@
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using FuseSharp.Diagnostics;
+using FuseSharp.IO;
 using FuseSharp.Models;
 using FuseSharp.Tokenization;
 
@@ -77,21 +77,9 @@ public sealed class TaskData
         ArgumentNullException.ThrowIfNull(path);
         var examples = new List<TaskExample>();
         TaskKind? kind = null;
-        int lineNo = 0;
-        foreach (var line in File.ReadLines(path))
+        foreach (var (lineNo, o) in JsonLines.Read(path))
         {
-            lineNo++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
             if (limit is { } l && examples.Count >= l) break;
-            JsonObject o;
-            try
-            {
-                o = JsonNode.Parse(line) as JsonObject ?? throw new FuseSharpException($"{path}:{lineNo}: not a JSON object");
-            }
-            catch (JsonException e)
-            {
-                throw new FuseSharpException($"{path}:{lineNo}: not valid JSON ({e.Message})", inner: e, hint: null);
-            }
             var (k, ex) = Parse(o, path, lineNo);
             if (kind is { } prev && prev != k) throw new FuseSharpException($"{path}:{lineNo}: a {k} example in a {prev} task", "one file holds one task format");
             kind = k;

@@ -8,4 +8,8 @@ root.Options.Add(CliContext.ThreadsOption);
 root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(TokenizeCommand.Create());
 root.Subcommands.Add(ChatTemplateCommand.Create());
+root.Subcommands.Add(ForwardCommand.Create());
+root.Subcommands.Add(GenerateCommand.Create());
+root.Subcommands.Add(EvalCommand.Create());
+root.Subcommands.Add(InitModelCommand.Create());
 return CliContext.Invoke(root, args);

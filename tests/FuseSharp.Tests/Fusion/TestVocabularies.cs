@@ -30,6 +30,7 @@ internal static class TestVocabularies
         var o = JsonNode.Parse(File.ReadAllText(Path.Combine(FusionFixtures.Dir, "vocab", name + ".json")))!.AsObject();
         var pieces = new string?[o["size"]!.GetValue<int>()];
         foreach (var (k, v) in o["pieces"]!.AsObject()) pieces[int.Parse(k, System.Globalization.CultureInfo.InvariantCulture)] = v!.GetValue<string>();
-        return new TokenVocabulary(pieces, o["marker"]!.GetValue<string>(), o["bos"]?.GetValue<int>(), o["eos"]?.GetValue<int>(), o["unk"]?.GetValue<int>(), name);
+        string cls = name switch { "llama2" => "LlamaTokenizer", "neox" => "GPTNeoXTokenizerFast", _ => "Qwen2Tokenizer" };
+        return new TokenVocabulary(pieces, o["marker"]!.GetValue<string>(), o["bos"]?.GetValue<int>(), o["eos"]?.GetValue<int>(), o["unk"]?.GetValue<int>(), name, cls);
     }
 }

@@ -16,13 +16,14 @@ public sealed class TokenVocabulary
     /// A vocabulary from pieces indexed by id (null for unused ids). <c>get_vocab()</c> is built in id order, so a
     /// piece that occurs twice maps to its last id (as a Python dict comprehension over ids does).
     /// </summary>
-    public TokenVocabulary(IReadOnlyList<string?> pieces, string marker, int? bosId = null, int? eosId = null, int? unkId = null, string? name = null)
-        : this(pieces, marker, bosId, eosId, unkId, name, ids: null)
+    public TokenVocabulary(IReadOnlyList<string?> pieces, string marker, int? bosId = null, int? eosId = null, int? unkId = null, string? name = null, string? tokenizerClass = null)
+        : this(pieces, marker, bosId, eosId, unkId, name, tokenizerClass, ids: null)
     {
     }
 
-    private TokenVocabulary(IReadOnlyList<string?> pieces, string marker, int? bosId, int? eosId, int? unkId, string? name, IReadOnlyDictionary<string, int>? ids)
+    private TokenVocabulary(IReadOnlyList<string?> pieces, string marker, int? bosId, int? eosId, int? unkId, string? name, string? tokenizerClass, IReadOnlyDictionary<string, int>? ids)
     {
+        TokenizerClass = tokenizerClass;
         ArgumentNullException.ThrowIfNull(pieces);
         ArgumentNullException.ThrowIfNull(marker);
         _pieces = pieces.ToArray();
@@ -50,8 +51,12 @@ public sealed class TokenVocabulary
     /// <see cref="ITokenizer.GetVocab"/>, the marker from <see cref="ITokenizer.WhitespaceMarker"/> unless
     /// <paramref name="markerOverride"/> is given.
     /// </summary>
+    /// <param name="tokenizer">The tokenizer.</param>
+    /// <param name="markerOverride">The whitespace marker to use instead of the tokenizer's.</param>
+    /// <param name="name">A label for messages.</param>
+    /// <param name="tokenizerClass"><c>tokenizer_class</c> from tokenizer_config.json (FuseLLM keys one rule on it), if known.</param>
     /// <exception cref="FusionException">The tokenizer has no known whitespace marker and none was given.</exception>
-    public static TokenVocabulary FromTokenizer(ITokenizer tokenizer, string? markerOverride = null, string? name = null)
+    public static TokenVocabulary FromTokenizer(ITokenizer tokenizer, string? markerOverride = null, string? name = null, string? tokenizerClass = null)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
         var marker = markerOverride ?? tokenizer.WhitespaceMarker;
@@ -60,11 +65,14 @@ public sealed class TokenVocabulary
                 "pass the marker explicitly (--base-marker / --blending-marker '▁' or 'Ġ')");
         var pieces = new string?[tokenizer.VocabSize];
         for (int i = 0; i < pieces.Length; i++) pieces[i] = tokenizer.IdToToken(i);
-        return new TokenVocabulary(pieces, marker, tokenizer.BosTokenId, tokenizer.EosTokenId, tokenizer.UnkTokenId, name, tokenizer.GetVocab());
+        return new TokenVocabulary(pieces, marker, tokenizer.BosTokenId, tokenizer.EosTokenId, tokenizer.UnkTokenId, name, tokenizerClass, tokenizer.GetVocab());
     }
 
     /// <summary>A label for messages (the tokenizer's path or name).</summary>
     public string Name { get; }
+
+    /// <summary>The HF <c>tokenizer_class</c> (e.g. "LlamaTokenizer", "GPTNeoXTokenizer"), when known.</summary>
+    public string? TokenizerClass { get; }
 
     /// <summary>Size of the id space (<c>len(tokenizer)</c>).</summary>
     public int Count => _pieces.Length;

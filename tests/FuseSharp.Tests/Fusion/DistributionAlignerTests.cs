@@ -7,8 +7,6 @@ namespace FuseSharp.Tests.Fusion;
 
 public class DistributionAlignerTests
 {
-    private static readonly Lazy<VocabMap> NeoxMinEd = new(() => VocabMapper.MinEd(TestVocabularies.Neox, TestVocabularies.Llama2));
-
     public static TheoryData<string, string, string> FuseLlmCases()
     {
         var data = new TheoryData<string, string, string>();
@@ -24,7 +22,7 @@ public class DistributionAlignerTests
     {
         var line = FusionFixtures.Lines("dist_align_fusellm.jsonl").Single(l => l["snippet"]!.GetValue<string>() == snippet && l["blending"]!.GetValue<string>() == blending);
         var src = TestVocabularies.Get(blending);
-        var map = blending == "neox" ? NeoxMinEd.Value : MapFromEntries(line["minED_map_entries_used"]!.AsObject(), src);
+        var map = blending == "neox" ? TestVocabularies.NeoxToLlamaMinEd : MapFromEntries(line["minED_map_entries_used"]!.AsObject(), src);
         var options = new DistributionAlignerOptions
         {
             Method = result.StartsWith("hard", StringComparison.Ordinal) ? AlignmentMethod.FuseLlmHard : AlignmentMethod.FuseLlmSoft,
@@ -78,12 +76,12 @@ public class DistributionAlignerTests
         var basePieces = FusionFixtures.Strings(line["base_pieces"]);
         var blendPieces = FusionFixtures.Strings(line["blending_pieces"]);
         var dtw = TokenDtw.Align(blendPieces, basePieces, DtwVariant.FuseLlm, "Ġ", "▁");
-        var aligned = new DistributionAligner(TestVocabularies.Llama2, TestVocabularies.Neox, NeoxMinEd.Value, new DistributionAlignerOptions()).Align(Input(line, basePieces, blendPieces, dtw));
+        var aligned = new DistributionAligner(TestVocabularies.Llama2, TestVocabularies.Neox, TestVocabularies.NeoxToLlamaMinEd, new DistributionAlignerOptions()).Align(Input(line, basePieces, blendPieces, dtw));
         for (int t = 0; t < aligned.Positions; t++)
         {
             bool oneHot = aligned.Outcomes[t] is AlignmentOutcome.FallbackUnmatched or AlignmentOutcome.FallbackOneToMany;
             Assert.Equal(oneHot || aligned.Outcomes[t] == AlignmentOutcome.Empty, aligned.SourcePositions[t] < 0);
-            if (oneHot) Assert.Equal([1.0f], aligned.ValuesAt(t).ToArray());
+            if (oneHot) Assert.Equal([1.0f], aligned.Lists.ValuesAt(t).ToArray());
         }
         Assert.Contains(AlignmentOutcome.Exact, aligned.Outcomes);
         Assert.Contains(AlignmentOutcome.FallbackOneToMany, aligned.Outcomes);
@@ -113,8 +111,8 @@ public class DistributionAlignerTests
         Assert.Equal(ids.Length, aligned.Positions);
         for (int t = 0; t < ids.Length; t++)
         {
-            Assert.True(ids[t].SequenceEqual(aligned.IdsAt(t).ToArray()), $"position {t}: expected ids [{string.Join(",", ids[t])}], got [{string.Join(",", aligned.IdsAt(t).ToArray())}] ({aligned.Outcomes[t]})");
-            Assert.True(values[t].SequenceEqual(aligned.ValuesAt(t).ToArray()), $"position {t}: values differ");
+            Assert.True(ids[t].SequenceEqual(aligned.Lists.IdsAt(t).ToArray()), $"position {t}: expected ids [{string.Join(",", ids[t])}], got [{string.Join(",", aligned.Lists.IdsAt(t).ToArray())}] ({aligned.Outcomes[t]})");
+            Assert.True(values[t].SequenceEqual(aligned.Lists.ValuesAt(t).ToArray()), $"position {t}: values differ");
         }
     }
 

@@ -10,10 +10,15 @@ internal static class FusionFixtures
 
     public static string PathOf(string name) => Path.Combine(Dir, name);
 
-    public static IEnumerable<JsonObject> Lines(string name) =>
-        File.ReadLines(PathOf(name)).Where(l => l.Length > 0).Select(l => JsonNode.Parse(l)!.AsObject());
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<IReadOnlyList<JsonObject>>> LineCache = new();
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<JsonNode>> JsonCache = new();
 
-    public static JsonNode Json(string name) => JsonNode.Parse(File.ReadAllText(PathOf(name)))!;
+    /// <summary>The lines of a JSONL fixture, parsed once per test run (treat as read-only).</summary>
+    public static IReadOnlyList<JsonObject> Lines(string name) => LineCache.GetOrAdd(name, n => new Lazy<IReadOnlyList<JsonObject>>(() =>
+        File.ReadLines(PathOf(n)).Where(l => l.Length > 0).Select(l => JsonNode.Parse(l)!.AsObject()).ToList())).Value;
+
+    /// <summary>A JSON fixture, parsed once per test run (treat as read-only).</summary>
+    public static JsonNode Json(string name) => JsonCache.GetOrAdd(name, n => new Lazy<JsonNode>(() => JsonNode.Parse(File.ReadAllText(PathOf(n)))!)).Value;
 
     public static string[] Strings(JsonNode? node) => node!.AsArray().Select(x => x!.GetValue<string>()).ToArray();
 

@@ -10,7 +10,12 @@ internal static class TestVocabularies
     private static readonly Lazy<TokenVocabulary> NeoxLazy = new(() => Load("neox"));
     private static readonly Lazy<TokenVocabulary> QwenLazy = new(() => Load("qwen2"));
 
+    private static readonly Lazy<VocabMap> NeoxMinEdLazy = new(() => VocabMapper.MinEd(Neox, Llama2));
+
     public static TokenVocabulary Llama2 => LlamaLazy.Value;
+
+    /// <summary>The MinED map NeoX → Llama-2 (computed once per test run).</summary>
+    public static VocabMap NeoxToLlamaMinEd => NeoxMinEdLazy.Value;
 
     public static TokenVocabulary Neox => NeoxLazy.Value;
 

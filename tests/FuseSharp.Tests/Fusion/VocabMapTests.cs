@@ -8,13 +8,11 @@ namespace FuseSharp.Tests.Fusion;
 
 public class VocabMapTests(ITestOutputHelper output)
 {
-    private static readonly Lazy<VocabMap> NeoxMinEd = new(() => VocabMapper.MinEd(TestVocabularies.Neox, TestVocabularies.Llama2));
-
     [Fact]
     public void MinEdMatchesFuseLlmVocabMapping()
     {
         var sw = Stopwatch.StartNew();
-        var map = NeoxMinEd.Value;
+        var map = TestVocabularies.NeoxToLlamaMinEd;
         output.WriteLine($"MinED 50277 x 32000: {sw.Elapsed.TotalSeconds:0.00} s");
         var f = FusionFixtures.Json("vocab_map_minED_neox_to_llama2.json");
         Assert.Equal(f["vocab_totals"]!["n"]!.GetValue<int>(), map.Count);
@@ -51,7 +49,7 @@ public class VocabMapTests(ITestOutputHelper output)
     [Fact]
     public void FuseLlmJsonIsWrittenAsPythonDoesAndReadsBack()
     {
-        var map = NeoxMinEd.Value;
+        var map = TestVocabularies.NeoxToLlamaMinEd;
         var path = Path.Combine(Path.GetTempPath(), $"fusesharp-map-{Guid.NewGuid():N}.json");
         try
         {

@@ -1,3 +1,4 @@
+using FuseSharp.Fusion.Fuse;
 using FuseSharp.Fusion.Vocab;
 
 namespace FuseSharp.Fusion.Alignment;
@@ -92,27 +93,21 @@ public sealed record DistributionAlignerOptions
 }
 
 /// <summary>
-/// The aligned distributions of one document in target positions: a ragged list of (target id, value) per position
-/// (CSR), values being raw source logits or the literal 1.0 of a one-hot, exactly as the reference stores
+/// The aligned distributions of one document in target positions: per position a list of (target id, value),
+/// values being raw source logits or the literal 1.0 of a one-hot, exactly as the reference stores
 /// <c>per_step_aligned_logits/indices</c>. An empty list means "use the target's own distribution" (§7.2).
 /// </summary>
 public sealed class AlignedDocument
 {
-    internal AlignedDocument(int[] offsets, int[] ids, float[] values, AlignmentOutcome[] outcomes, int[] sourcePositions)
+    internal AlignedDocument(SparseRows lists, AlignmentOutcome[] outcomes, int[] sourcePositions)
     {
-        Offsets = offsets;
-        Ids = ids;
-        Values = values;
+        Lists = lists;
         Outcomes = outcomes;
         SourcePositions = sourcePositions;
     }
 
-    /// <summary>Per target position t, entries [Offsets[t], Offsets[t+1]); length = positions + 1.</summary>
-    public int[] Offsets { get; }
-
-    public int[] Ids { get; }
-
-    public float[] Values { get; }
+    /// <summary>The aligned (target id, value) lists per target position.</summary>
+    public SparseRows Lists { get; }
 
     public AlignmentOutcome[] Outcomes { get; }
 
@@ -120,10 +115,6 @@ public sealed class AlignedDocument
     public int[] SourcePositions { get; }
 
     public int Positions => Outcomes.Length;
-
-    public ReadOnlySpan<int> IdsAt(int t) => Ids.AsSpan(Offsets[t], Offsets[t + 1] - Offsets[t]);
-
-    public ReadOnlySpan<float> ValuesAt(int t) => Values.AsSpan(Offsets[t], Offsets[t + 1] - Offsets[t]);
 }
 
 /// <summary>
@@ -258,7 +249,7 @@ public sealed class DistributionAligner
             sourcePos[i] = used;
             offsets[i + 1] = ids.Count;
         }
-        return new AlignedDocument(offsets, [.. ids], [.. values], outcomes, sourcePos);
+        return new AlignedDocument(new SparseRows(offsets, [.. ids], [.. values]), outcomes, sourcePos);
     }
 
     /// <summary>FuseLLM's 1:1 test on pieces; null when unmatched.</summary>

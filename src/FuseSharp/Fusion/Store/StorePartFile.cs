@@ -71,6 +71,21 @@ internal static class StorePartFile
     public static JsonObject? ReadMetadata(SafetensorsFile f) =>
         f.Metadata.TryGetValue(MetadataKey, out var s) ? JsonNode.Parse(s)?.AsObject() : null;
 
+    /// <summary>Decodes one column of a part file (e.g. <c>row_length</c> or <c>metrics</c>) without the others.</summary>
+    public static T[] ReadColumn<T>(StoreManifest m, StorePart part, string name, DType dtype) where T : unmanaged
+    {
+        using var f = SafetensorsFile.Open(part.Path);
+        var meta = ReadMetadata(f) ?? throw new FusionException($"{part.Path}: not a FuseSharp store part (no '{MetadataKey}' metadata)");
+        Check(m, part, meta);
+        var t = meta["tensors"]![name] ?? throw new FusionException($"{part.Path}: column '{name}' is missing");
+        if (!DTypes.TryParseSafetensors(t["dtype"]!.GetValue<string>(), out var dt) || dt != dtype)
+            throw new FusionException($"{part.Path}: column '{name}' has dtype {t["dtype"]}, expected {dtype.SafetensorsName()}");
+        long elements = t["shape"]!.AsArray().Aggregate(1L, (a, d) => a * d!.GetValue<long>());
+        var raw = new byte[checked(elements * dt.Size())];
+        ColumnCodec.Decode(f.GetBytes(name), dt.Size(), m.Codec, raw, $"{part.Path}: column '{name}'");
+        return MemoryMarshal.Cast<byte, T>(raw).ToArray();
+    }
+
     /// <summary>Decodes the rows of a part file.</summary>
     public static List<StoreRow> Read(StoreManifest m, StorePart part)
     {

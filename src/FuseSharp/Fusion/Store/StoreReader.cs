@@ -76,6 +76,33 @@ public sealed class StoreReader
             foreach (var row in ReadPart(part)) yield return row;
     }
 
+    /// <summary>Rows [first, first + count) in order, decoding only the parts that overlap the range.</summary>
+    /// <exception cref="FusionException">The range is outside the store or covers a missing part.</exception>
+    public IReadOnlyList<StoreRow> ReadRange(long first, int count)
+    {
+        if (first < 0 || count < 0 || first + count > Rows)
+            throw new FusionException($"{Folder}: rows {first}..{first + count} are outside the store's {Rows} rows");
+        var rows = new List<StoreRow>(count);
+        foreach (var part in Parts)
+        {
+            if (part.FirstRow + part.Rows <= first || part.FirstRow >= first + count) continue;
+            foreach (var row in ReadPart(part))
+            {
+                if (row.Index >= first && row.Index < first + count) rows.Add(row);
+            }
+        }
+        rows.Sort((a, b) => a.Index.CompareTo(b.Index));
+        return rows;
+    }
+
+    /// <summary>Every row's number of positions, decoding only that column.</summary>
+    public int[] RowLengths() => Parts.SelectMany(p => p.Done ? StorePartFile.ReadColumn<int>(Manifest, p, "row_length", Tensors.DType.I32) : throw Missing1(p)).ToArray();
+
+    /// <summary>Every row's metrics [rows, metrics] (row-major), decoding only that column.</summary>
+    public double[] RowMetrics() => Manifest.Metrics.Count == 0 ? [] : Parts.SelectMany(p => p.Done ? StorePartFile.ReadColumn<double>(Manifest, p, "metrics", Tensors.DType.F64) : throw Missing1(p)).ToArray();
+
+    private static FusionException Missing1(StorePart p) => new($"{p.Path}: this part has not been written", "finish the stage for its shard first");
+
     /// <summary>Total bytes of the part files (for the storage report).</summary>
     public long PartBytes() => Parts.Where(p => p.Done).Sum(p => new FileInfo(p.Path).Length);
 

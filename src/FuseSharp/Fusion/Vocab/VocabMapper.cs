@@ -1,7 +1,6 @@
 using System.Numerics;
 using FuseSharp.Diagnostics;
 using FuseSharp.Fusion.Alignment;
-using FuseSharp.Tensors;
 
 namespace FuseSharp.Fusion.Vocab;
 
@@ -65,20 +64,19 @@ public static class VocabMapper
             }
         }
         using var task = (progress ?? NullProgress.Instance).Start("MinED vocabulary map", pending.Count);
-        Parallel.ForEach(System.Collections.Concurrent.Partitioner.Create(0, pending.Count, 64), Parallelism.Options,
-            () => index.NewSearch(),
-            (range, _, search) =>
+        // Chunks of 64 keys, one search state (match-mask table) per chunk.
+        var chunks = Enumerable.Range(0, (pending.Count + 63) / 64).ToList();
+        FusionParallel.ForEach(chunks, chunk =>
+        {
+            var search = index.NewSearch();
+            int end = Math.Min(pending.Count, (chunk + 1) * 64);
+            for (int r = chunk * 64; r < end; r++)
             {
-                cancel.ThrowIfCancellationRequested();
-                for (int r = range.Item1; r < range.Item2; r++)
-                {
-                    int i = pending[r];
-                    (target[i], distance[i]) = search.Nearest(keys[i]!);
-                }
-                task.Advance(range.Item2 - range.Item1);
-                return search;
-            },
-            _ => { });
+                int i = pending[r];
+                (target[i], distance[i]) = search.Nearest(keys[i]!);
+            }
+            task.Advance(end - chunk * 64);
+        }, cancel);
         cancel.ThrowIfCancellationRequested();
         int nearest = pending.Count(i => target[i] >= 0);
         int unmapped = target.Count(t => t < 0);

@@ -103,6 +103,14 @@ public sealed class StoreReader
 
     private static FusionException Missing1(StorePart p) => new($"{p.Path}: this part has not been written", "finish the stage for its shard first");
 
+    /// <summary>Positions held by a written part (from its metadata; no column is decoded).</summary>
+    public long PartPositions(StorePart part)
+    {
+        ArgumentNullException.ThrowIfNull(part);
+        using var f = SafetensorsFile.Open(part.Path);
+        return StorePartFile.ReadMetadata(f)?["positions"]?.GetValue<long>() ?? 0;
+    }
+
     /// <summary>Total bytes of the part files (for the storage report).</summary>
     public long PartBytes() => Parts.Where(p => p.Done).Sum(p => new FileInfo(p.Path).Length);
 

@@ -4,7 +4,7 @@ using FuseSharp.Bench;
 // against baselines measured in the same run (the machine is shared and noisy: compare ratios, not seconds).
 var suites = new Dictionary<string, (string Description, Action<string[]> Run)>(StringComparer.Ordinal)
 {
-
+    ["io"] = ("safetensors: header-only open, BF16->F32 read vs memory bandwidth, write vs plain file write", IoBench.Run),
 };
 
 if (args.Length == 0 || args[0] is "list" or "-h" or "--help" || !suites.ContainsKey(args[0]))

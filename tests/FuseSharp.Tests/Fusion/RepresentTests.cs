@@ -8,11 +8,11 @@ namespace FuseSharp.Tests.Fusion;
 
 public sealed class RepresentTests : IDisposable
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"fusesharp-represent-{Guid.NewGuid():N}");
+    private readonly TempDir _temp = TestPaths.NewTempDir();
 
-    public RepresentTests() => Directory.CreateDirectory(_dir);
+    private string _dir => _temp.Path;
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _temp.Dispose();
 
     private string Corpus(params string[] lines)
     {

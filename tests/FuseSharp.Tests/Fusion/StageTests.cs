@@ -12,12 +12,11 @@ namespace FuseSharp.Tests.Fusion;
 /// <summary>The stages over stores, end to end on the fixture documents: represent-like stores → align → pack → fuse.</summary>
 public sealed class StageTests : IDisposable
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"fusesharp-stages-{Guid.NewGuid():N}");
+    private readonly TempDir _temp = TestPaths.NewTempDir();
 
-    public void Dispose()
-    {
-        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
-    }
+    private string _dir => _temp.Path;
+
+    public void Dispose() => _temp.Dispose();
 
     private static StoreManifest RepresentationManifest(long rows, string corpus, string model) => new()
     {
@@ -33,7 +32,9 @@ public sealed class StageTests : IDisposable
     };
 
     /// <summary>Target (llama2) and source (neox, qwen2) representation stores of the six fusion_blocks documents.</summary>
-    private (string Target, string Neox, string Qwen, List<FusionRow> Docs) BuildStores()
+    private (string Target, string Neox, string Qwen, List<FusionRow> Docs) BuildStores() => BuildStores(_dir);
+
+    internal static (string Target, string Neox, string Qwen, List<FusionRow> Docs) BuildStores(string _dir)
     {
         var blocks = FusionFixtures.Lines("fusion_blocks.jsonl").ToList();
         var docs = FusionTests.Documents(blocks);
@@ -75,7 +76,7 @@ public sealed class StageTests : IDisposable
         foreach (var part in w.Pending) w.Write(part, Enumerable.Range(0, part.Rows).Select(r => row((int)part.FirstRow + r)).ToList());
     }
 
-    private static void AlignSources(string target, string neox, string qwen, string alignedNeox, string alignedQwen, ShardSpec? shard = null)
+    internal static void AlignSources(string target, string neox, string qwen, string alignedNeox, string alignedQwen, ShardSpec? shard = null)
     {
         var llama = new AlignTokenizer(TestVocabularies.Llama2);
         var t = StoreReader.Open(target);

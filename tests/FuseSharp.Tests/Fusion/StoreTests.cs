@@ -9,12 +9,11 @@ namespace FuseSharp.Tests.Fusion;
 
 public sealed class StoreTests : IDisposable
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"fusesharp-store-{Guid.NewGuid():N}");
+    private readonly TempDir _temp = TestPaths.NewTempDir();
 
-    public void Dispose()
-    {
-        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
-    }
+    private string _dir => _temp.Path;
+
+    public void Dispose() => _temp.Dispose();
 
     internal static StoreManifest Manifest(long rows, int shards = 1, int rowsPerPart = 3, ColumnCodecKind codec = ColumnCodecKind.ShuffleZlib, string model = "m") => new()
     {

@@ -5,6 +5,7 @@ using FuseSharp.Bench;
 var suites = new Dictionary<string, (string Description, Action<string[]> Run)>(StringComparer.Ordinal)
 {
     ["io"] = ("safetensors: header-only open, BF16->F32 read vs memory bandwidth, write vs plain file write", IoBench.Run),
+    ["fusion"] = ("fusion data: DTW tokens/s (reference vs full vs banded), MinED 50k x 32k map, bytes per stored position", FusionBench.Run),
 };
 
 if (args.Length == 0 || args[0] is "list" or "-h" or "--help" || !suites.ContainsKey(args[0]))

@@ -76,6 +76,10 @@ public static class DtwVariants
 /// <see cref="DtwVariant"/>, memoized per pair of distinct token strings (a 2048-token text has a few hundred
 /// distinct tokens, so most of the n·m cells share a handful of distances). Costs are exact float64 values as the
 /// reference computes them: an integer distance, or <c>int * 0.1</c> for FuseChat v1's substring discount.
+/// <para>
+/// Distances are bit-parallel (Myers) over a problem-local alphabet: the table is filled row by row, so the current
+/// row's pattern masks are loaded once per row and each new pair costs one pass over the base string.
+/// </para>
 /// </summary>
 internal sealed class DtwCostMatrix
 {
@@ -85,15 +89,23 @@ internal sealed class DtwCostMatrix
     private readonly int _cols;       // distinct base strings
     private readonly int[] _memo;     // distinct pair -> 2·distance + discount flag; -1 = not computed yet
 
-    // Per distinct blending string: marker removed; marker replaced by the base marker (v2's fallback).
-    private readonly int[][] _srcStripped;
+    // Per distinct blending string: marker removed (text, interned code points); marker replaced by the base marker (v2's fallback).
     private readonly string[] _srcStrippedText;
+    private readonly int[][] _srcStripped;
     private readonly int[][] _srcHarmonized;
 
-    // Per distinct base string: marker removed; raw.
-    private readonly int[][] _tgtStripped;
+    // Per distinct base string: marker removed (text, interned code points); raw.
     private readonly string[] _tgtStrippedText;
+    private readonly int[][] _tgtStripped;
     private readonly int[][] _tgtRaw;
+
+    // Character sets of the stripped strings (interned id mod 64): disjoint sets mean no common character.
+    private readonly ulong[] _srcSig;
+    private readonly ulong[] _tgtSig;
+
+    // The loaded row pattern: match masks of _srcStripped[_loaded] over the alphabet.
+    private readonly ulong[] _peq;
+    private int _loaded = -1;
 
     public DtwCostMatrix(IReadOnlyList<string> blending, IReadOnlyList<string> @base, DtwVariant variant, string blendingMarker, string baseMarker)
     {
@@ -107,14 +119,25 @@ internal sealed class DtwCostMatrix
         _memo = new int[cells];
         Array.Fill(_memo, -1);
 
+        var alphabet = new Dictionary<int, int>();
+        int[] Intern(string text)
+        {
+            var cps = Levenshtein.CodePoints(text);
+            for (int i = 0; i < cps.Length; i++)
+            {
+                if (!alphabet.TryGetValue(cps[i], out int k)) alphabet[cps[i]] = k = alphabet.Count;
+                cps[i] = k;
+            }
+            return cps;
+        }
         _srcStrippedText = new string[srcDistinct.Count];
         _srcStripped = new int[srcDistinct.Count][];
         _srcHarmonized = new int[srcDistinct.Count][];
         for (int u = 0; u < srcDistinct.Count; u++)
         {
             _srcStrippedText[u] = DtwVariants.ReplaceMarker(srcDistinct[u], blendingMarker, "");
-            _srcStripped[u] = Levenshtein.CodePoints(_srcStrippedText[u]);
-            _srcHarmonized[u] = Levenshtein.CodePoints(DtwVariants.ReplaceMarker(srcDistinct[u], blendingMarker, baseMarker));
+            _srcStripped[u] = Intern(_srcStrippedText[u]);
+            _srcHarmonized[u] = Intern(DtwVariants.ReplaceMarker(srcDistinct[u], blendingMarker, baseMarker));
         }
         _tgtStrippedText = new string[tgtDistinct.Count];
         _tgtStripped = new int[tgtDistinct.Count][];
@@ -122,9 +145,19 @@ internal sealed class DtwCostMatrix
         for (int u = 0; u < tgtDistinct.Count; u++)
         {
             _tgtStrippedText[u] = DtwVariants.ReplaceMarker(tgtDistinct[u], baseMarker, "");
-            _tgtStripped[u] = Levenshtein.CodePoints(_tgtStrippedText[u]);
-            _tgtRaw[u] = Levenshtein.CodePoints(tgtDistinct[u]);
+            _tgtStripped[u] = Intern(_tgtStrippedText[u]);
+            _tgtRaw[u] = Intern(tgtDistinct[u]);
         }
+        _peq = new ulong[alphabet.Count];
+        _srcSig = _srcStripped.Select(Signature).ToArray();
+        _tgtSig = _tgtStripped.Select(Signature).ToArray();
+    }
+
+    private static ulong Signature(int[] interned)
+    {
+        ulong sig = 0;
+        foreach (int c in interned) sig |= 1UL << (c & 63);
+        return sig;
     }
 
     /// <summary>Number of blending positions (rows).</summary>
@@ -139,30 +172,94 @@ internal sealed class DtwCostMatrix
     /// <summary>Offset of blending position <paramref name="i"/>'s memo row; pass it to <see cref="Cost(int, int)"/>.</summary>
     public int RowBase(int i) => _rowKey[i] * _cols;
 
+    /// <summary>Length in code points of blending position <paramref name="i"/>'s string without markers (for the band's centre line).</summary>
+    public int BlendingLength(int i) => _srcStripped[_rowKey[i]].Length;
+
+    /// <summary>Length in code points of base position <paramref name="j"/>'s string without markers.</summary>
+    public int BaseLength(int j) => _tgtStripped[_colKey[j]].Length;
+
+    /// <summary>The memo (distinct pair -> 2·distance + discount flag, -1 = not computed) and the base positions' distinct indices, for the table's inner loop.</summary>
+    internal int[] Memo => _memo;
+
+    internal int[] ColumnKeys => _colKey;
+
     /// <summary>The cost of blending position i (via its <see cref="RowBase"/>) against base position <paramref name="j"/>.</summary>
     public double Cost(int rowBase, int j)
     {
-        int slot = rowBase + _colKey[j];
-        int packed = _memo[slot];
-        if (packed < 0)
-        {
-            packed = Compute(rowBase / _cols, _colKey[j]);
-            _memo[slot] = packed;
-            PairsComputed++;
-        }
-        // int * 0.1 as Python computes `dist * w` with w = 0.1 (a float64 product, not dist / 10).
-        return (packed & 1) != 0 ? (packed >> 1) * 0.1 : packed >> 1;
+        int packed = _memo[rowBase + _colKey[j]];
+        return Decode(packed >= 0 ? packed : Miss(rowBase, j));
     }
+
+    /// <summary>The packed cost of a pair not computed yet; memoizes it.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    internal int Miss(int rowBase, int j)
+    {
+        int packed = Compute(rowBase / _cols, _colKey[j]);
+        _memo[rowBase + _colKey[j]] = packed;
+        PairsComputed++;
+        return packed;
+    }
+
+    /// <summary>int * 0.1 as Python computes <c>dist * w</c> with w = 0.1 (a float64 product, not dist / 10).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    internal static double Decode(int packed) => (packed & 1) != 0 ? (packed >> 1) * 0.1 : packed >> 1;
+
+    /// <summary>
+    /// Per blending position, a lower bound of the cost of every cell of its row: 0 when some base string costs nothing
+    /// against it, else the smallest non-zero cost the variant can produce (1, or 0.1 for FuseChat v1).
+    /// </summary>
+    public double[] RowFloors() => Floors(_rowKey, _srcStripped.Length, ZeroForSource);
+
+    /// <summary>The same for base positions' columns.</summary>
+    public double[] ColumnFloors() => Floors(_colKey, _tgtStripped.Length, ZeroForTarget);
+
+    private double[] Floors(int[] keys, int distinct, Func<int, bool> hasZero)
+    {
+        double nonZero = _variant == DtwVariant.FuseChatV1 ? 0.1 : 1.0;
+        var perDistinct = new double[distinct];
+        for (int u = 0; u < distinct; u++) perDistinct[u] = hasZero(u) ? 0 : nonZero;
+        return keys.Select(k => perDistinct[k]).ToArray();
+    }
+
+    private HashSet<string>? _tgtStrippedNonEmpty, _tgtRawOfEmpty, _tgtRawAll, _srcStrippedNonEmpty, _srcHarmOfEmpty, _srcHarmAll;
+
+    // A zero cost needs equal stripped strings, or (FuseChat v2, when one side strips to nothing) the harmonised
+    // blending string equal to the raw base string.
+    private bool ZeroForSource(int u)
+    {
+        _tgtStrippedNonEmpty ??= Enumerable.Range(0, _tgtStripped.Length).Where(t => _tgtStripped[t].Length > 0).Select(t => Key(_tgtStripped[t])).ToHashSet(StringComparer.Ordinal);
+        bool v2 = _variant == DtwVariant.FuseChatV2;
+        if (!v2) return _tgtStrippedNonEmpty.Contains(Key(_srcStripped[u])) || (_srcStripped[u].Length == 0 && _tgtStripped.Any(t => t.Length == 0));
+        _tgtRawOfEmpty ??= Enumerable.Range(0, _tgtStripped.Length).Where(t => _tgtStripped[t].Length == 0).Select(t => Key(_tgtRaw[t])).ToHashSet(StringComparer.Ordinal);
+        _tgtRawAll ??= _tgtRaw.Select(Key).ToHashSet(StringComparer.Ordinal);
+        return _srcStripped[u].Length > 0
+            ? _tgtStrippedNonEmpty.Contains(Key(_srcStripped[u])) || _tgtRawOfEmpty.Contains(Key(_srcHarmonized[u]))
+            : _tgtRawAll.Contains(Key(_srcHarmonized[u]));
+    }
+
+    private bool ZeroForTarget(int t)
+    {
+        _srcStrippedNonEmpty ??= Enumerable.Range(0, _srcStripped.Length).Where(u => _srcStripped[u].Length > 0).Select(u => Key(_srcStripped[u])).ToHashSet(StringComparer.Ordinal);
+        bool v2 = _variant == DtwVariant.FuseChatV2;
+        if (!v2) return _srcStrippedNonEmpty.Contains(Key(_tgtStripped[t])) || (_tgtStripped[t].Length == 0 && _srcStripped.Any(s => s.Length == 0));
+        _srcHarmOfEmpty ??= Enumerable.Range(0, _srcStripped.Length).Where(u => _srcStripped[u].Length == 0).Select(u => Key(_srcHarmonized[u])).ToHashSet(StringComparer.Ordinal);
+        _srcHarmAll ??= _srcHarmonized.Select(Key).ToHashSet(StringComparer.Ordinal);
+        return _tgtStripped[t].Length > 0
+            ? _srcStrippedNonEmpty.Contains(Key(_tgtStripped[t])) || _srcHarmOfEmpty.Contains(Key(_tgtRaw[t]))
+            : _srcHarmAll.Contains(Key(_tgtRaw[t]));
+    }
+
+    private static string Key(int[] interned) => string.Join(',', interned);
 
     private int Compute(int s, int t)
     {
         switch (_variant)
         {
             case DtwVariant.FuseLlm:
-                return Levenshtein.Distance(_srcStripped[s], _tgtStripped[t]) << 1;
+                return Stripped(s, t) << 1;
             case DtwVariant.FuseChatV1:
             {
-                int d = Levenshtein.Distance(_srcStripped[s], _tgtStripped[t]);
+                int d = Stripped(s, t);
                 string a = _srcStrippedText[s], b = _tgtStrippedText[t];
                 bool discount = a.Contains(b, StringComparison.Ordinal) || b.Contains(a, StringComparison.Ordinal);
                 return (d << 1) | (discount ? 1 : 0);
@@ -170,10 +267,47 @@ internal sealed class DtwCostMatrix
             case DtwVariant.FuseChatV2:
                 return _srcStripped[s].Length == 0 || _tgtStripped[t].Length == 0
                     ? Levenshtein.Distance(_srcHarmonized[s], _tgtRaw[t]) << 1
-                    : Levenshtein.Distance(_srcStripped[s], _tgtStripped[t]) << 1;
+                    : Stripped(s, t) << 1;
             default:
                 throw new ArgumentOutOfRangeException(nameof(_variant));
         }
+    }
+
+    /// <summary>Distance between stripped strings, bit-parallel with the row's pattern loaded once (Myers/Hyyrö, as <see cref="Levenshtein.Myers"/>).</summary>
+    private int Stripped(int s, int t)
+    {
+        var a = _srcStripped[s];
+        var b = _tgtStripped[t];
+        if (a.Length == 0) return b.Length;
+        if (b.Length == 0) return a.Length;
+        // No character in common (the signatures are disjoint): substitute the shorter, insert the rest — exactly max(|a|, |b|).
+        if ((_srcSig[s] & _tgtSig[t]) == 0) return Math.Max(a.Length, b.Length);
+        if (a.Length > Levenshtein.WordBits) return Levenshtein.Distance(a, b);
+        if (_loaded != s)
+        {
+            if (_loaded >= 0)
+                foreach (int c in _srcStripped[_loaded]) _peq[c] = 0;
+            for (int i = 0; i < a.Length; i++) _peq[a[i]] |= 1UL << i;
+            _loaded = s;
+        }
+        int m = a.Length;
+        ulong pv = m == 64 ? ulong.MaxValue : (1UL << m) - 1, mv = 0, last = 1UL << (m - 1);
+        int score = m;
+        foreach (int c in b)
+        {
+            ulong e = _peq[c];
+            ulong xv = e | mv;
+            ulong xh = (((e & pv) + pv) ^ pv) | e;
+            ulong ph = mv | ~(xh | pv);
+            ulong mh = pv & xh;
+            if ((ph & last) != 0) score++;
+            else if ((mh & last) != 0) score--;
+            ph = (ph << 1) | 1;
+            mh <<= 1;
+            pv = mh | ~(xv | ph);
+            mv = ph & xv;
+        }
+        return score;
     }
 
     private static List<string> Distinct(IReadOnlyList<string> tokens, out int[] keys)

@@ -110,15 +110,25 @@ public static class TokenDtw
     internal static DtwAlignment Align(DtwCostMatrix costs, DtwTieOrder tie, DtwMode mode)
     {
         int n = costs.Rows, m = costs.Columns;
-        double ub = double.PositiveInfinity;
-        if (mode == DtwMode.Banded && (long)n * m > 64)
+        if (mode == DtwMode.Full || (long)n * m <= 256)
         {
-            // Half-width 8 around the diagonal segment of each row; any connected band gives a valid upper bound.
-            ub = Fill(costs, tie, double.PositiveInfinity, bandHalfWidth: 8, keepMoves: false, out _);
+            var full = Fill(costs, tie, double.PositiveInfinity, null, null, null, null, keepMoves: true, out var fm);
+            return Traceback(fm!, n, m, full);
         }
-        var total = Fill(costs, tie, ub, bandHalfWidth: -1, keepMoves: true, out var moves);
+        // 1. An upper bound: the cheapest path inside a band that follows the text (both sequences spell the same
+        //    characters, so token i of one sits near the token of the other at the same character offset).
+        var (lo, hi) = TextBand(costs, BandHalfWidth);
+        double ub = Fill(costs, tie, double.PositiveInfinity, lo, hi, null, null, keepMoves: false, out _);
+        // 2. The exact table restricted to cells that can still be on a path of cost <= ub: forward cost plus a
+        //    consistent lower bound of the cost to go (every later row and every later column must be visited once).
+        var rest = SuffixSums(costs.RowFloors());
+        var restCols = SuffixSums(costs.ColumnFloors());
+        double total = Fill(costs, tie, ub, null, null, rest, restCols, keepMoves: true, out var moves);
         return Traceback(moves!, n, m, total);
     }
+
+    /// <summary>Half-width of the upper-bound band around the character-offset centre line, in tokens.</summary>
+    internal const int BandHalfWidth = 24;
 
     /// <summary>The moves the forward pass decided, stored per row over the row's computed column range.</summary>
     internal sealed class Moves
@@ -130,25 +140,83 @@ public static class TokenDtw
     }
 
     /// <summary>
-    /// Fills the table row by row. Row i is computed over columns [lo, hi]: lo is the first column whose value in the
-    /// previous row is ≤ <paramref name="ub"/> (no cheaper cell can start further left), and the row continues while a
-    /// predecessor ≤ ub exists (from the previous row up to its last such column + 1, or from the left). With ub = +∞
-    /// and no band this is the full table. Cells outside the computed range count as +∞, which only ever
-    /// over-estimates cells whose true cost exceeds ub (see <see cref="DtwMode.Banded"/>).
+    /// Per row, a connected band of columns around the base position at the same relative character offset as the
+    /// row's blending token (marker-stripped lengths), widened by <paramref name="halfWidth"/>. Connected: every row
+    /// overlaps the previous one, bounds never decrease, row 0 starts at column 0 and the last row ends at m − 1, so
+    /// the band holds a valid path and its cost is an upper bound of the optimum.
     /// </summary>
-    /// <returns>The cumulative cost at (n−1, m−1), +∞ if it was not reached.</returns>
-    internal static double Fill(DtwCostMatrix costs, DtwTieOrder tie, double ub, int bandHalfWidth, bool keepMoves, out Moves? moves)
+    internal static (int[] Lo, int[] Hi) TextBand(DtwCostMatrix costs, int halfWidth)
     {
         int n = costs.Rows, m = costs.Columns;
-        var prev = new double[m];
-        var cur = new double[m];
-        int prevLo = 0, prevHi = -1, prevLastValid = -1;
+        var cumT = new long[m + 1];
+        for (int j = 0; j < m; j++) cumT[j + 1] = cumT[j] + Math.Max(1, costs.BaseLength(j));
+        long totalS = 0;
+        for (int i = 0; i < n; i++) totalS += Math.Max(1, costs.BlendingLength(i));
+        var lo = new int[n];
+        var hi = new int[n];
+        long cumS = 0;
+        for (int i = 0; i < n; i++)
+        {
+            int len = Math.Max(1, costs.BlendingLength(i));
+            double mid = (cumS + len / 2.0) * cumT[m] / totalS;
+            cumS += len;
+            int c = Array.BinarySearch(cumT, (long)mid);
+            c = c >= 0 ? c : ~c - 1;
+            c = Math.Clamp(c, 0, m - 1);
+            lo[i] = Math.Max(0, c - halfWidth);
+            hi[i] = Math.Min(m - 1, c + halfWidth);
+            if (i > 0)
+            {
+                lo[i] = Math.Min(Math.Max(lo[i], lo[i - 1]), hi[i - 1] + 1);
+                hi[i] = Math.Max(hi[i], hi[i - 1]);
+            }
+        }
+        lo[0] = 0;
+        hi[n - 1] = m - 1;
+        return (lo, hi);
+    }
+
+    private static double[] SuffixSums(double[] floors)
+    {
+        var r = new double[floors.Length + 1];
+        for (int i = floors.Length - 1; i >= 0; i--) r[i] = r[i + 1] + floors[i];
+        return r;
+    }
+
+    /// <summary>
+    /// Fills the table row by row. A cell is "live" when its cumulative cost plus a lower bound of the cost still to
+    /// come (<c>max(restRows[i+1], restCols[j+1])</c>, 0 without bounds) is at most <paramref name="ub"/>. Row i is
+    /// computed from the first column live in the previous row (no live cell can start further left) while a live
+    /// predecessor exists: from the previous row up to its last live column + 1, or from the left. Cells outside the
+    /// computed range count as +∞. Because the bound is consistent (a cell's bound is at most the next cell's cost
+    /// plus the next cell's bound), every cell that can lie on a path of cost ≤ ub, and every neighbour the traceback
+    /// compares such a cell with that could tie it, is live and computed exactly; skipped cells are provably more
+    /// expensive. With ub = +∞ this is the full table; <paramref name="bandLo"/>/<paramref name="bandHi"/> restrict
+    /// rows further (for the upper-bound pass).
+    /// </summary>
+    /// <returns>The cumulative cost at (n−1, m−1), +∞ if it was not reached.</returns>
+    internal static double Fill(DtwCostMatrix costs, DtwTieOrder tie, double ub, int[]? bandLo, int[]? bandHi,
+        double[]? restRows, double[]? restCols, bool keepMoves, out Moves? moves)
+    {
+        int n = costs.Rows, m = costs.Columns;
+        // Rows are stored shifted by one: index j + 1 holds column j, index 0 is the +∞ border. Cells outside a row's
+        // computed range hold +∞ (the range of the row two back is cleared before reuse), so reads need no checks.
+        double inf = double.PositiveInfinity;
+        var prev = new double[m + 1];
+        var cur = new double[m + 1];
+        Array.Fill(prev, inf);
+        Array.Fill(cur, inf);
+        int prevLo = 0, prevHi = -1, prevLastLive = -1, curOldLo = 0, curOldHi = -1;
+        bool bounded = !double.IsPositiveInfinity(ub) && restRows is not null && restCols is not null;
+        // The bounds are sums of float costs; a hair of slack keeps rounding from pruning a cell on the boundary.
+        double limit = double.IsPositiveInfinity(ub) ? ub : ub + 1e-9 * Math.Max(1, Math.Abs(ub));
         int[]? rowLo = keepMoves ? new int[n] : null, rowHi = keepMoves ? new int[n] : null;
         long[]? rowOffset = keepMoves ? new long[n + 1] : null;
-        byte[] data = keepMoves ? new byte[Math.Min((long)n * m, 1L << 20)] : [];
+        byte[] data = keepMoves ? new byte[Math.Min((long)n * m, 1L << 16)] : [];
         long used = 0;
-        double inf = double.PositiveInfinity;
         bool diagFirstThenUp = tie == DtwTieOrder.DiagUpLeft;
+        var memo = costs.Memo;
+        var colKey = costs.ColumnKeys;
 
         for (int i = 0; i < n; i++)
         {
@@ -156,22 +224,23 @@ public static class TokenDtw
             if (i == 0)
             {
                 lo = 0;
+                prev[0] = 0.0; // D[0][0] = 0: the virtual predecessor of (0, 0)
             }
             else
             {
+                prev[0] = inf;
                 lo = -1;
                 for (int j = prevLo; j <= prevHi; j++)
                 {
-                    if (prev[j] <= ub) { lo = j; break; }
+                    if (Live(prev[j + 1], i - 1, j)) { lo = j; break; }
                 }
-                if (lo < 0) break; // no cell of this row can be ≤ ub: (n−1, m−1) is unreachable within the bound
+                if (lo < 0) break; // nothing live: (n−1, m−1) is out of reach within the bound
             }
-            int bandLo = 0, bandHi = m - 1;
-            if (bandHalfWidth >= 0)
+            int end = m - 1;
+            if (bandLo is not null)
             {
-                bandLo = (int)Math.Max(0, (long)i * m / n - bandHalfWidth);
-                bandHi = (int)Math.Min(m - 1, ((long)(i + 1) * m + n - 1) / n + bandHalfWidth);
-                if (lo < bandLo) lo = bandLo;
+                if (lo < bandLo[i]) lo = bandLo[i];
+                end = bandHi![i];
             }
             if (keepMoves && used + (m - lo) > data.Length)
             {
@@ -180,23 +249,15 @@ public static class TokenDtw
                 Array.Resize(ref data, (int)want);
             }
             int rowBase = costs.RowBase(i);
-            int lastValid = -1;
+            int lastLive = -1;
             int j2 = lo;
             double left = inf;
-            for (; j2 <= bandHi; j2++)
+            bool leftLive = false;
+            int stopAfter = prevLastLive + 1; // beyond it only a live left neighbour keeps the row going
+            for (; j2 <= end; j2++)
             {
-                if (j2 > prevLastValid + 1 && !(left <= ub)) break;
-                double diag, up;
-                if (i == 0)
-                {
-                    diag = j2 == 0 ? 0.0 : inf; // D[0][0] = 0 is the virtual predecessor of (0, 0)
-                    up = inf;
-                }
-                else
-                {
-                    diag = j2 - 1 >= prevLo && j2 - 1 <= prevHi ? prev[j2 - 1] : inf;
-                    up = j2 <= prevHi && j2 >= prevLo ? prev[j2] : inf;
-                }
+                if (j2 > stopAfter && !leftLive) break;
+                double diag = prev[j2], up = prev[j2 + 1];
                 byte move;
                 double best;
                 if (diagFirstThenUp)
@@ -211,13 +272,21 @@ public static class TokenDtw
                     else if (left <= up) { move = Left; best = left; }
                     else { move = Up; best = up; }
                 }
-                double v = costs.Cost(rowBase, j2) + best;
-                cur[j2] = v;
+                int packed = memo[rowBase + colKey[j2]];
+                if (packed < 0) packed = costs.Miss(rowBase, j2);
+                double v = DtwCostMatrix.Decode(packed) + best;
+                cur[j2 + 1] = v;
                 if (keepMoves) data[used + (j2 - lo)] = move;
-                if (v <= ub) lastValid = j2;
+                leftLive = bounded ? v + Math.Max(restRows![i + 1], restCols![j2 + 1]) <= limit : v <= limit;
+                if (leftLive) lastLive = j2;
                 left = v;
             }
             int hi = j2 - 1;
+            // Clear what the buffer held two rows back outside this row's range.
+            for (int k = curOldLo; k <= curOldHi; k++)
+            {
+                if (k < lo || k > hi) cur[k + 1] = inf;
+            }
             if (keepMoves)
             {
                 rowLo![i] = lo;
@@ -225,18 +294,23 @@ public static class TokenDtw
                 rowOffset![i] = used;
                 used += hi - lo + 1;
             }
+            curOldLo = prevLo;
+            curOldHi = prevHi;
             (prev, cur) = (cur, prev);
             prevLo = lo;
             prevHi = hi;
-            prevLastValid = lastValid;
+            prevLastLive = lastLive;
             if (i == n - 1)
             {
                 moves = keepMoves ? new Moves { RowLo = rowLo!, RowHi = rowHi!, RowOffset = rowOffset!, Data = data } : null;
-                return hi == m - 1 ? prev[m - 1] : inf;
+                return hi == m - 1 ? prev[m] : inf;
             }
         }
         moves = null;
         return inf;
+
+        bool Live(double value, int row, int col) =>
+            bounded ? value + Math.Max(restRows![row + 1], restCols![col + 1]) <= limit : value <= limit;
     }
 
     private static DtwAlignment Traceback(Moves moves, int n, int m, double total)

@@ -82,6 +82,38 @@ public class DtwTests
     }
 
     [Fact]
+    public void BandedEqualsFullOnLongPerturbedTexts()
+    {
+        // Real pieces with random merges, splits, drops and swaps: long enough for the band and the bounds to prune.
+        var rng = new Random(42);
+        var lines = FusionFixtures.Lines("dtw_alignments.jsonl");
+        for (int trial = 0; trial < 12; trial++)
+        {
+            var line = lines[rng.Next(lines.Count)];
+            var b = FusionFixtures.Strings(line["base_pieces"]).Concat(FusionFixtures.Strings(lines[rng.Next(lines.Count)]["base_pieces"])).ToArray();
+            var s = new List<string>();
+            for (int i = 0; i < b.Length; i++)
+            {
+                int r = rng.Next(20);
+                if (r == 0 && i + 1 < b.Length) s.Add(b[i] + b[++i].Replace("▁", "", StringComparison.Ordinal));
+                else if (r == 1 && b[i].Length > 2) { s.Add(b[i][..1]); s.Add(b[i][1..]); }
+                else if (r == 2) continue;
+                else if (r == 3) s.Add("x" + b[i]);
+                else s.Add(b[i]);
+            }
+            if (s.Count == 0) s.Add("▁");
+            foreach (var variant in Enum.GetValues<DtwVariant>())
+            {
+                var full = TokenDtw.Align(s, b, variant, "▁", "▁", DtwMode.Full);
+                var band = TokenDtw.Align(s, b, variant, "▁", "▁", DtwMode.Banded);
+                Assert.Equal(full.TotalCost, band.TotalCost);
+                Assert.Equal(FusionFixtures.Show(full.BaseToBlending()), FusionFixtures.Show(band.BaseToBlending()));
+                Assert.Equal(FusionFixtures.Show(full.BlendingToBase()), FusionFixtures.Show(band.BlendingToBase()));
+            }
+        }
+    }
+
+    [Fact]
     public void PathCoversBothSequencesMonotonically()
     {
         var line = FusionFixtures.Lines("dtw_alignments.jsonl").First();

@@ -6,16 +6,13 @@ using Xunit;
 namespace FuseSharp.Tests.Fusion;
 
 /// <summary>The <c>fusesharp fuse</c> commands, run as a user runs them.</summary>
-public sealed class FuseCliTests : IDisposable
+public sealed class FuseCliTests : ScratchFolderTest
 {
-    private readonly TempDir _temp = TestPaths.NewTempDir();
-
-    public void Dispose() => _temp.Dispose();
 
     [Fact]
     public void DtwBatchModeReproducesEveryFixtureAlignment()
     {
-        var cases = _temp.File("cases.jsonl");
+        var cases = Scratch("cases.jsonl");
         var expected = new List<JsonObject>();
         using (var w = new StreamWriter(cases))
         {
@@ -37,7 +34,7 @@ public sealed class FuseCliTests : IDisposable
                 }
             }
         }
-        var output = _temp.File("out.jsonl");
+        var output = Scratch("out.jsonl");
         var r = CliRunner.Run("fuse", "dtw", "--input", cases, "--output", output);
         Assert.True(r.ExitCode == 0, r.Stderr);
         var got = File.ReadAllLines(output).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
@@ -52,19 +49,19 @@ public sealed class FuseCliTests : IDisposable
     [Fact]
     public void DtwBadCasesFailCleanly()
     {
-        var bad = _temp.File("bad.jsonl");
+        var bad = Scratch("bad.jsonl");
         File.WriteAllText(bad, "{\"base_tokens\": [\"▁a\"], \"blending_tokens\": [\"a\"], \"variant\": \"fusellm\"}\n{\"base_tokens\": [\"▁a\"], \"blending_tokens\": \"a\"}\n");
-        CliRunner.AssertCleanFailure(CliRunner.Run("fuse", "dtw", "--input", bad, "--output", _temp.File("o.jsonl")), "bad.jsonl:2");
+        CliRunner.AssertCleanFailure(CliRunner.Run("fuse", "dtw", "--input", bad, "--output", Scratch("o.jsonl")), "bad.jsonl:2");
         File.WriteAllText(bad, "{\"base_tokens\": [\"▁a\"], \"blending_tokens\": [\"a\"], \"variant\": \"fusellm-v9\"}\n");
         CliRunner.AssertCleanFailure(CliRunner.Run("fuse", "dtw", "--input", bad), "unknown variant");
-        Assert.False(File.Exists(_temp.File("o.jsonl")));
+        Assert.False(File.Exists(Scratch("o.jsonl")));
     }
 
     [Fact]
     public void PackTargetsAndInspectOnStores()
     {
-        var (target, neox, qwen, _) = StageTests.BuildStores(_temp.Path);
-        string an = _temp.File("an"), aq = _temp.File("aq"), packed = _temp.File("packed"), fused = _temp.File("fused");
+        var (target, neox, qwen, _) = StageTests.BuildStores(Dir);
+        string an = Scratch("an"), aq = Scratch("aq"), packed = Scratch("packed"), fused = Scratch("fused");
         StageTests.AlignSources(target, neox, qwen, an, aq);
         var r = CliRunner.Run("fuse", "pack", "--target", target, "--aligned", an, "--aligned", aq, "--block-size", "128", "--out", packed);
         Assert.True(r.ExitCode == 0, r.Stderr);
@@ -79,8 +76,8 @@ public sealed class FuseCliTests : IDisposable
         Assert.Equal("fused", info["kind"]!.GetValue<string>());
         Assert.Equal(info["parts_total"]!.GetValue<int>(), info["parts_done"]!.GetValue<int>());
         // Mixing inputs, or a source aligned against another target, is refused with a clear message.
-        CliRunner.AssertCleanFailure(CliRunner.Run("fuse", "targets", "--dataset", packed, "--target", target, "--out", _temp.File("x")), "either --dataset or --target");
-        CliRunner.AssertCleanFailure(CliRunner.Run("fuse", "pack", "--target", neox, "--aligned", an, "--out", _temp.File("y")), "different target");
-        CliRunner.AssertCleanFailure(CliRunner.Run("fuse", "inspect", _temp.File("nothing")), "not a FuseSharp store");
+        CliRunner.AssertCleanFailure(CliRunner.Run("fuse", "targets", "--dataset", packed, "--target", target, "--out", Scratch("x")), "either --dataset or --target");
+        CliRunner.AssertCleanFailure(CliRunner.Run("fuse", "pack", "--target", neox, "--aligned", an, "--out", Scratch("y")), "different target");
+        CliRunner.AssertCleanFailure(CliRunner.Run("fuse", "inspect", Scratch("nothing")), "not a FuseSharp store");
     }
 }

@@ -6,17 +6,12 @@ using Xunit;
 
 namespace FuseSharp.Tests.Fusion;
 
-public sealed class RepresentTests : IDisposable
+public sealed class RepresentTests : ScratchFolderTest
 {
-    private readonly TempDir _temp = TestPaths.NewTempDir();
-
-    private string _dir => _temp.Path;
-
-    public void Dispose() => _temp.Dispose();
 
     private string Corpus(params string[] lines)
     {
-        var p = Path.Combine(_dir, $"corpus-{Guid.NewGuid():N}.jsonl");
+        var p = Path.Combine(Dir, $"corpus-{Guid.NewGuid():N}.jsonl");
         File.WriteAllLines(p, lines);
         return p;
     }
@@ -27,7 +22,7 @@ public sealed class RepresentTests : IDisposable
         var tok = new ToyTokenizer();
         var scorer = new ToyScorer(tok.VocabSize);
         var corpus = Corpus(Enumerable.Range(0, 7).Select(i => $"{{\"text\": \"row {i}: the cat sat\"}}").ToArray());
-        var outDir = Path.Combine(_dir, "rep");
+        var outDir = Path.Combine(Dir, "rep");
         RepresentStage.Run(corpus, tok, scorer, outDir, new RepresentOptions { K = 5, RowsPerPart = 3, BatchSize = 2 });
         var store = StoreReader.Open(outDir);
         Assert.Equal(7, store.Rows);
@@ -53,9 +48,9 @@ public sealed class RepresentTests : IDisposable
     {
         var tok = new ToyTokenizer();
         var corpus = Corpus(Enumerable.Range(0, 9).Select(i => $"{{\"text\": \"doc {i} {new string('x', i)}\"}}").ToArray());
-        var once = Path.Combine(_dir, "once");
+        var once = Path.Combine(Dir, "once");
         RepresentStage.Run(corpus, tok, new ToyScorer(tok.VocabSize), once, new RepresentOptions { K = 3, RowsPerPart = 2, BatchSize = 2 });
-        var twice = Path.Combine(_dir, "twice");
+        var twice = Path.Combine(Dir, "twice");
         var failing = new ToyScorer(tok.VocabSize) { FailOnCall = 3 };
         Assert.ThrowsAny<OperationCanceledException>(() => RepresentStage.Run(corpus, tok, failing, twice, new RepresentOptions { K = 3, RowsPerPart = 2, BatchSize = 2 }));
         Assert.Equal(2, Directory.EnumerateFiles(twice, "*.safetensors").Count());
@@ -75,7 +70,7 @@ public sealed class RepresentTests : IDisposable
         var corpus = Corpus(
             "{\"conversations\": [{\"from\": \"human\", \"value\": \"hi there\"}, {\"from\": \"gpt\", \"value\": \"hello\"}, {\"from\": \"human\", \"value\": \"bye\"}, {\"from\": \"gpt\", \"value\": \"ok\"}]}",
             "{\"messages\": [{\"role\": \"assistant\", \"content\": \"dropped\"}, {\"role\": \"user\", \"content\": \"only a question\"}]}");
-        var outDir = Path.Combine(_dir, "chat");
+        var outDir = Path.Combine(Dir, "chat");
         var report = RepresentStage.Run(corpus, tok, new ToyScorer(tok.VocabSize), outDir, new RepresentOptions { Format = CorpusFormat.Chat, K = 4 });
         var rows = StoreReader.Open(outDir).ReadRows().ToList();
         var r0 = rows[0];
@@ -96,10 +91,10 @@ public sealed class RepresentTests : IDisposable
     public void BadCorpusLinesAreNamed()
     {
         var tok = new ToyTokenizer();
-        var e = Assert.Throws<FusionException>(() => RepresentStage.Run(Corpus("{\"text\": \"a\"}", "{\"txt\": 1}"), tok, new ToyScorer(tok.VocabSize), Path.Combine(_dir, "x"), new RepresentOptions()));
+        var e = Assert.Throws<FusionException>(() => RepresentStage.Run(Corpus("{\"text\": \"a\"}", "{\"txt\": 1}"), tok, new ToyScorer(tok.VocabSize), Path.Combine(Dir, "x"), new RepresentOptions()));
         Assert.Contains(":2:", e.Message, StringComparison.Ordinal);
         e = Assert.Throws<FusionException>(() => RepresentStage.Run(Corpus("{\"conversations\": [{\"from\": \"human\", \"value\": \"a\"}, {\"from\": \"human\", \"value\": \"b\"}]}"),
-            tok, new ToyScorer(tok.VocabSize), Path.Combine(_dir, "y"), new RepresentOptions { Format = CorpusFormat.Chat }));
+            tok, new ToyScorer(tok.VocabSize), Path.Combine(Dir, "y"), new RepresentOptions { Format = CorpusFormat.Chat }));
         Assert.Contains("alternation", e.Message, StringComparison.Ordinal);
     }
 
@@ -116,7 +111,7 @@ public sealed class RepresentTests : IDisposable
         Assert.Equal(string.Concat(chunks), text);
         Assert.All(chunks.SkipLast(1), c => Assert.Equal(16, chars.Encode(c).Count));
         var input = Corpus($"{{\"text\": \"{text}\"}}", "{\"text\": \"short\"}");
-        var output = Path.Combine(_dir, "split.jsonl");
+        var output = Path.Combine(Dir, "split.jsonl");
         var report = TextSplitter.SplitCorpus(input, output, [words, chars], 20, 4);
         Assert.Equal(chunks.Count + 1, File.ReadAllLines(output).Length);
         Assert.Contains(("split", 1L), report.Group("documents"));

@@ -10,13 +10,8 @@ using Xunit;
 namespace FuseSharp.Tests.Fusion;
 
 /// <summary>The stages over stores, end to end on the fixture documents: represent-like stores → align → pack → fuse.</summary>
-public sealed class StageTests : IDisposable
+public sealed class StageTests : ScratchFolderTest
 {
-    private readonly TempDir _temp = TestPaths.NewTempDir();
-
-    private string _dir => _temp.Path;
-
-    public void Dispose() => _temp.Dispose();
 
     private static StoreManifest RepresentationManifest(long rows, string corpus, string model) => new()
     {
@@ -32,9 +27,9 @@ public sealed class StageTests : IDisposable
     };
 
     /// <summary>Target (llama2) and source (neox, qwen2) representation stores of the six fusion_blocks documents.</summary>
-    private (string Target, string Neox, string Qwen, List<FusionRow> Docs) BuildStores() => BuildStores(_dir);
+    private (string Target, string Neox, string Qwen, List<FusionRow> Docs) BuildStores() => BuildStores(Dir);
 
-    internal static (string Target, string Neox, string Qwen, List<FusionRow> Docs) BuildStores(string _dir)
+    internal static (string Target, string Neox, string Qwen, List<FusionRow> Docs) BuildStores(string dir)
     {
         var blocks = FusionFixtures.Lines("fusion_blocks.jsonl").ToList();
         var docs = FusionTests.Documents(blocks);
@@ -44,7 +39,7 @@ public sealed class StageTests : IDisposable
                 if (!names.Contains(d![0]!.GetValue<string>())) names.Add(d[0]!.GetValue<string>());
         var hashes = names.Select(StoreManifest.HashText).ToList();
         var corpus = StoreManifest.HashCorpus(hashes);
-        string target = Path.Combine(_dir, "target"), neox = Path.Combine(_dir, "neox"), qwen = Path.Combine(_dir, "qwen2");
+        string target = Path.Combine(dir, "target"), neox = Path.Combine(dir, "neox"), qwen = Path.Combine(dir, "qwen2");
         var lines = FusionFixtures.Lines("dist_align_fusellm.jsonl");
         Write(target, RepresentationManifest(docs.Count, corpus, "llama2"), i => new StoreRow
         {
@@ -91,7 +86,7 @@ public sealed class StageTests : IDisposable
     public void AlignPackFuseReproduceTheReferenceBlocks()
     {
         var (target, neox, qwen, _) = BuildStores();
-        string an = Path.Combine(_dir, "aligned-neox"), aq = Path.Combine(_dir, "aligned-qwen2"), packed = Path.Combine(_dir, "packed"), fused = Path.Combine(_dir, "fused");
+        string an = Path.Combine(Dir, "aligned-neox"), aq = Path.Combine(Dir, "aligned-qwen2"), packed = Path.Combine(Dir, "packed"), fused = Path.Combine(Dir, "fused");
         AlignSources(target, neox, qwen, an, aq);
         var joined = FusionDataset.Join(StoreReader.Open(target), [StoreReader.Open(an), StoreReader.Open(aq)]);
         var packReport = PackStage.Run(joined, packed, new PackingOptions { BlockSize = 128 });
@@ -126,13 +121,13 @@ public sealed class StageTests : IDisposable
     public void ShardedAlignEqualsUnsharded()
     {
         var (target, neox, qwen, _) = BuildStores();
-        string whole = Path.Combine(_dir, "whole"), wq = Path.Combine(_dir, "wq");
+        string whole = Path.Combine(Dir, "whole"), wq = Path.Combine(Dir, "wq");
         AlignSources(target, neox, qwen, whole, wq);
-        string combined = Path.Combine(_dir, "combined");
+        string combined = Path.Combine(Dir, "combined");
         for (int i = 0; i < 2; i++)
         {
-            string machine = Path.Combine(_dir, $"m{i}");
-            AlignSources(target, neox, qwen, machine, Path.Combine(_dir, $"mq{i}"), new ShardSpec(i, 2));
+            string machine = Path.Combine(Dir, $"m{i}");
+            AlignSources(target, neox, qwen, machine, Path.Combine(Dir, $"mq{i}"), new ShardSpec(i, 2));
             Directory.CreateDirectory(combined);
             foreach (var f in Directory.EnumerateFiles(machine, "*.safetensors").Append(Path.Combine(machine, "manifest.json")))
                 File.Copy(f, Path.Combine(combined, Path.GetFileName(f)), overwrite: true);
@@ -151,26 +146,26 @@ public sealed class StageTests : IDisposable
     public void FilterNanDropsRowsAndJoinChecksProvenance()
     {
         var (target, neox, qwen, docs) = BuildStores();
-        string an = Path.Combine(_dir, "an"), aq = Path.Combine(_dir, "aq");
+        string an = Path.Combine(Dir, "an"), aq = Path.Combine(Dir, "aq");
         AlignSources(target, neox, qwen, an, aq);
         // A target store whose document 3 has a NaN metric (no supervised token).
-        string nanTarget = Path.Combine(_dir, "nan-target");
+        string nanTarget = Path.Combine(Dir, "nan-target");
         var t = StoreReader.Open(target);
         Write(nanTarget, t.Manifest, i =>
         {
             var r = t.ReadRange(i, 1)[0];
             return new StoreRow { Index = r.Index, Hash = r.Hash, InputIds = r.InputIds, Labels = r.Labels, TopK = r.TopK, TokenCe = r.TokenCe, Metrics = [i == 3 ? double.NaN : r.Metrics[0]] };
         });
-        var e = Assert.Throws<FusionException>(() => FusionDataset.Join(StoreReader.Open(Path.Combine(_dir, "neox")), [StoreReader.Open(an)]));
+        var e = Assert.Throws<FusionException>(() => FusionDataset.Join(StoreReader.Open(Path.Combine(Dir, "neox")), [StoreReader.Open(an)]));
         Assert.Contains("different target", e.Message, StringComparison.Ordinal);
         var joined = FusionDataset.Join(StoreReader.Open(target), [StoreReader.Open(an), StoreReader.Open(aq)]);
-        string filtered = Path.Combine(_dir, "filtered");
+        string filtered = Path.Combine(Dir, "filtered");
         var report = FilterNanStage.Run(joined, filtered);
         Assert.Contains(("removed", 0L), report.Group("rows"));
         Assert.Equal(docs.Count, StoreReader.Open(filtered).Rows);
 
         // Fusing directly over documents with a NaN metric is refused with a pointer to filter-nan.
-        string nanAligned = Path.Combine(_dir, "nan-an");
+        string nanAligned = Path.Combine(Dir, "nan-an");
         var an0 = StoreReader.Open(an);
         var nanManifest = new StoreManifest
         {
@@ -180,13 +175,13 @@ public sealed class StageTests : IDisposable
         nanManifest.Info["target"] = StoreReader.Open(nanTarget).Manifest.ConfigHash;
         Write(nanAligned, nanManifest, i => an0.ReadRange(i, 1)[0]);
         var withNan = FusionDataset.Join(StoreReader.Open(nanTarget), [StoreReader.Open(nanAligned)]);
-        var fe = Assert.Throws<FusionException>(() => FuseStage.Run(withNan, Path.Combine(_dir, "fused-nan"), new FusionOptions(), ShardSpec.All));
+        var fe = Assert.Throws<FusionException>(() => FuseStage.Run(withNan, Path.Combine(Dir, "fused-nan"), new FusionOptions(), ShardSpec.All));
         Assert.Contains("filter-nan", fe.Hint, StringComparison.Ordinal);
-        var r2 = FilterNanStage.Run(withNan, Path.Combine(_dir, "filtered2"));
+        var r2 = FilterNanStage.Run(withNan, Path.Combine(Dir, "filtered2"));
         Assert.Contains(("removed", 1L), r2.Group("rows"));
-        var kept = StoreReader.Open(Path.Combine(_dir, "filtered2")).ReadRows().ToList();
+        var kept = StoreReader.Open(Path.Combine(Dir, "filtered2")).ReadRows().ToList();
         Assert.Equal(docs.Count - 1, kept.Count);
         Assert.DoesNotContain(kept, r => r.Segments![0].Document == 3);
-        FuseStage.Run(FusionDataset.FromDataset(StoreReader.Open(Path.Combine(_dir, "filtered2"))), Path.Combine(_dir, "fused-ok"), new FusionOptions(), ShardSpec.All);
+        FuseStage.Run(FusionDataset.FromDataset(StoreReader.Open(Path.Combine(Dir, "filtered2"))), Path.Combine(Dir, "fused-ok"), new FusionOptions(), ShardSpec.All);
     }
 }

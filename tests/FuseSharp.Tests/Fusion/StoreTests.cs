@@ -7,13 +7,8 @@ using Xunit;
 
 namespace FuseSharp.Tests.Fusion;
 
-public sealed class StoreTests : IDisposable
+public sealed class StoreTests : ScratchFolderTest
 {
-    private readonly TempDir _temp = TestPaths.NewTempDir();
-
-    private string _dir => _temp.Path;
-
-    public void Dispose() => _temp.Dispose();
 
     internal static StoreManifest Manifest(long rows, int shards = 1, int rowsPerPart = 3, ColumnCodecKind codec = ColumnCodecKind.ShuffleZlib, string model = "m") => new()
     {
@@ -80,8 +75,8 @@ public sealed class StoreTests : IDisposable
     public void RowsRoundTrip(ColumnCodecKind codec)
     {
         var m = Manifest(10, codec: codec);
-        WriteShard(_dir, m, ShardSpec.All);
-        var reader = StoreReader.Open(_dir);
+        WriteShard(Dir, m, ShardSpec.All);
+        var reader = StoreReader.Open(Dir);
         Assert.Equal(4, reader.Parts.Count);
         var rows = reader.ReadRows().ToList();
         Assert.Equal(10, rows.Count);
@@ -112,25 +107,25 @@ public sealed class StoreTests : IDisposable
     public void KilledRunResumesAtTheFirstMissingPart()
     {
         var m = Manifest(10);
-        WriteShard(_dir, m, ShardSpec.All, stopAt: p => p.Index == 2);
-        File.WriteAllText(Path.Combine(_dir, m.PartFileName(0, 2) + ".tmp-123-abc"), "half a file");
-        var e = Assert.Throws<FusionException>(() => StoreReader.Open(_dir));
+        WriteShard(Dir, m, ShardSpec.All, stopAt: p => p.Index == 2);
+        File.WriteAllText(Path.Combine(Dir, m.PartFileName(0, 2) + ".tmp-123-abc"), "half a file");
+        var e = Assert.Throws<FusionException>(() => StoreReader.Open(Dir));
         Assert.Contains("incomplete", e.Message, StringComparison.Ordinal);
         Assert.Contains("--shard", e.Hint, StringComparison.Ordinal);
-        var w = StoreWriter.Open(_dir, m, ShardSpec.All);
+        var w = StoreWriter.Open(Dir, m, ShardSpec.All);
         Assert.Equal([2, 3], w.Pending.Select(p => p.Index));
-        Assert.Empty(Directory.EnumerateFiles(_dir, "*.tmp-*"));
+        Assert.Empty(Directory.EnumerateFiles(Dir, "*.tmp-*"));
         foreach (var part in w.Pending) w.Write(part, Enumerable.Range(0, part.Rows).Select(r => Row(part.FirstRow + r)).ToList());
-        Assert.Equal(10, StoreReader.Open(_dir).ReadRows().Count());
+        Assert.Equal(10, StoreReader.Open(Dir).ReadRows().Count());
     }
 
     [Fact]
     public void ShardsFromDifferentMachinesCombineByCopying()
     {
         var m = Manifest(11, shards: 3, rowsPerPart: 2);
-        var machines = Enumerable.Range(0, 3).Select(i => Path.Combine(_dir, $"machine{i}")).ToList();
+        var machines = Enumerable.Range(0, 3).Select(i => Path.Combine(Dir, $"machine{i}")).ToList();
         for (int i = 0; i < 3; i++) WriteShard(machines[i], m, new ShardSpec(i, 3));
-        var combined = Path.Combine(_dir, "combined");
+        var combined = Path.Combine(Dir, "combined");
         Directory.CreateDirectory(combined);
         foreach (var mdir in machines)
             foreach (var f in Directory.EnumerateFiles(mdir)) File.Copy(f, Path.Combine(combined, Path.GetFileName(f)), overwrite: true);
@@ -142,20 +137,20 @@ public sealed class StoreTests : IDisposable
     [Fact]
     public void DifferentConfigurationIsRefusedAndNothingIsLost()
     {
-        WriteShard(_dir, Manifest(6), ShardSpec.All);
-        var before = Directory.EnumerateFiles(_dir).Select(File.ReadAllBytes).ToList();
-        var e = Assert.Throws<FusionException>(() => StoreWriter.Open(_dir, Manifest(6, model: "other"), ShardSpec.All));
+        WriteShard(Dir, Manifest(6), ShardSpec.All);
+        var before = Directory.EnumerateFiles(Dir).Select(File.ReadAllBytes).ToList();
+        var e = Assert.Throws<FusionException>(() => StoreWriter.Open(Dir, Manifest(6, model: "other"), ShardSpec.All));
         Assert.Contains("info.model", e.Message, StringComparison.Ordinal);
-        Assert.Equal(before, Directory.EnumerateFiles(_dir).Select(File.ReadAllBytes).ToList());
-        var w = StoreWriter.Open(_dir, Manifest(6, model: "other"), ShardSpec.All, overwrite: true);
+        Assert.Equal(before, Directory.EnumerateFiles(Dir).Select(File.ReadAllBytes).ToList());
+        var w = StoreWriter.Open(Dir, Manifest(6, model: "other"), ShardSpec.All, overwrite: true);
         Assert.Equal(2, w.Pending.Count);
     }
 
     [Fact]
     public void ForeignPartFileIsRefused()
     {
-        var a = Path.Combine(_dir, "a");
-        var b = Path.Combine(_dir, "b");
+        var a = Path.Combine(Dir, "a");
+        var b = Path.Combine(Dir, "b");
         WriteShard(a, Manifest(6), ShardSpec.All);
         WriteShard(b, Manifest(6, model: "other"), ShardSpec.All);
         File.Copy(Path.Combine(b, Manifest(6).PartFileName(0, 1)), Path.Combine(a, Manifest(6).PartFileName(0, 1)), overwrite: true);
@@ -166,18 +161,18 @@ public sealed class StoreTests : IDisposable
     [Fact]
     public void EditedManifestIsDetected()
     {
-        WriteShard(_dir, Manifest(3), ShardSpec.All);
-        var path = Path.Combine(_dir, StoreManifest.FileName);
+        WriteShard(Dir, Manifest(3), ShardSpec.All);
+        var path = Path.Combine(Dir, StoreManifest.FileName);
         File.WriteAllText(path, File.ReadAllText(path).Replace("\"k\": 4", "\"k\": 5", StringComparison.Ordinal));
-        var e = Assert.Throws<FusionException>(() => StoreReader.Open(_dir));
+        var e = Assert.Throws<FusionException>(() => StoreReader.Open(Dir));
         Assert.Contains("config_hash", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void CorpusMismatchNamesTheDocument()
     {
-        var a = Path.Combine(_dir, "a");
-        var b = Path.Combine(_dir, "b");
+        var a = Path.Combine(Dir, "a");
+        var b = Path.Combine(Dir, "b");
         WriteShard(a, Manifest(6), ShardSpec.All);
         var mb = Manifest(6);
         var w = StoreWriter.Open(b, new StoreManifest
@@ -195,7 +190,7 @@ public sealed class StoreTests : IDisposable
         }
         var e = Assert.Throws<FusionException>(() => StoreReader.Open(a).RequireSameCorpus(StoreReader.Open(b), "target", "source"));
         Assert.Contains("document 4", e.Message, StringComparison.Ordinal);
-        var short5 = Path.Combine(_dir, "c");
+        var short5 = Path.Combine(Dir, "c");
         WriteShard(short5, Manifest(5), ShardSpec.All);
         e = Assert.Throws<FusionException>(() => StoreReader.Open(a).RequireSameCorpus(StoreReader.Open(short5), "target", "source"));
         Assert.Contains("6 documents", e.Message, StringComparison.Ordinal);

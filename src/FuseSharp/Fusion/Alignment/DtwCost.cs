@@ -208,45 +208,53 @@ internal sealed class DtwCostMatrix
     /// Per blending position, a lower bound of the cost of every cell of its row: 0 when some base string costs nothing
     /// against it, else the smallest non-zero cost the variant can produce (1, or 0.1 for FuseChat v1).
     /// </summary>
-    public double[] RowFloors() => Floors(_rowKey, _srcStripped.Length, ZeroForSource);
+    public double[] RowFloors() => Floors(_rowKey, _srcStripped, _srcHarmonized, new ZeroIndex(_tgtStripped, _tgtRaw));
 
     /// <summary>The same for base positions' columns.</summary>
-    public double[] ColumnFloors() => Floors(_colKey, _tgtStripped.Length, ZeroForTarget);
+    public double[] ColumnFloors() => Floors(_colKey, _tgtStripped, _tgtRaw, new ZeroIndex(_srcStripped, _srcHarmonized));
 
-    private double[] Floors(int[] keys, int distinct, Func<int, bool> hasZero)
+    private double[] Floors(int[] keys, int[][] stripped, int[][] alternate, ZeroIndex others)
     {
         double nonZero = _variant == DtwVariant.FuseChatV1 ? 0.1 : 1.0;
-        var perDistinct = new double[distinct];
-        for (int u = 0; u < distinct; u++) perDistinct[u] = hasZero(u) ? 0 : nonZero;
+        bool v2 = _variant == DtwVariant.FuseChatV2;
+        var perDistinct = new double[stripped.Length];
+        for (int u = 0; u < stripped.Length; u++) perDistinct[u] = others.HasZeroWith(stripped[u], alternate[u], v2) ? 0 : nonZero;
         return keys.Select(k => perDistinct[k]).ToArray();
     }
 
-    private HashSet<string>? _tgtStrippedNonEmpty, _tgtRawOfEmpty, _tgtRawAll, _srcStrippedNonEmpty, _srcHarmOfEmpty, _srcHarmAll;
-
-    // A zero cost needs equal stripped strings, or (FuseChat v2, when one side strips to nothing) the harmonised
-    // blending string equal to the raw base string.
-    private bool ZeroForSource(int u)
+    /// <summary>
+    /// Which strings of the other side cost nothing against a given one. A zero cost needs equal marker-stripped
+    /// strings; in FuseChat v2, when either side strips to nothing, the comparison is of the alternate forms (the
+    /// blending string with its marker harmonised, the raw base string) instead.
+    /// </summary>
+    private sealed class ZeroIndex
     {
-        _tgtStrippedNonEmpty ??= Enumerable.Range(0, _tgtStripped.Length).Where(t => _tgtStripped[t].Length > 0).Select(t => Key(_tgtStripped[t])).ToHashSet(StringComparer.Ordinal);
-        bool v2 = _variant == DtwVariant.FuseChatV2;
-        if (!v2) return _tgtStrippedNonEmpty.Contains(Key(_srcStripped[u])) || (_srcStripped[u].Length == 0 && _tgtStripped.Any(t => t.Length == 0));
-        _tgtRawOfEmpty ??= Enumerable.Range(0, _tgtStripped.Length).Where(t => _tgtStripped[t].Length == 0).Select(t => Key(_tgtRaw[t])).ToHashSet(StringComparer.Ordinal);
-        _tgtRawAll ??= _tgtRaw.Select(Key).ToHashSet(StringComparer.Ordinal);
-        return _srcStripped[u].Length > 0
-            ? _tgtStrippedNonEmpty.Contains(Key(_srcStripped[u])) || _tgtRawOfEmpty.Contains(Key(_srcHarmonized[u]))
-            : _tgtRawAll.Contains(Key(_srcHarmonized[u]));
-    }
+        private readonly HashSet<string> _strippedNonEmpty = new(StringComparer.Ordinal);
+        private readonly HashSet<string> _alternateOfEmpty = new(StringComparer.Ordinal);
+        private readonly HashSet<string> _alternateAll = new(StringComparer.Ordinal);
+        private readonly bool _anyEmpty;
 
-    private bool ZeroForTarget(int t)
-    {
-        _srcStrippedNonEmpty ??= Enumerable.Range(0, _srcStripped.Length).Where(u => _srcStripped[u].Length > 0).Select(u => Key(_srcStripped[u])).ToHashSet(StringComparer.Ordinal);
-        bool v2 = _variant == DtwVariant.FuseChatV2;
-        if (!v2) return _srcStrippedNonEmpty.Contains(Key(_tgtStripped[t])) || (_tgtStripped[t].Length == 0 && _srcStripped.Any(s => s.Length == 0));
-        _srcHarmOfEmpty ??= Enumerable.Range(0, _srcStripped.Length).Where(u => _srcStripped[u].Length == 0).Select(u => Key(_srcHarmonized[u])).ToHashSet(StringComparer.Ordinal);
-        _srcHarmAll ??= _srcHarmonized.Select(Key).ToHashSet(StringComparer.Ordinal);
-        return _tgtStripped[t].Length > 0
-            ? _srcStrippedNonEmpty.Contains(Key(_tgtStripped[t])) || _srcHarmOfEmpty.Contains(Key(_tgtRaw[t]))
-            : _srcHarmAll.Contains(Key(_tgtRaw[t]));
+        public ZeroIndex(int[][] stripped, int[][] alternate)
+        {
+            for (int u = 0; u < stripped.Length; u++)
+            {
+                if (stripped[u].Length > 0) _strippedNonEmpty.Add(Key(stripped[u]));
+                else
+                {
+                    _anyEmpty = true;
+                    _alternateOfEmpty.Add(Key(alternate[u]));
+                }
+                _alternateAll.Add(Key(alternate[u]));
+            }
+        }
+
+        public bool HasZeroWith(int[] stripped, int[] alternate, bool v2)
+        {
+            if (!v2) return stripped.Length > 0 ? _strippedNonEmpty.Contains(Key(stripped)) : _anyEmpty;
+            return stripped.Length > 0
+                ? _strippedNonEmpty.Contains(Key(stripped)) || _alternateOfEmpty.Contains(Key(alternate))
+                : _alternateAll.Contains(Key(alternate));
+        }
     }
 
     private static string Key(int[] interned) => string.Join(',', interned);
@@ -273,7 +281,7 @@ internal sealed class DtwCostMatrix
         }
     }
 
-    /// <summary>Distance between stripped strings, bit-parallel with the row's pattern loaded once (Myers/Hyyrö, as <see cref="Levenshtein.Myers"/>).</summary>
+    /// <summary>Distance between stripped strings, bit-parallel with the row's pattern loaded once.</summary>
     private int Stripped(int s, int t)
     {
         var a = _srcStripped[s];
@@ -290,24 +298,7 @@ internal sealed class DtwCostMatrix
             for (int i = 0; i < a.Length; i++) _peq[a[i]] |= 1UL << i;
             _loaded = s;
         }
-        int m = a.Length;
-        ulong pv = m == 64 ? ulong.MaxValue : (1UL << m) - 1, mv = 0, last = 1UL << (m - 1);
-        int score = m;
-        foreach (int c in b)
-        {
-            ulong e = _peq[c];
-            ulong xv = e | mv;
-            ulong xh = (((e & pv) + pv) ^ pv) | e;
-            ulong ph = mv | ~(xh | pv);
-            ulong mh = pv & xh;
-            if ((ph & last) != 0) score++;
-            else if ((mh & last) != 0) score--;
-            ph = (ph << 1) | 1;
-            mh <<= 1;
-            pv = mh | ~(xv | ph);
-            mv = ph & xv;
-        }
-        return score;
+        return Levenshtein.Myers(_peq, b, a.Length, int.MaxValue - 1);
     }
 
     private static List<string> Distinct(IReadOnlyList<string> tokens, out int[] keys)

@@ -81,10 +81,12 @@ public static class Levenshtein
         if (a.Length == 0) return b.Length;
         if (a.Length > WordBits) return BoundedDp(a, b, bound);
 
-        // Pattern a's Eq masks in a small open-addressing table (≤ 64 distinct code points, 128 slots).
+        // Pattern a's match masks in a small open-addressing table (≤ 64 distinct code points, 128 slots); slot 128
+        // stays 0 for text characters the pattern does not have.
         Span<int> keys = stackalloc int[128];
-        Span<ulong> masks = stackalloc ulong[128];
+        Span<ulong> masks = stackalloc ulong[129];
         keys.Fill(-1);
+        masks.Clear();
         for (int i = 0; i < a.Length; i++)
         {
             int slot = Slot(a[i]);
@@ -92,37 +94,32 @@ public static class Levenshtein
             keys[slot] = a[i];
             masks[slot] |= 1UL << i;
         }
-        Span<ulong> eq = b.Length <= 256 ? stackalloc ulong[b.Length] : new ulong[b.Length];
+        Span<int> slots = b.Length <= 256 ? stackalloc int[b.Length] : new int[b.Length];
         for (int j = 0; j < b.Length; j++)
         {
             int slot = Slot(b[j]);
-            ulong m = 0;
-            while (keys[slot] != -1)
-            {
-                if (keys[slot] == b[j]) { m = masks[slot]; break; }
-                slot = (slot + 1) & 127;
-            }
-            eq[j] = m;
+            while (keys[slot] != -1 && keys[slot] != b[j]) slot = (slot + 1) & 127;
+            slots[j] = keys[slot] == -1 ? 128 : slot;
         }
-        return Myers(eq, a.Length, bound);
+        return Myers(masks, slots, a.Length, bound);
     }
 
     /// <summary>
-    /// Myers/Hyyrö bit-parallel global edit distance between a pattern of <paramref name="m"/> ≤ 64 code points and a
-    /// text given as its per-character match masks (<c>eq[j]</c> = bit i set iff pattern[i] == text[j]). Returns the
+    /// Myers/Hyyrö bit-parallel global edit distance between a pattern of <paramref name="m"/> (1..64) symbols and a
+    /// text of symbols, given the pattern's match masks: <c>peq[c]</c> has bit i set iff pattern[i] == c. Returns the
     /// distance, or a value above <paramref name="bound"/> once the score minus the characters left exceeds it.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static int Myers(ReadOnlySpan<ulong> eq, int m, int bound)
+    internal static int Myers(ReadOnlySpan<ulong> peq, ReadOnlySpan<int> text, int m, int bound)
     {
         ulong pv = m == 64 ? ulong.MaxValue : (1UL << m) - 1;
         ulong mv = 0;
         ulong last = 1UL << (m - 1);
         int score = m;
-        int n = eq.Length;
+        int n = text.Length;
         for (int j = 0; j < n; j++)
         {
-            ulong e = eq[j];
+            ulong e = peq[text[j]];
             ulong xv = e | mv;
             ulong xh = (((e & pv) + pv) ^ pv) | e;
             ulong ph = mv | ~(xh | pv);

@@ -169,7 +169,6 @@ public static class VocabMapper
         {
             private readonly NearestPieceIndex _index;
             private readonly ulong[] _peq;
-            private readonly ulong[] _eq = new ulong[4096];
 
             public Search(NearestPieceIndex index)
             {
@@ -238,10 +237,9 @@ public static class VocabMapper
             {
                 if (a.Length == 0) return b.Length;
                 if (b.Length == 0) return a.Length;
-                if (!word || b.Length > _eq.Length) return Levenshtein.DistanceBounded(a, b, bound == int.MaxValue ? int.MaxValue - 1 : bound);
-                var eq = _eq.AsSpan(0, b.Length);
-                for (int j = 0; j < b.Length; j++) eq[j] = b[j] >= 0 ? _peq[b[j]] : 0;
-                return Levenshtein.Myers(eq, a.Length, bound == int.MaxValue ? int.MaxValue - 1 : bound);
+                int cap = bound == int.MaxValue ? int.MaxValue - 1 : bound;
+                // Base pieces are interned (ids >= 0), so their characters index the pattern's masks directly.
+                return word ? Levenshtein.Myers(_peq, b, a.Length, cap) : Levenshtein.DistanceBounded(a, b, cap);
             }
         }
     }

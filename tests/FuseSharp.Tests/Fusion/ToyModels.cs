@@ -17,7 +17,8 @@ internal sealed class ToyTokenizer : ITokenizer
         WhitespaceMarker = marker;
         var pieces = new List<string> { "<unk>", "<s>", "</s>" };
         for (char c = ' '; c <= '~'; c++) pieces.Add(c.ToString());
-        for (char c = '!'; c <= '~'; c++) pieces.Add(marker + c);
+        if (marker.Length > 0)
+            for (char c = '!'; c <= '~'; c++) pieces.Add(marker + c);
         _pieces = [.. pieces];
         _ids = _pieces.Select((p, i) => (p, i)).ToDictionary(x => x.p, x => x.i);
     }
@@ -46,7 +47,7 @@ internal sealed class ToyTokenizer : ITokenizer
         {
             if (text.AsSpan(i).StartsWith("</s>")) { Add(2, i, i + 4, true); i += 4; continue; }
             if (text.AsSpan(i).StartsWith("<s>")) { Add(1, i, i + 3, true); i += 3; continue; }
-            if (text[i] == ' ' && i + 1 < text.Length && _ids.TryGetValue(WhitespaceMarker + text[i + 1], out int m)) { Add(m, i, i + 2, false); i += 2; continue; }
+            if (WhitespaceMarker.Length > 0 && text[i] == ' ' && i + 1 < text.Length && _ids.TryGetValue(WhitespaceMarker + text[i + 1], out int m)) { Add(m, i, i + 2, false); i += 2; continue; }
             Add(_ids.TryGetValue(text[i].ToString(), out int c) ? c : 0, i, i + 1, false);
             i++;
         }
@@ -54,7 +55,7 @@ internal sealed class ToyTokenizer : ITokenizer
     }
 
     public string Decode(IReadOnlyList<int> ids, bool skipSpecialTokens = false) =>
-        string.Concat(ids.Where(i => !skipSpecialTokens || i > 2).Select(i => _pieces[i].StartsWith(WhitespaceMarker, StringComparison.Ordinal) && _pieces[i].Length > 1 ? " " + _pieces[i][WhitespaceMarker.Length..] : _pieces[i]));
+        string.Concat(ids.Where(i => !skipSpecialTokens || i > 2).Select(i => WhitespaceMarker.Length > 0 && _pieces[i].StartsWith(WhitespaceMarker, StringComparison.Ordinal) && _pieces[i].Length > 1 ? " " + _pieces[i][WhitespaceMarker.Length..] : _pieces[i]));
 
     public string? IdToToken(int id) => (uint)id < (uint)_pieces.Length ? _pieces[id] : null;
 

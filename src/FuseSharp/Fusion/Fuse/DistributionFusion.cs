@@ -201,7 +201,7 @@ public static class DistributionFusion
         return SparseRows.Concat(parts);
     }
 
-    /// <summary>Per position Σ_c w_c · D_c over the union of ids, sorted by id (bf16: each product and partial sum rounded, in candidate order).</summary>
+    /// <summary>Per position Σ_c w_c · D_c over the union of ids, sorted by id (bf16: each product and partial sum rounded, in candidate order); exact zeros are left out.</summary>
     private static SparseRows Mix(SparseRows[] dists, float[][] weights, FusionPrecision precision)
     {
         int p = dists[0].Positions;
@@ -231,6 +231,7 @@ public static class DistributionFusion
                         sum += weights[t][c] * prob;
                     }
                 }
+                if (sum == 0f) continue; // a zero of the dense target (weight 0, or a product below bf16's range)
                 ids.Add(id);
                 values.Add(sum);
             }

@@ -87,7 +87,7 @@ internal sealed class DtwCostMatrix
     private readonly int[] _rowKey;   // blending position -> distinct blending string
     private readonly int[] _colKey;   // base position -> distinct base string
     private readonly int _cols;       // distinct base strings
-    private readonly int[] _memo;     // distinct pair -> 2·distance + discount flag; -1 = not computed yet
+    private readonly double[] _memo;  // distinct pair -> cost; NaN = not computed yet
 
     // Per distinct blending string: marker removed (text, interned code points); marker replaced by the base marker (v2's fallback).
     private readonly string[] _srcStrippedText;
@@ -116,8 +116,8 @@ internal sealed class DtwCostMatrix
         long cells = (long)srcDistinct.Count * _cols;
         if (cells > Array.MaxLength)
             throw new FusionException($"DTW problem too large: {srcDistinct.Count} x {_cols} distinct tokens", "split the text into shorter documents (fusesharp fuse split)");
-        _memo = new int[cells];
-        Array.Fill(_memo, -1);
+        _memo = new double[cells];
+        Array.Fill(_memo, double.NaN);
 
         var alphabet = new Dictionary<int, int>();
         int[] Intern(string text)
@@ -178,31 +178,29 @@ internal sealed class DtwCostMatrix
     /// <summary>Length in code points of base position <paramref name="j"/>'s string without markers.</summary>
     public int BaseLength(int j) => _tgtStripped[_colKey[j]].Length;
 
-    /// <summary>The memo (distinct pair -> 2·distance + discount flag, -1 = not computed) and the base positions' distinct indices, for the table's inner loop.</summary>
-    internal int[] Memo => _memo;
+    /// <summary>The memo (distinct pair -> cost, NaN = not computed) and the base positions' distinct indices, for the table's inner loop.</summary>
+    internal double[] Memo => _memo;
 
     internal int[] ColumnKeys => _colKey;
 
     /// <summary>The cost of blending position i (via its <see cref="RowBase"/>) against base position <paramref name="j"/>.</summary>
     public double Cost(int rowBase, int j)
     {
-        int packed = _memo[rowBase + _colKey[j]];
-        return Decode(packed >= 0 ? packed : Miss(rowBase, j));
+        double c = _memo[rowBase + _colKey[j]];
+        return double.IsNaN(c) ? Miss(rowBase, j) : c;
     }
 
-    /// <summary>The packed cost of a pair not computed yet; memoizes it.</summary>
+    /// <summary>The cost of a pair not computed yet; memoizes it.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    internal int Miss(int rowBase, int j)
+    internal double Miss(int rowBase, int j)
     {
         int packed = Compute(rowBase / _cols, _colKey[j]);
-        _memo[rowBase + _colKey[j]] = packed;
+        // int * 0.1 as Python computes `dist * w` with w = 0.1 (a float64 product, not dist / 10).
+        double c = (packed & 1) != 0 ? (packed >> 1) * 0.1 : packed >> 1;
+        _memo[rowBase + _colKey[j]] = c;
         PairsComputed++;
-        return packed;
+        return c;
     }
-
-    /// <summary>int * 0.1 as Python computes <c>dist * w</c> with w = 0.1 (a float64 product, not dist / 10).</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    internal static double Decode(int packed) => (packed & 1) != 0 ? (packed >> 1) * 0.1 : packed >> 1;
 
     /// <summary>
     /// Per blending position, a lower bound of the cost of every cell of its row: 0 when some base string costs nothing

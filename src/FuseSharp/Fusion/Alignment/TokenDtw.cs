@@ -272,9 +272,9 @@ public static class TokenDtw
                     else if (left <= up) { move = Left; best = left; }
                     else { move = Up; best = up; }
                 }
-                int packed = memo[rowBase + colKey[j2]];
-                if (packed < 0) packed = costs.Miss(rowBase, j2);
-                double v = DtwCostMatrix.Decode(packed) + best;
+                double c = memo[rowBase + colKey[j2]];
+                if (double.IsNaN(c)) c = costs.Miss(rowBase, j2);
+                double v = c + best;
                 cur[j2 + 1] = v;
                 if (keepMoves) data[used + (j2 - lo)] = move;
                 leftLive = bounded ? v + Math.Max(restRows![i + 1], restCols![j2 + 1]) <= limit : v <= limit;

@@ -114,6 +114,19 @@ public class DtwTests
     }
 
     [Fact]
+    public void LongDocumentsKeepOnlyARowOfCosts()
+    {
+        // 5000 x 4000 distinct tokens would need 20 M memo entries: the row memo takes over, results unchanged.
+        var b = Enumerable.Range(0, 5000).Select(i => "▁w" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        var s = b.Where((_, i) => i % 5 != 0).Select(x => x.Replace('▁', 'Ġ')).ToArray();
+        var costs = new DtwCostMatrix(s, b, DtwVariant.FuseLlm, "Ġ", "▁");
+        Assert.True((long)s.Length * b.Length > DtwCostMatrix.MaxMemo);
+        var a = TokenDtw.Align(costs, DtwTieOrder.DiagUpLeft, DtwMode.Banded);
+        var small = TokenDtw.Align(s[..400], b[..500], DtwVariant.FuseLlm, "Ġ", "▁", DtwMode.Full);
+        Assert.Equal(FusionFixtures.Show(small.BaseToBlending()[..499]), FusionFixtures.Show(a.BaseToBlending()[..499]));
+    }
+
+    [Fact]
     public void PathCoversBothSequencesMonotonically()
     {
         var line = FusionFixtures.Lines("dtw_alignments.jsonl").First();

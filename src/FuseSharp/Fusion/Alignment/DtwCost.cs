@@ -87,7 +87,9 @@ internal sealed class DtwCostMatrix
     private readonly int[] _rowKey;   // blending position -> distinct blending string
     private readonly int[] _colKey;   // base position -> distinct base string
     private readonly int _cols;       // distinct base strings
-    private readonly double[] _memo;  // distinct pair -> cost; NaN = not computed yet
+    private readonly double[] _memo;  // distinct pair -> cost; NaN = not computed yet (or one row's worth, see _rowMemo)
+    private readonly bool _rowMemo;   // too many distinct pairs to keep: memoize the current distinct row only
+    private int _memoRow = -1;
 
     // Per distinct blending string: marker removed (text, interned code points); marker replaced by the base marker (v2's fallback).
     private readonly string[] _srcStrippedText;
@@ -114,9 +116,8 @@ internal sealed class DtwCostMatrix
         var tgtDistinct = Distinct(@base, out _colKey);
         _cols = tgtDistinct.Count;
         long cells = (long)srcDistinct.Count * _cols;
-        if (cells > Array.MaxLength)
-            throw new FusionException($"DTW problem too large: {srcDistinct.Count} x {_cols} distinct tokens", "split the text into shorter documents (fusesharp fuse split)");
-        _memo = new double[cells];
+        _rowMemo = cells > MaxMemo;
+        _memo = new double[_rowMemo ? _cols : cells];
         Array.Fill(_memo, double.NaN);
 
         var alphabet = new Dictionary<int, int>();
@@ -169,8 +170,24 @@ internal sealed class DtwCostMatrix
     /// <summary>Distinct (blending, base) string pairs whose distance has been computed so far.</summary>
     public int PairsComputed { get; private set; }
 
-    /// <summary>Offset of blending position <paramref name="i"/>'s memo row; pass it to <see cref="Cost(int, int)"/>.</summary>
-    public int RowBase(int i) => _rowKey[i] * _cols;
+    /// <summary>Distinct pairs memoized for the whole problem (16 M, 128 MB); beyond, only the current row's (long documents).</summary>
+    internal const long MaxMemo = 1L << 24;
+
+    /// <summary>
+    /// Starts blending position <paramref name="i"/>'s row and returns the offset of its memo row, to pass to
+    /// <see cref="Cost(int, int)"/> for the cells of that row. Rows are visited in order.
+    /// </summary>
+    public int RowBase(int i)
+    {
+        int u = _rowKey[i];
+        if (!_rowMemo) return u * _cols;
+        if (_memoRow != u)
+        {
+            Array.Fill(_memo, double.NaN);
+            _memoRow = u;
+        }
+        return 0;
+    }
 
     /// <summary>Length in code points of blending position <paramref name="i"/>'s string without markers (for the band's centre line).</summary>
     public int BlendingLength(int i) => _srcStripped[_rowKey[i]].Length;
@@ -194,7 +211,7 @@ internal sealed class DtwCostMatrix
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     internal double Miss(int rowBase, int j)
     {
-        int packed = Compute(rowBase / _cols, _colKey[j]);
+        int packed = Compute(_rowMemo ? _memoRow : rowBase / _cols, _colKey[j]);
         // int * 0.1 as Python computes `dist * w` with w = 0.1 (a float64 product, not dist / 10).
         double c = (packed & 1) != 0 ? (packed >> 1) * 0.1 : packed >> 1;
         _memo[rowBase + _colKey[j]] = c;

@@ -66,6 +66,18 @@ public class VocabMapTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void FuseChatV2MinEdAsShippedMapsEveryNonExactTokenToTheFirstPivotEntry()
+    {
+        var map = VocabMapper.MinEdFuseChatV2AsShipped(TestVocabularies.Qwen2, TestVocabularies.Llama2);
+        foreach (var sample in FusionFixtures.Json("fusechat_v2_minED_as_shipped.json")["find_best_mapping_samples"]!.AsArray())
+        {
+            int src = sample!["source_id"]!.GetValue<int>();
+            Assert.Equal(sample["source_piece"]!.GetValue<string>(), TestVocabularies.Qwen2.Piece(src));
+            Assert.Equal(sample["mapped_pivot_id"]!.GetValue<int>(), map[src]);
+        }
+    }
+
+    [Fact]
     public void ExactMapKeepsOnlyHarmonisedMatches()
     {
         var map = VocabMapper.Exact(TestVocabularies.Neox, TestVocabularies.Llama2);

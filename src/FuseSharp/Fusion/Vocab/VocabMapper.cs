@@ -84,6 +84,30 @@ public static class VocabMapper
     }
 
     /// <summary>
+    /// FuseChat v2's MinED map as shipped (<c>align_type soft</c>, spec §3.2): exact matches after marker replacement
+    /// as usual, but every other token maps to the first entry of the base vocabulary (<c>editdistance.eval</c> is
+    /// given the whole vocabulary array and returns one scalar, whose <c>argmin</c> is 0) — id 0 for Llama-2
+    /// (<c>&lt;unk&gt;</c>). Only for reproducing FuseChat v2 runs; <see cref="MinEd"/> is the intended map.
+    /// </summary>
+    public static VocabMap MinEdFuseChatV2AsShipped(TokenVocabulary blending, TokenVocabulary @base)
+    {
+        ArgumentNullException.ThrowIfNull(blending);
+        ArgumentNullException.ThrowIfNull(@base);
+        var keys = VocabMap.HarmonisedKeys(blending, @base.Marker);
+        int first = Enumerable.Range(0, @base.Count).First(i => @base.Piece(i) is not null);
+        var target = new int[keys.Length];
+        int exact = 0;
+        for (int i = 0; i < keys.Length; i++)
+        {
+            if (keys[i] is not { } k) { target[i] = -1; continue; }
+            if (@base.Id(k) is int b) { target[i] = b; exact++; }
+            else target[i] = first;
+        }
+        int unmapped = target.Count(t => t < 0);
+        return new VocabMap(VocabMapType.MinEd, target, keys, null, new VocabMapStats(target.Length - unmapped, exact, target.Length - unmapped - exact, unmapped, 0));
+    }
+
+    /// <summary>
     /// The reference MinED search for one key: the full scan over all base pieces in id order with the plain distance.
     /// The test oracle for the bucketed search, and the benchmark baseline.
     /// </summary>

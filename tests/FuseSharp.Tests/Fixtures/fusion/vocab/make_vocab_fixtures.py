@@ -55,6 +55,9 @@ def referenced_ids(fixtures, blending):
         ids.update(int(k) for k in d['blending_to_base'])
         ids.update(int(k) for k in d['forced'])
         for doc in d['documents']: ids.update(doc['blending_ids'])
+    if blending == 'qwen2':
+        d = json.load(open(os.path.join(fixtures, 'fusion', 'fusechat_v2_minED_as_shipped.json'), encoding='utf-8'))
+        ids.update(x['source_id'] for x in d['find_best_mapping_samples'])
     return ids
 
 def main(shared, out):

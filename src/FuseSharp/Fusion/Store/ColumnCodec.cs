@@ -26,7 +26,7 @@ public static class ColumnCodec
     {
         "none" => ColumnCodecKind.None,
         "shuffle-zlib" => ColumnCodecKind.ShuffleZlib,
-        _ => throw new FusionException($"unknown column codec '{name}'", "the store was written by a newer FuseSharp; known codecs: none, shuffle-zlib"),
+        _ => throw new FusionException($"unknown column codec '{name}'", "known codecs: none, shuffle-zlib (a store naming another was written by a newer FuseSharp)"),
     };
 
     /// <summary>Encodes <paramref name="raw"/> (elements of <paramref name="elementSize"/> bytes).</summary>

@@ -112,8 +112,11 @@ internal sealed class DtwCostMatrix
     public DtwCostMatrix(IReadOnlyList<string> blending, IReadOnlyList<string> @base, DtwVariant variant, string blendingMarker, string baseMarker)
     {
         _variant = variant;
-        var srcDistinct = Distinct(blending, out _rowKey);
-        var tgtDistinct = Distinct(@base, out _colKey);
+        // FuseLLM and FuseChat v1 costs depend on the marker-stripped strings alone, so tokens that differ only in
+        // markers ("Ġthe", "the") share a memo row; FuseChat v2's fallback compares raw forms, so it keys by token.
+        bool byStripped = variant != DtwVariant.FuseChatV2;
+        var srcDistinct = Distinct(blending, byStripped ? blendingMarker : null, out _rowKey);
+        var tgtDistinct = Distinct(@base, byStripped ? baseMarker : null, out _colKey);
         _cols = tgtDistinct.Count;
         long cells = (long)srcDistinct.Count * _cols;
         _rowMemo = cells > MaxMemo;
@@ -316,19 +319,21 @@ internal sealed class DtwCostMatrix
         return Levenshtein.Myers(_peq, b, a.Length, int.MaxValue - 1);
     }
 
-    private static List<string> Distinct(IReadOnlyList<string> tokens, out int[] keys)
+    /// <summary>Distinct tokens (the first of each key) and each position's index among them; keyed by the token, or by the token without <paramref name="stripMarker"/>.</summary>
+    private static List<string> Distinct(IReadOnlyList<string> tokens, string? stripMarker, out int[] keys)
     {
         var index = new Dictionary<string, int>(StringComparer.Ordinal);
         var distinct = new List<string>();
         keys = new int[tokens.Count];
         for (int i = 0; i < tokens.Count; i++)
         {
-            var t = tokens[i] ?? throw new ArgumentException($"token {i} is null", nameof(tokens));
+            var token = tokens[i] ?? throw new ArgumentException($"token {i} is null", nameof(tokens));
+            var t = stripMarker is null ? token : DtwVariants.ReplaceMarker(token, stripMarker, "");
             if (!index.TryGetValue(t, out int k))
             {
                 k = distinct.Count;
                 index[t] = k;
-                distinct.Add(t);
+                distinct.Add(token);
             }
             keys[i] = k;
         }

@@ -192,7 +192,8 @@ public sealed class VocabMap
                 throw new FusionException($"{path}: expected a JSON object or list", "give a MAP.json written by `fusesharp fuse vocab-map`");
             }
             int unmapped = target.Count(t => t < 0);
-            return new VocabMap(VocabMapType.MinEd, target, keys, null, new VocabMapStats(blending.Count - unmapped, exact, other, unmapped, 0));
+            // Ids a map file leaves out (an MS map in FuseLLM's format) get what FuseChat v2's list holds for them.
+            return new VocabMap(VocabMapType.MinEd, target, keys, null, new VocabMapStats(blending.Count - unmapped, exact, other, unmapped, 0), @base.UnkId ?? @base.EosId);
         }
     }
 

@@ -5,6 +5,7 @@ using FuseSharp.Bench;
 var suites = new Dictionary<string, (string Description, Action<string[]> Run)>(StringComparer.Ordinal)
 {
     ["io"] = ("safetensors: header-only open, BF16->F32 read vs memory bandwidth, write vs plain file write", IoBench.Run),
+    ["tokenize"] = ("tokenizers: single-thread MB/s (GPT-2 BPE, Llama-2 SentencePiece, others), batch scaling", TokenizationBench.Run),
     ["chat"] = ("chat-template rendering: conversations/s, ratio to a hand-written formatter, batch scaling", ChatTemplateBench.Run),
     ["fusion"] = ("fusion data: DTW tokens/s (reference vs full vs banded), MinED 50k x 32k map, bytes per stored position", FusionBench.Run),
 };

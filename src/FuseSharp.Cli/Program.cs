@@ -6,6 +6,7 @@ using FuseSharp.Cli.Commands;
 var root = new RootCommand("FuseSharp: merge and fuse large language models (mergekit-compatible merging, FuseLLM/FuseChat knowledge fusion, a CPU transformer engine).");
 root.Options.Add(CliContext.ThreadsOption);
 root.Subcommands.Add(InspectCommand.Create());
+root.Subcommands.Add(TokenizeCommand.Create());
 root.Subcommands.Add(ChatTemplateCommand.Create());
 root.Subcommands.Add(FuseCommand.Create());
 return CliContext.Invoke(root, args);

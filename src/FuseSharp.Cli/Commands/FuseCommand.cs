@@ -8,6 +8,9 @@ internal static class FuseCommand
     public static Command Create()
     {
         var cmd = new Command("fuse", "Knowledge fusion (FuseLLM / FuseChat): split, represent, vocab-map, align, filter-nan, pack, targets (MinCE/AvgCE); dtw for checking alignments; inspect for stores.");
+        cmd.Subcommands.Add(FuseSplitCommand.Create());
+        cmd.Subcommands.Add(FuseVocabMapCommand.Create());
+        cmd.Subcommands.Add(FuseAlignCommand.Create());
         cmd.Subcommands.Add(FuseDtwCommand.Create());
         cmd.Subcommands.Add(FuseFilterNanCommand.Create());
         cmd.Subcommands.Add(FusePackCommand.Create());

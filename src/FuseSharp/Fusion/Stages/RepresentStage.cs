@@ -25,7 +25,7 @@ public sealed record RepresentOptions
     /// <summary>Sequences per scorer call.</summary>
     public int BatchSize { get; init; } = 8;
 
-    /// <summary>Text corpora: append the EOS token as text before tokenizing without special tokens (FuseLLM). Default on.</summary>
+    /// <summary>Text corpora: append the EOS token (FuseLLM appends its text, which the tokenizer turns into the EOS id). Default on.</summary>
     public bool AppendEos { get; init; } = true;
 
     /// <summary>Chat corpora: the conversation template.</summary>
@@ -122,7 +122,7 @@ public static class RepresentStage
                 next++;
             }
             var seqs = new (int[] Ids, int[] Labels)[recs.Count];
-            FusionParallel.ForEach(Enumerable.Range(0, recs.Count), i => seqs[i] = Tokenize(recs[i], tokenizer, options, eos), cancel);
+            FusionParallel.ForEach(Enumerable.Range(0, recs.Count), i => seqs[i] = Tokenize(recs[i], tokenizer, options), cancel);
             var rows = new StoreRow[recs.Count];
             for (int i = 0; i < seqs.Length; i++)
             {
@@ -190,11 +190,11 @@ public static class RepresentStage
     }
 
     /// <summary>The ids and labels of one row as the reference builds them.</summary>
-    internal static (int[] Ids, int[] Labels) Tokenize(CorpusRecord r, ITokenizer tokenizer, RepresentOptions options, string? eos)
+    internal static (int[] Ids, int[] Labels) Tokenize(CorpusRecord r, ITokenizer tokenizer, RepresentOptions options)
     {
         if (options.Format == CorpusFormat.Chat) return options.Chat.Tokenize(r.Conversation!, tokenizer);
-        // FuseLLM: text + eos as a string, no special tokens added; labels = ids.
-        var ids = tokenizer.Encode(options.AppendEos ? r.Text + eos : r.Text!, addSpecialTokens: false).Ids.ToArray();
+        // FuseLLM: text + eos, no special tokens added; labels = ids.
+        var ids = ReferenceSequences.FuseLlm(tokenizer, r.Text!, options.AppendEos ? tokenizer.EosTokenId : null);
         return (ids, ids);
     }
 }

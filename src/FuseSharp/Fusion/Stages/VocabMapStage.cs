@@ -54,18 +54,30 @@ public static class VocabMapStage
 
     /// <summary>
     /// Co-alignment counts over a corpus (FuseChat v2's token-alignment pass): each row is tokenized as FuseChat v2
-    /// does (text + EOS with special tokens, or the conversation template), both sides' tokens are decoded one by one,
+    /// does (text + EOS with special tokens, or the conversation template), both sides' tokens are decoded one by one
+    /// as transformers' slow tokenizers decode them (<see cref="ReferenceSequences.PerTokenDecoder"/>),
     /// DTW (FuseChat v2 costs) aligns the decoded strings, and every base position counts its distinct aligned
     /// blending ids. Rows run in parallel; the counts do not depend on the thread count.
     /// </summary>
+    /// <param name="corpus">JSONL corpus.</param>
+    /// <param name="base">The base tokenizer.</param>
+    /// <param name="blending">The blending tokenizer.</param>
+    /// <param name="baseVocab">Its vocabulary view (marker, class).</param>
+    /// <param name="blendingVocab">The blending vocabulary view.</param>
+    /// <param name="format">Text or chat rows.</param>
+    /// <param name="baseDecode">Per-token strings of the base side; default <see cref="ReferenceSequences.PerTokenDecoder"/>.</param>
+    /// <param name="blendingDecode">Per-token strings of the blending side; default likewise.</param>
+    /// <param name="progress">Progress reporter.</param>
+    /// <param name="cancel">Cancellation.</param>
     public static CoAlignmentCounts CountCorpus(string corpus, ITokenizer @base, ITokenizer blending, TokenVocabulary baseVocab, TokenVocabulary blendingVocab,
-        CorpusFormat format = CorpusFormat.Text, IProgressReporter? progress = null, CancellationToken cancel = default)
+        CorpusFormat format = CorpusFormat.Text, Func<int, string>? baseDecode = null, Func<int, string>? blendingDecode = null,
+        IProgressReporter? progress = null, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(@base);
         ArgumentNullException.ThrowIfNull(blending);
         var options = new RepresentOptions { Format = format };
-        string? baseEos = @base.EosTokenId is int be ? @base.IdToToken(be) : null;
-        string? blendEos = blending.EosTokenId is int le ? blending.IdToToken(le) : null;
+        baseDecode ??= ReferenceSequences.PerTokenDecoder(@base, baseVocab);
+        var blendDecode = blendingDecode ?? ReferenceSequences.PerTokenDecoder(blending, blendingVocab);
         var baseDecoded = new ConcurrentDictionary<int, string>();
         var blendDecoded = new ConcurrentDictionary<int, string>();
         var total = new CoAlignmentCounts();
@@ -77,11 +89,11 @@ public static class VocabMapStage
             FusionParallel.ForEach(Enumerable.Range(0, batch.Count), i =>
             {
                 var r = batch[i];
-                int[] b = format == CorpusFormat.Chat ? options.Chat.Tokenize(r.Conversation!, @base).Ids : @base.Encode(r.Text + baseEos, addSpecialTokens: true).Ids.ToArray();
-                int[] s = format == CorpusFormat.Chat ? options.Chat.Tokenize(r.Conversation!, blending).Ids : blending.Encode(r.Text + blendEos, addSpecialTokens: true).Ids.ToArray();
+                int[] b = format == CorpusFormat.Chat ? options.Chat.Tokenize(r.Conversation!, @base).Ids : ReferenceSequences.FuseChatText(@base, r.Text!, @base.EosTokenId);
+                int[] s = format == CorpusFormat.Chat ? options.Chat.Tokenize(r.Conversation!, blending).Ids : ReferenceSequences.FuseChatText(blending, r.Text!, blending.EosTokenId);
                 if (b.Length == 0 || s.Length == 0) return;
-                var bs = b.Select(id => baseDecoded.GetOrAdd(id, x => @base.Decode([x]))).ToArray();
-                var ss = s.Select(id => blendDecoded.GetOrAdd(id, x => blending.Decode([x]))).ToArray();
+                var bs = b.Select(id => baseDecoded.GetOrAdd(id, baseDecode)).ToArray();
+                var ss = s.Select(id => blendDecoded.GetOrAdd(id, blendDecode)).ToArray();
                 var dtw = TokenDtw.Align(ss, bs, DtwVariant.FuseChatV2, blendingVocab.Marker, baseVocab.Marker);
                 local[i] = new CoAlignmentCounts();
                 local[i].Add(b, s, dtw);

@@ -80,4 +80,46 @@ public sealed class FuseCliTests : ScratchFolderTest
         CliRunner.AssertCleanFailure(CliRunner.Run("fuse", "pack", "--target", neox, "--aligned", an, "--out", Scratch("y")), "different target");
         CliRunner.AssertCleanFailure(CliRunner.Run("fuse", "inspect", Scratch("nothing")), "not a FuseSharp store");
     }
+
+    [Fact]
+    public void VocabMapWithRealTokenizers()
+    {
+        string llama = RealTokenizerTests.FolderOf("llama2"), neox = RealTokenizerTests.FolderOf("neox");
+        var map = Scratch("em.json");
+        var r = CliRunner.Run("fuse", "vocab-map", "--base", llama, "--blending", neox, "--type", "em", "--out", map);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var m = JsonNode.Parse(File.ReadAllText(map))!.AsObject();
+        Assert.Equal(20362, m.Count);
+        Assert.Equal("▁the", m["▁the"]!.GetValue<string>());
+        Assert.True(File.Exists(Scratch("em.report.html")));
+
+        // MS from a small corpus, written as FuseChat v2's id list.
+        var corpus = Scratch("corpus.jsonl");
+        File.WriteAllLines(corpus, FusionFixtures.Lines("tokenizations.jsonl").Take(3).Select(l => new JsonObject { ["text"] = l["text"]!.DeepClone() }.ToJsonString()));
+        var ids = Scratch("ms.json");
+        r = CliRunner.Run("fuse", "vocab-map", "--base", llama, "--blending", neox, "--type", "ms", "--corpus", corpus, "--format", "ids", "--out", ids);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var list = JsonNode.Parse(File.ReadAllText(ids))!.AsArray();
+        Assert.Equal(50277, list.Count);
+        Assert.Equal(2, list[0]!.GetValue<int>()); // <|endoftext|> (BOS and EOS) -> </s>
+
+        CliRunner.AssertCleanFailure(CliRunner.Run("fuse", "vocab-map", "--base", llama, "--blending", neox, "--type", "ms", "--out", Scratch("x.json")), "--corpus");
+        CliRunner.AssertCleanFailure(CliRunner.Run("fuse", "vocab-map", "--base", llama, "--blending", neox, "--type", "nearest", "--out", Scratch("x.json")), "--type");
+        CliRunner.AssertCleanFailure(CliRunner.Run("fuse", "vocab-map", "--base", Scratch("missing"), "--blending", neox, "--type", "em", "--out", Scratch("x.json")), "missing");
+    }
+
+    [Fact]
+    public void SplitWithRealTokenizers()
+    {
+        var corpus = Scratch("long.jsonl");
+        string text = string.Join(" ", FusionFixtures.Lines("tokenizations.jsonl").Select(l => l["text"]!.GetValue<string>()));
+        File.WriteAllLines(corpus, [new JsonObject { ["text"] = text }.ToJsonString(), "{\"text\": \"short\"}"]);
+        var output = Scratch("split.jsonl");
+        var r = CliRunner.Run("fuse", "split", "--tokenizer", RealTokenizerTests.FolderOf("llama2"), "--tokenizer", RealTokenizerTests.FolderOf("neox"),
+            "--input", corpus, "--out", output, "--block-size", "512");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var lines = File.ReadAllLines(output);
+        Assert.True(lines.Length > 3);
+        Assert.Equal("short", JsonNode.Parse(lines[^1])!["text"]!.GetValue<string>());
+    }
 }

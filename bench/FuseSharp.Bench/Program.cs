@@ -7,6 +7,7 @@ var suites = new Dictionary<string, (string Description, Action<string[]> Run)>(
     ["io"] = ("safetensors: header-only open, BF16->F32 read vs memory bandwidth, write vs plain file write", IoBench.Run),
     ["tokenize"] = ("tokenizers: single-thread MB/s (GPT-2 BPE, Llama-2 SentencePiece, others), batch scaling", TokenizationBench.Run),
     ["chat"] = ("chat-template rendering: conversations/s, ratio to a hand-written formatter, batch scaling", ChatTemplateBench.Run),
+    ["gemm"] = ("GEMM/GEMV rates vs the machine's FMA peak and memory bandwidth (issue 5)", GemmBench.Run),
     ["fusion"] = ("fusion data: DTW tokens/s (reference vs full vs banded), MinED 50k x 32k map, bytes per stored position", FusionBench.Run),
 };
 

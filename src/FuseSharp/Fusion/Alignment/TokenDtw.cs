@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace FuseSharp.Fusion.Alignment;
 
@@ -212,7 +213,8 @@ public static class TokenDtw
         double limit = double.IsPositiveInfinity(ub) ? ub : ub + 1e-9 * Math.Max(1, Math.Abs(ub));
         int[]? rowLo = keepMoves ? new int[n] : null, rowHi = keepMoves ? new int[n] : null;
         long[]? rowOffset = keepMoves ? new long[n + 1] : null;
-        byte[] data = keepMoves ? new byte[Math.Min((long)n * m, 1L << 16)] : [];
+        // Full tables need every cell; pruned ones grow the buffer as rows come.
+        byte[] data = keepMoves ? new byte[Math.Min((long)n * m, double.IsPositiveInfinity(ub) && bandLo is null ? Array.MaxLength : 1L << 16)] : [];
         long used = 0;
         bool diagFirstThenUp = tie == DtwTieOrder.DiagUpLeft;
         var memo = costs.Memo;
@@ -254,39 +256,36 @@ public static class TokenDtw
             double left = inf;
             bool leftLive = false;
             int stopAfter = prevLastLive + 1; // beyond it only a live left neighbour keeps the row going
+            double restRow = bounded ? restRows![i + 1] : 0;
+            // Bounds were checked above (lo >= 0, end < m, the move buffer holds m - lo more bytes): unchecked refs.
+            ref double prevRef = ref MemoryMarshal.GetArrayDataReference(prev);
+            ref double curRef = ref MemoryMarshal.GetArrayDataReference(cur);
+            ref double memoRef = ref MemoryMarshal.GetArrayDataReference(memo);
+            ref int colRef = ref MemoryMarshal.GetArrayDataReference(colKey);
+            ref byte moveRef = ref keepMoves ? ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(data), (nint)(used - lo)) : ref Unsafe.NullRef<byte>();
+            ref double restColRef = ref bounded ? ref MemoryMarshal.GetArrayDataReference(restCols!) : ref Unsafe.NullRef<double>();
             for (; j2 <= end; j2++)
             {
                 if (j2 > stopAfter && !leftLive) break;
-                double diag = prev[j2], up = prev[j2 + 1];
-                byte move;
-                double best;
-                if (diagFirstThenUp)
-                {
-                    if (diag <= up && diag <= left) { move = Diag; best = diag; }
-                    else if (up <= left) { move = Up; best = up; }
-                    else { move = Left; best = left; }
-                }
-                else
-                {
-                    if (diag <= left && diag <= up) { move = Diag; best = diag; }
-                    else if (left <= up) { move = Left; best = left; }
-                    else { move = Up; best = up; }
-                }
-                double c = memo[rowBase + colKey[j2]];
+                double diag = Unsafe.Add(ref prevRef, j2), up = Unsafe.Add(ref prevRef, j2 + 1);
+                // np.argmin's first minimum in the variant's order; the minimum itself is order-independent.
+                bool diagWins = diag <= up && diag <= left;
+                int move = diagWins ? Diag : diagFirstThenUp ? (up <= left ? Up : Left) : (left <= up ? Left : Up);
+                double other = up < left ? up : left;
+                double best = diag <= other ? diag : other;
+                double c = Unsafe.Add(ref memoRef, rowBase + Unsafe.Add(ref colRef, j2));
                 if (double.IsNaN(c)) c = costs.Miss(rowBase, j2);
                 double v = c + best;
-                cur[j2 + 1] = v;
-                if (keepMoves) data[used + (j2 - lo)] = move;
-                leftLive = bounded ? v + Math.Max(restRows![i + 1], restCols![j2 + 1]) <= limit : v <= limit;
+                Unsafe.Add(ref curRef, j2 + 1) = v;
+                if (keepMoves) Unsafe.Add(ref moveRef, j2) = (byte)move;
+                leftLive = bounded ? v + Math.Max(restRow, Unsafe.Add(ref restColRef, j2 + 1)) <= limit : v <= limit;
                 if (leftLive) lastLive = j2;
                 left = v;
             }
             int hi = j2 - 1;
             // Clear what the buffer held two rows back outside this row's range.
-            for (int k = curOldLo; k <= curOldHi; k++)
-            {
-                if (k < lo || k > hi) cur[k + 1] = inf;
-            }
+            for (int k = curOldLo; k <= Math.Min(curOldHi, lo - 1); k++) cur[k + 1] = inf;
+            for (int k = Math.Max(curOldLo, hi + 1); k <= curOldHi; k++) cur[k + 1] = inf;
             if (keepMoves)
             {
                 rowLo![i] = lo;

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using FuseSharp.IO;
+using FuseSharp.Tokenization.ChatTemplates.Jinja;
 
 namespace FuseSharp.Fusion.Vocab;
 
@@ -103,17 +104,9 @@ public sealed class VocabMap
             if (seen.TryAdd(k, _target[i])) order.Add(k);
             else seen[k] = _target[i];
         }
-        var sb = new StringBuilder(order.Count * 24);
-        sb.Append('{');
-        for (int i = 0; i < order.Count; i++)
-        {
-            if (i > 0) sb.Append(", ");
-            PythonJson.AppendString(sb, order[i]);
-            sb.Append(": ");
-            PythonJson.AppendString(sb, @base.RequirePiece(seen[order[i]]));
-        }
-        sb.Append('}');
-        AtomicFile.WriteAllText(path, sb.ToString());
+        var dict = new Dictionary<string, string>(order.Count, StringComparer.Ordinal);
+        foreach (var k in order) dict[k] = @base.RequirePiece(seen[k]);
+        AtomicFile.WriteAllText(path, PyJson.Dumps(PyJson.FromClr(dict), ensureAscii: true, indent: null, itemSeparator: null, keySeparator: null, sortKeys: false));
     }
 
     /// <summary>Writes FuseChat v2's format: a JSON list of base ids indexed by blending id (unmapped as <paramref name="unmapped"/>).</summary>
@@ -206,32 +199,5 @@ public sealed class VocabMap
             if (blending.Piece(i) is { } p) keys[i] = Alignment.DtwVariants.ReplaceMarker(p, blending.Marker, baseMarker);
         }
         return keys;
-    }
-}
-
-/// <summary>Python <c>json.dumps</c> string literals with <c>ensure_ascii=True</c> (lowercase <c>\uXXXX</c>, surrogate pairs for astral code points).</summary>
-internal static class PythonJson
-{
-    public static void AppendString(StringBuilder sb, string s)
-    {
-        sb.Append('"');
-        foreach (char c in s)
-        {
-            switch (c)
-            {
-                case '"': sb.Append("\\\""); break;
-                case '\\': sb.Append("\\\\"); break;
-                case '\n': sb.Append("\\n"); break;
-                case '\r': sb.Append("\\r"); break;
-                case '\t': sb.Append("\\t"); break;
-                case '\b': sb.Append("\\b"); break;
-                case '\f': sb.Append("\\f"); break;
-                default:
-                    if (c < 0x20 || c > 0x7E) sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
-                    else sb.Append(c);
-                    break;
-            }
-        }
-        sb.Append('"');
     }
 }

@@ -12,4 +12,5 @@ root.Subcommands.Add(ForwardCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(InitModelCommand.Create());
+root.Subcommands.Add(FuseCommand.Create());
 return CliContext.Invoke(root, args);

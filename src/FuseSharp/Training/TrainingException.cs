@@ -12,7 +12,7 @@ public class TrainingException : FuseSharpException
     public TrainingException(string message, Exception inner) : base(message, inner) { }
 }
 
-/// <summary>Training data that cannot be used; names the file and, where there is one, the line (1-based).</summary>
+/// <summary>Training data that cannot be used; names the file and, where there is one, the line (1-based) or record.</summary>
 public sealed class TrainingDataException : TrainingException
 {
     public TrainingDataException(string path, long line, string problem, string? hint = null, Exception? inner = null)
@@ -20,6 +20,13 @@ public sealed class TrainingDataException : TrainingException
     {
         FilePath = path;
         Line = line;
+    }
+
+    /// <summary>A problem at <paramref name="location"/>, e.g. "record 17" of a JSON array file.</summary>
+    public TrainingDataException(string path, string location, string problem, string? hint = null, Exception? inner = null)
+        : base($"{path}: {location}: {problem}", hint, inner)
+    {
+        FilePath = path;
     }
 
     public TrainingDataException() : base("invalid training data") { }
@@ -30,7 +37,7 @@ public sealed class TrainingDataException : TrainingException
 
     public string FilePath { get; } = "";
 
-    /// <summary>1-based line, or 0 when the problem is the whole file.</summary>
+    /// <summary>1-based line, or 0 when the problem is the whole file or a record of a JSON array.</summary>
     public long Line { get; }
 }
 

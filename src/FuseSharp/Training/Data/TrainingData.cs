@@ -98,7 +98,8 @@ public static class TrainingData
         long docs = 0;
         using (var task = progress.Start("tokenizing", 0, ProgressUnit.Items))
         {
-            foreach (var batch in documents.Chunk(TokenizeBatch))
+            // Empty documents are skipped (they would add only BOS/EOS).
+            foreach (var batch in documents.Where(d => !string.IsNullOrWhiteSpace(d)).Chunk(TokenizeBatch))
             {
                 ct.ThrowIfCancellationRequested();
                 var encoded = new int[batch.Length][];

@@ -169,7 +169,16 @@ public sealed class Trainer
         }
         if (lastCheckpoint is null && state is not null) lastCheckpoint = source;
         // The run's result: a loadable model folder in OUT itself (weights in the requested dtype).
-        ModelSaver.Save(model, OutputDirectory, _options.SaveDType, source);
+        try
+        {
+            ModelSaver.Save(model, OutputDirectory, _options.SaveDType, source);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FuseSharpException)
+        {
+            throw new TrainingException($"the final model could not be written to {OutputDirectory} ({e.Message})"
+                + (lastCheckpoint is null ? "" : $"; the trained weights are in {lastCheckpoint}"),
+                "free disk space, then run again with --resume: it only writes the final model", e);
+        }
         LossCurve.Write(Path.Combine(OutputDirectory, LossCurve.FileName), log.Records);
         return new TrainingResult(step, lastLoss, evalLoss, OutputDirectory, lastCheckpoint, sessionClock.Elapsed, resumedFrom);
     }

@@ -117,6 +117,26 @@ public class TrainerTests
     }
 
     [Fact]
+    public void Training_DoesNotDependOnTheThreadCount()
+    {
+        using var dir = new TempDir();
+        var data = Data(dir);
+        int saved = Parallelism.MaxThreads;
+        try
+        {
+            Parallelism.MaxThreads = 1;
+            new Trainer(Options(4), data, Path.Combine(dir.Path, "one")).Run(Model(dir), TinyLm.Load);
+            Parallelism.MaxThreads = 4;
+            new Trainer(Options(4), data, Path.Combine(dir.Path, "four")).Run(Model(dir), TinyLm.Load);
+        }
+        finally
+        {
+            Parallelism.MaxThreads = saved;
+        }
+        Assert.Equal(File.ReadAllBytes(Path.Combine(dir.Path, "one", "model.safetensors")), File.ReadAllBytes(Path.Combine(dir.Path, "four", "model.safetensors")));
+    }
+
+    [Fact]
     public void Resume_WithOtherOptions_IsRefused()
     {
         using var dir = new TempDir();

@@ -6,4 +6,5 @@ using FuseSharp.Cli.Commands;
 var root = new RootCommand("FuseSharp: merge and fuse large language models (mergekit-compatible merging, FuseLLM/FuseChat knowledge fusion, a CPU transformer engine).");
 root.Options.Add(CliContext.ThreadsOption);
 root.Subcommands.Add(InspectCommand.Create());
+root.Subcommands.Add(MergeCommand.Create());
 return CliContext.Invoke(root, args);

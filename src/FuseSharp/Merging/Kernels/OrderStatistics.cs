@@ -1,0 +1,290 @@
+using System.Collections.Concurrent;
+using System.Numerics;
+using FuseSharp.Tensors;
+
+namespace FuseSharp.Merging.Kernels;
+
+/// <summary>Fills scratch buffers 0..series-1 with the values of elements [start, start + length) of each series; buffers from <c>series</c> up are free for temporaries.</summary>
+public delegate void ChunkProducer(long start, int length, ChunkScratch scratch);
+
+/// <summary>
+/// The element of ascending rank <see cref="Rank"/> (0-based) of a series: its value, how many elements are
+/// smaller, how many are equal, and the sum of the smaller ones (for norm-matching rescales without another pass).
+/// </summary>
+public readonly record struct RankedValue(long Rank, float Value, long Less, long Equal, double SumLess);
+
+/// <summary>
+/// Exact order statistics over values produced chunk by chunk, in O(n) without sorting the data
+/// (Floyd-Rivest style): a sorted random sample brackets each wanted rank, one pass counts the elements below
+/// each bracket and collects those inside it, and a quickselect over the (few) collected candidates finds the
+/// exact value. Several series (e.g. one per model) and several ranks per series share the pass, so the inputs
+/// are read once. Small inputs, or a bracket that misses (unlucky sample, heavy ties), fall back to collecting
+/// every value. NaN values compare as larger than every number.
+/// </summary>
+public static class OrderStatistics
+{
+    /// <summary>Below this many elements every value is collected (one buffer) instead of sampling.</summary>
+    public const long DirectThreshold = 1 << 17;
+
+    private const int SampleSize = 1 << 15;
+
+    /// <summary>
+    /// Finds, for each series s, the elements of ascending ranks <paramref name="ranks"/>[s] among the
+    /// <paramref name="count"/> values <paramref name="produce"/> yields for it.
+    /// </summary>
+    /// <param name="count">Elements per series.</param>
+    /// <param name="series">Number of series (buffers 0..series-1 of the producer).</param>
+    /// <param name="ranks">Wanted ascending ranks per series (may be empty).</param>
+    /// <param name="produce">Fills the series' values for a range.</param>
+    /// <param name="sampleKey">Seed for the sample positions (results do not depend on it, only the speed).</param>
+    /// <param name="ct">Cancellation, checked between chunks.</param>
+    public static RankedValue[][] Select(long count, int series, IReadOnlyList<IReadOnlyList<long>> ranks, ChunkProducer produce, ulong sampleKey, CancellationToken ct)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        for (int s = 0; s < series; s++)
+            foreach (var r in ranks[s])
+                if (r < 0 || r >= count) throw new ArgumentOutOfRangeException(nameof(ranks), $"rank {r} outside [0, {count})");
+        if (count <= DirectThreshold) return Direct(count, series, ranks, produce, ct);
+
+        // 1. A sorted sample per series (positions drawn with replacement, shared by all series).
+        var rng = new CounterRandom(sampleKey);
+        var positions = new long[SampleSize];
+        for (int i = 0; i < SampleSize; i++) positions[i] = (long)(rng.NextUInt64(i) % (ulong)count);
+        Array.Sort(positions);
+        var samples = new float[series][];
+        for (int s = 0; s < series; s++) samples[s] = new float[SampleSize];
+        var scratch = ChunkScratch.ForCurrentThread();
+        for (int i = 0; i < SampleSize; i++)
+        {
+            produce(positions[i], 1, scratch);
+            for (int s = 0; s < series; s++) samples[s][i] = scratch.Get(s, 1)[0];
+        }
+        foreach (var a in samples) Array.Sort(a, NaNLast.Instance);
+
+        // 2. One bracket [lo, hi] per (series, rank), wide enough that the rank falls inside with overwhelming probability.
+        var brackets = new List<(int Series, int RankIndex, float Lo, float Hi)>();
+        for (int s = 0; s < series; s++)
+        {
+            for (int k = 0; k < ranks[s].Count; k++)
+            {
+                double p = (double)ranks[s][k] / count;
+                double center = p * (SampleSize - 1);
+                double margin = 4 * Math.Sqrt(SampleSize * Math.Max(p * (1 - p), 1.0 / SampleSize)) + 8;
+                int iLo = (int)Math.Floor(center - margin), iHi = (int)Math.Ceiling(center + margin);
+                float lo = iLo <= 0 ? float.NegativeInfinity : samples[s][iLo];
+                float hi = iHi >= SampleSize - 1 ? float.PositiveInfinity : samples[s][iHi];
+                if (float.IsNaN(lo) || float.IsNaN(hi)) return Direct(count, series, ranks, produce, ct);
+                brackets.Add((s, k, lo, hi));
+            }
+        }
+
+        // 3. One pass: per bracket, the count and sum below it and the candidates inside it.
+        int nb = brackets.Count;
+        long maxCandidates = Math.Max(count / 4, 1 << 20);
+        var candidates = new ConcurrentBag<(int Bracket, float[] Values)>();
+        long collected = 0;
+        bool overflow = false;
+        var totals = Chunked.Reduce(count, 2 * nb, ct, (start, length, sc, acc) =>
+        {
+            if (Volatile.Read(ref overflow)) return;
+            produce(start, length, sc);
+            for (int b = 0; b < nb; b++)
+            {
+                var (s, _, lo, hi) = brackets[b];
+                var v = sc.Get(s, length);
+                var (below, sumBelow, inside) = Scan(v, lo, hi);
+                acc[2 * b] += below;
+                acc[2 * b + 1] += sumBelow;
+                if (inside.Length > 0)
+                {
+                    candidates.Add((b, inside));
+                    if (Interlocked.Add(ref collected, inside.Length) > maxCandidates) Volatile.Write(ref overflow, true);
+                }
+            }
+        });
+        if (overflow) return Direct(count, series, ranks, produce, ct);
+
+        var byBracket = new List<float>[nb];
+        for (int b = 0; b < nb; b++) byBracket[b] = [];
+        foreach (var (b, vals) in candidates) byBracket[b].AddRange(vals);
+
+        var result = new RankedValue[series][];
+        for (int s = 0; s < series; s++) result[s] = new RankedValue[ranks[s].Count];
+        for (int b = 0; b < nb; b++)
+        {
+            var (s, k, _, _) = brackets[b];
+            long rank = ranks[s][k];
+            long below = (long)totals[2 * b];
+            var cand = byBracket[b].ToArray();
+            long local = rank - below;
+            if (local < 0 || local >= cand.Length) return Direct(count, series, ranks, produce, ct);
+            result[s][k] = Finish(rank, cand, local, below, totals[2 * b + 1]);
+        }
+        return result;
+    }
+
+    /// <summary>Single-series convenience.</summary>
+    public static RankedValue[] Select(long count, IReadOnlyList<long> ranks, ChunkProducer produce, ulong sampleKey, CancellationToken ct) =>
+        Select(count, 1, [ranks], produce, sampleKey, ct)[0];
+
+    /// <summary>The rank of a value within candidates plus the counts below the candidates' range.</summary>
+    private static RankedValue Finish(long rank, float[] values, long localRank, long lessBefore, double sumBefore)
+    {
+        float v = QuickSelect(values, (int)localRank);
+        long less = 0, equal = 0;
+        double sumLess = 0;
+        foreach (var x in values)
+        {
+            if (Less(x, v))
+            {
+                less++;
+                sumLess += x;
+            }
+            else if (x.Equals(v)) equal++;
+        }
+        return new RankedValue(rank, v, lessBefore + less, equal, sumBefore + sumLess);
+    }
+
+    private static RankedValue[][] Direct(long count, int series, IReadOnlyList<IReadOnlyList<long>> ranks, ChunkProducer produce, CancellationToken ct)
+    {
+        if (count > Array.MaxLength) throw new InvalidOperationException($"cannot select among {count} values");
+        var result = new RankedValue[series][];
+        for (int s = 0; s < series; s++)
+        {
+            var all = GC.AllocateUninitializedArray<float>((int)count);
+            int series1 = s;
+            Chunked.For(count, ct, (_, start, length, sc) =>
+            {
+                produce(start, length, sc);
+                sc.Get(series1, length).CopyTo(all.AsSpan((int)start, length));
+            });
+            result[s] = new RankedValue[ranks[s].Count];
+            for (int k = 0; k < ranks[s].Count; k++)
+            {
+                var copy = k == ranks[s].Count - 1 ? all : (float[])all.Clone();
+                result[s][k] = Finish(ranks[s][k], copy, ranks[s][k], 0, 0);
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Counts and sums the values below <paramref name="lo"/> and returns those in [lo, hi] (NaN counts as above every bracket).</summary>
+    internal static (long Below, double SumBelow, float[] Inside) Scan(ReadOnlySpan<float> v, float lo, float hi)
+    {
+        long below = 0;
+        double sumBelow = 0;
+        List<float>? inside = null;
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && v.Length >= Vector<float>.Count)
+        {
+            var vlo = new Vector<float>(lo);
+            var vhi = new Vector<float>(hi);
+            var cnt = Vector<int>.Zero;
+            var sum = Vector<float>.Zero;
+            int w = Vector<float>.Count;
+            // Partial sums in float per 1024 elements, then into double, to keep the sum accurate.
+            int block = 0;
+            for (; i <= v.Length - w; i += w)
+            {
+                var x = new Vector<float>(v.Slice(i, w));
+                var isBelow = Vector.LessThan(x, vlo);
+                cnt -= isBelow;
+                sum += Vector.ConditionalSelect(isBelow, x, Vector<float>.Zero);
+                var isIn = Vector.GreaterThanOrEqual(x, vlo) & Vector.LessThanOrEqual(x, vhi);
+                if (!Vector.EqualsAll(isIn, Vector<int>.Zero))
+                {
+                    inside ??= [];
+                    for (int j = 0; j < w; j++)
+                        if (isIn[j] != 0) inside.Add(x[j]);
+                }
+                if (++block == 128)
+                {
+                    sumBelow += Vector.Sum(sum);
+                    sum = Vector<float>.Zero;
+                    block = 0;
+                }
+            }
+            below += Vector.Sum(cnt);
+            sumBelow += Vector.Sum(sum);
+        }
+        for (; i < v.Length; i++)
+        {
+            float x = v[i];
+            if (x < lo)
+            {
+                below++;
+                sumBelow += x;
+            }
+            else if (x <= hi) (inside ??= []).Add(x);
+        }
+        return (below, sumBelow, inside is null ? [] : inside.ToArray());
+    }
+
+    /// <summary>The element of ascending rank <paramref name="k"/> (0-based), NaN last; reorders <paramref name="a"/>. Expected O(n).</summary>
+    public static float QuickSelect(float[] a, int k)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(k, a.Length);
+        int left = 0, right = a.Length - 1;
+        ulong state = 0x9E3779B97F4A7C15UL ^ (ulong)a.Length;
+        while (right > left)
+        {
+            if (right - left < 32)
+            {
+                Array.Sort(a, left, right - left + 1, NaNLast.Instance);
+                return a[k];
+            }
+            // Pivot: median of three pseudo-random elements (deterministic), three-way partition (ties are common: zeros).
+            state = state * 6364136223846793005UL + 1442695040888963407UL;
+            int span = right - left + 1;
+            float p0 = a[left + (int)((state >> 33) % (ulong)span)];
+            float p1 = a[left + (int)((state >> 13) % (ulong)span)];
+            float p2 = a[left + span / 2];
+            float pivot = Median(p0, p1, p2);
+            int lt = left, gt = right, i = left;
+            while (i <= gt)
+            {
+                float x = a[i];
+                if (Less(x, pivot))
+                {
+                    a[i] = a[lt];
+                    a[lt] = x;
+                    lt++;
+                    i++;
+                }
+                else if (Less(pivot, x))
+                {
+                    a[i] = a[gt];
+                    a[gt] = x;
+                    gt--;
+                }
+                else
+                {
+                    i++;
+                }
+            }
+            if (k < lt) right = lt - 1;
+            else if (k > gt) left = gt + 1;
+            else return pivot;
+        }
+        return a[k];
+    }
+
+    private static float Median(float a, float b, float c)
+    {
+        if (Less(b, a)) (a, b) = (b, a);
+        if (Less(c, b)) (b, c) = (c, b);
+        if (Less(b, a)) (a, b) = (b, a);
+        return b;
+    }
+
+    /// <summary>Total order with NaN greater than everything.</summary>
+    private static bool Less(float x, float y) => x < y || (float.IsNaN(y) && !float.IsNaN(x));
+
+    private sealed class NaNLast : IComparer<float>
+    {
+        public static readonly NaNLast Instance = new();
+
+        public int Compare(float x, float y) => Less(x, y) ? -1 : Less(y, x) ? 1 : 0;
+    }
+}

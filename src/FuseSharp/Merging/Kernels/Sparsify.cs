@@ -1,0 +1,410 @@
+using System.Numerics.Tensors;
+using FuseSharp.Tensors;
+
+namespace FuseSharp.Merging.Kernels;
+
+/// <summary>How a task vector is sparsified (mergekit <c>sparsify.py</c>, spec §1.7).</summary>
+public enum SparsifyMethod
+{
+    None,
+
+    /// <summary>Keep the <c>int(density n)</c> largest |delta| (TIES trim).</summary>
+    Magnitude,
+
+    /// <summary>Keep each element with probability density (DARE).</summary>
+    Bernoulli,
+
+    /// <summary>Drop the <c>int(gamma n)</c> largest and the smallest so that <c>int(density n)</c> remain (Model Breadcrumbs).</summary>
+    MagnitudeOutliers,
+
+    /// <summary>Keep with probability rising linearly with the |delta| rank in its row, from density-epsilon to density+epsilon (DELLA MagPrune).</summary>
+    DellaMagprune,
+}
+
+/// <summary>How kept values are rescaled after sparsification (spec §1.7, §2.4, §2.6: the references disagree).</summary>
+public enum RescaleMode
+{
+    /// <summary>Multiply by <c>‖delta‖₁ / ‖mask ⊙ delta‖₁</c> (mergekit since a2dda31, Feb 2025); no scaling when either norm is below 1e-7.</summary>
+    L1Norm,
+
+    /// <summary>Divide by the density (DARE paper, mergekit before a2dda31; MergeLM divides by 1 - drop rate, the same thing).</summary>
+    InverseDensity,
+
+    /// <summary>Divide each kept element by its own keep probability (DELLA paper, mergekit's old <c>rank_magnitude</c>).</summary>
+    InverseProbability,
+}
+
+/// <summary>Which of several equal |delta| values at a top-k boundary are kept.</summary>
+public enum TopKTies
+{
+    /// <summary>Exactly k are kept; among equal values at the boundary the order is by element index (mergekit keeps exactly k, in sort order).</summary>
+    Exact,
+
+    /// <summary>Every value equal to the threshold is kept, so slightly more than k may survive (MergeLLM's <c>&gt;= kthvalue</c>).</summary>
+    KeepAll,
+}
+
+/// <summary>Breadcrumbs' keep slice when <c>int(gamma n) == 0</c> (spec §1.7 quirk).</summary>
+public enum BreadcrumbsSlice
+{
+    /// <summary>Keep ascending positions [n_bot, n - n_top): with n_top = 0 the largest values are kept (the intended behaviour).</summary>
+    Intended,
+
+    /// <summary>mergekit's code: <c>indices[n_bot:-n_top]</c>, which keeps nothing when n_top = 0.</summary>
+    Mergekit,
+}
+
+/// <summary>One model's sparsification settings on one tensor.</summary>
+public sealed record SparsifySettings(SparsifyMethod Method, double Density, double Gamma, double Epsilon, bool Rescale, RescaleMode RescaleMode,
+    TopKTies Ties, BreadcrumbsSlice Slice)
+{
+    /// <summary>True when this model's delta is used as is.</summary>
+    public bool Trivial => Method == SparsifyMethod.None || Density >= 1;
+}
+
+/// <summary>
+/// Builds the <see cref="SparseMask"/> of every model of one tensor in as few passes as possible: one joint
+/// order-statistics pass for the magnitude-based sparsifiers, one joint pass drawing the Bernoulli masks, one
+/// row-wise pass for DELLA. Deltas are produced on the fly by the caller (nothing is materialised except bit
+/// masks and, for <see cref="RescaleMode.InverseProbability"/>, the per-element factors).
+/// </summary>
+public static class Sparsify
+{
+    private const double NormEpsilon = 1e-7;
+
+    /// <param name="count">Elements of the tensor.</param>
+    /// <param name="rowLength">Length of a row for DELLA (the last dimension; the whole tensor for 1-D).</param>
+    /// <param name="settings">Per model.</param>
+    /// <param name="deltas">Fills scratch buffers 0..M-1 with each model's delta for a range.</param>
+    /// <param name="random">Counter-based stream per model.</param>
+    /// <param name="allocate">Allocates a per-element factor buffer (inverse-probability mode).</param>
+    /// <param name="guard">Receives a note when a guard fires.</param>
+    /// <param name="ct">Cancellation, checked between chunks.</param>
+    public static SparseMask[] Build(long count, long rowLength, IReadOnlyList<SparsifySettings> settings, ChunkProducer deltas,
+        Func<int, CounterRandom> random, Func<long, Methods.FloatBuffer> allocate, Action<string> guard, CancellationToken ct)
+    {
+        int m = settings.Count;
+        var masks = new SparseMask[m];
+        var byMethod = Enumerable.Range(0, m).Where(i => !settings[i].Trivial).GroupBy(i => settings[i].Method).ToDictionary(g => g.Key, g => g.ToList());
+        for (int i = 0; i < m; i++)
+            if (settings[i].Trivial) masks[i] = SparseMask.All(count);
+
+        var ranked = new List<int>();
+        if (byMethod.TryGetValue(SparsifyMethod.Magnitude, out var mag)) ranked.AddRange(mag);
+        if (byMethod.TryGetValue(SparsifyMethod.MagnitudeOutliers, out var bc)) ranked.AddRange(bc);
+        if (ranked.Count > 0) BuildRanked(count, ranked, settings, deltas, masks, guard, ct);
+        if (byMethod.TryGetValue(SparsifyMethod.Bernoulli, out var dare)) BuildBernoulli(count, dare, settings, deltas, random, masks, guard, ct);
+        if (byMethod.TryGetValue(SparsifyMethod.DellaMagprune, out var della)) BuildDella(count, rowLength, della, settings, deltas, random, allocate, masks, guard, ct);
+        return masks;
+    }
+
+    // ---- magnitude top-k and breadcrumbs: key ranges from exact order statistics ----
+
+    private static void BuildRanked(long n, List<int> models, IReadOnlyList<SparsifySettings> settings, ChunkProducer deltas, SparseMask[] masks,
+        Action<string> guard, CancellationToken ct)
+    {
+        int m = settings.Count;
+        // Per model: which ascending ranks bound the kept range (lowRank..highRank inclusive), or empty.
+        var plan = new (long LowRank, long HighRank, bool Empty)[m];
+        var ranks = new List<long>[m];
+        for (int i = 0; i < m; i++) ranks[i] = [];
+        foreach (int i in models)
+        {
+            var s = settings[i];
+            long lowRank, highRank;
+            bool empty = false;
+            if (s.Method == SparsifyMethod.Magnitude)
+            {
+                long k = (long)(s.Density * n);
+                if (k == 0)
+                {
+                    // mergekit asserts k > 0 ("not gonna zero out the whole tensor"); keep the single largest instead of failing.
+                    k = 1;
+                    guard($"density {s.Density} keeps int(density*{n}) = 0 elements; kept the largest one");
+                }
+                lowRank = n - k;
+                highRank = n - 1;
+            }
+            else
+            {
+                long target = (long)(s.Density * n), nTop = (long)(s.Gamma * n), nBot = n - target - nTop;
+                if (nBot < 0)
+                {
+                    nTop += nBot;
+                    nBot = 0;
+                }
+                lowRank = nBot;
+                highRank = n - nTop - 1;
+                if (s.Slice == BreadcrumbsSlice.Mergekit && nTop == 0)
+                {
+                    empty = true;
+                    guard("breadcrumbs_slice: mergekit with int(gamma*n) = 0 keeps nothing (mergekit's indices[n_bot:-0] quirk)");
+                }
+                if (highRank < lowRank) empty = true;
+            }
+            plan[i] = (lowRank, highRank, empty);
+            if (empty) continue;
+            ranks[i].Add(lowRank);
+            if (highRank < n - 1 && highRank != lowRank) ranks[i].Add(highRank);
+            if (s.Rescale && !ranks[i].Contains(n - 1)) ranks[i].Add(n - 1); // the maximum's "sum less" gives the total L1 norm
+        }
+
+        ChunkProducer abs = (start, length, sc) =>
+        {
+            deltas(start, length, sc);
+            foreach (int i in models)
+            {
+                var d = sc.Get(i, length);
+                TensorPrimitives.Abs(d, d);
+            }
+        };
+        var selected = ranks.Any(r => r.Count > 0)
+            ? OrderStatistics.Select(n, m, ranks.Select(r => (IReadOnlyList<long>)r).ToList(), abs, 0x5EED_0F_5E1EC7UL ^ (ulong)n, ct)
+            : new RankedValue[m][];
+
+        foreach (int i in models)
+        {
+            var s = settings[i];
+            var (lowRank, highRank, empty) = plan[i];
+            if (empty)
+            {
+                masks[i] = SparseMask.Range(n, MaskKey.Max, MaskKey.Min, 0);
+                continue;
+            }
+            var found = selected[i].ToDictionary(r => r.Rank);
+            var lo = found[lowRank];
+            var low = lo.Less == lowRank || s.Ties == TopKTies.KeepAll
+                ? new MaskKey(lo.Value, long.MinValue)
+                : new MaskKey(lo.Value, IndexOfEqual(n, i, lo.Value, lowRank - lo.Less, abs, ct));
+            var high = MaskKey.Max;
+            long keptHighEnd = n; // elements with key <= High
+            if (highRank < n - 1)
+            {
+                var hi = found[highRank];
+                bool lastEqual = highRank == hi.Less + hi.Equal - 1;
+                high = lastEqual || s.Ties == TopKTies.KeepAll
+                    ? new MaskKey(hi.Value, long.MaxValue)
+                    : new MaskKey(hi.Value, IndexOfEqual(n, i, hi.Value, highRank - hi.Less, abs, ct));
+                keptHighEnd = high.Index == long.MaxValue ? hi.Less + hi.Equal : highRank + 1;
+            }
+            long droppedLow = low.Index == long.MinValue ? lo.Less : lowRank;
+            var mask = SparseMask.Range(n, low, high, keptHighEnd - droppedLow);
+            if (s.Rescale)
+            {
+                var top = found[n - 1];
+                double total = top.SumLess + (double)top.Value * (n - top.Less);
+                double sumBelowLow = lo.SumLess + (double)lo.Value * (droppedLow - lo.Less);
+                double sumUpToHigh = total;
+                if (highRank < n - 1)
+                {
+                    var hi = found[highRank];
+                    sumUpToHigh = hi.SumLess + (double)hi.Value * (keptHighEnd - hi.Less);
+                }
+                mask.Scale = RescaleFactor(s, total, sumUpToHigh - sumBelowLow, guard);
+            }
+            masks[i] = mask;
+        }
+    }
+
+    /// <summary>Index of the <paramref name="q"/>-th (0-based, in index order) element of series <paramref name="series"/> equal to <paramref name="value"/>.</summary>
+    private static long IndexOfEqual(long n, int series, float value, long q, ChunkProducer produce, CancellationToken ct)
+    {
+        int chunks = Chunked.CountOf(n);
+        var perChunk = new long[chunks];
+        Chunked.For(n, ct, (c, start, length, sc) =>
+        {
+            produce(start, length, sc);
+            var v = sc.Get(series, length);
+            long eq = 0;
+            foreach (var x in v) if (x == value) eq++;
+            perChunk[c] = eq;
+        });
+        long seen = 0;
+        for (int c = 0; c < chunks; c++)
+        {
+            if (seen + perChunk[c] <= q)
+            {
+                seen += perChunk[c];
+                continue;
+            }
+            long start = (long)c * Chunked.Size;
+            int length = (int)Math.Min(Chunked.Size, n - start);
+            var sc = ChunkScratch.ForCurrentThread();
+            produce(start, length, sc);
+            var v = sc.Get(series, length);
+            for (int j = 0; j < length; j++)
+                if (v[j] == value && seen++ == q) return start + j;
+        }
+        throw new InvalidOperationException("tie index not found");
+    }
+
+    // ---- DARE: Bernoulli(density) per element from the counter-based stream ----
+
+    private static void BuildBernoulli(long n, List<int> models, IReadOnlyList<SparsifySettings> settings, ChunkProducer deltas,
+        Func<int, CounterRandom> random, SparseMask[] masks, Action<string> guard, CancellationToken ct)
+    {
+        var bits = models.ToDictionary(i => i, _ => new BitMask(n));
+        var rngs = models.ToDictionary(i => i, random);
+        // Per model: kept count, Σ|Δ|, Σ|Δ| over kept.
+        var sums = Chunked.Reduce(n, 3 * models.Count, ct, (start, length, sc, acc) =>
+        {
+            deltas(start, length, sc);
+            for (int k = 0; k < models.Count; k++)
+            {
+                int i = models[k];
+                var d = sc.Get(i, length);
+                var words = bits[i].Words(start, length);
+                uint threshold = KeepThreshold(settings[i].Density);
+                FillBernoulli(rngs[i], start, length, threshold, words);
+                double kept = 0, total = 0, keptSum = 0;
+                for (int w = 0; w < words.Length; w++)
+                {
+                    ulong b = words[w];
+                    kept += ulong.PopCount(b);
+                    int j0 = w * 64, j1 = Math.Min(length, j0 + 64);
+                    float t = 0, ks = 0;
+                    for (int j = j0; j < j1; j++)
+                    {
+                        float a = Math.Abs(d[j]);
+                        t += a;
+                        if ((b & (1UL << (j - j0))) != 0) ks += a;
+                    }
+                    total += t;
+                    keptSum += ks;
+                }
+                acc[3 * k] += kept;
+                acc[3 * k + 1] += total;
+                acc[3 * k + 2] += keptSum;
+            }
+        });
+        for (int k = 0; k < models.Count; k++)
+        {
+            int i = models[k];
+            var mask = SparseMask.FromBits(bits[i], (long)sums[3 * k]);
+            var s = settings[i];
+            if (s.Rescale)
+                mask.Scale = s.RescaleMode == RescaleMode.InverseDensity ? (float)(1 / s.Density) : RescaleFactor(s, sums[3 * k + 1], sums[3 * k + 2], guard);
+            masks[i] = mask;
+        }
+    }
+
+    /// <summary>The 32-bit threshold t with P(u &lt; t) = p for a uniform 32-bit u (p in [0, 1)).</summary>
+    public static uint KeepThreshold(double p) => p <= 0 ? 0u : p >= 1 ? uint.MaxValue : (uint)Math.Min(uint.MaxValue, Math.Round(p * 4294967296.0));
+
+    /// <summary>
+    /// Sets bit j of <paramref name="words"/> when the uniform 32-bit draw for element <c>start + j</c> is below
+    /// <paramref name="threshold"/>. Element e uses half (e &amp; 1) of the 64-bit value at counter e / 2, so any
+    /// element's draw is independent of how the tensor is chunked.
+    /// </summary>
+    public static void FillBernoulli(CounterRandom rng, long start, int length, uint threshold, Span<ulong> words)
+    {
+        words.Clear();
+        for (int j = 0; j < length; j++)
+        {
+            long e = start + j;
+            ulong r = rng.NextUInt64(e >> 1);
+            uint u = (e & 1) == 0 ? (uint)r : (uint)(r >> 32);
+            if (u < threshold) words[j >> 6] |= 1UL << (j & 63);
+        }
+    }
+
+    // ---- DELLA MagPrune: per-row rank-based keep probabilities ----
+
+    private static void BuildDella(long n, long rowLength, List<int> models, IReadOnlyList<SparsifySettings> settings, ChunkProducer deltas,
+        Func<int, CounterRandom> random, Func<long, Methods.FloatBuffer> allocate, SparseMask[] masks, Action<string> guard, CancellationToken ct)
+    {
+        long rows = n / rowLength, cols = rowLength;
+        if (cols == 1) guard("DELLA rows of one element: rank probability (rank-1)/(cols-1) is 0/0; used the density");
+        var bits = models.ToDictionary(i => i, _ => new BitMask(n));
+        var rngs = models.ToDictionary(i => i, random);
+        var scales = models.ToDictionary(i => i, i => settings[i].Rescale && settings[i].RescaleMode == RescaleMode.InverseProbability ? allocate(n) : null);
+        bool rowAligned = cols % 64 == 0 || rows == 1;
+        // Bits are written per row; rows that do not start on a 64-bit word boundary share words, so those rows are set one bit at a time under a lock.
+        var sums = Chunked.ReduceRows(rows, cols, 3 * models.Count, ct, (r0, rowCount, sc, acc) =>
+        {
+            var ws = Ranking.Workspace.ForCurrentThread();
+            for (long r = r0; r < r0 + rowCount; r++)
+            {
+                long start = r * cols;
+                int len = (int)cols;
+                deltas(start, len, sc);
+                var rank = RankBuffer(len);
+                for (int k = 0; k < models.Count; k++)
+                {
+                    int i = models[k];
+                    var s = settings[i];
+                    var d = sc.Get(i, len);
+                    var a = sc.Get(settings.Count + 1, len);
+                    TensorPrimitives.Abs(d, a);
+                    Ranking.AscendingRanks(a, rank, ws);
+                    var rng = rngs[i];
+                    var scaleBuffer = scales[i];
+                    var scale = scaleBuffer is null ? default : scaleBuffer.Slice(start, len);
+                    double kept = 0, total = 0, keptSum = 0;
+                    for (int j = 0; j < len; j++)
+                    {
+                        double p = cols == 1 ? s.Density : s.Density - s.Epsilon + 2 * s.Epsilon * rank[j] / (cols - 1);
+                        long e = start + j;
+                        ulong rv = rng.NextUInt64(e >> 1);
+                        uint u = (e & 1) == 0 ? (uint)rv : (uint)(rv >> 32);
+                        bool keep = u < KeepThreshold(p);
+                        total += a[j];
+                        if (keep)
+                        {
+                            kept++;
+                            keptSum += a[j];
+                            SetBit(bits[i], e, rowAligned);
+                        }
+                        if (scaleBuffer is not null) scale[j] = keep ? (float)(1 / p) : 0f;
+                    }
+                    acc[3 * k] += kept;
+                    acc[3 * k + 1] += total;
+                    acc[3 * k + 2] += keptSum;
+                }
+            }
+        });
+        for (int k = 0; k < models.Count; k++)
+        {
+            int i = models[k];
+            var s = settings[i];
+            var mask = SparseMask.FromBits(bits[i], (long)sums[3 * k]);
+            if (s.Rescale)
+            {
+                if (s.RescaleMode == RescaleMode.InverseProbability) mask.ElementScale = scales[i];
+                else if (s.RescaleMode == RescaleMode.InverseDensity) mask.Scale = (float)(1 / s.Density);
+                else mask.Scale = RescaleFactor(s, sums[3 * k + 1], sums[3 * k + 2], guard);
+            }
+            masks[i] = mask;
+        }
+    }
+
+    [ThreadStatic]
+    private static int[]? _rankBuffer;
+
+    private static Span<int> RankBuffer(int length)
+    {
+        if (_rankBuffer is null || _rankBuffer.Length < length) _rankBuffer = new int[length];
+        return _rankBuffer.AsSpan(0, length);
+    }
+
+    private static readonly object BitLock = new();
+
+    private static void SetBit(BitMask bits, long e, bool rowAligned)
+    {
+        var words = bits.Words(e & ~63L, 1);
+        if (rowAligned) words[0] |= 1UL << (int)(e & 63);
+        else lock (BitLock) words[0] |= 1UL << (int)(e & 63);
+    }
+
+    /// <summary>mergekit's <c>rescaled_masked_tensor</c> with L1 norms: <c>before/after</c>, or 1 when either is below 1e-7.</summary>
+    private static float RescaleFactor(SparsifySettings s, double before, double after, Action<string> guard)
+    {
+        if (s.RescaleMode == RescaleMode.InverseDensity) return (float)(1 / s.Density);
+        if (before < NormEpsilon || after < NormEpsilon)
+        {
+            if (before >= NormEpsilon) guard("L1 rescale: nothing kept (norm below 1e-7), no rescaling");
+            return 1f;
+        }
+        return (float)(before / after);
+    }
+}

@@ -1,0 +1,350 @@
+using System.Globalization;
+using System.Numerics;
+using System.Numerics.Tensors;
+using FuseSharp.Merging.Kernels;
+using FuseSharp.Merging.Planning;
+
+namespace FuseSharp.Merging.Methods;
+
+/// <summary>Which deltas elect the sign in TIES-style consensus (spec §1.6, §2.3, §3).</summary>
+public enum SignElection
+{
+    /// <summary>Sign of Σ w_i Δ̂_i (mergekit <c>sum</c>: weights and negative weights take part in the vote).</summary>
+    Weighted,
+
+    /// <summary>Sign of Σ Δ̂_i (TIES paper Algorithm 1, MergeLLM, FuseChat).</summary>
+    Unweighted,
+
+    /// <summary>Sign of Σ sign(w_i Δ̂_i) (mergekit's internal <c>count</c> consensus).</summary>
+    Count,
+}
+
+/// <summary>
+/// mergekit's generalized task arithmetic (spec §1.6): <c>θ = θ_b + λ · mix(sparsify(θ_i − θ_b), w_i)</c>, one
+/// engine behind task_arithmetic, ties, dare_linear, dare_ties, breadcrumbs, breadcrumbs_ties, della and
+/// della_linear, which differ only in the sparsifier, whether TIES sign consensus runs, and the
+/// normalize/rescale defaults (registered in <see cref="MergeMethodRegistry"/>).
+/// Per tensor: (1) Δ_i = θ_i − θ_b, embeddings cut to the base's shape; (2) Δ_i sparsified (masks built in
+/// one or two passes, see <see cref="Sparsify"/>); (3) D_i = w_i Δ̂_i; (4) with consensus, the elected sign
+/// s = +1 where Σ D_i ≥ 0 else −1 and model i counts where sign(D_i) = s (zeros never count), mixed =
+/// Σ D_i·agree_i, divisor = Σ w_i·agree_i (0 → 1); without, mixed = Σ D_i and divisor = Σ w_i (|·| &lt; 1e-8 → 1);
+/// (5) mixed /= divisor if normalize; (6) mixed *= λ; (7) θ_b + mixed. The reference differences (election
+/// on weighted vs unweighted deltas, the zero-sum tie rule, the disjoint mean's divisor, DARE/DELLA rescaling,
+/// top-k ties, breadcrumbs' n_top = 0 slice) are parameters with mergekit's behaviour as the default.
+/// </summary>
+public sealed class GeneralizedTaskArithmetic : IMergeMethod
+{
+    private static readonly string[] RescaleModes = ["l1_norm", "inverse_density", "inverse_prob"];
+
+    public GeneralizedTaskArithmetic(string name, string prettyName, string reference, SparsifyMethod sparsifier, bool consensus,
+        bool defaultNormalize, bool defaultRescale)
+    {
+        Name = name;
+        PrettyName = prettyName;
+        Reference = reference;
+        Sparsifier = sparsifier;
+        UsesConsensus = consensus;
+        var p = new List<ParameterDef>
+        {
+            ParameterDef.Bool("normalize", defaultNormalize, "divide the mixed delta by the sum of the (agreeing) weights"),
+            ParameterDef.Number("lambda", 1.0, "scale of the merged task vector"),
+            ParameterDef.Bool("int8_mask", false, "mergekit memory option; accepted, no effect on the result"),
+        };
+        if (sparsifier != SparsifyMethod.None)
+        {
+            p.Add(ParameterDef.Bool("rescale", defaultRescale, "rescale kept values after sparsification"));
+            p.Add(ParameterDef.Choice("rescale_mode", "l1_norm", RescaleModes,
+                "l1_norm: match the L1 norm (mergekit >= Feb 2025); inverse_density: divide by density (DARE paper, MergeLM); inverse_prob: divide by each element's keep probability (DELLA paper)"));
+        }
+        if (sparsifier == SparsifyMethod.Magnitude)
+            p.Add(ParameterDef.Choice("topk_ties", "exact", ["exact", "keep_all"], "exact: keep exactly int(density*n) (ties by index); keep_all: keep every value equal to the threshold (MergeLLM)"));
+        if (sparsifier == SparsifyMethod.MagnitudeOutliers)
+            p.Add(ParameterDef.Choice("breadcrumbs_slice", "intended", ["intended", "mergekit"], "intended: keep [n_bot, n-n_top); mergekit: reproduce indices[n_bot:-n_top], empty when n_top = 0"));
+        if (consensus)
+        {
+            p.Add(ParameterDef.Choice("sign_election", "weighted", ["weighted", "unweighted", "count"],
+                "weighted: sign of Σ w·Δ (mergekit); unweighted: sign of Σ Δ (TIES paper, MergeLLM); count: majority of signs"));
+            p.Add(ParameterDef.Choice("sign_tie", "positive", ["positive", "majority"],
+                "sign where the election sum is 0: positive (mergekit) or the tensor's majority sign (MergeLLM)"));
+            p.Add(ParameterDef.Choice("disjoint_mean", "weights", ["weights", "count"],
+                "divisor of the disjoint mean: sum of agreeing weights (mergekit) or number of agreeing models (MergeLLM)"));
+        }
+        Parameters = p;
+        var mp = new List<ParameterDef> { MethodHelpers.Weight };
+        if (sparsifier != SparsifyMethod.None)
+            mp.Add(ParameterDef.Number("density", 1.0, "fraction of the task vector kept", MethodHelpers.Density));
+        if (sparsifier == SparsifyMethod.MagnitudeOutliers)
+            mp.Add(ParameterDef.Number("gamma", 0.01, "fraction of the largest |delta| removed", v => v is >= 0 and < 1 ? null : "must be in [0, 1)"));
+        if (sparsifier == SparsifyMethod.DellaMagprune)
+            mp.Add(ParameterDef.Number("epsilon", 0.15, "half-width of the keep-probability range around density", ParameterDef.NonNegative));
+        ModelParameters = mp;
+    }
+
+    public string Name { get; }
+
+    public string PrettyName { get; }
+
+    public string? Reference { get; }
+
+    public SparsifyMethod Sparsifier { get; }
+
+    public bool UsesConsensus { get; }
+
+    public BaseModelPolicy BasePolicy => BaseModelPolicy.Required;
+
+    public EmbeddingShapePolicy EmbeddingPolicy => EmbeddingShapePolicy.CutToBase;
+
+    public IReadOnlyList<ParameterDef> Parameters { get; }
+
+    public IReadOnlyList<ParameterDef> ModelParameters { get; }
+
+    public void Validate(TensorTask task)
+    {
+        MethodHelpers.RequireCounts(task, Name, needsBase: true, min: 0);
+        if (Sparsifier == SparsifyMethod.None) return;
+        var mode = task.Parameters.String("rescale_mode");
+        MethodHelpers.Require(mode != "inverse_prob" || Sparsifier == SparsifyMethod.DellaMagprune, task,
+            "rescale_mode: inverse_prob needs per-element keep probabilities, which only DELLA has", "use l1_norm or inverse_density");
+        if (Sparsifier == SparsifyMethod.DellaMagprune)
+        {
+            foreach (var input in task.Inputs)
+            {
+                double d = input.Parameters.Number("density"), e = input.Parameters.Number("epsilon");
+                if (d >= 1) continue;
+                MethodHelpers.Require(d - e > 0 && d + e < 1, task,
+                    string.Create(CultureInfo.InvariantCulture, $"{input.ModelName}: DELLA keep probabilities density ± epsilon = [{d - e}, {d + e}] leave (0, 1)"),
+                    "choose epsilon < min(density, 1 - density)");
+            }
+        }
+    }
+
+    public long WorkspaceBytes(TensorTask task)
+    {
+        if (Sparsifier == SparsifyMethod.None) return 0;
+        long bits = task.Inputs.Count * (task.Count / 8 + 8);
+        long select = Sparsifier is SparsifyMethod.Magnitude or SparsifyMethod.MagnitudeOutliers
+            ? (task.Count <= OrderStatistics.DirectThreshold ? task.Count * 4 : task.Count / 8 * 4)
+            : 0;
+        long perElement = Sparsifier == SparsifyMethod.DellaMagprune && task.Parameters.OptionalString("rescale_mode") == "inverse_prob"
+            ? task.Inputs.Count * task.Count * 4
+            : 0;
+        return bits + select + perElement;
+    }
+
+    public void Merge(TensorMergeContext ctx)
+    {
+        var task = ctx.Task;
+        var b = task.Base!;
+        int m = task.Inputs.Count;
+        if (m == 0)
+        {
+            MethodHelpers.CopyInput(ctx, b);
+            return;
+        }
+        var p = task.Parameters;
+        bool normalize = p.Bool("normalize");
+        float lambda = (float)p.Number("lambda");
+        var weights = task.Inputs.Select(i => (float)i.Weight).ToArray();
+
+        // 1-2. Masks (nothing to do for plain task arithmetic or density 1).
+        var deltas = MethodHelpers.Deltas(task);
+        SparseMask[]? masks = null;
+        if (Sparsifier != SparsifyMethod.None)
+        {
+            var settings = task.Inputs.Select(i => Settings(i, p)).ToList();
+            if (settings.Any(s => !s.Trivial))
+            {
+                long rowLength = task.Shape.Rank == 0 ? 1 : task.Shape[task.Shape.Rank - 1];
+                masks = Sparsify.Build(ctx.Count, rowLength, settings, deltas, i => ctx.Random(task.Inputs[i]),
+                    n => ctx.Allocate(n), ctx.Diagnostics.Guard, ctx.Cancellation);
+                ctx.Diagnostics.KeptFractions(masks.Select(x => x.KeptFraction).ToList());
+            }
+        }
+
+        var election = UsesConsensus ? p.String("sign_election") switch
+        {
+            "unweighted" => SignElection.Unweighted,
+            "count" => SignElection.Count,
+            _ => SignElection.Weighted,
+        } : SignElection.Weighted;
+        bool countDivisor = UsesConsensus && p.String("disjoint_mean") == "count";
+        float tieSign = 1f;
+        if (UsesConsensus && p.String("sign_tie") == "majority")
+            tieSign = MajoritySign(ctx, deltas, masks, weights, election);
+
+        // 3-7. One pass: deltas, masks, weights, consensus, normalize, lambda, write.
+        float scalarDivisor = 1f;
+        if (!UsesConsensus)
+        {
+            float sw = weights.Sum();
+            scalarDivisor = Math.Abs(sw) < 1e-8f ? 1f : sw;
+            if (normalize && Math.Abs(sw) < 1e-8f) ctx.Diagnostics.Guard("normalize: |Σ weights| < 1e-8, divisor set to 1");
+        }
+        var flip = weights.Select(w => w < 0 ? -1f : 1f).ToArray();
+        int width = m + 1;
+        var stats = Chunked.Reduce(ctx.Count, width, ctx.Cancellation, (start, length, sc, acc) =>
+        {
+            deltas(start, length, sc);
+            var baseBuf = sc.Get(m, length);
+            var sum = sc.Get(m + 1, length);
+            var mx = sc.Get(m + 2, length);
+            var mn = sc.Get(m + 3, length);
+            for (int i = 0; i < m; i++)
+            {
+                var d = sc.Get(i, length);
+                acc[i] += TensorPrimitives.SumOfSquares(d);
+                masks?[i].Apply(d, start);
+                if (i == 0)
+                {
+                    d.CopyTo(mx);
+                    d.CopyTo(mn);
+                }
+                else
+                {
+                    TensorPrimitives.Max(mx, d, mx);
+                    TensorPrimitives.Min(mn, d, mn);
+                }
+            }
+            if (m > 1) acc[m] += MethodHelpers.CountConflicts(mx, mn);
+
+            if (UsesConsensus && election == SignElection.Unweighted)
+            {
+                sum.Clear();
+                for (int i = 0; i < m; i++) TensorPrimitives.Add(sum, sc.Get(i, length), sum);
+            }
+            for (int i = 0; i < m; i++)
+            {
+                var d = sc.Get(i, length);
+                TensorPrimitives.Multiply(d, weights[i], d);
+            }
+            if (!UsesConsensus)
+            {
+                var mixed = sc.Get(0, length);
+                for (int i = 1; i < m; i++) TensorPrimitives.Add(mixed, sc.Get(i, length), mixed);
+                float scale = lambda / (normalize ? scalarDivisor : 1f);
+                TensorPrimitives.MultiplyAdd(mixed, scale, baseBuf, baseBuf);
+                ctx.Output.Write(start, baseBuf);
+                return;
+            }
+            if (election == SignElection.Weighted)
+            {
+                sum.Clear();
+                for (int i = 0; i < m; i++) TensorPrimitives.Add(sum, sc.Get(i, length), sum);
+            }
+            else if (election == SignElection.Count)
+            {
+                sum.Clear();
+                for (int i = 0; i < m; i++)
+                {
+                    var d = sc.Get(i, length);
+                    for (int j = 0; j < length; j++) sum[j] += MathF.Sign(d[j]);
+                }
+            }
+            var div = sc.Get(m + 2, length);
+            var mix = sc.Get(m + 3, length);
+            Combine(sc, m, length, sum, weights, election == SignElection.Unweighted ? flip : null, tieSign, countDivisor, mix, div);
+            if (normalize) TensorPrimitives.Divide(mix, div, mix);
+            TensorPrimitives.MultiplyAdd(mix, lambda, baseBuf, baseBuf);
+            ctx.Output.Write(start, baseBuf);
+        });
+        ctx.Diagnostics.DeltaNorms(stats.Take(m).Select(Math.Sqrt).ToList());
+        if (m > 1) ctx.Diagnostics.SignConflictRate(stats[m] / ctx.Count);
+    }
+
+    private SparsifySettings Settings(TaskInput input, ParameterValues global) => new(
+        Method: Sparsifier,
+        Density: input.Parameters.Number("density"),
+        Gamma: input.Parameters.OptionalNumber("gamma") ?? 0,
+        Epsilon: input.Parameters.OptionalNumber("epsilon") ?? 0,
+        Rescale: global.Bool("rescale"),
+        RescaleMode: global.String("rescale_mode") switch
+        {
+            "inverse_density" => RescaleMode.InverseDensity,
+            "inverse_prob" => RescaleMode.InverseProbability,
+            _ => RescaleMode.L1Norm,
+        },
+        Ties: global.OptionalString("topk_ties") == "keep_all" ? TopKTies.KeepAll : TopKTies.Exact,
+        Slice: global.OptionalString("breadcrumbs_slice") == "mergekit" ? BreadcrumbsSlice.Mergekit : BreadcrumbsSlice.Intended);
+
+    /// <summary>
+    /// The TIES disjoint merge of one chunk. Buffers 0..m-1 hold the weighted sparsified deltas D_i; per element
+    /// the elected sign is + where <paramref name="sum"/> &gt; 0 (or = 0 with <paramref name="tieSign"/> &gt; 0), − where
+    /// &lt; 0; model i agrees where sign(D_i)·flip_i equals it (zeros never agree); then
+    /// <c>mixed = Σ agree_i D_i</c> and <c>divisor = Σ agree_i w_i</c> (or the count), with 0 replaced by 1.
+    /// </summary>
+    internal static void Combine(Kernels.ChunkScratch sc, int m, int length, ReadOnlySpan<float> sum, ReadOnlySpan<float> weights,
+        ReadOnlySpan<float> flip, float tieSign, bool countDivisor, Span<float> mixed, Span<float> divisor)
+    {
+        int j = 0, w = Vector<float>.Count;
+        var ds = sc.Arrays(m, length);
+        if (Vector.IsHardwareAccelerated)
+        {
+            var zero = Vector<float>.Zero;
+            for (; j <= length - w; j += w)
+            {
+                var s = new Vector<float>(sum.Slice(j, w));
+                var pos = Vector.GreaterThan(s, zero) | (tieSign > 0 ? Vector.Equals(s, zero) : Vector<int>.Zero);
+                var neg = Vector.LessThan(s, zero) | (tieSign < 0 ? Vector.Equals(s, zero) : Vector<int>.Zero);
+                var mix = zero;
+                var div = zero;
+                for (int i = 0; i < m; i++)
+                {
+                    var d = new Vector<float>(ds[i], j);
+                    var basis = flip.IsEmpty || flip[i] > 0 ? d : -d;
+                    var agree = (pos & Vector.GreaterThan(basis, zero)) | (neg & Vector.LessThan(basis, zero));
+                    mix += Vector.ConditionalSelect(agree, d, zero);
+                    div += Vector.ConditionalSelect(agree, new Vector<float>(countDivisor ? 1f : weights[i]), zero);
+                }
+                div = Vector.ConditionalSelect(Vector.Equals(div, zero), Vector<float>.One, div);
+                mix.CopyTo(mixed.Slice(j, w));
+                div.CopyTo(divisor.Slice(j, w));
+            }
+        }
+        for (; j < length; j++)
+        {
+            float mix = 0, div = 0;
+            float s = sum[j];
+            int elected = s > 0 ? 1 : s < 0 ? -1 : Math.Sign(tieSign);
+            for (int i = 0; i < m; i++)
+            {
+                float d = ds[i][j];
+                float basis = flip.IsEmpty || flip[i] > 0 ? d : -d;
+                if (elected != 0 && MathF.Sign(basis) == elected)
+                {
+                    mix += d;
+                    div += countDivisor ? 1f : weights[i];
+                }
+            }
+            mixed[j] = mix;
+            divisor[j] = div == 0 ? 1f : div;
+        }
+    }
+
+    /// <summary>MergeLLM's tie rule: the sign of the sum over the tensor of the elected signs (a pre-pass).</summary>
+    private float MajoritySign(TensorMergeContext ctx, ChunkProducer deltas, SparseMask[]? masks, float[] weights, SignElection election)
+    {
+        int m = weights.Length;
+        var total = Chunked.Reduce(ctx.Count, 1, ctx.Cancellation, (start, length, sc, acc) =>
+        {
+            deltas(start, length, sc);
+            var sum = sc.Get(m + 1, length);
+            sum.Clear();
+            for (int i = 0; i < m; i++)
+            {
+                var d = sc.Get(i, length);
+                masks?[i].Apply(d, start);
+                for (int j = 0; j < length; j++)
+                    sum[j] += election switch
+                    {
+                        SignElection.Unweighted => d[j],
+                        SignElection.Count => MathF.Sign(weights[i] * d[j]),
+                        _ => weights[i] * d[j],
+                    };
+            }
+            double s = 0;
+            foreach (var x in sum) s += Math.Sign(x);
+            acc[0] += s;
+        });
+        return Math.Sign(total[0]);
+    }
+}

@@ -4,6 +4,7 @@ using FuseSharp.Bench;
 // against baselines measured in the same run (the machine is shared and noisy: compare ratios, not seconds).
 var suites = new Dictionary<string, (string Description, Action<string[]> Run)>(StringComparer.Ordinal)
 {
+    ["merge"] = ("merge methods on ~0.5B BF16 models vs reading inputs + writing output once; peak RssAnon", MergeBench.Run),
 
 };
 

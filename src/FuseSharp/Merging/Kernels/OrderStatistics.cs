@@ -26,7 +26,8 @@ public static class OrderStatistics
     /// <summary>Below this many elements every value is collected (one buffer) instead of sampling.</summary>
     public const long DirectThreshold = 1 << 17;
 
-    private const int SampleSize = 1 << 15;
+    private const int SampleRuns = 64;
+    private const int RunLength = 256;
 
     /// <summary>
     /// Finds, for each series s, the elements of ascending ranks <paramref name="ranks"/>[s] among the
@@ -38,7 +39,7 @@ public static class OrderStatistics
     /// <param name="produce">Fills the series' values for a range.</param>
     /// <param name="sampleKey">Seed for the sample positions (results do not depend on it, only the speed).</param>
     /// <param name="ct">Cancellation, checked between chunks.</param>
-    public static RankedValue[][] Select(long count, int series, IReadOnlyList<IReadOnlyList<long>> ranks, ChunkProducer produce, ulong sampleKey, CancellationToken ct)
+    public static Selection Select(long count, int series, IReadOnlyList<IReadOnlyList<long>> ranks, ChunkProducer produce, ulong sampleKey, CancellationToken ct)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
         for (int s = 0; s < series; s++)
@@ -46,20 +47,26 @@ public static class OrderStatistics
                 if (r < 0 || r >= count) throw new ArgumentOutOfRangeException(nameof(ranks), $"rank {r} outside [0, {count})");
         if (count <= DirectThreshold) return Direct(count, series, ranks, produce, ct);
 
-        // 1. A sorted sample per series (positions drawn with replacement, shared by all series).
+        // 1. A sorted sample per series: runs of consecutive elements at random positions (cheap to produce; the
+        //    sample only places the brackets, so its quality affects speed, never the result).
         var rng = new CounterRandom(sampleKey);
-        var positions = new long[SampleSize];
-        for (int i = 0; i < SampleSize; i++) positions[i] = (long)(rng.NextUInt64(i) % (ulong)count);
-        Array.Sort(positions);
+        var runStarts = new long[SampleRuns];
+        for (int i = 0; i < SampleRuns; i++) runStarts[i] = (long)(rng.NextUInt64(i) % (ulong)(count - RunLength + 1));
+        Array.Sort(runStarts);
+        int sampleSize = SampleRuns * RunLength;
         var samples = new float[series][];
-        for (int s = 0; s < series; s++) samples[s] = new float[SampleSize];
+        for (int s = 0; s < series; s++) samples[s] = new float[sampleSize];
         var scratch = ChunkScratch.ForCurrentThread();
-        for (int i = 0; i < SampleSize; i++)
+        for (int i = 0; i < SampleRuns; i++)
         {
-            produce(positions[i], 1, scratch);
-            for (int s = 0; s < series; s++) samples[s][i] = scratch.Get(s, 1)[0];
+            produce(runStarts[i], RunLength, scratch);
+            for (int s = 0; s < series; s++) scratch.Get(s, RunLength).CopyTo(samples[s].AsSpan(i * RunLength));
         }
-        foreach (var a in samples) Array.Sort(a, NaNLast.Instance);
+        foreach (var a in samples)
+        {
+            Array.Sort(a);
+            if (float.IsNaN(a[0])) return Direct(count, series, ranks, produce, ct);
+        }
 
         // 2. One bracket [lo, hi] per (series, rank), wide enough that the rank falls inside with overwhelming probability.
         var brackets = new List<(int Series, int RankIndex, float Lo, float Hi)>();
@@ -68,26 +75,27 @@ public static class OrderStatistics
             for (int k = 0; k < ranks[s].Count; k++)
             {
                 double p = (double)ranks[s][k] / count;
-                double center = p * (SampleSize - 1);
-                double margin = 4 * Math.Sqrt(SampleSize * Math.Max(p * (1 - p), 1.0 / SampleSize)) + 8;
+                double center = p * (sampleSize - 1);
+                // Runs make the sample less than fully random (neighbours correlate), so the margin is generous.
+                double margin = 6 * Math.Sqrt(sampleSize * Math.Max(p * (1 - p), 1.0 / sampleSize)) + 16;
                 int iLo = (int)Math.Floor(center - margin), iHi = (int)Math.Ceiling(center + margin);
                 float lo = iLo <= 0 ? float.NegativeInfinity : samples[s][iLo];
-                float hi = iHi >= SampleSize - 1 ? float.PositiveInfinity : samples[s][iHi];
-                if (float.IsNaN(lo) || float.IsNaN(hi)) return Direct(count, series, ranks, produce, ct);
+                float hi = iHi >= sampleSize - 1 ? float.PositiveInfinity : samples[s][iHi];
                 brackets.Add((s, k, lo, hi));
             }
         }
 
-        // 3. One pass: per bracket, the count and sum below it and the candidates inside it.
+        // 3. One pass: per bracket, the count and sum below it and the candidates inside it (kept per chunk).
         int nb = brackets.Count;
         long maxCandidates = Math.Max(count / 4, 1 << 20);
-        var candidates = new ConcurrentBag<(int Bracket, float[] Values)>();
+        var candidates = new ConcurrentBag<(int Bracket, int Chunk, float[] Values)>();
         long collected = 0;
         bool overflow = false;
         var totals = Chunked.Reduce(count, 2 * nb, ct, (start, length, sc, acc) =>
         {
             if (Volatile.Read(ref overflow)) return;
             produce(start, length, sc);
+            int chunk = (int)(start / Chunked.Size);
             for (int b = 0; b < nb; b++)
             {
                 var (s, _, lo, hi) = brackets[b];
@@ -97,35 +105,36 @@ public static class OrderStatistics
                 acc[2 * b + 1] += sumBelow;
                 if (inside.Length > 0)
                 {
-                    candidates.Add((b, inside));
+                    candidates.Add((b, chunk, inside));
                     if (Interlocked.Add(ref collected, inside.Length) > maxCandidates) Volatile.Write(ref overflow, true);
                 }
             }
         });
         if (overflow) return Direct(count, series, ranks, produce, ct);
 
-        var byBracket = new List<float>[nb];
+        var byBracket = new List<(int Chunk, float[] Values)>[nb];
         for (int b = 0; b < nb; b++) byBracket[b] = [];
-        foreach (var (b, vals) in candidates) byBracket[b].AddRange(vals);
-
+        foreach (var (b, chunk, vals) in candidates) byBracket[b].Add((chunk, vals));
         var result = new RankedValue[series][];
+        var bracketOf = new Dictionary<(int, long), int>();
         for (int s = 0; s < series; s++) result[s] = new RankedValue[ranks[s].Count];
         for (int b = 0; b < nb; b++)
         {
             var (s, k, _, _) = brackets[b];
             long rank = ranks[s][k];
             long below = (long)totals[2 * b];
-            var cand = byBracket[b].ToArray();
+            var cand = byBracket[b].SelectMany(x => x.Values).ToArray();
             long local = rank - below;
             if (local < 0 || local >= cand.Length) return Direct(count, series, ranks, produce, ct);
             result[s][k] = Finish(rank, cand, local, below, totals[2 * b + 1]);
+            bracketOf[(s, rank)] = b;
         }
-        return result;
+        return new Selection(result, count, produce, byBracket, bracketOf, null);
     }
 
     /// <summary>Single-series convenience.</summary>
-    public static RankedValue[] Select(long count, IReadOnlyList<long> ranks, ChunkProducer produce, ulong sampleKey, CancellationToken ct) =>
-        Select(count, 1, [ranks], produce, sampleKey, ct)[0];
+    public static Selection Select(long count, IReadOnlyList<long> ranks, ChunkProducer produce, ulong sampleKey, CancellationToken ct) =>
+        Select(count, 1, [ranks], produce, sampleKey, ct);
 
     /// <summary>The rank of a value within candidates plus the counts below the candidates' range.</summary>
     private static RankedValue Finish(long rank, float[] values, long localRank, long lessBefore, double sumBefore)
@@ -145,27 +154,97 @@ public static class OrderStatistics
         return new RankedValue(rank, v, lessBefore + less, equal, sumBefore + sumLess);
     }
 
-    private static RankedValue[][] Direct(long count, int series, IReadOnlyList<IReadOnlyList<long>> ranks, ChunkProducer produce, CancellationToken ct)
+    private static Selection Direct(long count, int series, IReadOnlyList<IReadOnlyList<long>> ranks, ChunkProducer produce, CancellationToken ct)
     {
         if (count > Array.MaxLength) throw new InvalidOperationException($"cannot select among {count} values");
         var result = new RankedValue[series][];
+        var all = new float[series][];
         for (int s = 0; s < series; s++)
         {
-            var all = GC.AllocateUninitializedArray<float>((int)count);
+            if (ranks[s].Count == 0)
+            {
+                result[s] = [];
+                continue;
+            }
+            var values = GC.AllocateUninitializedArray<float>((int)count);
             int series1 = s;
             Chunked.For(count, ct, (_, start, length, sc) =>
             {
                 produce(start, length, sc);
-                sc.Get(series1, length).CopyTo(all.AsSpan((int)start, length));
+                sc.Get(series1, length).CopyTo(values.AsSpan((int)start, length));
             });
+            all[s] = values;
             result[s] = new RankedValue[ranks[s].Count];
-            for (int k = 0; k < ranks[s].Count; k++)
-            {
-                var copy = k == ranks[s].Count - 1 ? all : (float[])all.Clone();
-                result[s][k] = Finish(ranks[s][k], copy, ranks[s][k], 0, 0);
-            }
+            var work = (float[])values.Clone();
+            for (int k = 0; k < ranks[s].Count; k++) result[s][k] = Finish(ranks[s][k], work, ranks[s][k], 0, 0);
         }
-        return result;
+        return new Selection(result, count, produce, null, null, all);
+    }
+
+    /// <summary>The outcome of a selection: the ranked values, and where to find boundary ties without another pass.</summary>
+    public sealed class Selection
+    {
+        private readonly long _count;
+        private readonly ChunkProducer _produce;
+        private readonly List<(int Chunk, float[] Values)>[]? _candidates;
+        private readonly Dictionary<(int, long), int>? _bracketOf;
+        private readonly float[][]? _all;
+
+        internal Selection(RankedValue[][] results, long count, ChunkProducer produce, List<(int Chunk, float[] Values)>[]? candidates,
+            Dictionary<(int, long), int>? bracketOf, float[][]? all)
+        {
+            Results = results;
+            _count = count;
+            _produce = produce;
+            _candidates = candidates;
+            _bracketOf = bracketOf;
+            _all = all;
+        }
+
+        /// <summary>Per series, per requested rank.</summary>
+        public RankedValue[][] Results { get; }
+
+        /// <summary>
+        /// The element index of the <paramref name="q"/>-th (0-based, in index order) element of
+        /// <paramref name="series"/> equal to the value found at <paramref name="rank"/>. Uses the per-chunk
+        /// candidates of the pass (every element equal to that value is among them) and re-produces one chunk.
+        /// </summary>
+        public long IndexOfEqual(int series, long rank, long q)
+        {
+            var found = Results[series].First(r => r.Rank == rank);
+            float value = found.Value;
+            if (_all is not null)
+            {
+                var a = _all[series];
+                for (int i = 0; i < a.Length; i++)
+                    if (a[i].Equals(value) && q-- == 0) return i;
+                throw new InvalidOperationException("tie index not found");
+            }
+            var perChunk = new SortedDictionary<int, long>();
+            foreach (var (chunk, values) in _candidates![_bracketOf![(series, rank)]])
+            {
+                long eq = 0;
+                foreach (var x in values) if (x.Equals(value)) eq++;
+                if (eq > 0) perChunk[chunk] = perChunk.GetValueOrDefault(chunk) + eq;
+            }
+            long seen = 0;
+            foreach (var (chunk, eq) in perChunk)
+            {
+                if (seen + eq <= q)
+                {
+                    seen += eq;
+                    continue;
+                }
+                long start = (long)chunk * Chunked.Size;
+                int length = (int)Math.Min(Chunked.Size, _count - start);
+                var sc = ChunkScratch.ForCurrentThread();
+                _produce(start, length, sc);
+                var v = sc.Get(series, length);
+                for (int j = 0; j < length; j++)
+                    if (v[j].Equals(value) && seen++ == q) return start + j;
+            }
+            throw new InvalidOperationException("tie index not found");
+        }
     }
 
     /// <summary>Counts and sums the values below <paramref name="lo"/> and returns those in [lo, hi] (NaN counts as above every bracket).</summary>
@@ -231,7 +310,13 @@ public static class OrderStatistics
         {
             if (right - left < 32)
             {
-                Array.Sort(a, left, right - left + 1, NaNLast.Instance);
+                for (int u = left + 1; u <= right; u++)
+                {
+                    float x = a[u];
+                    int j = u - 1;
+                    for (; j >= left && Less(x, a[j]); j--) a[j + 1] = a[j];
+                    a[j + 1] = x;
+                }
                 return a[k];
             }
             // Pivot: median of three pseudo-random elements (deterministic), three-way partition (ties are common: zeros).
@@ -280,11 +365,4 @@ public static class OrderStatistics
 
     /// <summary>Total order with NaN greater than everything.</summary>
     private static bool Less(float x, float y) => x < y || (float.IsNaN(y) && !float.IsNaN(x));
-
-    private sealed class NaNLast : IComparer<float>
-    {
-        public static readonly NaNLast Instance = new();
-
-        public int Compare(float x, float y) => Less(x, y) ? -1 : Less(y, x) ? 1 : 0;
-    }
 }

@@ -1,25 +1,25 @@
+using System.Numerics;
+
 namespace FuseSharp.Merging.Kernels;
 
 /// <summary>
 /// Ascending ranks within a vector, ties broken by index (a stable sort's order), as DELLA's rank-based keep
-/// probabilities and WIDEN's within-model ranks need them. The fast path is an LSD radix sort on the IEEE bits of
-/// values mapped to order-preserving unsigned keys (three 11-bit digits, O(n)); <see cref="AscendingRanksReference"/> is the plain
+/// probabilities and WIDEN's within-model ranks need them. The fast path maps values to order-preserving unsigned keys,
+/// spreads them over about n buckets by their offset from the minimum (one counting pass and one scatter, O(n)) and
+/// sorts the few (key, index) pairs in each bucket; <see cref="AscendingRanksReference"/> is the plain
 /// comparison-sort version the tests check it against.
 /// </summary>
 public static class Ranking
 {
-    private const int Bits = 11;
-    private const int Buckets = 1 << Bits;
-
     /// <summary>Per-thread work arrays for <see cref="AscendingRanks"/>.</summary>
     public sealed class Workspace
     {
         [ThreadStatic]
         private static Workspace? _current;
 
-        internal uint[] KeysA = [], KeysB = [];
-        internal int[] IdxA = [], IdxB = [];
-        internal readonly int[] Counts = new int[Buckets];
+        internal uint[] KeysA = [];
+        internal ulong[] Packed = [];
+        internal readonly int[] Counts = new int[(1 << 12) + 2];
 
         public static Workspace ForCurrentThread() => _current ??= new Workspace();
 
@@ -27,9 +27,7 @@ public static class Ranking
         {
             if (KeysA.Length >= n) return;
             KeysA = new uint[n];
-            KeysB = new uint[n];
-            IdxA = new int[n];
-            IdxB = new int[n];
+            Packed = new ulong[n];
         }
     }
 
@@ -44,41 +42,67 @@ public static class Ranking
         if (n == 0) return;
         ws.Ensure(n);
         var keys = ws.KeysA.AsSpan(0, n);
-        var idx = ws.IdxA.AsSpan(0, n);
-        var keys2 = ws.KeysB.AsSpan(0, n);
-        var idx2 = ws.IdxB.AsSpan(0, n);
         for (int i = 0; i < n; i++)
         {
             // Map IEEE bits to unsigned keys in numeric order: negatives flipped, positives offset; -0 is +0.
             uint k = BitConverter.SingleToUInt32Bits(values[i]);
             if (k == 0x8000_0000u) k = 0;
             keys[i] = (k & 0x8000_0000u) != 0 ? ~k : k | 0x8000_0000u;
-            idx[i] = i;
         }
-        var counts = ws.Counts;
-        for (int shift = 0; shift < 32; shift += Bits)
+        // One-level bucket sort: keys (which grow with the value) are spread over about n buckets by their offset
+        // from the minimum, then each bucket's few (key, index) pairs are sorted; packing the index into the low
+        // 32 bits makes the order total, so ties come out by index.
+        uint min = uint.MaxValue, max = 0;
+        foreach (var k in keys)
         {
-            Array.Clear(counts);
-            for (int i = 0; i < n; i++) counts[(keys[i] >> shift) & (Buckets - 1)]++;
-            // A digit that is the same for every key does not reorder anything: skip its scatter.
-            if (counts[(keys[0] >> shift) & (Buckets - 1)] == n) continue;
-            int sum = 0;
-            for (int b = 0; b < Buckets; b++)
-            {
-                int c = counts[b];
-                counts[b] = sum;
-                sum += c;
-            }
-            for (int i = 0; i < n; i++)
-            {
-                int pos = counts[(keys[i] >> shift) & (Buckets - 1)]++;
-                keys2[pos] = keys[i];
-                idx2[pos] = idx[i];
-            }
-            var tk = keys; keys = keys2; keys2 = tk;
-            var ti = idx; idx = idx2; idx2 = ti;
+            if (k < min) min = k;
+            if (k > max) max = k;
         }
-        for (int p = 0; p < n; p++) ranks[idx[p]] = p;
+        var packed = ws.Packed.AsSpan(0, n);
+        if (min == max)
+        {
+            for (int i = 0; i < n; i++) ranks[i] = i;
+            return;
+        }
+        int bucketBits = Math.Clamp(BitOperations.Log2((uint)n) + 1, 4, 12);
+        int rangeBits = 32 - BitOperations.LeadingZeroCount(max - min);
+        int shift = Math.Max(0, rangeBits - bucketBits);
+        int buckets = (int)((max - min) >> shift) + 1;
+        var counts = ws.Counts.AsSpan(0, buckets + 1);
+        counts.Clear();
+        foreach (var k in keys) counts[(int)((k - min) >> shift) + 1]++;
+        for (int b = 1; b <= buckets; b++) counts[b] += counts[b - 1];
+        for (int i = 0; i < n; i++)
+        {
+            uint k = keys[i];
+            packed[counts[(int)((k - min) >> shift)]++] = (ulong)k << 32 | (uint)i;
+        }
+        // counts[b] is now the end of bucket b (= start of b + 1).
+        int begin = 0;
+        for (int b = 0; b < buckets; b++)
+        {
+            int end = counts[b];
+            int size = end - begin;
+            if (size > 1)
+            {
+                var part = packed.Slice(begin, size);
+                if (size <= 24) InsertionSort(part);
+                else part.Sort();
+            }
+            begin = end;
+        }
+        for (int p = 0; p < n; p++) ranks[(int)(uint)packed[p]] = p;
+    }
+
+    private static void InsertionSort(Span<ulong> a)
+    {
+        for (int i = 1; i < a.Length; i++)
+        {
+            ulong x = a[i];
+            int j = i - 1;
+            for (; j >= 0 && a[j] > x; j--) a[j + 1] = a[j];
+            a[j + 1] = x;
+        }
     }
 
     /// <summary>The scalar reference: a stable comparison sort by (value, index).</summary>

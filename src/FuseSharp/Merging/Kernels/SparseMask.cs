@@ -40,6 +40,9 @@ public sealed class BitMask
     }
 
     public bool Get(long i) => (_words[i >> 6] & (1UL << (int)(i & 63))) != 0;
+
+    /// <summary>Sets bit <paramref name="i"/> with an atomic OR (safe when neighbouring bits are set from other threads).</summary>
+    public void SetAtomic(long i) => Interlocked.Or(ref _words[i >> 6], 1UL << (int)(i & 63));
 }
 
 /// <summary>

@@ -158,9 +158,9 @@ public static class Sparsify
                 TensorPrimitives.Abs(d, d);
             }
         };
-        var selected = ranks.Any(r => r.Count > 0)
+        var selection = ranks.Any(r => r.Count > 0)
             ? OrderStatistics.Select(n, m, ranks.Select(r => (IReadOnlyList<long>)r).ToList(), abs, 0x5EED_0F_5E1EC7UL ^ (ulong)n, ct)
-            : new RankedValue[m][];
+            : null;
 
         foreach (int i in models)
         {
@@ -171,11 +171,11 @@ public static class Sparsify
                 masks[i] = SparseMask.Range(n, MaskKey.Max, MaskKey.Min, 0);
                 continue;
             }
-            var found = selected[i].ToDictionary(r => r.Rank);
+            var found = selection!.Results[i].ToDictionary(r => r.Rank);
             var lo = found[lowRank];
             var low = lo.Less == lowRank || s.Ties == TopKTies.KeepAll
                 ? new MaskKey(lo.Value, long.MinValue)
-                : new MaskKey(lo.Value, IndexOfEqual(n, i, lo.Value, lowRank - lo.Less, abs, ct));
+                : new MaskKey(lo.Value, selection.IndexOfEqual(i, lowRank, lowRank - lo.Less));
             var high = MaskKey.Max;
             long keptHighEnd = n; // elements with key <= High
             if (highRank < n - 1)
@@ -184,7 +184,7 @@ public static class Sparsify
                 bool lastEqual = highRank == hi.Less + hi.Equal - 1;
                 high = lastEqual || s.Ties == TopKTies.KeepAll
                     ? new MaskKey(hi.Value, long.MaxValue)
-                    : new MaskKey(hi.Value, IndexOfEqual(n, i, hi.Value, highRank - hi.Less, abs, ct));
+                    : new MaskKey(hi.Value, selection.IndexOfEqual(i, highRank, highRank - hi.Less));
                 keptHighEnd = high.Index == long.MaxValue ? hi.Less + hi.Equal : highRank + 1;
             }
             long droppedLow = low.Index == long.MinValue ? lo.Less : lowRank;
@@ -206,38 +206,6 @@ public static class Sparsify
         }
     }
 
-    /// <summary>Index of the <paramref name="q"/>-th (0-based, in index order) element of series <paramref name="series"/> equal to <paramref name="value"/>.</summary>
-    private static long IndexOfEqual(long n, int series, float value, long q, ChunkProducer produce, CancellationToken ct)
-    {
-        int chunks = Chunked.CountOf(n);
-        var perChunk = new long[chunks];
-        Chunked.For(n, ct, (c, start, length, sc) =>
-        {
-            produce(start, length, sc);
-            var v = sc.Get(series, length);
-            long eq = 0;
-            foreach (var x in v) if (x == value) eq++;
-            perChunk[c] = eq;
-        });
-        long seen = 0;
-        for (int c = 0; c < chunks; c++)
-        {
-            if (seen + perChunk[c] <= q)
-            {
-                seen += perChunk[c];
-                continue;
-            }
-            long start = (long)c * Chunked.Size;
-            int length = (int)Math.Min(Chunked.Size, n - start);
-            var sc = ChunkScratch.ForCurrentThread();
-            produce(start, length, sc);
-            var v = sc.Get(series, length);
-            for (int j = 0; j < length; j++)
-                if (v[j] == value && seen++ == q) return start + j;
-        }
-        throw new InvalidOperationException("tie index not found");
-    }
-
     // ---- DARE: Bernoulli(density) per element from the counter-based stream ----
 
     private static void BuildBernoulli(long n, List<int> models, IReadOnlyList<SparsifySettings> settings, ChunkProducer deltas,
@@ -254,27 +222,12 @@ public static class Sparsify
                 int i = models[k];
                 var d = sc.Get(i, length);
                 var words = bits[i].Words(start, length);
-                uint threshold = KeepThreshold(settings[i].Density);
-                FillBernoulli(rngs[i], start, length, threshold, words);
-                double kept = 0, total = 0, keptSum = 0;
-                for (int w = 0; w < words.Length; w++)
-                {
-                    ulong b = words[w];
-                    kept += ulong.PopCount(b);
-                    int j0 = w * 64, j1 = Math.Min(length, j0 + 64);
-                    float t = 0, ks = 0;
-                    for (int j = j0; j < j1; j++)
-                    {
-                        float a = Math.Abs(d[j]);
-                        t += a;
-                        if ((b & (1UL << (j - j0))) != 0) ks += a;
-                    }
-                    total += t;
-                    keptSum += ks;
-                }
+                FillBernoulli(rngs[i], start, length, KeepThreshold(settings[i].Density), words);
+                long kept = 0;
+                foreach (var w in words) kept += (long)ulong.PopCount(w);
                 acc[3 * k] += kept;
-                acc[3 * k + 1] += total;
-                acc[3 * k + 2] += keptSum;
+                acc[3 * k + 1] += TensorPrimitives.SumOfMagnitudes(d);
+                acc[3 * k + 2] += TaskVectorKernels.MaskedSumOfMagnitudes(d, words);
             }
         });
         for (int k = 0; k < models.Count; k++)
@@ -298,13 +251,19 @@ public static class Sparsify
     /// </summary>
     public static void FillBernoulli(CounterRandom rng, long start, int length, uint threshold, Span<ulong> words)
     {
-        words.Clear();
-        for (int j = 0; j < length; j++)
+        if ((start & 63) != 0) throw new ArgumentException("start must be a multiple of 64", nameof(start));
+        for (int w = 0; w < words.Length; w++)
         {
-            long e = start + j;
-            ulong r = rng.NextUInt64(e >> 1);
-            uint u = (e & 1) == 0 ? (uint)r : (uint)(r >> 32);
-            if (u < threshold) words[j >> 6] |= 1UL << (j & 63);
+            int n = Math.Min(64, length - w * 64);
+            long pair0 = (start + w * 64) >> 1;
+            ulong bits = 0;
+            for (int j = 0; j < n; j += 2)
+            {
+                ulong r = rng.NextUInt64(pair0 + (j >> 1));
+                bits |= ((uint)r < threshold ? 1UL : 0UL) << j;
+                bits |= ((uint)(r >> 32) < threshold ? 1UL : 0UL) << (j + 1);
+            }
+            words[w] = n == 64 ? bits : bits & ((1UL << n) - 1);
         }
     }
 
@@ -319,7 +278,7 @@ public static class Sparsify
         var rngs = models.ToDictionary(i => i, random);
         var scales = models.ToDictionary(i => i, i => settings[i].Rescale && settings[i].RescaleMode == RescaleMode.InverseProbability ? allocate(n) : null);
         bool rowAligned = cols % 64 == 0 || rows == 1;
-        // Bits are written per row; rows that do not start on a 64-bit word boundary share words, so those rows are set one bit at a time under a lock.
+        // Rows starting on a 64-bit word boundary own their words and write them whole; other rows set bits atomically.
         var sums = Chunked.ReduceRows(rows, cols, 3 * models.Count, ct, (r0, rowCount, sc, acc) =>
         {
             var ws = Ranking.Workspace.ForCurrentThread();
@@ -340,25 +299,54 @@ public static class Sparsify
                     var rng = rngs[i];
                     var scaleBuffer = scales[i];
                     var scale = scaleBuffer is null ? default : scaleBuffer.Slice(start, len);
-                    double kept = 0, total = 0, keptSum = 0;
-                    for (int j = 0; j < len; j++)
+                    // p = density − ε + 2ε·rank/(cols − 1), compared as a 32-bit threshold with the uniform draw.
+                    double pBase = cols == 1 ? s.Density : s.Density - s.Epsilon, pStep = cols == 1 ? 0 : 2 * s.Epsilon / (cols - 1);
+                    double tBase = pBase * 4294967296.0, tStep = pStep * 4294967296.0;
+                    long kept = 0;
+                    double keptSum = 0;
+                    ulong pair = 0;
+                    if (rowAligned && scaleBuffer is null)
                     {
-                        double p = cols == 1 ? s.Density : s.Density - s.Epsilon + 2 * s.Epsilon * rank[j] / (cols - 1);
-                        long e = start + j;
-                        ulong rv = rng.NextUInt64(e >> 1);
-                        uint u = (e & 1) == 0 ? (uint)rv : (uint)(rv >> 32);
-                        bool keep = u < KeepThreshold(p);
-                        total += a[j];
-                        if (keep)
+                        // Branch-free: each word of the row is built in a register, then counted and summed vectorised.
+                        var words = bits[i].Words(start, len);
+                        for (int w = 0; w < words.Length; w++)
                         {
-                            kept++;
-                            keptSum += a[j];
-                            SetBit(bits[i], e, rowAligned);
+                            ulong word = 0;
+                            int j0 = w * 64, j1 = Math.Min(len, j0 + 64);
+                            for (int j = j0; j < j1; j++)
+                            {
+                                long e = start + j;
+                                if (j == j0 || (e & 1) == 0) pair = rng.NextUInt64(e >> 1);
+                                uint u = (e & 1) == 0 ? (uint)pair : (uint)(pair >> 32);
+                                double t = tBase + tStep * rank[j];
+                                uint threshold = t >= 4294967295.0 ? uint.MaxValue : (uint)t;
+                                word |= (u < threshold ? 1UL : 0UL) << (j - j0);
+                            }
+                            words[w] = word;
+                            kept += (long)ulong.PopCount(word);
                         }
-                        if (scaleBuffer is not null) scale[j] = keep ? (float)(1 / p) : 0f;
+                        keptSum = TaskVectorKernels.MaskedSumOfMagnitudes(d, words);
+                    }
+                    else
+                    {
+                        for (int j = 0; j < len; j++)
+                        {
+                            long e = start + j;
+                            if (j == 0 || (e & 1) == 0) pair = rng.NextUInt64(e >> 1);
+                            uint u = (e & 1) == 0 ? (uint)pair : (uint)(pair >> 32);
+                            double t = tBase + tStep * rank[j];
+                            bool keep = u < (t >= 4294967295.0 ? uint.MaxValue : (uint)t);
+                            if (keep)
+                            {
+                                kept++;
+                                keptSum += a[j];
+                                SetBit(bits[i], e);
+                            }
+                            if (scaleBuffer is not null) scale[j] = keep ? (float)(1 / (pBase + pStep * rank[j])) : 0f;
+                        }
                     }
                     acc[3 * k] += kept;
-                    acc[3 * k + 1] += total;
+                    acc[3 * k + 1] += TensorPrimitives.SumOfMagnitudes(d);
                     acc[3 * k + 2] += keptSum;
                 }
             }
@@ -387,14 +375,8 @@ public static class Sparsify
         return _rankBuffer.AsSpan(0, length);
     }
 
-    private static readonly object BitLock = new();
-
-    private static void SetBit(BitMask bits, long e, bool rowAligned)
-    {
-        var words = bits.Words(e & ~63L, 1);
-        if (rowAligned) words[0] |= 1UL << (int)(e & 63);
-        else lock (BitLock) words[0] |= 1UL << (int)(e & 63);
-    }
+    /// <summary>Sets one bit atomically (rows that do not start on a word boundary share words with their neighbours).</summary>
+    private static void SetBit(BitMask bits, long e) => bits.SetAtomic(e);
 
     /// <summary>mergekit's <c>rescaled_masked_tensor</c> with L1 norms: <c>before/after</c>, or 1 when either is below 1e-7.</summary>
     private static float RescaleFactor(SparsifySettings s, double before, double after, Action<string> guard)

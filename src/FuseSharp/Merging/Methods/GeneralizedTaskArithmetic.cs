@@ -6,19 +6,6 @@ using FuseSharp.Merging.Planning;
 
 namespace FuseSharp.Merging.Methods;
 
-/// <summary>Which deltas elect the sign in TIES-style consensus (spec §1.6, §2.3, §3).</summary>
-public enum SignElection
-{
-    /// <summary>Sign of Σ w_i Δ̂_i (mergekit <c>sum</c>: weights and negative weights take part in the vote).</summary>
-    Weighted,
-
-    /// <summary>Sign of Σ Δ̂_i (TIES paper Algorithm 1, MergeLLM, FuseChat).</summary>
-    Unweighted,
-
-    /// <summary>Sign of Σ sign(w_i Δ̂_i) (mergekit's internal <c>count</c> consensus).</summary>
-    Count,
-}
-
 /// <summary>
 /// mergekit's generalized task arithmetic (spec §1.6): <c>θ = θ_b + λ · mix(sparsify(θ_i − θ_b), w_i)</c>, one
 /// engine behind task_arithmetic, ties, dare_linear, dare_ties, breadcrumbs, breadcrumbs_ties, della and
@@ -161,90 +148,46 @@ public sealed class GeneralizedTaskArithmetic : IMergeMethod
             }
         }
 
-        var election = UsesConsensus ? p.String("sign_election") switch
+        var election = !UsesConsensus ? ElectionBasis.Weighted : p.String("sign_election") switch
         {
-            "unweighted" => SignElection.Unweighted,
-            "count" => SignElection.Count,
-            _ => SignElection.Weighted,
-        } : SignElection.Weighted;
+            "unweighted" => ElectionBasis.Unweighted,
+            "count" => ElectionBasis.Count,
+            _ => ElectionBasis.Weighted,
+        };
         bool countDivisor = UsesConsensus && p.String("disjoint_mean") == "count";
         float tieSign = 1f;
         if (UsesConsensus && p.String("sign_tie") == "majority")
             tieSign = MajoritySign(ctx, deltas, masks, weights, election);
 
-        // 3-7. One pass: deltas, masks, weights, consensus, normalize, lambda, write.
-        float scalarDivisor = 1f;
-        if (!UsesConsensus)
+        // 3-7. One pass: per model the fused delta/mask/weight kernel, then the consensus (or plain sum), λ, write.
+        float sw = weights.Sum();
+        float scalarDivisor = Math.Abs(sw) < 1e-8f ? 1f : sw;
+        if (!UsesConsensus && normalize && Math.Abs(sw) < 1e-8f) ctx.Diagnostics.Guard("normalize: |Σ weights| < 1e-8, divisor set to 1");
+        float plainScale = lambda / (normalize ? scalarDivisor : 1f);
+        var flip = weights.Select(w => election == ElectionBasis.Unweighted && w < 0 ? -1f : 1f).ToArray();
+        var inputs = task.Inputs;
+        var stats = Chunked.Reduce(ctx.Count, m + 1, ctx.Cancellation, (start, length, sc, acc) =>
         {
-            float sw = weights.Sum();
-            scalarDivisor = Math.Abs(sw) < 1e-8f ? 1f : sw;
-            if (normalize && Math.Abs(sw) < 1e-8f) ctx.Diagnostics.Guard("normalize: |Σ weights| < 1e-8, divisor set to 1");
-        }
-        var flip = weights.Select(w => w < 0 ? -1f : 1f).ToArray();
-        int width = m + 1;
-        var stats = Chunked.Reduce(ctx.Count, width, ctx.Cancellation, (start, length, sc, acc) =>
-        {
-            deltas(start, length, sc);
-            var baseBuf = sc.Get(m, length);
-            var sum = sc.Get(m + 1, length);
-            var mx = sc.Get(m + 2, length);
-            var mn = sc.Get(m + 3, length);
+            var xs = sc.Arrays(m + 4, length);
+            var baseBuf = xs[m].AsSpan(0, length);
+            var sum = xs[m + 1].AsSpan(0, length);
+            var mx = xs[m + 2].AsSpan(0, length);
+            var mn = xs[m + 3].AsSpan(0, length);
+            b.Source.Read(start, baseBuf);
+            sum.Clear();
             for (int i = 0; i < m; i++)
             {
-                var d = sc.Get(i, length);
-                acc[i] += TensorPrimitives.SumOfSquares(d);
-                masks?[i].Apply(d, start);
-                if (i == 0)
-                {
-                    d.CopyTo(mx);
-                    d.CopyTo(mn);
-                }
-                else
-                {
-                    TensorPrimitives.Max(mx, d, mx);
-                    TensorPrimitives.Min(mn, d, mn);
-                }
+                var x = xs[i].AsSpan(0, length);
+                inputs[i].Source.Read(start, x);
+                acc[i] += TaskVectorKernels.Prepare(x, baseBuf, start, masks?[i], weights[i], sum, election, mx, mn, first: i == 0);
             }
-            if (m > 1) acc[m] += MethodHelpers.CountConflicts(mx, mn);
-
-            if (UsesConsensus && election == SignElection.Unweighted)
+            if (UsesConsensus)
+                acc[m] += TaskVectorKernels.Combine(xs, m, baseBuf, sum, weights, flip, tieSign, countDivisor, normalize, lambda, 0f, mx, mn);
+            else
             {
-                sum.Clear();
-                for (int i = 0; i < m; i++) TensorPrimitives.Add(sum, sc.Get(i, length), sum);
+                TensorPrimitives.MultiplyAdd(sum, plainScale, baseBuf, baseBuf);
+                if (m > 1) acc[m] += MethodHelpers.CountConflicts(mx, mn);
             }
-            for (int i = 0; i < m; i++)
-            {
-                var d = sc.Get(i, length);
-                TensorPrimitives.Multiply(d, weights[i], d);
-            }
-            if (!UsesConsensus)
-            {
-                var mixed = sc.Get(0, length);
-                for (int i = 1; i < m; i++) TensorPrimitives.Add(mixed, sc.Get(i, length), mixed);
-                float scale = lambda / (normalize ? scalarDivisor : 1f);
-                TensorPrimitives.MultiplyAdd(mixed, scale, baseBuf, baseBuf);
-                ctx.Output.Write(start, baseBuf);
-                return;
-            }
-            if (election == SignElection.Weighted)
-            {
-                sum.Clear();
-                for (int i = 0; i < m; i++) TensorPrimitives.Add(sum, sc.Get(i, length), sum);
-            }
-            else if (election == SignElection.Count)
-            {
-                sum.Clear();
-                for (int i = 0; i < m; i++)
-                {
-                    var d = sc.Get(i, length);
-                    for (int j = 0; j < length; j++) sum[j] += MathF.Sign(d[j]);
-                }
-            }
-            var div = sc.Get(m + 2, length);
-            var mix = sc.Get(m + 3, length);
-            Combine(sc, m, length, sum, weights, election == SignElection.Unweighted ? flip : null, tieSign, countDivisor, mix, div);
-            if (normalize) TensorPrimitives.Divide(mix, div, mix);
-            TensorPrimitives.MultiplyAdd(mix, lambda, baseBuf, baseBuf);
             ctx.Output.Write(start, baseBuf);
         });
         ctx.Diagnostics.DeltaNorms(stats.Take(m).Select(Math.Sqrt).ToList());
@@ -266,62 +209,8 @@ public sealed class GeneralizedTaskArithmetic : IMergeMethod
         Ties: global.OptionalString("topk_ties") == "keep_all" ? TopKTies.KeepAll : TopKTies.Exact,
         Slice: global.OptionalString("breadcrumbs_slice") == "mergekit" ? BreadcrumbsSlice.Mergekit : BreadcrumbsSlice.Intended);
 
-    /// <summary>
-    /// The TIES disjoint merge of one chunk. Buffers 0..m-1 hold the weighted sparsified deltas D_i; per element
-    /// the elected sign is + where <paramref name="sum"/> &gt; 0 (or = 0 with <paramref name="tieSign"/> &gt; 0), − where
-    /// &lt; 0; model i agrees where sign(D_i)·flip_i equals it (zeros never agree); then
-    /// <c>mixed = Σ agree_i D_i</c> and <c>divisor = Σ agree_i w_i</c> (or the count), with 0 replaced by 1.
-    /// </summary>
-    internal static void Combine(Kernels.ChunkScratch sc, int m, int length, ReadOnlySpan<float> sum, ReadOnlySpan<float> weights,
-        ReadOnlySpan<float> flip, float tieSign, bool countDivisor, Span<float> mixed, Span<float> divisor)
-    {
-        int j = 0, w = Vector<float>.Count;
-        var ds = sc.Arrays(m, length);
-        if (Vector.IsHardwareAccelerated)
-        {
-            var zero = Vector<float>.Zero;
-            for (; j <= length - w; j += w)
-            {
-                var s = new Vector<float>(sum.Slice(j, w));
-                var pos = Vector.GreaterThan(s, zero) | (tieSign > 0 ? Vector.Equals(s, zero) : Vector<int>.Zero);
-                var neg = Vector.LessThan(s, zero) | (tieSign < 0 ? Vector.Equals(s, zero) : Vector<int>.Zero);
-                var mix = zero;
-                var div = zero;
-                for (int i = 0; i < m; i++)
-                {
-                    var d = new Vector<float>(ds[i], j);
-                    var basis = flip.IsEmpty || flip[i] > 0 ? d : -d;
-                    var agree = (pos & Vector.GreaterThan(basis, zero)) | (neg & Vector.LessThan(basis, zero));
-                    mix += Vector.ConditionalSelect(agree, d, zero);
-                    div += Vector.ConditionalSelect(agree, new Vector<float>(countDivisor ? 1f : weights[i]), zero);
-                }
-                div = Vector.ConditionalSelect(Vector.Equals(div, zero), Vector<float>.One, div);
-                mix.CopyTo(mixed.Slice(j, w));
-                div.CopyTo(divisor.Slice(j, w));
-            }
-        }
-        for (; j < length; j++)
-        {
-            float mix = 0, div = 0;
-            float s = sum[j];
-            int elected = s > 0 ? 1 : s < 0 ? -1 : Math.Sign(tieSign);
-            for (int i = 0; i < m; i++)
-            {
-                float d = ds[i][j];
-                float basis = flip.IsEmpty || flip[i] > 0 ? d : -d;
-                if (elected != 0 && MathF.Sign(basis) == elected)
-                {
-                    mix += d;
-                    div += countDivisor ? 1f : weights[i];
-                }
-            }
-            mixed[j] = mix;
-            divisor[j] = div == 0 ? 1f : div;
-        }
-    }
-
     /// <summary>MergeLLM's tie rule: the sign of the sum over the tensor of the elected signs (a pre-pass).</summary>
-    private float MajoritySign(TensorMergeContext ctx, ChunkProducer deltas, SparseMask[]? masks, float[] weights, SignElection election)
+    private static float MajoritySign(TensorMergeContext ctx, ChunkProducer deltas, SparseMask[]? masks, float[] weights, ElectionBasis election)
     {
         int m = weights.Length;
         var total = Chunked.Reduce(ctx.Count, 1, ctx.Cancellation, (start, length, sc, acc) =>
@@ -336,8 +225,8 @@ public sealed class GeneralizedTaskArithmetic : IMergeMethod
                 for (int j = 0; j < length; j++)
                     sum[j] += election switch
                     {
-                        SignElection.Unweighted => d[j],
-                        SignElection.Count => MathF.Sign(weights[i] * d[j]),
+                        ElectionBasis.Unweighted => d[j],
+                        ElectionBasis.Count => MathF.Sign(weights[i] * d[j]),
                         _ => weights[i] * d[j],
                     };
             }

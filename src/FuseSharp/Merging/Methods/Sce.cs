@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Numerics.Tensors;
 using FuseSharp.Merging.Kernels;
 using FuseSharp.Merging.Planning;
@@ -67,24 +68,7 @@ public sealed class Sce : IMergeMethod
             var nonzero = Chunked.Reduce(n, 1, ctx.Cancellation, (start, length, sc, acc) =>
             {
                 deltas(start, length, sc);
-                var v = variance.Slice(start, length);
-                var ds = sc.Arrays(m, length);
-                long nz = 0;
-                for (int j = 0; j < length; j++)
-                {
-                    double mean = 0;
-                    for (int i = 0; i < m; i++) mean += ds[i][j];
-                    mean /= m;
-                    double ss = 0;
-                    for (int i = 0; i < m; i++)
-                    {
-                        double d = ds[i][j] - mean;
-                        ss += d * d;
-                    }
-                    v[j] = (float)(ss / m);
-                    if (v[j] != 0) nz++;
-                }
-                acc[0] += nz;
+                acc[0] += Variance(sc.Arrays(m, length), m, variance.Slice(start, length));
             });
             long k = (long)(topk * nonzero[0]);
             ctx.Diagnostics.Set("selected_fraction", (double)k / n);
@@ -92,9 +76,10 @@ public sealed class Sce : IMergeMethod
             else
             {
                 var buf = variance;
-                var r = OrderStatistics.Select(n, [n - k], (start, length, sc) => buf.Slice(start, length).CopyTo(sc.Get(0, length)), 0x5CE5_E1EC7UL ^ (ulong)n, ctx.Cancellation)[0];
+                var selection = OrderStatistics.Select(n, [n - k], (start, length, sc) => buf.Slice(start, length).CopyTo(sc.Get(0, length)), 0x5CE5_E1EC7UL ^ (ulong)n, ctx.Cancellation);
+                var r = selection.Results[0][0];
                 // Exactly k positions (ties at the threshold by index, like any top-k order).
-                low = r.Less == n - k ? new MaskKey(r.Value, long.MinValue) : new MaskKey(r.Value, TieIndex(buf, n, r.Value, n - k - r.Less));
+                low = r.Less == n - k ? new MaskKey(r.Value, long.MinValue) : new MaskKey(r.Value, selection.IndexOfEqual(0, n - k, n - k - r.Less));
             }
         }
 
@@ -107,9 +92,7 @@ public sealed class Sce : IMergeMethod
                 d.Clear();
                 return;
             }
-            var v = variance.Slice(start, length);
-            for (int j = 0; j < length; j++)
-                if (!low.AtLeast(v[j], start + j)) d[j] = 0;
+            KeepAtLeast(d, variance.Slice(start, length), start, low);
         }
 
         // Calculate: Σ (mask ⊙ Δ_i)² per model.
@@ -133,58 +116,117 @@ public sealed class Sce : IMergeMethod
         ctx.Diagnostics.EffectiveWeights(w);
         ctx.Diagnostics.DeltaNorms(Enumerable.Range(0, m).Select(i => Math.Sqrt(sq[m + i])).ToList());
 
-        // Erase + disjoint weighted mean.
+        // Erase + disjoint weighted mean (the TIES combine with the SCE weights, election on the unweighted sum).
         var wf = w.Select(x => (float)x).ToArray();
+        var flip = Enumerable.Repeat(1f, m).ToArray();
+        float floor = maskDeltas ? 1e-6f : 0f;
         var conflicts = Chunked.Reduce(n, 1, ctx.Cancellation, (start, length, sc, acc) =>
         {
             deltas(start, length, sc);
-            var b = sc.Get(m, length);
-            var sum = sc.Get(m + 1, length);
-            var mix = sc.Get(m + 2, length);
-            var div = sc.Get(m + 3, length);
-            if (maskDeltas)
-                for (int i = 0; i < m; i++) Select(sc.Get(i, length), start, length);
+            var xs = sc.Arrays(m + 4, length);
+            var b = xs[m].AsSpan(0, length);
+            var sum = xs[m + 1].AsSpan(0, length);
+            var mx = xs[m + 2].AsSpan(0, length);
+            var mn = xs[m + 3].AsSpan(0, length);
             sum.Clear();
-            for (int i = 0; i < m; i++) TensorPrimitives.Add(sum, sc.Get(i, length), sum);
-            long conflict = 0;
-            var ds = sc.Arrays(m, length);
-            for (int j = 0; j < length; j++)
+            for (int i = 0; i < m; i++)
             {
-                float s = sum[j] >= 0 ? 1 : -1;
-                float mx = 0, dv = 0;
-                bool pos = false, neg = false;
-                for (int i = 0; i < m; i++)
+                var d = xs[i].AsSpan(0, length);
+                if (maskDeltas) Select(d, start, length);
+                TensorPrimitives.Add(sum, d, sum);
+                if (i == 0)
                 {
-                    float d = ds[i][j];
-                    pos |= d > 0;
-                    neg |= d < 0;
-                    if (MathF.Sign(d) == s)
-                    {
-                        mx += wf[i] * d;
-                        dv += wf[i];
-                    }
+                    d.CopyTo(mx);
+                    d.CopyTo(mn);
                 }
-                if (pos && neg) conflict++;
-                mix[j] = mx;
-                div[j] = maskDeltas ? MathF.Max(dv, 1e-6f) : dv == 0 ? 1f : dv;
+                else
+                {
+                    TensorPrimitives.Max(mx, d, mx);
+                    TensorPrimitives.Min(mn, d, mn);
+                }
+                TensorPrimitives.Multiply(d, wf[i], d);
             }
-            acc[0] += conflict;
-            TensorPrimitives.Divide(mix, div, mix);
-            TensorPrimitives.Add(b, mix, b);
+            acc[0] += TaskVectorKernels.Combine(xs, m, b, sum, wf, flip, 1f, countDivisor: false, normalize: true, lambda: 1f, floor, mx, mn);
             ctx.Output.Write(start, b);
         });
         ctx.Diagnostics.SignConflictRate(conflicts[0] / n);
     }
 
-    private static long TieIndex(FloatBuffer v, long n, float value, long q)
+    /// <summary>
+    /// Population variance across the m series per element, in FP64 (4 lanes at a time), written as F32; returns the
+    /// number of non-zero variances. Identical deltas give exactly 0 (the mean of equal values is exact in FP64).
+    /// </summary>
+    internal static long Variance(float[][] d, int m, Span<float> variance)
     {
-        long seen = 0;
-        for (long start = 0; start < n; start += Chunked.Size)
+        int n = variance.Length, j = 0;
+        long nonzero = 0;
+        if (Vector.IsHardwareAccelerated && Vector<double>.Count * 2 == Vector<float>.Count)
         {
-            var s = v.Slice(start, (int)Math.Min(Chunked.Size, n - start));
-            for (int j = 0; j < s.Length; j++)
-                if (s[j] == value && seen++ == q) return start + j;
+            int w = Vector<float>.Count;
+            Span<Vector<double>> lo = stackalloc Vector<double>[8], hi = stackalloc Vector<double>[8];
+            bool fits = m <= 8;
+            for (; fits && j <= n - w; j += w)
+            {
+                var sumLo = Vector<double>.Zero;
+                var sumHi = Vector<double>.Zero;
+                for (int i = 0; i < m; i++)
+                {
+                    Vector.Widen(new Vector<float>(d[i], j), out lo[i], out hi[i]);
+                    sumLo += lo[i];
+                    sumHi += hi[i];
+                }
+                var inv = new Vector<double>(1.0 / m);
+                var meanLo = sumLo * inv;
+                var meanHi = sumHi * inv;
+                var ssLo = Vector<double>.Zero;
+                var ssHi = Vector<double>.Zero;
+                for (int i = 0; i < m; i++)
+                {
+                    var a = lo[i] - meanLo;
+                    var c = hi[i] - meanHi;
+                    ssLo += a * a;
+                    ssHi += c * c;
+                }
+                var v = Vector.Narrow(ssLo * inv, ssHi * inv);
+                v.CopyTo(variance.Slice(j, w));
+                nonzero += Vector.Sum(Vector.OnesComplement(Vector.Equals(v, Vector<float>.Zero)) & Vector<int>.One);
+            }
         }
-        throw new InvalidOperationException("tie index not found");
+        for (; j < n; j++)
+        {
+            double mean = 0;
+            for (int i = 0; i < m; i++) mean += d[i][j];
+            mean /= m;
+            double ss = 0;
+            for (int i = 0; i < m; i++)
+            {
+                double a = d[i][j] - mean;
+                ss += a * a;
+            }
+            variance[j] = (float)(ss / m);
+            if (variance[j] != 0) nonzero++;
+        }
+        return nonzero;
+    }
+
+    /// <summary>Zeroes <paramref name="target"/> where (key, index) &lt; <paramref name="low"/> (vectorised; boundary ties per element).</summary>
+    internal static void KeepAtLeast(Span<float> target, ReadOnlySpan<float> keys, long start, MaskKey low)
+    {
+        int j = 0, w = Vector<float>.Count;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var lo = new Vector<float>(low.Value);
+            for (; j <= target.Length - w; j += w)
+            {
+                var k = new Vector<float>(keys.Slice(j, w));
+                if (!Vector.EqualsAll(Vector.Equals(k, lo), Vector<int>.Zero))
+                {
+                    for (int i = j; i < j + w; i++) if (!low.AtLeast(keys[i], start + i)) target[i] = 0;
+                    continue;
+                }
+                Vector.ConditionalSelect(Vector.GreaterThan(k, lo), new Vector<float>(target.Slice(j, w)), Vector<float>.Zero).CopyTo(target.Slice(j, w));
+            }
+        }
+        for (; j < target.Length; j++) if (!low.AtLeast(keys[j], start + j)) target[j] = 0;
     }
 }

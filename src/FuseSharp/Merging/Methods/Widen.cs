@@ -83,32 +83,7 @@ public sealed class Widen : IMergeMethod
                     }
             });
         }
-        else
-        {
-            var sums = Chunked.ReduceRows(rows, cols, (int)(cols * width), ctx.Cancellation, (r0, count, sc, acc) =>
-            {
-                for (long r = r0; r < r0 + count; r++)
-                    foreach (var (start, len, off) in new Segments(r * cols, cols))
-                    {
-                        deltas(start, len, sc);
-                        var b = sc.Get(m, len);
-                        var xs = sc.Arrays(m, len);
-                        for (int j = 0; j < len; j++)
-                        {
-                            long c = (off + j) * width;
-                            double bv = b[j];
-                            acc[(int)c] += bv * bv;
-                            for (int i = 0; i < m; i++)
-                            {
-                                double xv = xs[i][j] + bv;
-                                acc[(int)(c + 1 + i)] += xv * xv;
-                                acc[(int)(c + 1 + m + i)] += xv * bv;
-                            }
-                        }
-                    }
-            });
-            stats = sums;
-        }
+        else stats = ColumnStatistics(task, rows, cols, ctx.Cancellation);
 
         // Magnitude and direction changes, ranked within each model.
         var dm = new float[m][];
@@ -156,6 +131,61 @@ public sealed class Widen : IMergeMethod
                     ctx.Output.Write(start, b);
                 }
         });
+    }
+
+    /// <summary>
+    /// Per column c of a [rows, cols] matrix: Σ b², then Σ θ_i² and Σ θ_i·b per model, laid out [c * (1 + 2m) + stat].
+    /// Rows are split into a fixed number of groups (by shape only, so the sums do not depend on the thread count);
+    /// each group accumulates rows in F32 with TensorPrimitives, flushing into FP64 every 16 rows.
+    /// </summary>
+    private static double[] ColumnStatistics(TensorTask task, long rows, long cols, CancellationToken ct)
+    {
+        int m = task.Inputs.Count, width = 1 + 2 * m;
+        long perGroupBytes = cols * width * 8;
+        int groups = (int)Math.Clamp(Math.Min(rows, (64L << 20) / Math.Max(1, perGroupBytes)), 1, 64);
+        var partial = new double[groups][];
+        Chunked.ForEach(groups, ct, g =>
+        {
+            long r0 = rows * g / groups, r1 = rows * (g + 1) / groups;
+            var acc = partial[g] = new double[cols * width];
+            var f = new float[width][];
+            for (int k = 0; k < width; k++) f[k] = new float[cols];
+            var sc = ChunkScratch.ForCurrentThread();
+            int pending = 0;
+            for (long r = r0; r < r1; r++)
+            {
+                foreach (var (start, len, off) in new Segments(r * cols, cols))
+                {
+                    var b = sc.Get(m, len);
+                    task.Base!.Source.Read(start, b);
+                    var fb = f[0].AsSpan((int)off, len);
+                    TensorPrimitives.MultiplyAdd(b, b, fb, fb);
+                    for (int i = 0; i < m; i++)
+                    {
+                        var x = sc.Get(i, len);
+                        task.Inputs[i].Source.Read(start, x);
+                        var fx = f[1 + i].AsSpan((int)off, len);
+                        TensorPrimitives.MultiplyAdd(x, x, fx, fx);
+                        var fd = f[1 + m + i].AsSpan((int)off, len);
+                        TensorPrimitives.MultiplyAdd(x, b, fd, fd);
+                    }
+                }
+                if (++pending == 16 || r == r1 - 1)
+                {
+                    for (int k = 0; k < width; k++)
+                    {
+                        var fk = f[k];
+                        for (long c = 0; c < cols; c++) acc[c * width + k] += fk[c];
+                        Array.Clear(fk);
+                    }
+                    pending = 0;
+                }
+            }
+        });
+        var total = new double[cols * width];
+        for (int g = 0; g < groups; g++)
+            for (long j = 0; j < total.Length; j++) total[j] += partial[g][j];
+        return total;
     }
 
     private static void MergeVector(TensorMergeContext ctx, double ratio, double calibration)

@@ -57,11 +57,15 @@ public sealed unsafe class StoredTensorSource : TensorSource
     private readonly string _modelName;
     private Tensor? _view;
 
+    // One bit per whole grid chunk already screened for NaN/Inf, so re-reads in later passes skip the check.
+    private readonly ulong[] _screened;
+
     public StoredTensorSource(SafetensorsModel model, TensorEntry entry, string modelName) : base(entry.Shape)
     {
         _model = model;
         Entry = entry;
         _modelName = modelName;
+        _screened = new ulong[(Kernels.Chunked.CountOf(entry.ElementCount) + 63) / 64];
     }
 
     public TensorEntry Entry { get; }
@@ -82,14 +86,22 @@ public sealed unsafe class StoredTensorSource : TensorSource
         int size = Entry.DType.Size();
         var bytes = new ReadOnlySpan<byte>(View.Pointer + start * size, destination.Length * size);
         DTypeConversion.ToSingle(Entry.DType, bytes, destination);
+        if (!Entry.DType.IsFloat()) return;
+        long chunk = -1;
+        if (start % Kernels.Chunked.Size == 0 && (destination.Length == Kernels.Chunked.Size || start + destination.Length == Count))
+        {
+            chunk = start / Kernels.Chunked.Size;
+            if ((Volatile.Read(ref _screened[chunk >> 6]) & (1UL << (int)(chunk & 63))) != 0) return;
+        }
         // One vectorised sum screens for NaN/Inf (a finite sum cannot hide one); only a non-finite sum is inspected.
-        if (Entry.DType.IsFloat() && !float.IsFinite(TensorPrimitives.Sum(destination)))
+        if (!float.IsFinite(TensorPrimitives.Sum(destination)))
         {
             int bad = FirstNonFinite(destination);
             if (bad >= 0)
                 throw new MergeException($"input {_modelName} has a {(float.IsNaN(destination[bad]) ? "NaN" : "infinite")} value at element {start + bad} of '{Entry.Name}'",
                     null, "the input checkpoint is corrupt or was saved from a diverged run; fix or replace it");
         }
+        if (chunk >= 0) Interlocked.Or(ref _screened[chunk >> 6], 1UL << (int)(chunk & 63));
     }
 
     private static int FirstNonFinite(ReadOnlySpan<float> values)

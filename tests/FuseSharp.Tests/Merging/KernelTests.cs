@@ -1,0 +1,198 @@
+using FuseSharp.Merging.Kernels;
+using FuseSharp.Tensors;
+using Xunit;
+
+namespace FuseSharp.Tests.Merging;
+
+/// <summary>The merge kernels against their plain scalar definitions.</summary>
+public class KernelTests
+{
+    /// <summary>Values with many exact ties (quantised), as BF16 checkpoints produce.</summary>
+    private static float[] Quantised(int n, int seed, int levels)
+    {
+        var r = new Random(seed);
+        return Enumerable.Range(0, n).Select(_ => (float)Math.Round(r.NextDouble() * levels) / levels).ToArray();
+    }
+
+    [Theory]
+    [InlineData(1000, 50)]        // direct path
+    [InlineData(200_000, 1000)]   // sampled brackets, heavy ties
+    [InlineData(150_000, 1 << 20)] // sampled brackets, nearly distinct
+    public void OrderStatistics_MatchSorting(int n, int levels)
+    {
+        var a = Quantised(n, n, levels);
+        var b = a.Select(x => 1 - x).ToArray();
+        long[] ranksA = [0, n / 10, n / 2, n - n / 7, n - 1], ranksB = [n / 3, n - 1];
+        ChunkProducer produce = (start, length, sc) =>
+        {
+            a.AsSpan((int)start, length).CopyTo(sc.Get(0, length));
+            b.AsSpan((int)start, length).CopyTo(sc.Get(1, length));
+        };
+        var sel = OrderStatistics.Select(n, 2, [ranksA, ranksB], produce, 42, default);
+        foreach (var (values, ranks, series) in new[] { (a, ranksA, 0), (b, ranksB, 1) })
+        {
+            var sorted = values.Order().ToArray();
+            for (int k = 0; k < ranks.Length; k++)
+            {
+                var r = sel.Results[series][k];
+                float v = sorted[ranks[k]];
+                Assert.Equal(v, r.Value);
+                Assert.Equal(values.Count(x => x < v), r.Less);
+                Assert.Equal(values.Count(x => x == v), r.Equal);
+                double sumLess = values.Where(x => x < v).Sum(x => (double)x);
+                Assert.True(Math.Abs(sumLess - r.SumLess) <= 1e-6 * Math.Abs(sumLess) + 1e-9, $"sum below: {r.SumLess} vs {sumLess}");
+                // The q-th element equal to v, in index order.
+                long q = ranks[k] - r.Less;
+                long expected = Enumerable.Range(0, n).Where(i => values[i] == v).Skip((int)q).First();
+                Assert.Equal(expected, sel.IndexOfEqual(series, ranks[k], q));
+            }
+        }
+    }
+
+    [Fact]
+    public void QuickSelect_MatchesSorting()
+    {
+        var r = new Random(5);
+        for (int trial = 0; trial < 50; trial++)
+        {
+            int n = r.Next(1, 300);
+            var a = Enumerable.Range(0, n).Select(_ => (float)r.Next(0, 20)).ToArray();
+            int k = r.Next(n);
+            var sorted = a.Order().ToArray();
+            Assert.Equal(sorted[k], OrderStatistics.QuickSelect((float[])a.Clone(), k));
+        }
+    }
+
+    [Theory]
+    [InlineData(7)]
+    [InlineData(300)]
+    [InlineData(1024)]
+    [InlineData(5000)]
+    public void Ranks_MatchTheStableSortReference(int n)
+    {
+        var ws = Ranking.Workspace.ForCurrentThread();
+        foreach (var values in new[]
+        {
+            Quantised(n, 1, 16),                                                     // many ties
+            MethodHarness.Random(n, 2),                                              // signed, distinct
+            MethodHarness.Random(n, 3).Select(x => MathF.Abs(x) * 1e-6f).ToArray(),  // tiny magnitudes
+            Enumerable.Repeat(0.5f, n).ToArray(),                                    // all equal
+        })
+        {
+            var fast = new int[n];
+            var reference = new int[n];
+            Ranking.AscendingRanks(values, fast, ws);
+            Ranking.AscendingRanksReference(values, reference);
+            Assert.Equal(reference, fast);
+        }
+    }
+
+    [Fact]
+    public void Prepare_MatchesItsScalarReference_ForEveryMaskKind()
+    {
+        const int n = 1000;
+        var x = MethodHarness.Random(n, 10);
+        var b = MethodHarness.Random(n, 11);
+        // Force boundary ties: several |x - b| equal to the range bounds.
+        for (int i = 0; i < n; i += 37) x[i] = b[i] + 0.25f;
+        for (int i = 5; i < n; i += 41) x[i] = b[i] - 0.75f;
+        var bits = new BitMask(n);
+        var words = bits.Words(0, n);
+        var rng = new CounterRandom(3, "t", 1);
+        for (int w = 0; w < words.Length; w++) words[w] = rng.NextUInt64(w);
+        var masks = new SparseMask?[]
+        {
+            null,
+            SparseMask.All(n),
+            SparseMask.Range(n, new MaskKey(0.25f, 300), new MaskKey(0.75f, 700), 0),
+            SparseMask.Range(n, new MaskKey(0.25f, long.MinValue), MaskKey.Max, 0),
+            SparseMask.Range(n, MaskKey.Min, new MaskKey(0.75f, long.MaxValue), 0),
+            SparseMask.FromBits(bits, 0),
+        };
+        masks[2]!.Scale = 1.7f;
+        foreach (var mask in masks)
+            foreach (var basis in new[] { ElectionBasis.Weighted, ElectionBasis.Unweighted, ElectionBasis.Count })
+            {
+                var x1 = (float[])x.Clone();
+                var x2 = (float[])x.Clone();
+                var s1 = MethodHarness.Random(n, 12);
+                var s2 = (float[])s1.Clone();
+                var mx1 = new float[n];
+                var mn1 = new float[n];
+                var mx2 = new float[n];
+                var mn2 = new float[n];
+                double ss1 = TaskVectorKernels.Prepare(x1, b, 0, mask, -0.6f, s1, basis, mx1, mn1, first: true);
+                double ss2 = TaskVectorKernels.PrepareReference(x2, b, 0, mask, -0.6f, s2, basis, mx2, mn2, first: true);
+                Assert.Equal(ss2, ss1, 3);
+                Assert.Equal(x2, x1);
+                Assert.Equal(s2, s1);
+                Assert.Equal(mx2, mx1);
+                Assert.Equal(mn2, mn1);
+            }
+    }
+
+    [Fact]
+    public void Combine_MatchesItsScalarDefinition()
+    {
+        const int n = 203, m = 3;
+        var d = new float[m][];
+        for (int i = 0; i < m; i++) d[i] = MethodHarness.Random(n, 20 + i).Select((v, j) => j % 5 == i ? 0 : v).ToArray();
+        var sum = MethodHarness.Random(n, 30).Select((v, j) => j % 11 == 0 ? 0 : v).ToArray();
+        float[] weights = [0.5f, 1f, -0.3f], flip = [1, 1, -1];
+        foreach (var (tie, count, normalize) in new[] { (1f, false, true), (-1f, true, false), (0f, false, true) })
+        {
+            var b = MethodHarness.Random(n, 40);
+            var expected = (float[])b.Clone();
+            var max = new float[n];
+            var min = new float[n];
+            TaskVectorKernels.Combine(d, m, b, sum, weights, flip, tie, count, normalize, 0.9f, 0f, max, min);
+            for (int j = 0; j < n; j++)
+            {
+                var (mix, div) = TaskVectorKernels.CombineElement(d, m, j, sum[j], weights, flip, tie, count);
+                expected[j] += 0.9f * (normalize ? mix / div : mix);
+                Assert.Equal(expected[j], b[j], 5);
+            }
+        }
+    }
+
+    [Fact]
+    public void Bernoulli_DrawsDependOnlyOnTheElement_AndHitTheProbability()
+    {
+        var rng = new CounterRandom(7, "layer", 2);
+        uint t = Sparsify.KeepThreshold(0.3);
+        var whole = new ulong[4];
+        Sparsify.FillBernoulli(rng, 0, 256, t, whole);
+        var parts = new ulong[4];
+        Sparsify.FillBernoulli(rng, 0, 128, t, parts.AsSpan(0, 2));
+        Sparsify.FillBernoulli(rng, 128, 128, t, parts.AsSpan(2, 2));
+        Assert.Equal(whole, parts);
+        var big = new ulong[1 << 14];
+        Sparsify.FillBernoulli(rng, 0, 64 << 14, t, big);
+        double kept = big.Sum(w => (double)ulong.PopCount(w)) / (64 << 14);
+        Assert.InRange(kept, 0.3 - 0.003, 0.3 + 0.003);
+    }
+
+    [Fact]
+    public void ChunkedReductions_DoNotDependOnTheThreadCount()
+    {
+        var values = MethodHarness.Random(1_000_003, 50);
+        double[] Sum() => Chunked.Reduce(values.Length, 2, default, (start, length, sc, acc) =>
+        {
+            var v = values.AsSpan((int)start, length);
+            acc[0] += System.Numerics.Tensors.TensorPrimitives.Sum(v);
+            acc[1] += System.Numerics.Tensors.TensorPrimitives.SumOfSquares(v);
+        });
+        int saved = Parallelism.MaxThreads;
+        try
+        {
+            Parallelism.MaxThreads = 1;
+            var one = Sum();
+            Parallelism.MaxThreads = 8;
+            Assert.Equal(one, Sum());
+        }
+        finally
+        {
+            Parallelism.MaxThreads = saved;
+        }
+    }
+}

@@ -195,4 +195,25 @@ public class KernelTests
             Parallelism.MaxThreads = saved;
         }
     }
+
+    [Theory]
+    [InlineData(1024, 16)]
+    [InlineData(1000, 1 << 20)]
+    [InlineData(4096, 3)]
+    [InlineData(64, 1)]
+    public void DellaRow_DecidesExactlyAsFullRanking(int n, int levels)
+    {
+        var values = Quantised(n, levels, levels).Select((v, i) => i % 9 == 0 ? 0f : v).ToArray();
+        var rng = new CounterRandom(11, "row", 1);
+        foreach (var (d, e) in new[] { (0.5, 0.15), (0.3, 0.2), (0.9, 0.05) })
+        {
+            double tBase = (d - e) * 4294967296.0, tStep = 2 * e / (n - 1) * 4294967296.0;
+            var fast = new bool[n];
+            var reference = new bool[n];
+            int k1 = DellaRow.Decide(values, 12345, rng, tBase, tStep, fast, DellaRow.Workspace.ForCurrentThread());
+            int k2 = DellaRow.Reference(values, 12345, rng, tBase, tStep, reference);
+            Assert.Equal(reference, fast);
+            Assert.Equal(k2, k1);
+        }
+    }
 }

@@ -282,6 +282,7 @@ public static class Sparsify
         var sums = Chunked.ReduceRows(rows, cols, 3 * models.Count, ct, (r0, rowCount, sc, acc) =>
         {
             var ws = Ranking.Workspace.ForCurrentThread();
+            var dellaWs = DellaRow.Workspace.ForCurrentThread();
             for (long r = r0; r < r0 + rowCount; r++)
             {
                 long start = r * cols;
@@ -295,7 +296,6 @@ public static class Sparsify
                     var d = sc.Get(i, len);
                     var a = sc.Get(settings.Count + 1, len);
                     TensorPrimitives.Abs(d, a);
-                    Ranking.AscendingRanks(a, rank, ws);
                     var rng = rngs[i];
                     var scaleBuffer = scales[i];
                     var scale = scaleBuffer is null ? default : scaleBuffer.Slice(start, len);
@@ -304,45 +304,48 @@ public static class Sparsify
                     double tBase = pBase * 4294967296.0, tStep = pStep * 4294967296.0;
                     long kept = 0;
                     double keptSum = 0;
-                    ulong pair = 0;
-                    if (rowAligned && scaleBuffer is null)
+                    if (scaleBuffer is null)
                     {
-                        // Branch-free: each word of the row is built in a register, then counted and summed vectorised.
-                        var words = bits[i].Words(start, len);
-                        for (int w = 0; w < words.Length; w++)
+                        // Decisions without sorting the row (DellaRow), then packed into words.
+                        var keep = KeepBuffer(len);
+                        kept = DellaRow.Decide(a, start, rng, tBase, tStep, keep, dellaWs);
+                        if (rowAligned)
                         {
-                            ulong word = 0;
-                            int j0 = w * 64, j1 = Math.Min(len, j0 + 64);
-                            for (int j = j0; j < j1; j++)
+                            var words = bits[i].Words(start, len);
+                            for (int w = 0; w < words.Length; w++)
                             {
-                                long e = start + j;
-                                if (j == j0 || (e & 1) == 0) pair = rng.NextUInt64(e >> 1);
-                                uint u = (e & 1) == 0 ? (uint)pair : (uint)(pair >> 32);
-                                double t = tBase + tStep * rank[j];
-                                uint threshold = t >= 4294967295.0 ? uint.MaxValue : (uint)t;
-                                word |= (u < threshold ? 1UL : 0UL) << (j - j0);
+                                ulong word = 0;
+                                int j0 = w * 64, j1 = Math.Min(len, j0 + 64);
+                                for (int j = j0; j < j1; j++) word |= (keep[j] ? 1UL : 0UL) << (j - j0);
+                                words[w] = word;
                             }
-                            words[w] = word;
-                            kept += (long)ulong.PopCount(word);
+                            keptSum = TaskVectorKernels.MaskedSumOfMagnitudes(d, words);
                         }
-                        keptSum = TaskVectorKernels.MaskedSumOfMagnitudes(d, words);
+                        else
+                        {
+                            for (int j = 0; j < len; j++)
+                                if (keep[j])
+                                {
+                                    SetBit(bits[i], start + j);
+                                    keptSum += a[j];
+                                }
+                        }
                     }
                     else
                     {
+                        // Inverse keep probabilities need every element's exact rank.
+                        Ranking.AscendingRanks(a, rank, ws);
                         for (int j = 0; j < len; j++)
                         {
                             long e = start + j;
-                            if (j == 0 || (e & 1) == 0) pair = rng.NextUInt64(e >> 1);
-                            uint u = (e & 1) == 0 ? (uint)pair : (uint)(pair >> 32);
-                            double t = tBase + tStep * rank[j];
-                            bool keep = u < (t >= 4294967295.0 ? uint.MaxValue : (uint)t);
+                            bool keep = DellaRow.Draw(rng, e) < DellaRow.Threshold(tBase, tStep, rank[j]);
                             if (keep)
                             {
                                 kept++;
                                 keptSum += a[j];
                                 SetBit(bits[i], e);
                             }
-                            if (scaleBuffer is not null) scale[j] = keep ? (float)(1 / (pBase + pStep * rank[j])) : 0f;
+                            scale[j] = keep ? (float)(1 / (pBase + pStep * rank[j])) : 0f;
                         }
                     }
                     acc[3 * k] += kept;
@@ -368,6 +371,15 @@ public static class Sparsify
 
     [ThreadStatic]
     private static int[]? _rankBuffer;
+
+    [ThreadStatic]
+    private static bool[]? _keepBuffer;
+
+    private static Span<bool> KeepBuffer(int length)
+    {
+        if (_keepBuffer is null || _keepBuffer.Length < length) _keepBuffer = new bool[length];
+        return _keepBuffer.AsSpan(0, length);
+    }
 
     private static Span<int> RankBuffer(int length)
     {

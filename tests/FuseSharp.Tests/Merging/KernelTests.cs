@@ -207,11 +207,11 @@ public class KernelTests
         var rng = new CounterRandom(11, "row", 1);
         foreach (var (d, e) in new[] { (0.5, 0.15), (0.3, 0.2), (0.9, 0.05) })
         {
-            double tBase = (d - e) * 4294967296.0, tStep = 2 * e / (n - 1) * 4294967296.0;
+            var p = DellaRow.Probability.Of(d - e, 2 * e / (n - 1));
             var fast = new bool[n];
             var reference = new bool[n];
-            int k1 = DellaRow.Decide(values, 12345, rng, tBase, tStep, fast, DellaRow.Workspace.ForCurrentThread());
-            int k2 = DellaRow.Reference(values, 12345, rng, tBase, tStep, reference);
+            int k1 = DellaRow.Decide(values, 12345, rng, p, fast, DellaRow.Workspace.ForCurrentThread());
+            int k2 = DellaRow.Reference(values, 12345, rng, p, reference);
             Assert.Equal(reference, fast);
             Assert.Equal(k2, k1);
         }

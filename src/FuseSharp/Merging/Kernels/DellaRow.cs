@@ -6,13 +6,14 @@ namespace FuseSharp.Merging.Kernels;
 /// DELLA's keep decisions for one row without sorting it: element j is kept when its uniform 32-bit draw is below
 /// <c>threshold(rank_j)</c>, where rank_j is its stable ascending rank of |Δ| in the row and the threshold rises
 /// linearly with the rank. The threshold is monotone, so knowing that rank_j lies in [lo, hi] decides every draw
-/// outside [threshold(lo), threshold(hi)); a 256-bin histogram of the (order-preserving) keys gives each element
-/// such an interval in one pass, and only the few undecided elements get their exact rank, counted within their bin.
+/// outside [threshold(lo), threshold(hi)); a histogram of the (order-preserving) keys with about one bin per element
+/// gives each element such an interval in one pass, and only the few undecided elements get their exact rank within
+/// their bin (counted, found among equal keys by position, or from the bin sorted once).
 /// The decisions are exactly those of computing every rank (<see cref="Reference"/>), at a fraction of the cost.
 /// </summary>
 public static class DellaRow
 {
-    private const int Bins = 256;
+    private const int MaxBins = 8192;
 
     /// <summary>Per-thread work arrays.</summary>
     public sealed class Workspace
@@ -22,11 +23,11 @@ public static class DellaRow
 
         internal uint[] Keys = [];
         internal int[] Members = [];
-        internal readonly int[] Count = new int[Bins + 1], Start = new int[Bins + 1];
-        internal readonly uint[] ThresholdLow = new uint[Bins], ThresholdHigh = new uint[Bins];
+        internal readonly int[] Count = new int[MaxBins + 1], Start = new int[MaxBins + 1];
         internal readonly List<int> Undecided = [];
-        internal readonly bool[] Sorted = new bool[Bins];
+        internal readonly byte[] BinState = new byte[MaxBins]; // 0 unknown, 1 one key (ties only), 2 sorted
         internal ulong[] Packed = [];
+        internal int Bins;
 
         public static Workspace ForCurrentThread() => _current ??= new Workspace();
 
@@ -39,12 +40,20 @@ public static class DellaRow
         }
     }
 
-    /// <summary>The 32-bit keep threshold for rank r: <c>tBase + tStep · r</c>, saturated to the uint range.</summary>
-    public static uint Threshold(double tBase, double tStep, int rank)
+    /// <summary>
+    /// Keep probability p(rank) = pBase + pStep · rank in 64-bit fixed point (p · 2^64), for integer-only thresholds.
+    /// Needs pBase + pStep · (cols − 1) &lt; 1, which DELLA's validation guarantees (density + ε &lt; 1).
+    /// </summary>
+    public readonly record struct Probability(ulong Base, ulong Step)
     {
-        double t = tBase + tStep * rank;
-        return t >= 4294967295.0 ? uint.MaxValue : t <= 0 ? 0u : (uint)t;
+        public static Probability Of(double pBase, double pStep) => new(ToFixed(pBase), ToFixed(pStep));
+
+        private static ulong ToFixed(double p) => p <= 0 ? 0 : p >= 1 ? ulong.MaxValue : (ulong)(p * 18446744073709551616.0);
     }
+
+    /// <summary>The 32-bit keep threshold for rank r: the top half of <c>Base + Step · r</c>.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public static uint Threshold(Probability p, int rank) => (uint)((p.Base + p.Step * (ulong)rank) >> 32);
 
     /// <summary>
     /// The uniform draw of element <paramref name="e"/>: half (e &amp; 1) of the 64-bit value at counter e / 2 of
@@ -60,7 +69,7 @@ public static class DellaRow
     /// Effectively computes <c>keep[j] = Draw(start + j) &lt; Threshold(rank_j)</c> for non-negative
     /// <paramref name="values"/> (rank: stable ascending, ties by index). Returns the number kept.
     /// </summary>
-    public static int Decide(ReadOnlySpan<float> values, long start, CounterRandom rng, double tBase, double tStep, Span<bool> keep, Workspace ws)
+    public static int Decide(ReadOnlySpan<float> values, long start, CounterRandom rng, Probability p, Span<bool> keep, Workspace ws)
     {
         int n = values.Length;
         ws.Ensure(n);
@@ -78,26 +87,26 @@ public static class DellaRow
         if (min == max)
         {
             // All equal: ranks are the indices.
-            for (int j = 0; j < n; j++) kept += (keep[j] = Draw(rng, start + j) < Threshold(tBase, tStep, j)) ? 1 : 0;
+            for (int j = 0; j < n; j++) kept += (keep[j] = Draw(rng, start + j) < Threshold(p, j)) ? 1 : 0;
             return kept;
         }
+        // About one bin per element (fewer for short rows), so bins are small and few draws are undecided.
+        int binBits = Math.Clamp(System.Numerics.BitOperations.Log2((uint)n), 8, 13);
         int rangeBits = 32 - System.Numerics.BitOperations.LeadingZeroCount(max - min);
-        int shift = Math.Max(0, rangeBits - 8);
-        var count = ws.Count.AsSpan();
-        var first = ws.Start.AsSpan();
+        int shift = Math.Max(0, rangeBits - binBits);
+        int bins = (int)((max - min) >> shift) + 1;
+        ws.Bins = bins;
+        var count = ws.Count.AsSpan(0, bins + 1);
+        var first = ws.Start.AsSpan(0, bins + 1);
         count.Clear();
         foreach (var k in keys) count[(int)((k - min) >> shift)]++;
         int acc = 0;
-        for (int b = 0; b < Bins; b++)
+        for (int b = 0; b < bins; b++)
         {
             first[b] = acc;
-            if (count[b] > 0)
-            {
-                ws.ThresholdLow[b] = Threshold(tBase, tStep, acc);
-                ws.ThresholdHigh[b] = Threshold(tBase, tStep, acc + count[b] - 1);
-            }
             acc += count[b];
         }
+        first[bins] = n;
         var undecided = ws.Undecided;
         undecided.Clear();
         ulong pair = 0;
@@ -107,36 +116,47 @@ public static class DellaRow
             if (j == 0 || (e & 1) == 0) pair = rng.NextUInt64(e >> 1);
             uint u = (e & 1) == 0 ? (uint)pair : (uint)(pair >> 32);
             int b = (int)((keys[j] - min) >> shift);
-            if (u < ws.ThresholdLow[b]) keep[j] = true;
-            else if (u >= ws.ThresholdHigh[b]) keep[j] = false;
-            else
-            {
-                keep[j] = false;
-                undecided.Add(j);
-            }
+            // rank_j lies in [first[b], first[b + 1] - 1] and the threshold is monotone in the rank: below the
+            // lowest threshold keeps, at or above the highest drops, in between (rare) needs the exact rank.
+            // Branch-free on the random outcome; only the rare undecided case branches.
+            bool k = u < Threshold(p, first[b]);
+            keep[j] = k;
+            if (!k & (u < Threshold(p, first[b + 1] - 1))) undecided.Add(j);
         }
-        if (undecided.Count > 0) ResolveUndecided(keys, min, shift, start, rng, tBase, tStep, keep, ws);
+        if (undecided.Count > 0) ResolveUndecided(keys, min, shift, start, rng, p, keep, ws);
         foreach (var k in keep[..n]) if (k) kept++;
         return kept;
     }
 
     /// <summary>Exact ranks for the undecided elements: members of their bins (in index order), counted or sorted.</summary>
-    private static void ResolveUndecided(Span<uint> keys, uint min, int shift, long start, CounterRandom rng, double tBase, double tStep, Span<bool> keep, Workspace ws)
+    private static void ResolveUndecided(Span<uint> keys, uint min, int shift, long start, CounterRandom rng, Probability p, Span<bool> keep, Workspace ws)
     {
         int n = keys.Length;
         // Bin members in index order (a stable counting scatter).
-        var next = ws.Count.AsSpan(); // reused as fill pointers
-        for (int b = 0; b < Bins; b++) next[b] = ws.Start[b];
+        int bins = ws.Bins;
+        var next = ws.Count.AsSpan(0, bins); // reused as fill pointers
+        for (int b = 0; b < bins; b++) next[b] = ws.Start[b];
         var members = ws.Members.AsSpan(0, n);
         for (int j = 0; j < n; j++) members[next[(int)((keys[j] - min) >> shift)]++] = j;
-        Array.Clear(ws.Sorted);
+        Array.Clear(ws.BinState, 0, bins);
         foreach (int j in ws.Undecided)
         {
             int b = (int)((keys[j] - min) >> shift);
-            int s = ws.Start[b], c = (b + 1 < Bins ? ws.Start[b + 1] : n) - s;
+            int s = ws.Start[b], c = ws.Start[b + 1] - s;
             var bin = members.Slice(s, c);
+            if (ws.BinState[b] == 0 && c > 32)
+            {
+                bool one = true;
+                foreach (int i in bin) one &= keys[i] == keys[bin[0]];
+                if (one) ws.BinState[b] = 1;
+            }
             int rank;
-            if (c <= 32)
+            if (ws.BinState[b] == 1)
+            {
+                // One key: members are in index order, so the rank is the position among them.
+                rank = s + bin.BinarySearch(j);
+            }
+            else if (c <= 32)
             {
                 int less = 0;
                 uint kj = keys[j];
@@ -147,26 +167,26 @@ public static class DellaRow
             {
                 // Large bin: sort its (key, index) pairs once, then look the element up.
                 var packed = ws.Packed.AsSpan(s, c);
-                if (!ws.Sorted[b])
+                if (ws.BinState[b] != 2)
                 {
                     for (int q = 0; q < c; q++) packed[q] = (ulong)keys[bin[q]] << 32 | (uint)bin[q];
                     packed.Sort();
-                    ws.Sorted[b] = true;
+                    ws.BinState[b] = 2;
                 }
                 rank = s + packed.BinarySearch((ulong)keys[j] << 32 | (uint)j);
             }
-            keep[j] = Draw(rng, start + j) < Threshold(tBase, tStep, rank);
+            keep[j] = Draw(rng, start + j) < Threshold(p, rank);
         }
     }
 
     /// <summary>The definition: every rank computed by a stable sort, every draw compared with its threshold.</summary>
-    public static int Reference(ReadOnlySpan<float> values, long start, CounterRandom rng, double tBase, double tStep, Span<bool> keep)
+    public static int Reference(ReadOnlySpan<float> values, long start, CounterRandom rng, Probability p, Span<bool> keep)
     {
         var ranks = new int[values.Length];
         var abs = values.ToArray().Select(MathF.Abs).ToArray();
         Ranking.AscendingRanksReference(abs, ranks);
         int kept = 0;
-        for (int j = 0; j < values.Length; j++) kept += (keep[j] = Draw(rng, start + j) < Threshold(tBase, tStep, ranks[j])) ? 1 : 0;
+        for (int j = 0; j < values.Length; j++) kept += (keep[j] = Draw(rng, start + j) < Threshold(p, ranks[j])) ? 1 : 0;
         return kept;
     }
 }

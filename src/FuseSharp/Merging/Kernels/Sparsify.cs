@@ -301,14 +301,14 @@ public static class Sparsify
                     var scale = scaleBuffer is null ? default : scaleBuffer.Slice(start, len);
                     // p = density − ε + 2ε·rank/(cols − 1), compared as a 32-bit threshold with the uniform draw.
                     double pBase = cols == 1 ? s.Density : s.Density - s.Epsilon, pStep = cols == 1 ? 0 : 2 * s.Epsilon / (cols - 1);
-                    double tBase = pBase * 4294967296.0, tStep = pStep * 4294967296.0;
+                    var prob = DellaRow.Probability.Of(pBase, pStep);
                     long kept = 0;
                     double keptSum = 0;
                     if (scaleBuffer is null)
                     {
                         // Decisions without sorting the row (DellaRow), then packed into words.
                         var keep = KeepBuffer(len);
-                        kept = DellaRow.Decide(a, start, rng, tBase, tStep, keep, dellaWs);
+                        kept = DellaRow.Decide(a, start, rng, prob, keep, dellaWs);
                         if (rowAligned)
                         {
                             var words = bits[i].Words(start, len);
@@ -338,7 +338,7 @@ public static class Sparsify
                         for (int j = 0; j < len; j++)
                         {
                             long e = start + j;
-                            bool keep = DellaRow.Draw(rng, e) < DellaRow.Threshold(tBase, tStep, rank[j]);
+                            bool keep = DellaRow.Draw(rng, e) < DellaRow.Threshold(prob, rank[j]);
                             if (keep)
                             {
                                 kept++;

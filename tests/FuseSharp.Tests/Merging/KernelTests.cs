@@ -88,47 +88,39 @@ public class KernelTests
     }
 
     [Fact]
-    public void Prepare_MatchesItsScalarReference_ForEveryMaskKind()
+    public void MergeChunk_MatchesItsScalarReference_ForEveryMaskKindAndMode()
     {
-        const int n = 1000;
-        var x = MethodHarness.Random(n, 10);
+        const int n = 1000, m = 4;
         var b = MethodHarness.Random(n, 11);
-        // Force boundary ties: several |x - b| equal to the range bounds.
-        for (int i = 0; i < n; i += 37) x[i] = b[i] + 0.25f;
-        for (int i = 5; i < n; i += 41) x[i] = b[i] - 0.75f;
-        var bits = new BitMask(n);
-        var words = bits.Words(0, n);
+        var x = new float[m][];
+        for (int i = 0; i < m; i++) x[i] = MethodHarness.Random(n, 10 + i).Select((v, j) => b[j] + 0.5f * v).ToArray();
+        // Boundary ties: several |x - b| equal to the range bounds.
+        for (int j = 0; j < n; j += 37) x[1][j] = b[j] + 0.25f;
+        for (int j = 5; j < n; j += 41) x[1][j] = b[j] - 0.375f;
+        for (int j = 3; j < n; j += 11) x[3][j] = b[j];
+        // The chunk starts at element 64 of a larger tensor: masks are indexed by the global element.
+        var bits = new BitMask(n + 64);
+        var words = bits.Words(0, n + 64);
         var rng = new CounterRandom(3, "t", 1);
         for (int w = 0; w < words.Length; w++) words[w] = rng.NextUInt64(w);
-        var masks = new SparseMask?[]
-        {
-            null,
-            SparseMask.All(n),
-            SparseMask.Range(n, new MaskKey(0.25f, 300), new MaskKey(0.75f, 700), 0),
-            SparseMask.Range(n, new MaskKey(0.25f, long.MinValue), MaskKey.Max, 0),
-            SparseMask.Range(n, MaskKey.Min, new MaskKey(0.75f, long.MaxValue), 0),
-            SparseMask.FromBits(bits, 0),
-        };
-        masks[2]!.Scale = 1.7f;
-        foreach (var mask in masks)
+        var scaled = SparseMask.Range(n + 64, new MaskKey(0.1f, long.MinValue), MaskKey.Max, 0);
+        scaled.Scale = 1.7f;
+        var masks = new SparseMask?[] { null, SparseMask.Range(n + 64, new MaskKey(0.25f, 300), new MaskKey(0.375f, 700), 0), SparseMask.FromBits(bits, 0), scaled };
+        float[] weights = [0.7f, 1f, -0.4f, 0.5f], flip = [1, 1, -1, 1];
+        foreach (bool consensus in new[] { true, false })
             foreach (var basis in new[] { ElectionBasis.Weighted, ElectionBasis.Unweighted, ElectionBasis.Count })
-            {
-                var x1 = (float[])x.Clone();
-                var x2 = (float[])x.Clone();
-                var s1 = MethodHarness.Random(n, 12);
-                var s2 = (float[])s1.Clone();
-                var mx1 = new float[n];
-                var mn1 = new float[n];
-                var mx2 = new float[n];
-                var mn2 = new float[n];
-                double ss1 = TaskVectorKernels.Prepare(x1, b, 0, mask, -0.6f, s1, basis, mx1, mn1, first: true);
-                double ss2 = TaskVectorKernels.PrepareReference(x2, b, 0, mask, -0.6f, s2, basis, mx2, mn2, first: true);
-                Assert.Equal(ss2, ss1, 3);
-                Assert.Equal(x2, x1);
-                Assert.Equal(s2, s1);
-                Assert.Equal(mx2, mx1);
-                Assert.Equal(mn2, mn1);
-            }
+                foreach (var (tie, count, normalize) in new[] { (1f, false, true), (-1f, true, false) })
+                {
+                    var b1 = (float[])b.Clone();
+                    var b2 = (float[])b.Clone();
+                    var ss1 = new double[m];
+                    var ss2 = new double[m];
+                    long c1 = TaskVectorKernels.MergeChunk(x, m, b1, 64, masks, weights, flip, consensus, basis, tie, count, normalize, 1.8f, 0.9f, ss1);
+                    long c2 = TaskVectorKernels.MergeChunkReference(x, m, b2, 64, masks, weights, flip, consensus, basis, tie, count, normalize, 1.8f, 0.9f, ss2);
+                    Assert.Equal(c2, c1);
+                    for (int j = 0; j < n; j++) Assert.True(Math.Abs(b1[j] - b2[j]) <= 1e-6f * (1 + Math.Abs(b2[j])), $"[{j}] {b1[j]} vs {b2[j]} ({consensus}, {basis})");
+                    for (int i = 0; i < m; i++) Assert.Equal(ss2[i], ss1[i], 3);
+                }
     }
 
     [Fact]

@@ -21,7 +21,11 @@ public static class MergeExecutor
     /// <summary>Merges into <paramref name="outputPath"/>.</summary>
     /// <exception cref="MergeException">A tensor produced NaN/Inf, or an input is corrupt.</exception>
     /// <exception cref="OperationCanceledException">Cancelled; nothing is left at <paramref name="outputPath"/>.</exception>
-    public static MergeReport Run(MergePlan plan, string outputPath, IProgressReporter? progress = null, CancellationToken ct = default)
+    public static MergeReport Run(MergePlan plan, string outputPath, IProgressReporter? progress = null, CancellationToken ct = default) =>
+        Run(plan, outputPath, progress, ct, null);
+
+    /// <summary>As <see cref="Run(MergePlan, string, IProgressReporter?, CancellationToken)"/>; <paramref name="wrapSink"/> lets tests inject write failures.</summary>
+    internal static MergeReport Run(MergePlan plan, string outputPath, IProgressReporter? progress, CancellationToken ct, Func<ITensorSink, ITensorSink>? wrapSink)
     {
         progress ??= NullProgress.Instance;
         var sw = Stopwatch.StartNew();
@@ -31,7 +35,9 @@ public static class MergeExecutor
         List<TensorReport> reports;
         using (var writer = ShardedSafetensorsWriter.Create(folder.Path, specs, plan.Options.OutShardBytes, metadata))
         {
-            reports = MergeAll(plan, new ShardedSink(writer), progress, ct);
+            ITensorSink sink = new ShardedSink(writer);
+            if (wrapSink is not null) sink = wrapSink(sink);
+            reports = MergeAll(plan, sink, progress, ct);
             ct.ThrowIfCancellationRequested();
             writer.Commit();
         }

@@ -85,10 +85,14 @@ public static class OrderStatistics
             }
         }
 
-        // 3. One pass: per bracket, the count and sum below it and the candidates inside it (kept per chunk).
+        // 3. One pass: per bracket, the count and sum below it, the counts equal to each end (BF16 checkpoints repeat
+        //    values a lot, so ties are counted, not stored), and the values strictly inside (kept per chunk).
         int nb = brackets.Count;
-        long maxCandidates = Math.Max(count / 4, 1 << 20);
+        int chunks = Chunked.CountOf(count);
+        long maxCandidates = Math.Max(count, 1 << 20);
         var candidates = new ConcurrentBag<(int Bracket, int Chunk, float[] Values)>();
+        var endCounts = new long[nb][];
+        for (int b = 0; b < nb; b++) endCounts[b] = new long[2 * chunks];
         long collected = 0;
         bool overflow = false;
         var totals = Chunked.Reduce(count, 2 * nb, ct, (start, length, sc, acc) =>
@@ -100,13 +104,15 @@ public static class OrderStatistics
             {
                 var (s, _, lo, hi) = brackets[b];
                 var v = sc.Get(s, length);
-                var (below, sumBelow, inside) = Scan(v, lo, hi);
-                acc[2 * b] += below;
-                acc[2 * b + 1] += sumBelow;
-                if (inside.Length > 0)
+                var r = Scan(v, lo, hi);
+                acc[2 * b] += r.Below;
+                acc[2 * b + 1] += r.SumBelow;
+                endCounts[b][2 * chunk] = r.AtLow;
+                endCounts[b][2 * chunk + 1] = r.AtHigh;
+                if (r.Inside.Length > 0)
                 {
-                    candidates.Add((b, chunk, inside));
-                    if (Interlocked.Add(ref collected, inside.Length) > maxCandidates) Volatile.Write(ref overflow, true);
+                    candidates.Add((b, chunk, r.Inside));
+                    if (Interlocked.Add(ref collected, r.Inside.Length) > maxCandidates) Volatile.Write(ref overflow, true);
                 }
             }
         });
@@ -120,16 +126,39 @@ public static class OrderStatistics
         for (int s = 0; s < series; s++) result[s] = new RankedValue[ranks[s].Count];
         for (int b = 0; b < nb; b++)
         {
-            var (s, k, _, _) = brackets[b];
+            var (s, k, lo, hi) = brackets[b];
             long rank = ranks[s][k];
             long below = (long)totals[2 * b];
-            var cand = byBracket[b].SelectMany(x => x.Values).ToArray();
+            long atLow = 0, atHigh = 0;
+            for (int c = 0; c < chunks; c++)
+            {
+                atLow += endCounts[b][2 * c];
+                atHigh += endCounts[b][2 * c + 1];
+            }
+            var open = byBracket[b].SelectMany(x => x.Values).ToArray();
             long local = rank - below;
-            if (local < 0 || local >= cand.Length) return Direct(count, series, ranks, produce, ct);
-            result[s][k] = Finish(rank, cand, local, below, totals[2 * b + 1]);
+            if (local < 0 || local >= atLow + open.Length + atHigh) return Direct(count, series, ranks, produce, ct);
+            result[s][k] = FinishBracket(rank, local, below, totals[2 * b + 1], lo, atLow, open, hi, atHigh);
             bracketOf[(s, rank)] = b;
         }
-        return new Selection(result, count, produce, byBracket, bracketOf, null);
+        return new Selection(result, count, produce, byBracket, bracketOf, null, brackets.Select(x => (x.Lo, x.Hi)).ToArray(), endCounts);
+    }
+
+    /// <summary>
+    /// The element of local rank <paramref name="local"/> among [lo × atLow, the open values, hi × atHigh] (sorted),
+    /// with the counts and sum of everything smaller (including the <paramref name="below"/> elements under the bracket).
+    /// </summary>
+    private static RankedValue FinishBracket(long rank, long local, long below, double sumBelow, float lo, long atLow, float[] open, float hi, long atHigh)
+    {
+        if (local < atLow) return new RankedValue(rank, lo, below, atLow, sumBelow);
+        double lowSum = atLow == 0 ? 0 : (double)lo * atLow; // lo may be -inf with no element at it
+        if (local >= atLow + open.Length)
+        {
+            double openSum = 0;
+            foreach (var x in open) openSum += x;
+            return new RankedValue(rank, hi, below + atLow + open.Length, atHigh, sumBelow + lowSum + openSum);
+        }
+        return Finish(rank, open, local - atLow, below + atLow, sumBelow + lowSum);
     }
 
     /// <summary>Single-series convenience.</summary>
@@ -154,8 +183,12 @@ public static class OrderStatistics
         return new RankedValue(rank, v, lessBefore + less, equal, sumBefore + sumLess);
     }
 
+    /// <summary>How often a sampled selection fell back to collecting every value (for tests and benchmarks).</summary>
+    internal static int Fallbacks;
+
     private static Selection Direct(long count, int series, IReadOnlyList<IReadOnlyList<long>> ranks, ChunkProducer produce, CancellationToken ct)
     {
+        if (count > DirectThreshold) Interlocked.Increment(ref Fallbacks);
         if (count > Array.MaxLength) throw new InvalidOperationException($"cannot select among {count} values");
         var result = new RankedValue[series][];
         var all = new float[series][];
@@ -189,9 +222,11 @@ public static class OrderStatistics
         private readonly List<(int Chunk, float[] Values)>[]? _candidates;
         private readonly Dictionary<(int, long), int>? _bracketOf;
         private readonly float[][]? _all;
+        private readonly (float Lo, float Hi)[]? _ends;
+        private readonly long[][]? _endCounts;
 
         internal Selection(RankedValue[][] results, long count, ChunkProducer produce, List<(int Chunk, float[] Values)>[]? candidates,
-            Dictionary<(int, long), int>? bracketOf, float[][]? all)
+            Dictionary<(int, long), int>? bracketOf, float[][]? all, (float Lo, float Hi)[]? ends = null, long[][]? endCounts = null)
         {
             Results = results;
             _count = count;
@@ -199,6 +234,8 @@ public static class OrderStatistics
             _candidates = candidates;
             _bracketOf = bracketOf;
             _all = all;
+            _ends = ends;
+            _endCounts = endCounts;
         }
 
         /// <summary>Per series, per requested rank.</summary>
@@ -220,12 +257,25 @@ public static class OrderStatistics
                     if (a[i].Equals(value) && q-- == 0) return i;
                 throw new InvalidOperationException("tie index not found");
             }
+            int bracket = _bracketOf![(series, rank)];
             var perChunk = new SortedDictionary<int, long>();
-            foreach (var (chunk, values) in _candidates![_bracketOf![(series, rank)]])
+            var (lo, hi) = _ends![bracket];
+            if (value.Equals(lo) || value.Equals(hi))
             {
-                long eq = 0;
-                foreach (var x in values) if (x.Equals(value)) eq++;
-                if (eq > 0) perChunk[chunk] = perChunk.GetValueOrDefault(chunk) + eq;
+                // A bracket end: its ties were counted per chunk during the pass.
+                int end = value.Equals(lo) ? 0 : 1;
+                var counts = _endCounts![bracket];
+                for (int c = 0; c < counts.Length / 2; c++)
+                    if (counts[2 * c + end] > 0) perChunk[c] = counts[2 * c + end];
+            }
+            else
+            {
+                foreach (var (chunk, values) in _candidates![bracket])
+                {
+                    long eq = 0;
+                    foreach (var x in values) if (x.Equals(value)) eq++;
+                    if (eq > 0) perChunk[chunk] = perChunk.GetValueOrDefault(chunk) + eq;
+                }
             }
             long seen = 0;
             foreach (var (chunk, eq) in perChunk)
@@ -247,18 +297,27 @@ public static class OrderStatistics
         }
     }
 
-    /// <summary>Counts and sums the values below <paramref name="lo"/> and returns those in [lo, hi] (NaN counts as above every bracket).</summary>
-    internal static (long Below, double SumBelow, float[] Inside) Scan(ReadOnlySpan<float> v, float lo, float hi)
+    /// <summary>What <see cref="Scan"/> finds in one chunk for one bracket.</summary>
+    internal readonly record struct ScanResult(long Below, double SumBelow, long AtLow, long AtHigh, float[] Inside);
+
+    /// <summary>
+    /// Counts and sums the values below <paramref name="lo"/>, counts those equal to <paramref name="lo"/> and to
+    /// <paramref name="hi"/> (once when lo = hi), and returns those strictly between (NaN counts as above every bracket).
+    /// </summary>
+    internal static ScanResult Scan(ReadOnlySpan<float> v, float lo, float hi)
     {
-        long below = 0;
+        long below = 0, atLow = 0, atHigh = 0;
         double sumBelow = 0;
+        bool single = lo == hi;
         List<float>? inside = null;
         int i = 0;
         if (Vector.IsHardwareAccelerated && v.Length >= Vector<float>.Count)
         {
             var vlo = new Vector<float>(lo);
             var vhi = new Vector<float>(hi);
-            var cnt = Vector<int>.Zero;
+            var cntBelow = Vector<int>.Zero;
+            var cntLow = Vector<int>.Zero;
+            var cntHigh = Vector<int>.Zero;
             var sum = Vector<float>.Zero;
             int w = Vector<float>.Count;
             // Partial sums in float per 1024 elements, then into double, to keep the sum accurate.
@@ -267,9 +326,11 @@ public static class OrderStatistics
             {
                 var x = new Vector<float>(v.Slice(i, w));
                 var isBelow = Vector.LessThan(x, vlo);
-                cnt -= isBelow;
+                cntBelow -= isBelow;
                 sum += Vector.ConditionalSelect(isBelow, x, Vector<float>.Zero);
-                var isIn = Vector.GreaterThanOrEqual(x, vlo) & Vector.LessThanOrEqual(x, vhi);
+                cntLow -= Vector.Equals(x, vlo);
+                if (!single) cntHigh -= Vector.Equals(x, vhi);
+                var isIn = Vector.GreaterThan(x, vlo) & Vector.LessThan(x, vhi);
                 if (!Vector.EqualsAll(isIn, Vector<int>.Zero))
                 {
                     inside ??= [];
@@ -283,7 +344,9 @@ public static class OrderStatistics
                     block = 0;
                 }
             }
-            below += Vector.Sum(cnt);
+            below = Vector.Sum(cntBelow);
+            atLow = Vector.Sum(cntLow);
+            atHigh = Vector.Sum(cntHigh);
             sumBelow += Vector.Sum(sum);
         }
         for (; i < v.Length; i++)
@@ -294,9 +357,11 @@ public static class OrderStatistics
                 below++;
                 sumBelow += x;
             }
-            else if (x <= hi) (inside ??= []).Add(x);
+            else if (x == lo) atLow++;
+            else if (x == hi && !single) atHigh++;
+            else if (x < hi) (inside ??= []).Add(x);
         }
-        return (below, sumBelow, inside is null ? [] : inside.ToArray());
+        return new ScanResult(below, sumBelow, atLow, atHigh, inside is null ? [] : inside.ToArray());
     }
 
     /// <summary>The element of ascending rank <paramref name="k"/> (0-based), NaN last; reorders <paramref name="a"/>. Expected O(n).</summary>

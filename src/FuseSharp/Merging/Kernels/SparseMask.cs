@@ -41,6 +41,9 @@ public sealed class BitMask
 
     public bool Get(long i) => (_words[i >> 6] & (1UL << (int)(i & 63))) != 0;
 
+    /// <summary>The backing words (for kernels that index them directly).</summary>
+    internal ulong[] RawWords => _words;
+
     /// <summary>Sets bit <paramref name="i"/> with an atomic OR (safe when neighbouring bits are set from other threads).</summary>
     public void SetAtomic(long i) => Interlocked.Or(ref _words[i >> 6], 1UL << (int)(i & 63));
 }

@@ -12,8 +12,8 @@ public enum ElectionBasis
 }
 
 /// <summary>
-/// The fused per-chunk kernels of task-vector merging (one pass per model, then one combining pass), so a chunk is
-/// read from L1 a handful of times instead of once per elementary operation. <see cref="PrepareReference"/> and
+/// The fused per-chunk kernels of task-vector merging (all models in one element-outer pass), so a chunk is
+/// read once instead of once per elementary operation. <see cref="MergeChunkReference"/> and
 /// <see cref="CombineElement"/> are the plain scalar definitions the tests check the vector versions against.
 /// </summary>
 public static class TaskVectorKernels
@@ -37,111 +37,190 @@ public static class TaskVectorKernels
     private static readonly Vector<int>[] ByteMasks = BuildByteMasks();
 
     /// <summary>
-    /// Turns one model's raw values into its weighted sparsified delta, in place: effectively
-    /// <c>d = x − b; ss = Σ d²; m = keep(d) ? d · scale : 0; x = weight · m</c>, and accumulates the election sum
-    /// (<c>sum += m</c>, <c>weight·m</c> or <c>sign(weight·m)</c>) and the running element-wise maximum and minimum of
-    /// <c>m</c> (for the sign-conflict statistic; <paramref name="first"/> initialises them). Returns ss.
+    /// One chunk of a task-vector merge, all models at once (element-outer, so every value is loaded once and the
+    /// intermediates stay in registers). Per element: <c>d_i = x_i − b</c>, <c>ss_i += d_i²</c>,
+    /// <c>m_i = keep_i(d_i) ? d_i · scale_i : 0</c>, <c>D_i = w_i · m_i</c>; with consensus the TIES disjoint merge of
+    /// <see cref="CombineElement"/> (election on Σ D_i, Σ m_i or Σ sign(D_i)), otherwise <c>mixed = Σ D_i</c> and the scalar
+    /// divisor; then <c>b = b + λ · (normalize ? mixed / divisor : mixed)</c>. Returns the number of elements where the
+    /// masked deltas m_i take both signs. <see cref="MergeChunkReference"/> is the scalar definition.
     /// </summary>
-    public static double Prepare(Span<float> x, ReadOnlySpan<float> b, long start, SparseMask? mask, float weight,
-        Span<float> sum, ElectionBasis basis, Span<float> max, Span<float> min, bool first)
+    public static long MergeChunk(float[][] x, int m, Span<float> b, long start, IReadOnlyList<SparseMask?> masks, ReadOnlySpan<float> weights,
+        ReadOnlySpan<float> flip, bool consensus, ElectionBasis basis, float tieSign, bool countDivisor, bool normalize, float scalarDivisor,
+        float lambda, Span<double> ss)
     {
-        int n = x.Length;
-        if (b.Length < n || sum.Length < n || max.Length < n || min.Length < n) throw new ArgumentException("buffers shorter than x");
-        float scale = mask?.Scale ?? 1f;
-        bool all = mask is null || mask.IsAll;
-        var bits = all ? null : mask!.Bits;
-        ReadOnlySpan<ulong> words = bits is null ? default : bits.Words(start, n);
-        Span<float> elementScale = mask?.ElementScale is { } es ? es.Slice(start, n) : default;
-        var low = mask?.Low ?? MaskKey.Min;
-        var high = mask?.High ?? MaskKey.Max;
-        double ss = 0;
-        int i = 0, w = Vector<float>.Count;
-        if (Vector.IsHardwareAccelerated && w == 8)
+        int n = b.Length, j = 0, w = Vector<float>.Count;
+        long conflicts = 0;
+        if (Vector.IsHardwareAccelerated && w == 8 && m <= MaxVectorModels)
         {
-            var vScale = new Vector<float>(scale);
-            var vWeight = new Vector<float>(weight);
-            var vLo = new Vector<float>(low.Value);
-            var vHi = new Vector<float>(high.Value);
-            var zero = Vector<float>.Zero;
-            var ssv = zero;
-            int block = 0;
-            for (; i <= n - w; i += w)
+            Span<int> kind = stackalloc int[m];          // 0 keep all, 1 key range, 2 bits, 3 bits with per-element scale
+            Span<float> scale = stackalloc float[m];
+            for (int i = 0; i < m; i++)
             {
-                var d = new Vector<float>(x.Slice(i, w)) - new Vector<float>(b.Slice(i, w));
-                ssv += d * d;
-                Vector<float> m;
-                if (all) m = d;
-                else if (bits is not null)
+                var mk = masks[i];
+                kind[i] = mk is null || mk.IsAll ? 0 : mk.Bits is null ? 1 : 2;
+                if (mk?.ElementScale is not null) kind[i] = 3;
+                scale[i] = mk?.Scale ?? 1f;
+            }
+            Span<Vector<float>> dv = stackalloc Vector<float>[MaxVectorModels];
+            Span<Vector<float>> ssv = stackalloc Vector<float>[MaxVectorModels];
+            ssv.Clear();
+            var zero = Vector<float>.Zero;
+            var vLambda = new Vector<float>(lambda);
+            var vScalarScale = new Vector<float>(lambda / (normalize ? scalarDivisor : 1f));
+            var cnt = Vector<int>.Zero;
+            int block = 0;
+            for (; j <= n - w; j += w)
+            {
+                var bv = new Vector<float>(b.Slice(j, w));
+                var election = zero;
+                var mix = zero;
+                var mx = zero;
+                var mn = zero;
+                for (int i = 0; i < m; i++)
                 {
-                    int byteValue = (int)((words[i >> 6] >> (i & 63)) & 0xFF);
-                    m = Vector.ConditionalSelect(ByteMasks[byteValue], d, zero);
-                }
-                else
-                {
-                    // Keep low <= (|d|, index) <= high; equal values at a boundary compare the element index, lane-wise.
-                    var a = Vector.Abs(d);
-                    var keep = Vector.GreaterThan(a, vLo) & Vector.LessThan(a, vHi);
-                    var atLo = Vector.Equals(a, vLo);
-                    var atHi = Vector.Equals(a, vHi);
-                    if (!Vector.EqualsAll(atLo | atHi, Vector<int>.Zero))
+                    var d = new Vector<float>(x[i], j) - bv;
+                    ssv[i] += d * d;
+                    Vector<float> mi;
+                    switch (kind[i])
                     {
-                        long e0 = start + i;
-                        var loOk = Vector.GreaterThanOrEqual(Lanes, new Vector<int>(RelativeIndex(low.Index, e0)));
-                        var hiOk = Vector.LessThanOrEqual(Lanes, new Vector<int>(RelativeIndex(high.Index, e0)));
-                        var loPass = Vector.GreaterThan(a, vLo) | (atLo & loOk);
-                        var hiPass = Vector.LessThan(a, vHi) | (atHi & hiOk);
-                        keep = loPass & hiPass;
+                        case 0:
+                            mi = d;
+                            break;
+                        case 1:
+                            mi = Vector.ConditionalSelect(RangeKeep(d, start + j, masks[i]!.Low, masks[i]!.High), d, zero);
+                            break;
+                        default:
+                        {
+                            var bits = masks[i]!.Bits!.RawWords;
+                            long e = start + j;
+                            int byteValue = (int)((bits[e >> 6] >> (int)(e & 63)) & 0xFF);
+                            mi = Vector.ConditionalSelect(ByteMasks[byteValue], d, zero);
+                            break;
+                        }
                     }
-                    m = Vector.ConditionalSelect(keep, d, zero);
+                    mi = kind[i] == 3 ? mi * new Vector<float>(masks[i]!.ElementScale!.Slice(start + j, w)) : mi * new Vector<float>(scale[i]);
+                    var di = mi * new Vector<float>(weights[i]);
+                    dv[i] = di;
+                    election += basis switch
+                    {
+                        ElectionBasis.Unweighted => mi,
+                        ElectionBasis.Weighted => di,
+                        _ => Sign(di),
+                    };
+                    if (i == 0)
+                    {
+                        mx = mi;
+                        mn = mi;
+                    }
+                    else
+                    {
+                        mx = Vector.Max(mx, mi);
+                        mn = Vector.Min(mn, mi);
+                    }
                 }
-                m = elementScale.IsEmpty ? m * vScale : m * new Vector<float>(elementScale.Slice(i, w));
-                var weighted = m * vWeight;
-                var s = new Vector<float>(sum.Slice(i, w));
-                s += basis switch
+                cnt -= Vector.GreaterThan(mx, zero) & Vector.LessThan(mn, zero);
+                Vector<float> result;
+                if (consensus)
                 {
-                    ElectionBasis.Unweighted => m,
-                    ElectionBasis.Weighted => weighted,
-                    _ => Sign(weighted),
-                };
-                s.CopyTo(sum.Slice(i, w));
-                if (first)
-                {
-                    m.CopyTo(max.Slice(i, w));
-                    m.CopyTo(min.Slice(i, w));
+                    var pos = Vector.GreaterThan(election, zero) | (tieSign > 0 ? Vector.Equals(election, zero) : Vector<int>.Zero);
+                    var neg = Vector.LessThan(election, zero) | (tieSign < 0 ? Vector.Equals(election, zero) : Vector<int>.Zero);
+                    var div = zero;
+                    for (int i = 0; i < m; i++)
+                    {
+                        var di = dv[i];
+                        var basisValue = flip[i] > 0 ? di : -di;
+                        var agree = (pos & Vector.GreaterThan(basisValue, zero)) | (neg & Vector.LessThan(basisValue, zero));
+                        mix += Vector.ConditionalSelect(agree, di, zero);
+                        div += Vector.ConditionalSelect(agree, new Vector<float>(countDivisor ? 1f : weights[i]), zero);
+                    }
+                    div = Vector.ConditionalSelect(Vector.Equals(div, zero), Vector<float>.One, div);
+                    result = bv + vLambda * (normalize ? mix / div : mix);
                 }
                 else
                 {
-                    Vector.Max(new Vector<float>(max.Slice(i, w)), m).CopyTo(max.Slice(i, w));
-                    Vector.Min(new Vector<float>(min.Slice(i, w)), m).CopyTo(min.Slice(i, w));
+                    for (int i = 0; i < m; i++) mix += dv[i];
+                    result = bv + vScalarScale * mix;
                 }
-                weighted.CopyTo(x.Slice(i, w));
+                result.CopyTo(b.Slice(j, w));
                 if (++block == 64)
                 {
-                    ss += Vector.Sum(ssv);
-                    ssv = zero;
+                    for (int i = 0; i < m; i++) ss[i] += Vector.Sum(ssv[i]);
+                    ssv.Clear();
                     block = 0;
                 }
             }
-            ss += Vector.Sum(ssv);
+            for (int i = 0; i < m; i++) ss[i] += Vector.Sum(ssv[i]);
+            conflicts = Vector.Sum(cnt);
         }
-        for (; i < n; i++)
+        for (; j < n; j++) conflicts += MergeElement(x, m, b, j, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss) ? 1 : 0;
+        return conflicts;
+    }
+
+    /// <summary>Most models the vectorised <see cref="MergeChunk"/> handles; more use the scalar path.</summary>
+    public const int MaxVectorModels = 16;
+
+    /// <summary>The scalar definition of <see cref="MergeChunk"/> for the whole chunk.</summary>
+    public static long MergeChunkReference(float[][] x, int m, Span<float> b, long start, IReadOnlyList<SparseMask?> masks, ReadOnlySpan<float> weights,
+        ReadOnlySpan<float> flip, bool consensus, ElectionBasis basis, float tieSign, bool countDivisor, bool normalize, float scalarDivisor,
+        float lambda, Span<double> ss)
+    {
+        long conflicts = 0;
+        for (int j = 0; j < b.Length; j++) conflicts += MergeElement(x, m, b, j, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss) ? 1 : 0;
+        return conflicts;
+    }
+
+    private static bool MergeElement(float[][] x, int m, Span<float> b, int j, long start, IReadOnlyList<SparseMask?> masks, ReadOnlySpan<float> weights,
+        ReadOnlySpan<float> flip, bool consensus, ElectionBasis basis, float tieSign, bool countDivisor, bool normalize, float scalarDivisor,
+        float lambda, Span<double> ss)
+    {
+        float election = 0, mixed = 0, max = 0, min = 0;
+        Span<float> dd = m <= 64 ? stackalloc float[m] : new float[m];
+        for (int i = 0; i < m; i++)
         {
-            float d = x[i] - b[i];
-            ss += (double)d * d;
-            bool keep = all || (bits is not null ? ((words[i >> 6] >> (i & 63)) & 1) != 0 : SparseMask.InRange(MathF.Abs(d), start + i, low, high));
-            float m = keep ? d * (elementScale.IsEmpty ? scale : elementScale[i]) : 0f;
-            float weighted = m * weight;
-            sum[i] += basis switch
-            {
-                ElectionBasis.Unweighted => m,
-                ElectionBasis.Weighted => weighted,
-                _ => MathF.Sign(weighted),
-            };
-            max[i] = first ? m : MathF.Max(max[i], m);
-            min[i] = first ? m : MathF.Min(min[i], m);
-            x[i] = weighted;
+            float d = x[i][j] - b[j];
+            ss[i] += (double)d * d;
+            var mask = masks[i];
+            long e = start + j;
+            bool keep = mask is null || mask.IsAll || (mask.Bits is not null ? mask.Bits.Get(e) : SparseMask.InRange(MathF.Abs(d), e, mask.Low, mask.High));
+            float mi = keep ? d * (mask?.ElementScale is { } es ? es.Slice(e, 1)[0] : mask?.Scale ?? 1f) : 0f;
+            float di = mi * weights[i];
+            dd[i] = di;
+            election += basis == ElectionBasis.Unweighted ? mi : basis == ElectionBasis.Weighted ? di : MathF.Sign(di);
+            max = i == 0 ? mi : MathF.Max(max, mi);
+            min = i == 0 ? mi : MathF.Min(min, mi);
+            mixed += di;
         }
-        return ss;
+        if (consensus)
+        {
+            float mix = 0, div = 0;
+            int elected = election > 0 ? 1 : election < 0 ? -1 : Math.Sign(tieSign);
+            for (int i = 0; i < m; i++)
+                if (elected != 0 && MathF.Sign(flip[i] > 0 ? dd[i] : -dd[i]) == elected)
+                {
+                    mix += dd[i];
+                    div += countDivisor ? 1f : weights[i];
+                }
+            if (div == 0) div = 1;
+            b[j] += lambda * (normalize ? mix / div : mix);
+        }
+        else b[j] += lambda / (normalize ? scalarDivisor : 1f) * mixed;
+        return max > 0 && min < 0;
+    }
+
+    /// <summary>Lane mask of low &lt;= (|d|, index) &lt;= high for the 8 elements starting at <paramref name="first"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<int> RangeKeep(Vector<float> d, long first, MaskKey low, MaskKey high)
+    {
+        var a = Vector.Abs(d);
+        var vLo = new Vector<float>(low.Value);
+        var vHi = new Vector<float>(high.Value);
+        var keep = Vector.GreaterThan(a, vLo) & Vector.LessThan(a, vHi);
+        var atLo = Vector.Equals(a, vLo);
+        var atHi = Vector.Equals(a, vHi);
+        if (Vector.EqualsAll(atLo | atHi, Vector<int>.Zero)) return keep;
+        var loOk = Vector.GreaterThanOrEqual(Lanes, new Vector<int>(RelativeIndex(low.Index, first)));
+        var hiOk = Vector.LessThanOrEqual(Lanes, new Vector<int>(RelativeIndex(high.Index, first)));
+        return (Vector.GreaterThan(a, vLo) | (atLo & loOk)) & (Vector.LessThan(a, vHi) | (atHi & hiOk));
     }
 
     /// <summary>
@@ -213,26 +292,6 @@ public static class TaskVectorKernels
             }
         }
         return (mix, div == 0 ? 1f : div);
-    }
-
-    /// <summary>Scalar reference of <see cref="Prepare"/> for tests (same contract).</summary>
-    public static double PrepareReference(Span<float> x, ReadOnlySpan<float> b, long start, SparseMask? mask, float weight,
-        Span<float> sum, ElectionBasis basis, Span<float> max, Span<float> min, bool first)
-    {
-        double ss = 0;
-        for (int i = 0; i < x.Length; i++)
-        {
-            float d = x[i] - b[i];
-            ss += (double)d * d;
-            bool keep = mask is null || mask.IsAll || (mask.Bits is not null ? mask.Bits.Get(start + i) : SparseMask.InRange(MathF.Abs(d), start + i, mask.Low, mask.High));
-            float m = keep ? d * (mask?.ElementScale is { } es ? es.Slice(start + i, 1)[0] : mask?.Scale ?? 1f) : 0f;
-            float weighted = m * weight;
-            sum[i] += basis == ElectionBasis.Unweighted ? m : basis == ElectionBasis.Weighted ? weighted : MathF.Sign(weighted);
-            max[i] = first ? m : MathF.Max(max[i], m);
-            min[i] = first ? m : MathF.Min(min[i], m);
-            x[i] = weighted;
-        }
-        return ss;
     }
 
     /// <summary>Effectively computes <c>Σ |d[j]|</c> over the elements whose bit is set in <paramref name="words"/> (FP64 across blocks).</summary>

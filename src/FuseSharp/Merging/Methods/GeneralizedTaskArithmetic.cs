@@ -163,31 +163,20 @@ public sealed class GeneralizedTaskArithmetic : IMergeMethod
         float sw = weights.Sum();
         float scalarDivisor = Math.Abs(sw) < 1e-8f ? 1f : sw;
         if (!UsesConsensus && normalize && Math.Abs(sw) < 1e-8f) ctx.Diagnostics.Guard("normalize: |Σ weights| < 1e-8, divisor set to 1");
-        float plainScale = lambda / (normalize ? scalarDivisor : 1f);
         var flip = weights.Select(w => election == ElectionBasis.Unweighted && w < 0 ? -1f : 1f).ToArray();
         var inputs = task.Inputs;
+        var maskList = masks ?? new SparseMask?[m];
         var stats = Chunked.Reduce(ctx.Count, m + 1, ctx.Cancellation, (start, length, sc, acc) =>
         {
-            var xs = sc.Arrays(m + 4, length);
+            var xs = sc.Arrays(m + 1, length);
             var baseBuf = xs[m].AsSpan(0, length);
-            var sum = xs[m + 1].AsSpan(0, length);
-            var mx = xs[m + 2].AsSpan(0, length);
-            var mn = xs[m + 3].AsSpan(0, length);
             b.Source.Read(start, baseBuf);
-            sum.Clear();
-            for (int i = 0; i < m; i++)
-            {
-                var x = xs[i].AsSpan(0, length);
-                inputs[i].Source.Read(start, x);
-                acc[i] += TaskVectorKernels.Prepare(x, baseBuf, start, masks?[i], weights[i], sum, election, mx, mn, first: i == 0);
-            }
-            if (UsesConsensus)
-                acc[m] += TaskVectorKernels.Combine(xs, m, baseBuf, sum, weights, flip, tieSign, countDivisor, normalize, lambda, 0f, mx, mn);
-            else
-            {
-                TensorPrimitives.MultiplyAdd(sum, plainScale, baseBuf, baseBuf);
-                if (m > 1) acc[m] += MethodHelpers.CountConflicts(mx, mn);
-            }
+            for (int i = 0; i < m; i++) inputs[i].Source.Read(start, xs[i].AsSpan(0, length));
+            Span<double> ss = m <= 64 ? stackalloc double[m] : new double[m];
+            ss.Clear();
+            acc[m] += TaskVectorKernels.MergeChunk(xs, m, baseBuf, start, maskList, weights, flip, UsesConsensus, election, tieSign, countDivisor,
+                normalize, scalarDivisor, lambda, ss);
+            for (int i = 0; i < m; i++) acc[i] += ss[i];
             ctx.Output.Write(start, baseBuf);
         });
         ctx.Diagnostics.DeltaNorms(stats.Take(m).Select(Math.Sqrt).ToList());

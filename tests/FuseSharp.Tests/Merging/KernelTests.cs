@@ -150,7 +150,7 @@ public class KernelTests
     [Fact]
     public void Bernoulli_DrawsDependOnlyOnTheElement_AndHitTheProbability()
     {
-        var rng = new CounterRandom(7, "layer", 2);
+        var rng = new UniformStream(new CounterRandom(7, "layer", 2));
         uint t = Sparsify.KeepThreshold(0.3);
         var whole = new ulong[4];
         Sparsify.FillBernoulli(rng, 0, 256, t, whole);
@@ -162,6 +162,22 @@ public class KernelTests
         Sparsify.FillBernoulli(rng, 0, 64 << 14, t, big);
         double kept = big.Sum(w => (double)ulong.PopCount(w)) / (64 << 14);
         Assert.InRange(kept, 0.3 - 0.003, 0.3 + 0.003);
+    }
+
+    [Fact]
+    public void UniformStream_VectorFillMatchesScalar_AndIsUniform()
+    {
+        var rng = new UniformStream(new CounterRandom(5, "t", 3));
+        var u = new uint[1000];
+        long start = (1L << 32) - 500; // crosses a 2^32 boundary
+        rng.Fill(start, u);
+        for (int j = 0; j < u.Length; j++) Assert.Equal(rng.At(start + j), u[j]);
+        var big = new uint[1 << 20];
+        rng.Fill(0, big);
+        var bins = new int[16];
+        foreach (var x in big) bins[x >> 28]++;
+        Assert.All(bins, b => Assert.InRange(b, (1 << 16) - 1500, (1 << 16) + 1500)); // within ~6 sigma
+        Assert.NotEqual(big[0], new UniformStream(new CounterRandom(5, "t", 4)).At(0));
     }
 
     [Fact]
@@ -196,7 +212,7 @@ public class KernelTests
     public void DellaRow_DecidesExactlyAsFullRanking(int n, int levels)
     {
         var values = Quantised(n, levels, levels).Select((v, i) => i % 9 == 0 ? 0f : v).ToArray();
-        var rng = new CounterRandom(11, "row", 1);
+        var rng = new UniformStream(new CounterRandom(11, "row", 1));
         foreach (var (d, e) in new[] { (0.5, 0.15), (0.3, 0.2), (0.9, 0.05) })
         {
             var p = DellaRow.Probability.Of(d - e, 2 * e / (n - 1));

@@ -66,6 +66,60 @@ internal static class MaskPropertyChecker
                 if (chosen is null || (a.Explained, -a.Violations).CompareTo((chosen.Explained, -chosen.Violations)) > 0) chosen = a;
                 if (chosen.Explained == n && chosen.InInterval) break;
             }
+            // Small tensors may have too few single-model elements for the clusters: also try alternating between
+            // inferring the masks and applying the L1 formula, starting from 1/density.
+            if (chosen!.Explained < n || !chosen.InInterval)
+            {
+                var f = density.Select(x => 1 / x).ToArray();
+                for (int iter = 0; iter < 8; iter++)
+                {
+                    var a = Analyze(f, n, m, b, delta, w, lambda, normalize, consensus, outValues, tolAbs, tolRel, nearest: true);
+                    if ((a.Explained, -a.Violations).CompareTo((chosen.Explained, -chosen.Violations)) > 0) chosen = a;
+                    if (chosen.Explained == n && chosen.InInterval) break;
+                    f = a.Factors.Select((v, i) => a.Intervals[i].Hi == double.MaxValue ? a.Intervals[i].Lo : (a.Intervals[i].Lo + a.Intervals[i].Hi) / 2).ToArray();
+                }
+            }
+            // Still unexplained: solve each model's factor from every element and every set of contributing models,
+            // with the other factors at their current estimate; the true factor is the value many elements agree on.
+            for (int round = 0; round < 4 && (chosen!.Explained < n || !chosen.InInterval); round++)
+            {
+                var current = chosen!.Factors;
+                var solved = new List<double>[m];
+                for (int i = 0; i < m; i++)
+                {
+                    var cands = new List<double>();
+                    for (int e = 0; e < n; e++)
+                    {
+                        if (Math.Abs(delta[i][e]) < 1e-6) continue;
+                        for (int set = 1; set < 1 << m; set++)
+                        {
+                            if ((set >> i & 1) == 0) continue;
+                            double divisor = 0, others = 0;
+                            bool valid = true;
+                            for (int k = 0; k < m && valid; k++)
+                            {
+                                if ((set >> k & 1) == 0) continue;
+                                if (consensus && Math.Sign(w[k] * delta[k][e]) != Math.Sign(w[i] * delta[i][e])) valid = false;
+                                divisor += w[k];
+                                if (k != i) others += w[k] * current[k] * delta[k][e];
+                            }
+                            if (!valid) continue;
+                            if (!consensus) divisor = w.Sum();
+                            double target = (outValues[e] - b[e]) / lambda * (normalize ? divisor : 1);
+                            double cand = (target - others) / (w[i] * delta[i][e]);
+                            if (cand >= 1 - 1e-6 && double.IsFinite(cand)) cands.Add(cand);
+                        }
+                    }
+                    solved[i] = Clusters(cands, 3);
+                    if (!solved[i].Contains(current[i])) solved[i].Add(current[i]);
+                }
+                foreach (var choice in Combinations(solved))
+                {
+                    var a = Analyze(choice, n, m, b, delta, w, lambda, normalize, consensus, outValues, tolAbs, tolRel);
+                    if ((a.Explained, -a.Violations).CompareTo((chosen.Explained, -chosen.Violations)) > 0) chosen = a;
+                    if (chosen.Explained == n && chosen.InInterval) break;
+                }
+            }
             // Refine: move one factor at a time into its L1 interval (the formula's value for the inferred masks) and re-infer.
             for (int iter = 0; iter < 10 && chosen!.Violations > 0; iter++)
             {
@@ -146,7 +200,7 @@ internal static class MaskPropertyChecker
     /// it is identifiable (-1 where not), and whether each factor lies in the L1 interval the inferred masks allow.
     /// </summary>
     private static Analysis Analyze(double[] s, int n, int m, float[] b, double[][] delta, double[] w, double lambda, bool normalize, bool consensus,
-        float[] outValues, double tolAbs, double tolRel)
+        float[] outValues, double tolAbs, double tolRel, bool nearest = false)
     {
         var keep = new int[n, m];
         int explained = 0, firstBad = -1;
@@ -155,21 +209,31 @@ internal static class MaskPropertyChecker
         var l1Unknown = new double[m];
         for (int e = 0; e < n; e++)
         {
-            int agreeAll = (1 << m) - 1, first = -1;
+            int agreeAll = (1 << m) - 1, first = -1, closest = 0;
+            double closestErr = double.MaxValue;
             for (int c = 0; c < 1 << m; c++)
             {
-                double pred = Predict(c, e, b, delta, w, s, lambda, normalize, consensus);
-                if (Math.Abs(pred - outValues[e]) > tolAbs + tolRel * Math.Abs(outValues[e])) continue;
+                double err = Math.Abs(Predict(c, e, b, delta, w, s, lambda, normalize, consensus) - outValues[e]);
+                if (err < closestErr)
+                {
+                    closestErr = err;
+                    closest = c;
+                }
+                if (err > tolAbs + tolRel * Math.Abs(outValues[e])) continue;
                 if (first < 0) first = c;
                 agreeAll &= ~(c ^ first);
             }
             if (first < 0)
             {
                 if (firstBad < 0) firstBad = e;
-                for (int i = 0; i < m; i++) keep[e, i] = -1;
-                continue;
+                if (!nearest)
+                {
+                    for (int i = 0; i < m; i++) keep[e, i] = -1;
+                    continue;
+                }
+                first = closest; // only to estimate the L1 intervals for the next iteration
             }
-            explained++;
+            else explained++;
             for (int i = 0; i < m; i++)
             {
                 l1All[i] += Math.Abs(delta[i][e]);

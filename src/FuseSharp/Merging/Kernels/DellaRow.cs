@@ -1,4 +1,3 @@
-using FuseSharp.Tensors;
 
 namespace FuseSharp.Merging.Kernels;
 
@@ -21,7 +20,7 @@ public static class DellaRow
         [ThreadStatic]
         private static Workspace? _current;
 
-        internal uint[] Keys = [];
+        internal uint[] Keys = [], Draws = [];
         internal int[] Members = [];
         internal readonly int[] Count = new int[MaxBins + 1], Start = new int[MaxBins + 1];
         internal readonly List<int> Undecided = [];
@@ -35,6 +34,7 @@ public static class DellaRow
         {
             if (Keys.Length >= n) return;
             Keys = new uint[n];
+            Draws = new uint[n];
             Members = new int[n];
             Packed = new ulong[n];
         }
@@ -55,21 +55,14 @@ public static class DellaRow
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public static uint Threshold(Probability p, int rank) => (uint)((p.Base + p.Step * (ulong)rank) >> 32);
 
-    /// <summary>
-    /// The uniform draw of element <paramref name="e"/>: half (e &amp; 1) of the 64-bit value at counter e / 2 of
-    /// <paramref name="rng"/> (the same stream layout as DARE's masks).
-    /// </summary>
-    public static uint Draw(CounterRandom rng, long e)
-    {
-        ulong r = rng.NextUInt64(e >> 1);
-        return (e & 1) == 0 ? (uint)r : (uint)(r >> 32);
-    }
+    /// <summary>The uniform draw of element <paramref name="e"/> (the same stream DARE's masks use).</summary>
+    public static uint Draw(UniformStream rng, long e) => rng.At(e);
 
     /// <summary>
     /// Effectively computes <c>keep[j] = Draw(start + j) &lt; Threshold(rank_j)</c> for non-negative
     /// <paramref name="values"/> (rank: stable ascending, ties by index). Returns the number kept.
     /// </summary>
-    public static int Decide(ReadOnlySpan<float> values, long start, CounterRandom rng, Probability p, Span<bool> keep, Workspace ws)
+    public static int Decide(ReadOnlySpan<float> values, long start, UniformStream rng, Probability p, Span<bool> keep, Workspace ws)
     {
         int n = values.Length;
         ws.Ensure(n);
@@ -109,12 +102,11 @@ public static class DellaRow
         first[bins] = n;
         var undecided = ws.Undecided;
         undecided.Clear();
-        ulong pair = 0;
+        var draws = ws.Draws.AsSpan(0, n);
+        rng.Fill(start, draws);
         for (int j = 0; j < n; j++)
         {
-            long e = start + j;
-            if (j == 0 || (e & 1) == 0) pair = rng.NextUInt64(e >> 1);
-            uint u = (e & 1) == 0 ? (uint)pair : (uint)(pair >> 32);
+            uint u = draws[j];
             int b = (int)((keys[j] - min) >> shift);
             // rank_j lies in [first[b], first[b + 1] - 1] and the threshold is monotone in the rank: below the
             // lowest threshold keeps, at or above the highest drops, in between (rare) needs the exact rank.
@@ -129,7 +121,7 @@ public static class DellaRow
     }
 
     /// <summary>Exact ranks for the undecided elements: members of their bins (in index order), counted or sorted.</summary>
-    private static void ResolveUndecided(Span<uint> keys, uint min, int shift, long start, CounterRandom rng, Probability p, Span<bool> keep, Workspace ws)
+    private static void ResolveUndecided(Span<uint> keys, uint min, int shift, long start, UniformStream rng, Probability p, Span<bool> keep, Workspace ws)
     {
         int n = keys.Length;
         // Bin members in index order (a stable counting scatter).
@@ -180,7 +172,7 @@ public static class DellaRow
     }
 
     /// <summary>The definition: every rank computed by a stable sort, every draw compared with its threshold.</summary>
-    public static int Reference(ReadOnlySpan<float> values, long start, CounterRandom rng, Probability p, Span<bool> keep)
+    public static int Reference(ReadOnlySpan<float> values, long start, UniformStream rng, Probability p, Span<bool> keep)
     {
         var ranks = new int[values.Length];
         var abs = values.ToArray().Select(MathF.Abs).ToArray();

@@ -212,7 +212,7 @@ public static class Sparsify
         Func<int, CounterRandom> random, SparseMask[] masks, Action<string> guard, CancellationToken ct)
     {
         var bits = models.ToDictionary(i => i, _ => new BitMask(n));
-        var rngs = models.ToDictionary(i => i, random);
+        var rngs = models.ToDictionary(i => i, i => new UniformStream(random(i)));
         // Per model: kept count, Σ|Δ|, Σ|Δ| over kept.
         var sums = Chunked.Reduce(n, 3 * models.Count, ct, (start, length, sc, acc) =>
         {
@@ -245,25 +245,28 @@ public static class Sparsify
     public static uint KeepThreshold(double p) => p <= 0 ? 0u : p >= 1 ? uint.MaxValue : (uint)Math.Min(uint.MaxValue, Math.Round(p * 4294967296.0));
 
     /// <summary>
-    /// Sets bit j of <paramref name="words"/> when the uniform 32-bit draw for element <c>start + j</c> is below
-    /// <paramref name="threshold"/>. Element e uses half (e &amp; 1) of the 64-bit value at counter e / 2, so any
-    /// element's draw is independent of how the tensor is chunked.
+    /// Sets bit j of <paramref name="words"/> when the uniform draw of element <c>start + j</c>
+    /// (<see cref="UniformStream"/>) is below <paramref name="threshold"/>; a draw depends only on its element, so the
+    /// mask does not depend on how the tensor is chunked. <paramref name="start"/> is a multiple of 64.
     /// </summary>
-    public static void FillBernoulli(CounterRandom rng, long start, int length, uint threshold, Span<ulong> words)
+    public static void FillBernoulli(UniformStream rng, long start, int length, uint threshold, Span<ulong> words)
     {
         if ((start & 63) != 0) throw new ArgumentException("start must be a multiple of 64", nameof(start));
+        Span<uint> u = stackalloc uint[64];
+        var t = new System.Numerics.Vector<uint>(threshold);
+        int w8 = System.Numerics.Vector<uint>.Count;
         for (int w = 0; w < words.Length; w++)
         {
             int n = Math.Min(64, length - w * 64);
-            long pair0 = (start + w * 64) >> 1;
+            var draws = u[..n];
+            rng.Fill(start + w * 64, draws);
             ulong bits = 0;
-            for (int j = 0; j < n; j += 2)
-            {
-                ulong r = rng.NextUInt64(pair0 + (j >> 1));
-                bits |= ((uint)r < threshold ? 1UL : 0UL) << j;
-                bits |= ((uint)(r >> 32) < threshold ? 1UL : 0UL) << (j + 1);
-            }
-            words[w] = n == 64 ? bits : bits & ((1UL << n) - 1);
+            int j = 0;
+            if (w8 == 8)
+                for (; j <= n - 8; j += 8)
+                    bits |= (ulong)UniformStream.MaskBits(System.Numerics.Vector.AsVectorInt32(System.Numerics.Vector.LessThan(new System.Numerics.Vector<uint>(draws.Slice(j, 8)), t))) << j;
+            for (; j < n; j++) bits |= (draws[j] < threshold ? 1UL : 0UL) << j;
+            words[w] = bits;
         }
     }
 
@@ -275,7 +278,7 @@ public static class Sparsify
         long rows = n / rowLength, cols = rowLength;
         if (cols == 1) guard("DELLA rows of one element: rank probability (rank-1)/(cols-1) is 0/0; used the density");
         var bits = models.ToDictionary(i => i, _ => new BitMask(n));
-        var rngs = models.ToDictionary(i => i, random);
+        var rngs = models.ToDictionary(i => i, i => new UniformStream(random(i)));
         var scales = models.ToDictionary(i => i, i => settings[i].Rescale && settings[i].RescaleMode == RescaleMode.InverseProbability ? allocate(n) : null);
         bool rowAligned = cols % 64 == 0 || rows == 1;
         // Rows starting on a 64-bit word boundary own their words and write them whole; other rows set bits atomically.

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using FuseSharp.Merging.Methods;
 
 namespace FuseSharp.Merging.Kernels;
 
@@ -52,17 +53,33 @@ public static class TaskVectorKernels
         long conflicts = 0;
         if (Vector.IsHardwareAccelerated && w == 8 && m <= MaxVectorModels)
         {
-            Span<int> kind = stackalloc int[m];          // 0 keep all, 1 key range, 2 bits, 3 bits with per-element scale
-            Span<float> scale = stackalloc float[m];
+            // Everything the inner loop needs per model, hoisted out of it (no interface calls or lookups per element).
+            Span<int> kind = stackalloc int[m];          // 0 keep all, 1 key range, 2 bits
+            Span<Vector<float>> vScale = stackalloc Vector<float>[m];
+            Span<Vector<float>> vWeight = stackalloc Vector<float>[m];
+            Span<Vector<float>> vLo = stackalloc Vector<float>[m];
+            Span<Vector<float>> vHi = stackalloc Vector<float>[m];
+            Span<long> loIndex = stackalloc long[m];
+            Span<long> hiIndex = stackalloc long[m];
+            var bitWords = new ulong[]?[m];
+            var elementScale = new FloatBuffer?[m];
+            bool anyElementScale = false;
             for (int i = 0; i < m; i++)
             {
                 var mk = masks[i];
                 kind[i] = mk is null || mk.IsAll ? 0 : mk.Bits is null ? 1 : 2;
-                if (mk?.ElementScale is not null) kind[i] = 3;
-                scale[i] = mk?.Scale ?? 1f;
+                vScale[i] = new Vector<float>(mk?.Scale ?? 1f);
+                vWeight[i] = new Vector<float>(weights[i]);
+                vLo[i] = new Vector<float>(mk?.Low.Value ?? float.NegativeInfinity);
+                vHi[i] = new Vector<float>(mk?.High.Value ?? float.PositiveInfinity);
+                loIndex[i] = mk?.Low.Index ?? long.MinValue;
+                hiIndex[i] = mk?.High.Index ?? long.MaxValue;
+                bitWords[i] = mk?.Bits?.RawWords;
+                elementScale[i] = mk?.ElementScale;
+                anyElementScale |= elementScale[i] is not null;
             }
-            Span<Vector<float>> dv = stackalloc Vector<float>[MaxVectorModels];
-            Span<Vector<float>> ssv = stackalloc Vector<float>[MaxVectorModels];
+            Span<Vector<float>> dv = stackalloc Vector<float>[m];
+            Span<Vector<float>> ssv = stackalloc Vector<float>[m];
             ssv.Clear();
             var zero = Vector<float>.Zero;
             var vLambda = new Vector<float>(lambda);
@@ -76,30 +93,19 @@ public static class TaskVectorKernels
                 var mix = zero;
                 var mx = zero;
                 var mn = zero;
+                long e = start + j;
                 for (int i = 0; i < m; i++)
                 {
                     var d = new Vector<float>(x[i], j) - bv;
                     ssv[i] += d * d;
-                    Vector<float> mi;
-                    switch (kind[i])
+                    Vector<float> mi = kind[i] switch
                     {
-                        case 0:
-                            mi = d;
-                            break;
-                        case 1:
-                            mi = Vector.ConditionalSelect(RangeKeep(d, start + j, masks[i]!.Low, masks[i]!.High), d, zero);
-                            break;
-                        default:
-                        {
-                            var bits = masks[i]!.Bits!.RawWords;
-                            long e = start + j;
-                            int byteValue = (int)((bits[e >> 6] >> (int)(e & 63)) & 0xFF);
-                            mi = Vector.ConditionalSelect(ByteMasks[byteValue], d, zero);
-                            break;
-                        }
-                    }
-                    mi = kind[i] == 3 ? mi * new Vector<float>(masks[i]!.ElementScale!.Slice(start + j, w)) : mi * new Vector<float>(scale[i]);
-                    var di = mi * new Vector<float>(weights[i]);
+                        0 => d,
+                        1 => Vector.ConditionalSelect(RangeKeep(d, e, vLo[i], vHi[i], loIndex[i], hiIndex[i]), d, zero),
+                        _ => Vector.ConditionalSelect(ByteMasks[(int)((bitWords[i]![e >> 6] >> (int)(e & 63)) & 0xFF)], d, zero),
+                    };
+                    mi *= anyElementScale && elementScale[i] is { } es ? new Vector<float>(es.Slice(e, w)) : vScale[i];
+                    var di = mi * vWeight[i];
                     dv[i] = di;
                     election += basis switch
                     {
@@ -107,16 +113,8 @@ public static class TaskVectorKernels
                         ElectionBasis.Weighted => di,
                         _ => Sign(di),
                     };
-                    if (i == 0)
-                    {
-                        mx = mi;
-                        mn = mi;
-                    }
-                    else
-                    {
-                        mx = Vector.Max(mx, mi);
-                        mn = Vector.Min(mn, mi);
-                    }
+                    mx = i == 0 ? mi : Vector.Max(mx, mi);
+                    mn = i == 0 ? mi : Vector.Min(mn, mi);
                 }
                 cnt -= Vector.GreaterThan(mx, zero) & Vector.LessThan(mn, zero);
                 Vector<float> result;
@@ -131,7 +129,7 @@ public static class TaskVectorKernels
                         var basisValue = flip[i] > 0 ? di : -di;
                         var agree = (pos & Vector.GreaterThan(basisValue, zero)) | (neg & Vector.LessThan(basisValue, zero));
                         mix += Vector.ConditionalSelect(agree, di, zero);
-                        div += Vector.ConditionalSelect(agree, new Vector<float>(countDivisor ? 1f : weights[i]), zero);
+                        div += Vector.ConditionalSelect(agree, countDivisor ? Vector<float>.One : vWeight[i], zero);
                     }
                     div = Vector.ConditionalSelect(Vector.Equals(div, zero), Vector<float>.One, div);
                     result = bv + vLambda * (normalize ? mix / div : mix);
@@ -209,18 +207,16 @@ public static class TaskVectorKernels
 
     /// <summary>Lane mask of low &lt;= (|d|, index) &lt;= high for the 8 elements starting at <paramref name="first"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector<int> RangeKeep(Vector<float> d, long first, MaskKey low, MaskKey high)
+    private static Vector<int> RangeKeep(Vector<float> d, long first, Vector<float> vLo, Vector<float> vHi, long loIndex, long hiIndex)
     {
         var a = Vector.Abs(d);
-        var vLo = new Vector<float>(low.Value);
-        var vHi = new Vector<float>(high.Value);
         var keep = Vector.GreaterThan(a, vLo) & Vector.LessThan(a, vHi);
         var atLo = Vector.Equals(a, vLo);
         var atHi = Vector.Equals(a, vHi);
         if (Vector.EqualsAll(atLo | atHi, Vector<int>.Zero)) return keep;
-        var loOk = Vector.GreaterThanOrEqual(Lanes, new Vector<int>(RelativeIndex(low.Index, first)));
-        var hiOk = Vector.LessThanOrEqual(Lanes, new Vector<int>(RelativeIndex(high.Index, first)));
-        return (Vector.GreaterThan(a, vLo) | (atLo & loOk)) & (Vector.LessThan(a, vHi) | (atHi & hiOk));
+        var loOk = Vector.GreaterThanOrEqual(Lanes, new Vector<int>(RelativeIndex(loIndex, first)));
+        var hiOk = Vector.LessThanOrEqual(Lanes, new Vector<int>(RelativeIndex(hiIndex, first)));
+        return keep | (atLo & loOk & (Vector.LessThan(a, vHi) | (atHi & hiOk))) | (atHi & hiOk & Vector.GreaterThan(a, vLo));
     }
 
     /// <summary>

@@ -1,3 +1,7 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace FuseSharp.Merging.Kernels;
 
@@ -21,6 +25,7 @@ public static class DellaRow
         private static Workspace? _current;
 
         internal uint[] Keys = [], Draws = [];
+        internal readonly uint[] Low = new uint[MaxBins], High = new uint[MaxBins];
         internal int[] Members = [];
         internal readonly int[] Count = new int[MaxBins + 1], Start = new int[MaxBins + 1];
         internal readonly List<int> Undecided = [];
@@ -59,33 +64,32 @@ public static class DellaRow
     public static uint Draw(UniformStream rng, long e) => rng.At(e);
 
     /// <summary>
-    /// Effectively computes <c>keep[j] = Draw(start + j) &lt; Threshold(rank_j)</c> for non-negative
-    /// <paramref name="values"/> (rank: stable ascending, ties by index). Returns the number kept.
+    /// Effectively computes bit j of <paramref name="keep"/> (words of 64, bit j of the row in word j / 64) as
+    /// <c>Draw(start + j) &lt; Threshold(rank_j)</c> for non-negative <paramref name="values"/> (rank: stable ascending,
+    /// ties by index). Returns the number kept.
     /// </summary>
-    public static int Decide(ReadOnlySpan<float> values, long start, UniformStream rng, Probability p, Span<bool> keep, Workspace ws)
+    public static unsafe int Decide(ReadOnlySpan<float> values, long start, UniformStream rng, Probability p, Span<ulong> keep, Workspace ws)
     {
         int n = values.Length;
+        if (keep.Length < (n + 63) / 64) throw new ArgumentException("keep needs (n + 63) / 64 words", nameof(keep));
         ws.Ensure(n);
         var keys = ws.Keys.AsSpan(0, n);
-        uint min = uint.MaxValue, max = 0;
-        for (int j = 0; j < n; j++)
-        {
-            // Non-negative floats order like their bit patterns (-0 is +0).
-            uint k = BitConverter.SingleToUInt32Bits(values[j]) & 0x7FFF_FFFFu;
-            keys[j] = k;
-            if (k < min) min = k;
-            if (k > max) max = k;
-        }
-        int kept = 0;
+        // Non-negative floats order like their bit patterns (-0 is +0).
+        var bitsOf = System.Runtime.InteropServices.MemoryMarshal.Cast<float, uint>(values);
+        TensorPrimitives.BitwiseAnd(bitsOf, 0x7FFF_FFFFu, keys);
+        uint min = TensorPrimitives.Min<uint>(keys), max = TensorPrimitives.Max<uint>(keys);
+        var draws = ws.Draws.AsSpan(0, n);
+        rng.Fill(start, draws);
+        keep[..((n + 63) / 64)].Clear();
         if (min == max)
         {
             // All equal: ranks are the indices.
-            for (int j = 0; j < n; j++) kept += (keep[j] = Draw(rng, start + j) < Threshold(p, j)) ? 1 : 0;
-            return kept;
+            for (int j = 0; j < n; j++) keep[j >> 6] |= (draws[j] < Threshold(p, j) ? 1UL : 0UL) << (j & 63);
+            return Count(keep, n);
         }
         // About one bin per element (fewer for short rows), so bins are small and few draws are undecided.
-        int binBits = Math.Clamp(System.Numerics.BitOperations.Log2((uint)n), 8, 13);
-        int rangeBits = 32 - System.Numerics.BitOperations.LeadingZeroCount(max - min);
+        int binBits = Math.Clamp(BitOperations.Log2((uint)n), 8, 13);
+        int rangeBits = 32 - BitOperations.LeadingZeroCount(max - min);
         int shift = Math.Max(0, rangeBits - binBits);
         int bins = (int)((max - min) >> shift) + 1;
         ws.Bins = bins;
@@ -93,35 +97,66 @@ public static class DellaRow
         var first = ws.Start.AsSpan(0, bins + 1);
         count.Clear();
         foreach (var k in keys) count[(int)((k - min) >> shift)]++;
+        // Per bin, the thresholds at its lowest and highest possible rank.
+        var low = ws.Low.AsSpan(0, bins);
+        var high = ws.High.AsSpan(0, bins);
         int acc = 0;
         for (int b = 0; b < bins; b++)
         {
+            // Empty bins get harmless values (no element looks them up); no branch on the data.
             first[b] = acc;
+            low[b] = Threshold(p, acc);
+            high[b] = Threshold(p, Math.Max(acc, acc + count[b] - 1));
             acc += count[b];
         }
         first[bins] = n;
         var undecided = ws.Undecided;
         undecided.Clear();
-        var draws = ws.Draws.AsSpan(0, n);
-        rng.Fill(start, draws);
-        for (int j = 0; j < n; j++)
+        int j0 = 0;
+        if (Avx2.IsSupported)
+        {
+            // Eight elements at a time: gather each bin's thresholds; keep below the low one; between the two is undecided.
+            var vMin = Vector256.Create(min);
+            fixed (uint* lowPtr = low, highPtr = high, keyPtr = keys, drawPtr = draws)
+            {
+                for (; j0 <= n - 8; j0 += 8)
+                {
+                    var bin = Vector256.AsInt32(Vector256.ShiftRightLogical(Vector256.Load(keyPtr + j0) - vMin, shift));
+                    var lo = Avx2.GatherVector256(lowPtr, bin, 4);
+                    var hi = Avx2.GatherVector256(highPtr, bin, 4);
+                    var u = Vector256.Load(drawPtr + j0);
+                    var k = Vector256.LessThan(u, lo);
+                    keep[j0 >> 6] |= (ulong)Vector256.ExtractMostSignificantBits(k) << (j0 & 63);
+                    uint open = Vector256.ExtractMostSignificantBits(~k & Vector256.LessThan(u, hi));
+                    while (open != 0)
+                    {
+                        undecided.Add(j0 + BitOperations.TrailingZeroCount(open));
+                        open &= open - 1;
+                    }
+                }
+            }
+        }
+        for (int j = j0; j < n; j++)
         {
             uint u = draws[j];
             int b = (int)((keys[j] - min) >> shift);
-            // rank_j lies in [first[b], first[b + 1] - 1] and the threshold is monotone in the rank: below the
-            // lowest threshold keeps, at or above the highest drops, in between (rare) needs the exact rank.
-            // Branch-free on the random outcome; only the rare undecided case branches.
-            bool k = u < Threshold(p, first[b]);
-            keep[j] = k;
-            if (!k & (u < Threshold(p, first[b + 1] - 1))) undecided.Add(j);
+            bool k = u < low[b];
+            keep[j >> 6] |= (k ? 1UL : 0UL) << (j & 63);
+            if (!k & (u < high[b])) undecided.Add(j);
         }
-        if (undecided.Count > 0) ResolveUndecided(keys, min, shift, start, rng, p, keep, ws);
-        foreach (var k in keep[..n]) if (k) kept++;
-        return kept;
+        if (undecided.Count > 0) ResolveUndecided(keys, min, shift, draws, p, keep, ws);
+        return Count(keep, n);
+    }
+
+    private static int Count(ReadOnlySpan<ulong> keep, int n)
+    {
+        int c = 0;
+        for (int w = 0; w < (n + 63) / 64; w++) c += BitOperations.PopCount(keep[w]);
+        return c;
     }
 
     /// <summary>Exact ranks for the undecided elements: members of their bins (in index order), counted or sorted.</summary>
-    private static void ResolveUndecided(Span<uint> keys, uint min, int shift, long start, UniformStream rng, Probability p, Span<bool> keep, Workspace ws)
+    private static void ResolveUndecided(Span<uint> keys, uint min, int shift, ReadOnlySpan<uint> draws, Probability p, Span<ulong> keep, Workspace ws)
     {
         int n = keys.Length;
         // Bin members in index order (a stable counting scatter).
@@ -167,7 +202,7 @@ public static class DellaRow
                 }
                 rank = s + packed.BinarySearch((ulong)keys[j] << 32 | (uint)j);
             }
-            keep[j] = Draw(rng, start + j) < Threshold(p, rank);
+            if (draws[j] < Threshold(p, rank)) keep[j >> 6] |= 1UL << (j & 63);
         }
     }
 

@@ -309,25 +309,19 @@ public static class Sparsify
                     double keptSum = 0;
                     if (scaleBuffer is null)
                     {
-                        // Decisions without sorting the row (DellaRow), then packed into words.
-                        var keep = KeepBuffer(len);
-                        kept = DellaRow.Decide(a, start, rng, prob, keep, dellaWs);
+                        // Decisions without sorting the row (DellaRow): rows starting on a word boundary write their words in place.
                         if (rowAligned)
                         {
                             var words = bits[i].Words(start, len);
-                            for (int w = 0; w < words.Length; w++)
-                            {
-                                ulong word = 0;
-                                int j0 = w * 64, j1 = Math.Min(len, j0 + 64);
-                                for (int j = j0; j < j1; j++) word |= (keep[j] ? 1UL : 0UL) << (j - j0);
-                                words[w] = word;
-                            }
+                            kept = DellaRow.Decide(a, start, rng, prob, words, dellaWs);
                             keptSum = TaskVectorKernels.MaskedSumOfMagnitudes(d, words);
                         }
                         else
                         {
+                            var words = WordBuffer((len + 63) / 64);
+                            kept = DellaRow.Decide(a, start, rng, prob, words, dellaWs);
                             for (int j = 0; j < len; j++)
-                                if (keep[j])
+                                if ((words[j >> 6] >> (j & 63) & 1) != 0)
                                 {
                                     SetBit(bits[i], start + j);
                                     keptSum += a[j];
@@ -376,12 +370,12 @@ public static class Sparsify
     private static int[]? _rankBuffer;
 
     [ThreadStatic]
-    private static bool[]? _keepBuffer;
+    private static ulong[]? _wordBuffer;
 
-    private static Span<bool> KeepBuffer(int length)
+    private static Span<ulong> WordBuffer(int length)
     {
-        if (_keepBuffer is null || _keepBuffer.Length < length) _keepBuffer = new bool[length];
-        return _keepBuffer.AsSpan(0, length);
+        if (_wordBuffer is null || _wordBuffer.Length < length) _wordBuffer = new ulong[length];
+        return _wordBuffer.AsSpan(0, length);
     }
 
     private static Span<int> RankBuffer(int length)

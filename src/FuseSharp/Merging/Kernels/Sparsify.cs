@@ -80,8 +80,9 @@ public static class Sparsify
     /// <param name="allocate">Allocates a per-element factor buffer (inverse-probability mode).</param>
     /// <param name="guard">Receives a note when a guard fires.</param>
     /// <param name="ct">Cancellation, checked between chunks.</param>
+    /// <param name="absDeltas">Optionally a producer of |delta| directly (faster than deltas followed by Abs).</param>
     public static SparseMask[] Build(long count, long rowLength, IReadOnlyList<SparsifySettings> settings, ChunkProducer deltas,
-        Func<int, CounterRandom> random, Func<long, Methods.FloatBuffer> allocate, Action<string> guard, CancellationToken ct)
+        Func<int, CounterRandom> random, Func<long, Methods.FloatBuffer> allocate, Action<string> guard, CancellationToken ct, ChunkProducer? absDeltas = null)
     {
         int m = settings.Count;
         var masks = new SparseMask[m];
@@ -92,7 +93,7 @@ public static class Sparsify
         var ranked = new List<int>();
         if (byMethod.TryGetValue(SparsifyMethod.Magnitude, out var mag)) ranked.AddRange(mag);
         if (byMethod.TryGetValue(SparsifyMethod.MagnitudeOutliers, out var bc)) ranked.AddRange(bc);
-        if (ranked.Count > 0) BuildRanked(count, ranked, settings, deltas, masks, guard, ct);
+        if (ranked.Count > 0) BuildRanked(count, ranked, settings, absDeltas ?? AbsOf(deltas, ranked), masks, guard, ct);
         if (byMethod.TryGetValue(SparsifyMethod.Bernoulli, out var dare)) BuildBernoulli(count, dare, settings, deltas, random, masks, guard, ct);
         if (byMethod.TryGetValue(SparsifyMethod.DellaMagprune, out var della)) BuildDella(count, rowLength, della, settings, deltas, random, allocate, masks, guard, ct);
         return masks;
@@ -100,7 +101,17 @@ public static class Sparsify
 
     // ---- magnitude top-k and breadcrumbs: key ranges from exact order statistics ----
 
-    private static void BuildRanked(long n, List<int> models, IReadOnlyList<SparsifySettings> settings, ChunkProducer deltas, SparseMask[] masks,
+    private static ChunkProducer AbsOf(ChunkProducer deltas, List<int> models) => (start, length, sc) =>
+    {
+        deltas(start, length, sc);
+        foreach (int i in models)
+        {
+            var d = sc.Get(i, length);
+            TensorPrimitives.Abs(d, d);
+        }
+    };
+
+    private static void BuildRanked(long n, List<int> models, IReadOnlyList<SparsifySettings> settings, ChunkProducer abs, SparseMask[] masks,
         Action<string> guard, CancellationToken ct)
     {
         int m = settings.Count;
@@ -149,15 +160,6 @@ public static class Sparsify
             if (s.Rescale && !ranks[i].Contains(n - 1)) ranks[i].Add(n - 1); // the maximum's "sum less" gives the total L1 norm
         }
 
-        ChunkProducer abs = (start, length, sc) =>
-        {
-            deltas(start, length, sc);
-            foreach (int i in models)
-            {
-                var d = sc.Get(i, length);
-                TensorPrimitives.Abs(d, d);
-            }
-        };
         var selection = ranks.Any(r => r.Count > 0)
             ? OrderStatistics.Select(n, m, ranks.Select(r => (IReadOnlyList<long>)r).ToList(), abs, 0x5EED_0F_5E1EC7UL ^ (ulong)n, ct)
             : null;

@@ -43,11 +43,12 @@ public static class TaskVectorKernels
     /// <c>m_i = keep_i(d_i) ? d_i · scale_i : 0</c>, <c>D_i = w_i · m_i</c>; with consensus the TIES disjoint merge of
     /// <see cref="CombineElement"/> (election on Σ D_i, Σ m_i or Σ sign(D_i)), otherwise <c>mixed = Σ D_i</c> and the scalar
     /// divisor; then <c>b = b + λ · (normalize ? mixed / divisor : mixed)</c>. Returns the number of elements where the
-    /// masked deltas m_i take both signs. <see cref="MergeChunkReference"/> is the scalar definition.
+    /// masked deltas m_i take both signs. With <paramref name="diagnostics"/> false the sums of squares and the conflict
+    /// count are skipped (returns 0). <see cref="MergeChunkReference"/> is the scalar definition.
     /// </summary>
     public static long MergeChunk(float[][] x, int m, Span<float> b, long start, IReadOnlyList<SparseMask?> masks, ReadOnlySpan<float> weights,
         ReadOnlySpan<float> flip, bool consensus, ElectionBasis basis, float tieSign, bool countDivisor, bool normalize, float scalarDivisor,
-        float lambda, Span<double> ss)
+        float lambda, Span<double> ss, bool diagnostics = true)
     {
         int n = b.Length, j = 0, w = Vector<float>.Count;
         long conflicts = 0;
@@ -97,7 +98,7 @@ public static class TaskVectorKernels
                 for (int i = 0; i < m; i++)
                 {
                     var d = new Vector<float>(x[i], j) - bv;
-                    ssv[i] += d * d;
+                    if (diagnostics) ssv[i] += d * d;
                     Vector<float> mi = kind[i] switch
                     {
                         0 => d,
@@ -113,10 +114,13 @@ public static class TaskVectorKernels
                         ElectionBasis.Weighted => di,
                         _ => Sign(di),
                     };
-                    mx = i == 0 ? mi : Vector.Max(mx, mi);
-                    mn = i == 0 ? mi : Vector.Min(mn, mi);
+                    if (diagnostics)
+                    {
+                        mx = i == 0 ? mi : Vector.Max(mx, mi);
+                        mn = i == 0 ? mi : Vector.Min(mn, mi);
+                    }
                 }
-                cnt -= Vector.GreaterThan(mx, zero) & Vector.LessThan(mn, zero);
+                if (diagnostics) cnt -= Vector.GreaterThan(mx, zero) & Vector.LessThan(mn, zero);
                 Vector<float> result;
                 if (consensus)
                 {

@@ -143,7 +143,7 @@ public sealed class GeneralizedTaskArithmetic : IMergeMethod
             {
                 long rowLength = task.Shape.Rank == 0 ? 1 : task.Shape[task.Shape.Rank - 1];
                 masks = Sparsify.Build(ctx.Count, rowLength, settings, deltas, i => ctx.Random(task.Inputs[i]),
-                    n => ctx.Allocate(n), ctx.Diagnostics.Guard, ctx.Cancellation);
+                    n => ctx.Allocate(n), ctx.Diagnostics.Guard, ctx.Cancellation, MethodHelpers.AbsDeltas(task));
                 ctx.Diagnostics.KeptFractions(masks.Select(x => x.KeptFraction).ToList());
             }
         }
@@ -159,29 +159,54 @@ public sealed class GeneralizedTaskArithmetic : IMergeMethod
         if (UsesConsensus && p.String("sign_tie") == "majority")
             tieSign = MajoritySign(ctx, deltas, masks, weights, election);
 
-        // 3-7. One pass: per model the fused delta/mask/weight kernel, then the consensus (or plain sum), λ, write.
+        // 3-7. One pass over the chunks: all models fused (delta, mask, weight, consensus or plain sum, λ), then write.
         float sw = weights.Sum();
         float scalarDivisor = Math.Abs(sw) < 1e-8f ? 1f : sw;
         if (!UsesConsensus && normalize && Math.Abs(sw) < 1e-8f) ctx.Diagnostics.Guard("normalize: |Σ weights| < 1e-8, divisor set to 1");
         var flip = weights.Select(w => election == ElectionBasis.Unweighted && w < 0 ? -1f : 1f).ToArray();
         var inputs = task.Inputs;
         var maskList = masks ?? new SparseMask?[m];
-        var stats = Chunked.Reduce(ctx.Count, m + 1, ctx.Cancellation, (start, length, sc, acc) =>
+        // Diagnostics (delta norms, sign conflicts) cost as much as the merge itself, so they are measured on every
+        // DiagnosticStride-th chunk (all chunks of small tensors) and scaled; the merge itself covers every element.
+        int chunks = Chunked.CountOf(ctx.Count);
+        int stride = chunks <= 2 * DiagnosticStride ? 1 : DiagnosticStride;
+        bool plain = !UsesConsensus && masks is null;
+        var stats = Chunked.Reduce(ctx.Count, m + 2, ctx.Cancellation, (start, length, sc, acc) =>
         {
+            bool sampled = start / Chunked.Size % stride == 0;
             var xs = sc.Arrays(m + 1, length);
             var baseBuf = xs[m].AsSpan(0, length);
             b.Source.Read(start, baseBuf);
             for (int i = 0; i < m; i++) inputs[i].Source.Read(start, xs[i].AsSpan(0, length));
-            Span<double> ss = m <= 64 ? stackalloc double[m] : new double[m];
-            ss.Clear();
-            acc[m] += TaskVectorKernels.MergeChunk(xs, m, baseBuf, start, maskList, weights, flip, UsesConsensus, election, tieSign, countDivisor,
-                normalize, scalarDivisor, lambda, ss);
-            for (int i = 0; i < m; i++) acc[i] += ss[i];
+            if (plain && !sampled)
+            {
+                // Task arithmetic is linear: b + c Σ w_i (x_i - b) = (1 - c Σ w_i) b + Σ c w_i x_i.
+                float c = lambda / (normalize ? scalarDivisor : 1f);
+                TensorPrimitives.Multiply(baseBuf, 1f - c * weights.Sum(), baseBuf);
+                for (int i = 0; i < m; i++) TensorPrimitives.MultiplyAdd(xs[i].AsSpan(0, length), c * weights[i], baseBuf, baseBuf);
+            }
+            else
+            {
+                Span<double> ss = m <= 64 ? stackalloc double[m] : new double[m];
+                ss.Clear();
+                acc[m] += TaskVectorKernels.MergeChunk(xs, m, baseBuf, start, maskList, weights, flip, UsesConsensus, election, tieSign, countDivisor,
+                    normalize, scalarDivisor, lambda, ss, diagnostics: sampled);
+                if (sampled)
+                {
+                    for (int i = 0; i < m; i++) acc[i] += ss[i];
+                    acc[m + 1] += length;
+                }
+            }
             ctx.Output.Write(start, baseBuf);
         });
-        ctx.Diagnostics.DeltaNorms(stats.Take(m).Select(Math.Sqrt).ToList());
-        if (m > 1) ctx.Diagnostics.SignConflictRate(stats[m] / ctx.Count);
+        double fraction = stats[m + 1] / ctx.Count;
+        ctx.Diagnostics.DeltaNorms(stats.Take(m).Select(v => Math.Sqrt(v / fraction)).ToList());
+        if (m > 1) ctx.Diagnostics.SignConflictRate(stats[m] / stats[m + 1]);
+        if (stride > 1) ctx.Diagnostics.Set("diagnostics_sampled_fraction", fraction);
     }
+
+    /// <summary>Diagnostics are measured on one chunk in this many (tensors of up to twice as many chunks: every chunk).</summary>
+    public const int DiagnosticStride = 8;
 
     private SparsifySettings Settings(TaskInput input, ParameterValues global) => new(
         Method: Sparsifier,

@@ -43,6 +43,35 @@ internal static class MethodHelpers
         };
     }
 
+    /// <summary>As <see cref="Deltas"/> but the magnitudes <c>|θ_i − θ_base|</c> (one fused pass per model).</summary>
+    public static ChunkProducer AbsDeltas(TensorTask task)
+    {
+        var inputs = task.Inputs;
+        var b = task.Base ?? throw new InvalidOperationException("task vectors need a base");
+        int m = inputs.Count;
+        return (start, length, sc) =>
+        {
+            var baseBuf = sc.Get(m, length);
+            b.Source.Read(start, baseBuf);
+            for (int i = 0; i < m; i++)
+            {
+                var d = sc.Get(i, length);
+                inputs[i].Source.Read(start, d);
+                AbsoluteDifference(d, baseBuf, d);
+            }
+        };
+    }
+
+    /// <summary>Effectively computes <c>destination[i] = |x[i] − y[i]|</c>.</summary>
+    public static void AbsoluteDifference(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> destination)
+    {
+        int i = 0, w = Vector<float>.Count;
+        if (Vector.IsHardwareAccelerated)
+            for (; i <= x.Length - w; i += w)
+                Vector.Abs(new Vector<float>(x.Slice(i, w)) - new Vector<float>(y.Slice(i, w))).CopyTo(destination.Slice(i, w));
+        for (; i < x.Length; i++) destination[i] = MathF.Abs(x[i] - y[i]);
+    }
+
     /// <summary>Throws a <see cref="MergeException"/> for <paramref name="task"/> when <paramref name="condition"/> is false.</summary>
     public static void Require(bool condition, TensorTask task, string problem, string? hint = null)
     {

@@ -29,7 +29,8 @@ public static class DellaRow
         internal int[] Members = [];
         internal readonly int[] Count = new int[MaxBins + 1], Start = new int[MaxBins + 1];
         internal readonly List<int> Undecided = [];
-        internal readonly byte[] BinState = new byte[MaxBins]; // 0 unknown, 1 one key (ties only), 2 sorted
+        internal readonly byte[] BinState = new byte[MaxBins]; // 0 not ranked yet, 1 every member ranked in BinRank
+        internal int[] BinRank = [];
         internal ulong[] Packed = [];
         internal int Bins;
 
@@ -40,6 +41,7 @@ public static class DellaRow
             if (Keys.Length >= n) return;
             Keys = new uint[n];
             Draws = new uint[n];
+            BinRank = new int[n];
             Members = new int[n];
             Packed = new ulong[n];
         }
@@ -144,7 +146,15 @@ public static class DellaRow
             keep[j >> 6] |= (k ? 1UL : 0UL) << (j & 63);
             if (!k & (u < high[b])) undecided.Add(j);
         }
-        if (undecided.Count > 0) ResolveUndecided(keys, min, shift, draws, p, keep, ws);
+        if (undecided.Count > n / 16)
+        {
+            // Many undecided (heavy ties make big bins): rank the whole row once instead.
+            var ranks = ws.BinRank.AsSpan(0, n);
+            Ranking.AscendingRanks(values, ranks, Ranking.Workspace.ForCurrentThread());
+            foreach (int j in undecided)
+                if (draws[j] < Threshold(p, ranks[j])) keep[j >> 6] |= 1UL << (j & 63);
+        }
+        else if (undecided.Count > 0) ResolveUndecided(keys, min, shift, draws, p, keep, ws);
         return Count(keep, n);
     }
 
@@ -166,24 +176,14 @@ public static class DellaRow
         var members = ws.Members.AsSpan(0, n);
         for (int j = 0; j < n; j++) members[next[(int)((keys[j] - min) >> shift)]++] = j;
         Array.Clear(ws.BinState, 0, bins);
+        var binRank = ws.BinRank.AsSpan(0, n); // rank of each member, by position in members, once its bin is ranked
         foreach (int j in ws.Undecided)
         {
             int b = (int)((keys[j] - min) >> shift);
             int s = ws.Start[b], c = ws.Start[b + 1] - s;
             var bin = members.Slice(s, c);
-            if (ws.BinState[b] == 0 && c > 32)
-            {
-                bool one = true;
-                foreach (int i in bin) one &= keys[i] == keys[bin[0]];
-                if (one) ws.BinState[b] = 1;
-            }
             int rank;
-            if (ws.BinState[b] == 1)
-            {
-                // One key: members are in index order, so the rank is the position among them.
-                rank = s + bin.BinarySearch(j);
-            }
-            else if (c <= 32)
+            if (c <= 32)
             {
                 int less = 0;
                 uint kj = keys[j];
@@ -192,18 +192,73 @@ public static class DellaRow
             }
             else
             {
-                // Large bin: sort its (key, index) pairs once, then look the element up.
-                var packed = ws.Packed.AsSpan(s, c);
-                if (ws.BinState[b] != 2)
+                // Large bins (BF16 checkpoints repeat a few values many times): rank every member once. With few
+                // distinct keys, count per key and hand out ranks in index order (the members are index-ordered,
+                // so equal keys come out stable); otherwise sort the (key, index) pairs.
+                if (ws.BinState[b] == 0)
                 {
-                    for (int q = 0; q < c; q++) packed[q] = (ulong)keys[bin[q]] << 32 | (uint)bin[q];
-                    packed.Sort();
-                    ws.BinState[b] = 2;
+                    RankBin(bin, keys, s, binRank.Slice(s, c), ws);
+                    ws.BinState[b] = 1;
                 }
-                rank = s + packed.BinarySearch((ulong)keys[j] << 32 | (uint)j);
+                rank = binRank[s + bin.BinarySearch(j)];
             }
             if (draws[j] < Threshold(p, rank)) keep[j >> 6] |= 1UL << (j & 63);
         }
+    }
+
+    /// <summary>Ranks (offset by <paramref name="first"/>) of the index-ordered <paramref name="bin"/> members, stable by index.</summary>
+    private static void RankBin(ReadOnlySpan<int> bin, ReadOnlySpan<uint> keys, int first, Span<int> ranks, Workspace ws)
+    {
+        Span<uint> distinct = stackalloc uint[16];
+        Span<int> offset = stackalloc int[16];
+        int d = 0;
+        foreach (int i in bin)
+        {
+            uint k = keys[i];
+            int pos = 0;
+            while (pos < d && distinct[pos] < k) pos++;
+            if (pos < d && distinct[pos] == k)
+            {
+                offset[pos]++;
+                continue;
+            }
+            if (d == distinct.Length)
+            {
+                d = -1;
+                break;
+            }
+            for (int q = d; q > pos; q--)
+            {
+                distinct[q] = distinct[q - 1];
+                offset[q] = offset[q - 1];
+            }
+            distinct[pos] = k;
+            offset[pos] = 1;
+            d++;
+        }
+        if (d >= 0)
+        {
+            // Counts to starting ranks, then hand them out in index order.
+            int acc = first;
+            for (int q = 0; q < d; q++)
+            {
+                int cnt = offset[q];
+                offset[q] = acc;
+                acc += cnt;
+            }
+            for (int m = 0; m < bin.Length; m++)
+            {
+                uint k = keys[bin[m]];
+                int pos = 0;
+                while (distinct[pos] != k) pos++;
+                ranks[m] = offset[pos]++;
+            }
+            return;
+        }
+        var packed = ws.Packed.AsSpan(0, bin.Length);
+        for (int q = 0; q < bin.Length; q++) packed[q] = (ulong)keys[bin[q]] << 32 | (uint)q;
+        packed.Sort();
+        for (int r = 0; r < packed.Length; r++) ranks[(int)(uint)packed[r]] = first + r;
     }
 
     /// <summary>The definition: every rank computed by a stable sort, every draw compared with its threshold.</summary>

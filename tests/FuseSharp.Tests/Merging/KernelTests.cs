@@ -168,6 +168,26 @@ public class KernelTests
         Assert.InRange(kept, 0.3 - 0.003, 0.3 + 0.003);
     }
 
+    [Theory]
+    [InlineData(2, 1003)]
+    [InlineData(4, 20000)]
+    [InlineData(5, 333)]
+    public void GramAccumulate_MatchesDotProducts(int m, int n)
+    {
+        var x = Enumerable.Range(0, m).Select(i => MethodHarness.Random(n, 60 + i)).ToArray();
+        var acc = new double[m * (m + 1) / 2];
+        FuseSharp.Merging.Methods.Gram.Accumulate(x, m, n, acc);
+        int k = 0;
+        for (int a = 0; a < m; a++)
+            for (int b = a; b < m; b++)
+            {
+                double exact = 0;
+                for (int j = 0; j < n; j++) exact += (double)x[a][j] * x[b][j];
+                Assert.True(Math.Abs(acc[k] - exact) <= 1e-4 * (1 + Math.Abs(exact)), $"({a},{b}): {acc[k]} vs {exact}");
+                k++;
+            }
+    }
+
     [Fact]
     public void UniformStream_VectorFillMatchesScalar_AndIsUniform()
     {

@@ -71,8 +71,9 @@ public static class MergeExecutor
         using var ctx = new TensorMergeContext(task, output, plan.Options.Seed, ct);
         try
         {
-            if (task.CopyOnly) Copy(task, output, ct);
-            else plan.Method.Merge(ctx);
+            // An empty tensor has nothing to compute or write.
+            if (task.Count > 0 && task.CopyOnly) Copy(task, output, ct);
+            else if (task.Count > 0) plan.Method.Merge(ctx);
         }
         catch (MergeException e) when (e.Tensor is null)
         {

@@ -26,7 +26,7 @@ public static class OrderStatistics
     /// <summary>Below this many elements every value is collected (one buffer) instead of sampling.</summary>
     public const long DirectThreshold = 1 << 17;
 
-    private const int SampleRuns = 64;
+    private const int SampleRuns = 32;
     private const int RunLength = 256;
 
     /// <summary>

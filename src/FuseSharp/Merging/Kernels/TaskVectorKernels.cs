@@ -58,6 +58,7 @@ public static class TaskVectorKernels
             Span<int> kind = stackalloc int[m];          // 0 keep all, 1 key range, 2 bits
             Span<Vector<float>> vScale = stackalloc Vector<float>[m];
             Span<Vector<float>> vWeight = stackalloc Vector<float>[m];
+            Span<Vector<float>> vWeightScale = stackalloc Vector<float>[m];
             Span<Vector<float>> vLo = stackalloc Vector<float>[m];
             Span<Vector<float>> vHi = stackalloc Vector<float>[m];
             Span<long> loIndex = stackalloc long[m];
@@ -71,6 +72,7 @@ public static class TaskVectorKernels
                 kind[i] = mk is null || mk.IsAll ? 0 : mk.Bits is null ? 1 : 2;
                 vScale[i] = new Vector<float>(mk?.Scale ?? 1f);
                 vWeight[i] = new Vector<float>(weights[i]);
+                vWeightScale[i] = new Vector<float>(weights[i] * (mk?.Scale ?? 1f));
                 vLo[i] = new Vector<float>(mk?.Low.Value ?? float.NegativeInfinity);
                 vHi[i] = new Vector<float>(mk?.High.Value ?? float.PositiveInfinity);
                 loIndex[i] = mk?.Low.Index ?? long.MinValue;
@@ -105,15 +107,22 @@ public static class TaskVectorKernels
                         1 => Vector.ConditionalSelect(RangeKeep(d, e, vLo[i], vHi[i], loIndex[i], hiIndex[i]), d, zero),
                         _ => Vector.ConditionalSelect(ByteMasks[(int)((bitWords[i]![e >> 6] >> (int)(e & 63)) & 0xFF)], d, zero),
                     };
-                    mi *= anyElementScale && elementScale[i] is { } es ? new Vector<float>(es.Slice(e, w)) : vScale[i];
-                    var di = mi * vWeight[i];
-                    dv[i] = di;
-                    election += basis switch
+                    // mi is the kept, unscaled delta: scales are positive, so signs (conflicts, elections) are unchanged.
+                    Vector<float> di;
+                    if (anyElementScale && elementScale[i] is { } es)
                     {
-                        ElectionBasis.Unweighted => mi,
-                        ElectionBasis.Weighted => di,
-                        _ => Sign(di),
-                    };
+                        var perElement = new Vector<float>(es.Slice(e, w));
+                        di = mi * perElement * vWeight[i];
+                        if (basis == ElectionBasis.Unweighted) election += mi * perElement;
+                    }
+                    else
+                    {
+                        di = mi * vWeightScale[i];
+                        if (basis == ElectionBasis.Unweighted) election += mi * vScale[i];
+                    }
+                    dv[i] = di;
+                    if (basis == ElectionBasis.Weighted) election += di;
+                    else if (basis == ElectionBasis.Count) election += Sign(di);
                     if (diagnostics)
                     {
                         mx = i == 0 ? mi : Vector.Max(mx, mi);

@@ -59,14 +59,8 @@ public sealed class NuSlerp : IMergeMethod
         bool flatten = task.Parameters.Bool("nuslerp_flatten");
         if (flatten || task.Shape.Rank <= 1)
         {
-            var s = Chunked.Reduce(ctx.Count, 3, ctx.Cancellation, (start, length, sc, acc) =>
-            {
-                vectors(start, length, sc);
-                acc[0] += TensorPrimitives.SumOfSquares(sc.Get(0, length));
-                acc[1] += TensorPrimitives.SumOfSquares(sc.Get(1, length));
-                acc[2] += TensorPrimitives.Dot(sc.Get(0, length), sc.Get(1, length));
-            });
-            var (c0, c1, cos, lerp) = Spherical.NuSlerp(t, s[0], s[1], s[2]);
+            var g = Gram.Compute(ctx.Count, 2, vectors, ctx.Cancellation);
+            var (c0, c1, cos, lerp) = Spherical.NuSlerp(t, g[0, 0], g[1, 1], g[0, 1]);
             ctx.Diagnostics.Set("cos", cos);
             if (lerp) ctx.Diagnostics.Guard("|sin θ| < 1e-8: used linear interpolation");
             ctx.Diagnostics.EffectiveWeights([c0, c1]);

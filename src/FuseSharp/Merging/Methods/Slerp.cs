@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using FuseSharp.Merging.Kernels;
 using FuseSharp.Merging.Planning;
 
@@ -34,16 +33,12 @@ public sealed class Slerp : IMergeMethod
         var v0 = ctx.Task.Base!;
         var v1 = ctx.Task.Inputs[0];
         double t = ctx.Task.Parameters.Number("t");
-        var s = Chunked.Reduce(ctx.Count, 3, ctx.Cancellation, (start, length, sc, acc) =>
+        var g = Gram.Compute(ctx.Count, 2, (start, length, sc) =>
         {
-            var a = sc.Get(0, length);
-            var b = sc.Get(1, length);
-            v0.Source.Read(start, a);
-            v1.Source.Read(start, b);
-            acc[0] += TensorPrimitives.SumOfSquares(a);
-            acc[1] += TensorPrimitives.SumOfSquares(b);
-            acc[2] += TensorPrimitives.Dot(a, b);
-        });
+            v0.Source.Read(start, sc.Get(0, length));
+            v1.Source.Read(start, sc.Get(1, length));
+        }, ctx.Cancellation);
+        double[] s = [g[0, 0], g[1, 1], g[0, 1]];
         var (c0, c1, cos, lerp) = Spherical.Slerp(t, s[0], s[1], s[2]);
         ctx.Diagnostics.Set("t", t);
         ctx.Diagnostics.Set("cos", cos);

@@ -13,4 +13,5 @@ root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(InitModelCommand.Create());
 root.Subcommands.Add(FuseCommand.Create());
+root.Subcommands.Add(MergeCommand.Create());
 return CliContext.Invoke(root, args);

@@ -1,0 +1,433 @@
+using System.Collections.Concurrent;
+using System.Numerics;
+using FuseSharp.Tensors;
+
+namespace FuseSharp.Merging.Kernels;
+
+/// <summary>Fills scratch buffers 0..series-1 with the values of elements [start, start + length) of each series; buffers from <c>series</c> up are free for temporaries.</summary>
+public delegate void ChunkProducer(long start, int length, ChunkScratch scratch);
+
+/// <summary>
+/// The element of ascending rank <see cref="Rank"/> (0-based) of a series: its value, how many elements are
+/// smaller, how many are equal, and the sum of the smaller ones (for norm-matching rescales without another pass).
+/// </summary>
+public readonly record struct RankedValue(long Rank, float Value, long Less, long Equal, double SumLess);
+
+/// <summary>
+/// Exact order statistics over values produced chunk by chunk, in O(n) without sorting the data
+/// (Floyd-Rivest style): a sorted random sample brackets each wanted rank, one pass counts the elements below
+/// each bracket and collects those inside it, and a quickselect over the (few) collected candidates finds the
+/// exact value. Several series (e.g. one per model) and several ranks per series share the pass, so the inputs
+/// are read once. Small inputs, or a bracket that misses (unlucky sample, heavy ties), fall back to collecting
+/// every value. NaN values compare as larger than every number.
+/// </summary>
+public static class OrderStatistics
+{
+    /// <summary>Below this many elements every value is collected (one buffer) instead of sampling.</summary>
+    public const long DirectThreshold = 1 << 17;
+
+    private const int SampleRuns = 32;
+    private const int RunLength = 256;
+
+    /// <summary>
+    /// Finds, for each series s, the elements of ascending ranks <paramref name="ranks"/>[s] among the
+    /// <paramref name="count"/> values <paramref name="produce"/> yields for it.
+    /// </summary>
+    /// <param name="count">Elements per series.</param>
+    /// <param name="series">Number of series (buffers 0..series-1 of the producer).</param>
+    /// <param name="ranks">Wanted ascending ranks per series (may be empty).</param>
+    /// <param name="produce">Fills the series' values for a range.</param>
+    /// <param name="sampleKey">Seed for the sample positions (results do not depend on it, only the speed).</param>
+    /// <param name="ct">Cancellation, checked between chunks.</param>
+    public static Selection Select(long count, int series, IReadOnlyList<IReadOnlyList<long>> ranks, ChunkProducer produce, ulong sampleKey, CancellationToken ct)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        for (int s = 0; s < series; s++)
+            foreach (var r in ranks[s])
+                if (r < 0 || r >= count) throw new ArgumentOutOfRangeException(nameof(ranks), $"rank {r} outside [0, {count})");
+        if (count <= DirectThreshold) return Direct(count, series, ranks, produce, ct);
+
+        // 1. A sorted sample per series: runs of consecutive elements at random positions (cheap to produce; the
+        //    sample only places the brackets, so its quality affects speed, never the result).
+        var rng = new CounterRandom(sampleKey);
+        var runStarts = new long[SampleRuns];
+        for (int i = 0; i < SampleRuns; i++) runStarts[i] = (long)(rng.NextUInt64(i) % (ulong)(count - RunLength + 1));
+        Array.Sort(runStarts);
+        int sampleSize = SampleRuns * RunLength;
+        var samples = new float[series][];
+        for (int s = 0; s < series; s++) samples[s] = new float[sampleSize];
+        var scratch = ChunkScratch.ForCurrentThread();
+        for (int i = 0; i < SampleRuns; i++)
+        {
+            produce(runStarts[i], RunLength, scratch);
+            for (int s = 0; s < series; s++) scratch.Get(s, RunLength).CopyTo(samples[s].AsSpan(i * RunLength));
+        }
+        foreach (var a in samples)
+        {
+            Array.Sort(a);
+            if (float.IsNaN(a[0])) return Direct(count, series, ranks, produce, ct);
+        }
+
+        // 2. One bracket [lo, hi] per (series, rank), wide enough that the rank falls inside with overwhelming probability.
+        var brackets = new List<(int Series, int RankIndex, float Lo, float Hi)>();
+        for (int s = 0; s < series; s++)
+        {
+            for (int k = 0; k < ranks[s].Count; k++)
+            {
+                double p = (double)ranks[s][k] / count;
+                double center = p * (sampleSize - 1);
+                // Runs make the sample less than fully random (neighbours correlate), so the margin is generous.
+                double margin = 6 * Math.Sqrt(sampleSize * Math.Max(p * (1 - p), 1.0 / sampleSize)) + 16;
+                int iLo = (int)Math.Floor(center - margin), iHi = (int)Math.Ceiling(center + margin);
+                float lo = iLo <= 0 ? float.NegativeInfinity : samples[s][iLo];
+                float hi = iHi >= sampleSize - 1 ? float.PositiveInfinity : samples[s][iHi];
+                brackets.Add((s, k, lo, hi));
+            }
+        }
+
+        // 3. One pass: per bracket, the count and sum below it, the counts equal to each end (BF16 checkpoints repeat
+        //    values a lot, so ties are counted, not stored), and the values strictly inside (kept per chunk).
+        int nb = brackets.Count;
+        int chunks = Chunked.CountOf(count);
+        long maxCandidates = Math.Max(count, 1 << 20);
+        var candidates = new ConcurrentBag<(int Bracket, int Chunk, float[] Values)>();
+        var endCounts = new long[nb][];
+        for (int b = 0; b < nb; b++) endCounts[b] = new long[2 * chunks];
+        long collected = 0;
+        bool overflow = false;
+        var totals = Chunked.Reduce(count, 2 * nb, ct, (start, length, sc, acc) =>
+        {
+            if (Volatile.Read(ref overflow)) return;
+            produce(start, length, sc);
+            int chunk = (int)(start / Chunked.Size);
+            for (int b = 0; b < nb; b++)
+            {
+                var (s, _, lo, hi) = brackets[b];
+                var v = sc.Get(s, length);
+                var r = Scan(v, lo, hi);
+                acc[2 * b] += r.Below;
+                acc[2 * b + 1] += r.SumBelow;
+                endCounts[b][2 * chunk] = r.AtLow;
+                endCounts[b][2 * chunk + 1] = r.AtHigh;
+                if (r.Inside.Length > 0)
+                {
+                    candidates.Add((b, chunk, r.Inside));
+                    if (Interlocked.Add(ref collected, r.Inside.Length) > maxCandidates) Volatile.Write(ref overflow, true);
+                }
+            }
+        });
+        if (overflow) return Direct(count, series, ranks, produce, ct);
+
+        var byBracket = new List<(int Chunk, float[] Values)>[nb];
+        for (int b = 0; b < nb; b++) byBracket[b] = [];
+        foreach (var (b, chunk, vals) in candidates) byBracket[b].Add((chunk, vals));
+        var result = new RankedValue[series][];
+        var bracketOf = new Dictionary<(int, long), int>();
+        for (int s = 0; s < series; s++) result[s] = new RankedValue[ranks[s].Count];
+        for (int b = 0; b < nb; b++)
+        {
+            var (s, k, lo, hi) = brackets[b];
+            long rank = ranks[s][k];
+            long below = (long)totals[2 * b];
+            long atLow = 0, atHigh = 0;
+            for (int c = 0; c < chunks; c++)
+            {
+                atLow += endCounts[b][2 * c];
+                atHigh += endCounts[b][2 * c + 1];
+            }
+            var open = byBracket[b].SelectMany(x => x.Values).ToArray();
+            long local = rank - below;
+            if (local < 0 || local >= atLow + open.Length + atHigh) return Direct(count, series, ranks, produce, ct);
+            result[s][k] = FinishBracket(rank, local, below, totals[2 * b + 1], lo, atLow, open, hi, atHigh);
+            bracketOf[(s, rank)] = b;
+        }
+        return new Selection(result, count, produce, byBracket, bracketOf, null, brackets.Select(x => (x.Lo, x.Hi)).ToArray(), endCounts);
+    }
+
+    /// <summary>
+    /// The element of local rank <paramref name="local"/> among [lo × atLow, the open values, hi × atHigh] (sorted),
+    /// with the counts and sum of everything smaller (including the <paramref name="below"/> elements under the bracket).
+    /// </summary>
+    private static RankedValue FinishBracket(long rank, long local, long below, double sumBelow, float lo, long atLow, float[] open, float hi, long atHigh)
+    {
+        if (local < atLow) return new RankedValue(rank, lo, below, atLow, sumBelow);
+        double lowSum = atLow == 0 ? 0 : (double)lo * atLow; // lo may be -inf with no element at it
+        if (local >= atLow + open.Length)
+        {
+            double openSum = 0;
+            foreach (var x in open) openSum += x;
+            return new RankedValue(rank, hi, below + atLow + open.Length, atHigh, sumBelow + lowSum + openSum);
+        }
+        return Finish(rank, open, local - atLow, below + atLow, sumBelow + lowSum);
+    }
+
+    /// <summary>Single-series convenience.</summary>
+    public static Selection Select(long count, IReadOnlyList<long> ranks, ChunkProducer produce, ulong sampleKey, CancellationToken ct) =>
+        Select(count, 1, [ranks], produce, sampleKey, ct);
+
+    /// <summary>The rank of a value within candidates plus the counts below the candidates' range.</summary>
+    private static RankedValue Finish(long rank, float[] values, long localRank, long lessBefore, double sumBefore)
+    {
+        float v = QuickSelect(values, (int)localRank);
+        long less = 0, equal = 0;
+        double sumLess = 0;
+        foreach (var x in values)
+        {
+            if (Less(x, v))
+            {
+                less++;
+                sumLess += x;
+            }
+            else if (x.Equals(v)) equal++;
+        }
+        return new RankedValue(rank, v, lessBefore + less, equal, sumBefore + sumLess);
+    }
+
+    /// <summary>How often a sampled selection fell back to collecting every value (for tests and benchmarks).</summary>
+    internal static int Fallbacks;
+
+    private static Selection Direct(long count, int series, IReadOnlyList<IReadOnlyList<long>> ranks, ChunkProducer produce, CancellationToken ct)
+    {
+        if (count > DirectThreshold) Interlocked.Increment(ref Fallbacks);
+        if (count > Array.MaxLength) throw new InvalidOperationException($"cannot select among {count} values");
+        var result = new RankedValue[series][];
+        var all = new float[series][];
+        for (int s = 0; s < series; s++)
+        {
+            if (ranks[s].Count == 0)
+            {
+                result[s] = [];
+                continue;
+            }
+            var values = GC.AllocateUninitializedArray<float>((int)count);
+            int series1 = s;
+            Chunked.For(count, ct, (_, start, length, sc) =>
+            {
+                produce(start, length, sc);
+                sc.Get(series1, length).CopyTo(values.AsSpan((int)start, length));
+            });
+            all[s] = values;
+            result[s] = new RankedValue[ranks[s].Count];
+            var work = (float[])values.Clone();
+            for (int k = 0; k < ranks[s].Count; k++) result[s][k] = Finish(ranks[s][k], work, ranks[s][k], 0, 0);
+        }
+        return new Selection(result, count, produce, null, null, all);
+    }
+
+    /// <summary>The outcome of a selection: the ranked values, and where to find boundary ties without another pass.</summary>
+    public sealed class Selection
+    {
+        private readonly long _count;
+        private readonly ChunkProducer _produce;
+        private readonly List<(int Chunk, float[] Values)>[]? _candidates;
+        private readonly Dictionary<(int, long), int>? _bracketOf;
+        private readonly float[][]? _all;
+        private readonly (float Lo, float Hi)[]? _ends;
+        private readonly long[][]? _endCounts;
+
+        internal Selection(RankedValue[][] results, long count, ChunkProducer produce, List<(int Chunk, float[] Values)>[]? candidates,
+            Dictionary<(int, long), int>? bracketOf, float[][]? all, (float Lo, float Hi)[]? ends = null, long[][]? endCounts = null)
+        {
+            Results = results;
+            _count = count;
+            _produce = produce;
+            _candidates = candidates;
+            _bracketOf = bracketOf;
+            _all = all;
+            _ends = ends;
+            _endCounts = endCounts;
+        }
+
+        /// <summary>Per series, per requested rank.</summary>
+        public RankedValue[][] Results { get; }
+
+        /// <summary>
+        /// The element index of the <paramref name="q"/>-th (0-based, in index order) element of
+        /// <paramref name="series"/> equal to the value found at <paramref name="rank"/>. Uses the per-chunk
+        /// candidates of the pass (every element equal to that value is among them) and re-produces one chunk.
+        /// </summary>
+        public long IndexOfEqual(int series, long rank, long q)
+        {
+            var found = Results[series].First(r => r.Rank == rank);
+            float value = found.Value;
+            if (_all is not null)
+            {
+                var a = _all[series];
+                for (int i = 0; i < a.Length; i++)
+                    if (a[i].Equals(value) && q-- == 0) return i;
+                throw new InvalidOperationException("tie index not found");
+            }
+            int bracket = _bracketOf![(series, rank)];
+            var perChunk = new SortedDictionary<int, long>();
+            var (lo, hi) = _ends![bracket];
+            if (value.Equals(lo) || value.Equals(hi))
+            {
+                // A bracket end: its ties were counted per chunk during the pass.
+                int end = value.Equals(lo) ? 0 : 1;
+                var counts = _endCounts![bracket];
+                for (int c = 0; c < counts.Length / 2; c++)
+                    if (counts[2 * c + end] > 0) perChunk[c] = counts[2 * c + end];
+            }
+            else
+            {
+                foreach (var (chunk, values) in _candidates![bracket])
+                {
+                    long eq = 0;
+                    foreach (var x in values) if (x.Equals(value)) eq++;
+                    if (eq > 0) perChunk[chunk] = perChunk.GetValueOrDefault(chunk) + eq;
+                }
+            }
+            long seen = 0;
+            foreach (var (chunk, eq) in perChunk)
+            {
+                if (seen + eq <= q)
+                {
+                    seen += eq;
+                    continue;
+                }
+                long start = (long)chunk * Chunked.Size;
+                int length = (int)Math.Min(Chunked.Size, _count - start);
+                var sc = ChunkScratch.ForCurrentThread();
+                _produce(start, length, sc);
+                var v = sc.Get(series, length);
+                for (int j = 0; j < length; j++)
+                    if (v[j].Equals(value) && seen++ == q) return start + j;
+            }
+            throw new InvalidOperationException("tie index not found");
+        }
+    }
+
+    /// <summary>What <see cref="Scan"/> finds in one chunk for one bracket.</summary>
+    internal readonly record struct ScanResult(long Below, double SumBelow, long AtLow, long AtHigh, float[] Inside);
+
+    /// <summary>
+    /// Counts and sums the values below <paramref name="lo"/>, counts those equal to <paramref name="lo"/> and to
+    /// <paramref name="hi"/> (once when lo = hi), and returns those strictly between (NaN counts as above every bracket).
+    /// </summary>
+    internal static ScanResult Scan(ReadOnlySpan<float> v, float lo, float hi)
+    {
+        long below = 0, atLow = 0, atHigh = 0;
+        double sumBelow = 0;
+        bool single = lo == hi;
+        List<float>? inside = null;
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && v.Length >= Vector<float>.Count)
+        {
+            var vlo = new Vector<float>(lo);
+            var vhi = new Vector<float>(hi);
+            var cntBelow = Vector<int>.Zero;
+            var cntLow = Vector<int>.Zero;
+            var cntHigh = Vector<int>.Zero;
+            var sum = Vector<float>.Zero;
+            int w = Vector<float>.Count;
+            // Partial sums in float per 1024 elements, then into double, to keep the sum accurate.
+            int block = 0;
+            for (; i <= v.Length - w; i += w)
+            {
+                var x = new Vector<float>(v.Slice(i, w));
+                var isBelow = Vector.LessThan(x, vlo);
+                cntBelow -= isBelow;
+                sum += Vector.ConditionalSelect(isBelow, x, Vector<float>.Zero);
+                cntLow -= Vector.Equals(x, vlo);
+                if (!single) cntHigh -= Vector.Equals(x, vhi);
+                var isIn = Vector.GreaterThan(x, vlo) & Vector.LessThan(x, vhi);
+                if (!Vector.EqualsAll(isIn, Vector<int>.Zero))
+                {
+                    inside ??= [];
+                    for (int j = 0; j < w; j++)
+                        if (isIn[j] != 0) inside.Add(x[j]);
+                }
+                if (++block == 128)
+                {
+                    sumBelow += Vector.Sum(sum);
+                    sum = Vector<float>.Zero;
+                    block = 0;
+                }
+            }
+            below = Vector.Sum(cntBelow);
+            atLow = Vector.Sum(cntLow);
+            atHigh = Vector.Sum(cntHigh);
+            sumBelow += Vector.Sum(sum);
+        }
+        for (; i < v.Length; i++)
+        {
+            float x = v[i];
+            if (x < lo)
+            {
+                below++;
+                sumBelow += x;
+            }
+            else if (x == lo) atLow++;
+            else if (x == hi && !single) atHigh++;
+            else if (x < hi) (inside ??= []).Add(x);
+        }
+        return new ScanResult(below, sumBelow, atLow, atHigh, inside is null ? [] : inside.ToArray());
+    }
+
+    /// <summary>The element of ascending rank <paramref name="k"/> (0-based), NaN last; reorders <paramref name="a"/>. Expected O(n).</summary>
+    public static float QuickSelect(float[] a, int k)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(k, a.Length);
+        int left = 0, right = a.Length - 1;
+        ulong state = 0x9E3779B97F4A7C15UL ^ (ulong)a.Length;
+        while (right > left)
+        {
+            if (right - left < 32)
+            {
+                for (int u = left + 1; u <= right; u++)
+                {
+                    float x = a[u];
+                    int j = u - 1;
+                    for (; j >= left && Less(x, a[j]); j--) a[j + 1] = a[j];
+                    a[j + 1] = x;
+                }
+                return a[k];
+            }
+            // Pivot: median of three pseudo-random elements (deterministic), three-way partition (ties are common: zeros).
+            state = state * 6364136223846793005UL + 1442695040888963407UL;
+            int span = right - left + 1;
+            float p0 = a[left + (int)((state >> 33) % (ulong)span)];
+            float p1 = a[left + (int)((state >> 13) % (ulong)span)];
+            float p2 = a[left + span / 2];
+            float pivot = Median(p0, p1, p2);
+            int lt = left, gt = right, i = left;
+            while (i <= gt)
+            {
+                float x = a[i];
+                if (Less(x, pivot))
+                {
+                    a[i] = a[lt];
+                    a[lt] = x;
+                    lt++;
+                    i++;
+                }
+                else if (Less(pivot, x))
+                {
+                    a[i] = a[gt];
+                    a[gt] = x;
+                    gt--;
+                }
+                else
+                {
+                    i++;
+                }
+            }
+            if (k < lt) right = lt - 1;
+            else if (k > gt) left = gt + 1;
+            else return pivot;
+        }
+        return a[k];
+    }
+
+    private static float Median(float a, float b, float c)
+    {
+        if (Less(b, a)) (a, b) = (b, a);
+        if (Less(c, b)) (b, c) = (c, b);
+        if (Less(b, a)) (a, b) = (b, a);
+        return b;
+    }
+
+    /// <summary>Total order with NaN greater than everything.</summary>
+    private static bool Less(float x, float y) => x < y || (float.IsNaN(y) && !float.IsNaN(x));
+}

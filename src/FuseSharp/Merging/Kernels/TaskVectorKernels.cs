@@ -1,0 +1,350 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using FuseSharp.Merging.Methods;
+
+namespace FuseSharp.Merging.Kernels;
+
+/// <summary>What the TIES-style election sums: weighted deltas (mergekit), unweighted masked deltas (paper), or signs (count).</summary>
+public enum ElectionBasis
+{
+    Weighted,
+    Unweighted,
+    Count,
+}
+
+/// <summary>
+/// The fused per-chunk kernels of task-vector merging (all models in one element-outer pass), so a chunk is
+/// read once instead of once per elementary operation. <see cref="MergeChunkReference"/> and
+/// <see cref="CombineElement"/> are the plain scalar definitions the tests check the vector versions against.
+/// </summary>
+public static class TaskVectorKernels
+{
+    /// <summary>Lane numbers 0, 1, 2, ... as a vector.</summary>
+    private static readonly Vector<int> Lanes = BuildLanes();
+
+    /// <summary>A boundary index relative to a vector's first element, clamped to [-1, lanes] so it fits an int lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int RelativeIndex(long index, long first) =>
+        index < first ? -1 : index - first > Vector<int>.Count ? Vector<int>.Count : (int)(index - first); // no overflow at long.MinValue/MaxValue
+
+    private static Vector<int> BuildLanes()
+    {
+        Span<int> l = stackalloc int[Vector<int>.Count];
+        for (int i = 0; i < l.Length; i++) l[i] = i;
+        return new Vector<int>(l);
+    }
+
+    /// <summary>256 lane masks for 8 bits (bit j set → lane j all ones), for expanding DARE/DELLA bit masks 8 lanes at a time.</summary>
+    private static readonly Vector<int>[] ByteMasks = BuildByteMasks();
+
+    /// <summary>
+    /// One chunk of a task-vector merge, all models at once (element-outer, so every value is loaded once and the
+    /// intermediates stay in registers). Per element: <c>d_i = x_i − b</c>, <c>ss_i += d_i²</c>,
+    /// <c>m_i = keep_i(d_i) ? d_i · scale_i : 0</c>, <c>D_i = w_i · m_i</c>; with consensus the TIES disjoint merge of
+    /// <see cref="CombineElement"/> (election on Σ D_i, Σ m_i or Σ sign(D_i)), otherwise <c>mixed = Σ D_i</c> and the scalar
+    /// divisor; then <c>b = b + λ · (normalize ? mixed / divisor : mixed)</c>. Returns the number of elements where the
+    /// masked deltas m_i take both signs. With <paramref name="diagnostics"/> false the sums of squares and the conflict
+    /// count are skipped (returns 0). <see cref="MergeChunkReference"/> is the scalar definition.
+    /// </summary>
+    public static long MergeChunk(float[][] x, int m, Span<float> b, long start, IReadOnlyList<SparseMask?> masks, ReadOnlySpan<float> weights,
+        ReadOnlySpan<float> flip, bool consensus, ElectionBasis basis, float tieSign, bool countDivisor, bool normalize, float scalarDivisor,
+        float lambda, Span<double> ss, bool diagnostics = true)
+    {
+        int n = b.Length, j = 0, w = Vector<float>.Count;
+        long conflicts = 0;
+        if (Vector.IsHardwareAccelerated && w == 8 && m <= MaxVectorModels)
+        {
+            // Everything the inner loop needs per model, hoisted out of it (no interface calls or lookups per element).
+            Span<int> kind = stackalloc int[m];          // 0 keep all, 1 key range, 2 bits
+            Span<Vector<float>> vScale = stackalloc Vector<float>[m];
+            Span<Vector<float>> vWeight = stackalloc Vector<float>[m];
+            Span<Vector<float>> vWeightScale = stackalloc Vector<float>[m];
+            Span<Vector<float>> vLo = stackalloc Vector<float>[m];
+            Span<Vector<float>> vHi = stackalloc Vector<float>[m];
+            Span<long> loIndex = stackalloc long[m];
+            Span<long> hiIndex = stackalloc long[m];
+            var bitWords = new ulong[]?[m];
+            var elementScale = new FloatBuffer?[m];
+            bool anyElementScale = false;
+            for (int i = 0; i < m; i++)
+            {
+                var mk = masks[i];
+                kind[i] = mk is null || mk.IsAll ? 0 : mk.Bits is null ? 1 : 2;
+                vScale[i] = new Vector<float>(mk?.Scale ?? 1f);
+                vWeight[i] = new Vector<float>(weights[i]);
+                vWeightScale[i] = new Vector<float>(weights[i] * (mk?.Scale ?? 1f));
+                vLo[i] = new Vector<float>(mk?.Low.Value ?? float.NegativeInfinity);
+                vHi[i] = new Vector<float>(mk?.High.Value ?? float.PositiveInfinity);
+                loIndex[i] = mk?.Low.Index ?? long.MinValue;
+                hiIndex[i] = mk?.High.Index ?? long.MaxValue;
+                bitWords[i] = mk?.Bits?.RawWords;
+                elementScale[i] = mk?.ElementScale;
+                anyElementScale |= elementScale[i] is not null;
+            }
+            Span<Vector<float>> dv = stackalloc Vector<float>[m];
+            Span<Vector<float>> ssv = stackalloc Vector<float>[m];
+            ssv.Clear();
+            var zero = Vector<float>.Zero;
+            var vLambda = new Vector<float>(lambda);
+            var vScalarScale = new Vector<float>(lambda / (normalize ? scalarDivisor : 1f));
+            var cnt = Vector<int>.Zero;
+            int block = 0;
+            for (; j <= n - w; j += w)
+            {
+                var bv = new Vector<float>(b.Slice(j, w));
+                var election = zero;
+                var mix = zero;
+                var mx = zero;
+                var mn = zero;
+                long e = start + j;
+                for (int i = 0; i < m; i++)
+                {
+                    var d = new Vector<float>(x[i], j) - bv;
+                    if (diagnostics) ssv[i] += d * d;
+                    Vector<float> mi = kind[i] switch
+                    {
+                        0 => d,
+                        1 => Vector.ConditionalSelect(RangeKeep(d, e, vLo[i], vHi[i], loIndex[i], hiIndex[i]), d, zero),
+                        _ => Vector.ConditionalSelect(ByteMasks[(int)((bitWords[i]![e >> 6] >> (int)(e & 63)) & 0xFF)], d, zero),
+                    };
+                    // mi is the kept, unscaled delta: scales are positive, so signs (conflicts, elections) are unchanged.
+                    Vector<float> di;
+                    if (anyElementScale && elementScale[i] is { } es)
+                    {
+                        var perElement = new Vector<float>(es.Slice(e, w));
+                        di = mi * perElement * vWeight[i];
+                        if (basis == ElectionBasis.Unweighted) election += mi * perElement;
+                    }
+                    else
+                    {
+                        di = mi * vWeightScale[i];
+                        if (basis == ElectionBasis.Unweighted) election += mi * vScale[i];
+                    }
+                    dv[i] = di;
+                    if (basis == ElectionBasis.Weighted) election += di;
+                    else if (basis == ElectionBasis.Count) election += Sign(di);
+                    if (diagnostics)
+                    {
+                        mx = i == 0 ? mi : Vector.Max(mx, mi);
+                        mn = i == 0 ? mi : Vector.Min(mn, mi);
+                    }
+                }
+                if (diagnostics) cnt -= Vector.GreaterThan(mx, zero) & Vector.LessThan(mn, zero);
+                Vector<float> result;
+                if (consensus)
+                {
+                    var pos = Vector.GreaterThan(election, zero) | (tieSign > 0 ? Vector.Equals(election, zero) : Vector<int>.Zero);
+                    var neg = Vector.LessThan(election, zero) | (tieSign < 0 ? Vector.Equals(election, zero) : Vector<int>.Zero);
+                    var div = zero;
+                    for (int i = 0; i < m; i++)
+                    {
+                        var di = dv[i];
+                        var basisValue = flip[i] > 0 ? di : -di;
+                        var agree = (pos & Vector.GreaterThan(basisValue, zero)) | (neg & Vector.LessThan(basisValue, zero));
+                        mix += Vector.ConditionalSelect(agree, di, zero);
+                        div += Vector.ConditionalSelect(agree, countDivisor ? Vector<float>.One : vWeight[i], zero);
+                    }
+                    div = Vector.ConditionalSelect(Vector.Equals(div, zero), Vector<float>.One, div);
+                    result = bv + vLambda * (normalize ? mix / div : mix);
+                }
+                else
+                {
+                    for (int i = 0; i < m; i++) mix += dv[i];
+                    result = bv + vScalarScale * mix;
+                }
+                result.CopyTo(b.Slice(j, w));
+                if (++block == 64)
+                {
+                    for (int i = 0; i < m; i++) ss[i] += Vector.Sum(ssv[i]);
+                    ssv.Clear();
+                    block = 0;
+                }
+            }
+            for (int i = 0; i < m; i++) ss[i] += Vector.Sum(ssv[i]);
+            conflicts = Vector.Sum(cnt);
+        }
+        for (; j < n; j++) conflicts += MergeElement(x, m, b, j, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss) ? 1 : 0;
+        return conflicts;
+    }
+
+    /// <summary>Most models the vectorised <see cref="MergeChunk"/> handles; more use the scalar path.</summary>
+    public const int MaxVectorModels = 16;
+
+    /// <summary>The scalar definition of <see cref="MergeChunk"/> for the whole chunk.</summary>
+    public static long MergeChunkReference(float[][] x, int m, Span<float> b, long start, IReadOnlyList<SparseMask?> masks, ReadOnlySpan<float> weights,
+        ReadOnlySpan<float> flip, bool consensus, ElectionBasis basis, float tieSign, bool countDivisor, bool normalize, float scalarDivisor,
+        float lambda, Span<double> ss)
+    {
+        long conflicts = 0;
+        for (int j = 0; j < b.Length; j++) conflicts += MergeElement(x, m, b, j, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss) ? 1 : 0;
+        return conflicts;
+    }
+
+    private static bool MergeElement(float[][] x, int m, Span<float> b, int j, long start, IReadOnlyList<SparseMask?> masks, ReadOnlySpan<float> weights,
+        ReadOnlySpan<float> flip, bool consensus, ElectionBasis basis, float tieSign, bool countDivisor, bool normalize, float scalarDivisor,
+        float lambda, Span<double> ss)
+    {
+        float election = 0, mixed = 0, max = 0, min = 0;
+        Span<float> dd = m <= 64 ? stackalloc float[m] : new float[m];
+        for (int i = 0; i < m; i++)
+        {
+            float d = x[i][j] - b[j];
+            ss[i] += (double)d * d;
+            var mask = masks[i];
+            long e = start + j;
+            bool keep = mask is null || mask.IsAll || (mask.Bits is not null ? mask.Bits.Get(e) : SparseMask.InRange(MathF.Abs(d), e, mask.Low, mask.High));
+            float mi = keep ? d * (mask?.ElementScale is { } es ? es.Slice(e, 1)[0] : mask?.Scale ?? 1f) : 0f;
+            float di = mi * weights[i];
+            dd[i] = di;
+            election += basis == ElectionBasis.Unweighted ? mi : basis == ElectionBasis.Weighted ? di : MathF.Sign(di);
+            max = i == 0 ? mi : MathF.Max(max, mi);
+            min = i == 0 ? mi : MathF.Min(min, mi);
+            mixed += di;
+        }
+        if (consensus)
+        {
+            float mix = 0, div = 0;
+            int elected = election > 0 ? 1 : election < 0 ? -1 : Math.Sign(tieSign);
+            for (int i = 0; i < m; i++)
+                if (elected != 0 && MathF.Sign(flip[i] > 0 ? dd[i] : -dd[i]) == elected)
+                {
+                    mix += dd[i];
+                    div += countDivisor ? 1f : weights[i];
+                }
+            if (div == 0) div = 1;
+            b[j] += lambda * (normalize ? mix / div : mix);
+        }
+        else b[j] += lambda / (normalize ? scalarDivisor : 1f) * mixed;
+        return max > 0 && min < 0;
+    }
+
+    /// <summary>Lane mask of low &lt;= (|d|, index) &lt;= high for the 8 elements starting at <paramref name="first"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<int> RangeKeep(Vector<float> d, long first, Vector<float> vLo, Vector<float> vHi, long loIndex, long hiIndex)
+    {
+        var a = Vector.Abs(d);
+        var keep = Vector.GreaterThan(a, vLo) & Vector.LessThan(a, vHi);
+        var atLo = Vector.Equals(a, vLo);
+        var atHi = Vector.Equals(a, vHi);
+        if (Vector.EqualsAll(atLo | atHi, Vector<int>.Zero)) return keep;
+        var loOk = Vector.GreaterThanOrEqual(Lanes, new Vector<int>(RelativeIndex(loIndex, first)));
+        var hiOk = Vector.LessThanOrEqual(Lanes, new Vector<int>(RelativeIndex(hiIndex, first)));
+        return keep | (atLo & loOk & (Vector.LessThan(a, vHi) | (atHi & hiOk))) | (atHi & hiOk & Vector.GreaterThan(a, vLo));
+    }
+
+    /// <summary>
+    /// The TIES disjoint merge of one chunk, written into <paramref name="b"/>: per element the elected sign is +
+    /// where <c>sum &gt; 0</c> (or = 0 with <paramref name="tieSign"/> &gt; 0), − where &lt; 0; model i agrees where
+    /// <c>sign(D_i · flip_i)</c> equals it (zeros never agree); <c>mixed = Σ agree D_i</c>,
+    /// <c>divisor = Σ agree w_i</c> (or the count; 0 → 1, then at least <paramref name="divisorFloor"/> when that is positive);
+    /// <c>b += λ · (normalize ? mixed / divisor : mixed)</c>.
+    /// Returns the number of elements where the masked deltas have both signs (from <paramref name="max"/>/<paramref name="min"/>).
+    /// </summary>
+    public static long Combine(float[][] d, int m, Span<float> b, ReadOnlySpan<float> sum, ReadOnlySpan<float> weights, ReadOnlySpan<float> flip,
+        float tieSign, bool countDivisor, bool normalize, float lambda, float divisorFloor, ReadOnlySpan<float> max, ReadOnlySpan<float> min)
+    {
+        int n = b.Length, j = 0, w = Vector<float>.Count;
+        long conflicts = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var zero = Vector<float>.Zero;
+            var one = Vector<float>.One;
+            var vLambda = new Vector<float>(lambda);
+            var vFloor = new Vector<float>(divisorFloor);
+            var cnt = Vector<int>.Zero;
+            for (; j <= n - w; j += w)
+            {
+                var s = new Vector<float>(sum.Slice(j, w));
+                var pos = Vector.GreaterThan(s, zero) | (tieSign > 0 ? Vector.Equals(s, zero) : Vector<int>.Zero);
+                var neg = Vector.LessThan(s, zero) | (tieSign < 0 ? Vector.Equals(s, zero) : Vector<int>.Zero);
+                var mix = zero;
+                var div = zero;
+                for (int i = 0; i < m; i++)
+                {
+                    var di = new Vector<float>(d[i], j);
+                    var basis = flip[i] > 0 ? di : -di;
+                    var agree = (pos & Vector.GreaterThan(basis, zero)) | (neg & Vector.LessThan(basis, zero));
+                    mix += Vector.ConditionalSelect(agree, di, zero);
+                    div += Vector.ConditionalSelect(agree, new Vector<float>(countDivisor ? 1f : weights[i]), zero);
+                }
+                div = Vector.ConditionalSelect(Vector.Equals(div, zero), one, div);
+                if (divisorFloor > 0) div = Vector.Max(div, vFloor);
+                if (normalize) mix /= div;
+                (new Vector<float>(b.Slice(j, w)) + vLambda * mix).CopyTo(b.Slice(j, w));
+                cnt -= Vector.GreaterThan(new Vector<float>(max.Slice(j, w)), zero) & Vector.LessThan(new Vector<float>(min.Slice(j, w)), zero);
+            }
+            conflicts = Vector.Sum(cnt);
+        }
+        for (; j < n; j++)
+        {
+            var (mix, div) = CombineElement(d, m, j, sum[j], weights, flip, tieSign, countDivisor);
+            if (divisorFloor > 0) div = MathF.Max(div, divisorFloor);
+            b[j] += lambda * (normalize ? mix / div : mix);
+            if (max[j] > 0 && min[j] < 0) conflicts++;
+        }
+        return conflicts;
+    }
+
+    /// <summary>The scalar definition of one element of <see cref="Combine"/> (before normalisation): (mixed, divisor).</summary>
+    public static (float Mixed, float Divisor) CombineElement(float[][] d, int m, int j, float sum, ReadOnlySpan<float> weights, ReadOnlySpan<float> flip,
+        float tieSign, bool countDivisor)
+    {
+        float mix = 0, div = 0;
+        int elected = sum > 0 ? 1 : sum < 0 ? -1 : Math.Sign(tieSign);
+        for (int i = 0; i < m; i++)
+        {
+            float di = d[i][j];
+            if (elected != 0 && MathF.Sign(flip[i] > 0 ? di : -di) == elected)
+            {
+                mix += di;
+                div += countDivisor ? 1f : weights[i];
+            }
+        }
+        return (mix, div == 0 ? 1f : div);
+    }
+
+    /// <summary>Effectively computes <c>Σ |d[j]|</c> over the elements whose bit is set in <paramref name="words"/> (FP64 across blocks).</summary>
+    public static double MaskedSumOfMagnitudes(ReadOnlySpan<float> d, ReadOnlySpan<ulong> words)
+    {
+        double total = 0;
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && Vector<float>.Count == 8)
+        {
+            var acc = Vector<float>.Zero;
+            int block = 0;
+            for (; i <= d.Length - 8; i += 8)
+            {
+                int byteValue = (int)((words[i >> 6] >> (i & 63)) & 0xFF);
+                acc += Vector.ConditionalSelect(ByteMasks[byteValue], Vector.Abs(new Vector<float>(d.Slice(i, 8))), Vector<float>.Zero);
+                if (++block == 128)
+                {
+                    total += Vector.Sum(acc);
+                    acc = Vector<float>.Zero;
+                    block = 0;
+                }
+            }
+            total += Vector.Sum(acc);
+        }
+        for (; i < d.Length; i++)
+            if (((words[i >> 6] >> (i & 63)) & 1) != 0) total += MathF.Abs(d[i]);
+        return total;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<float> Sign(Vector<float> v) =>
+        Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<float>.Zero), Vector<float>.One, Vector<float>.Zero)
+        - Vector.ConditionalSelect(Vector.LessThan(v, Vector<float>.Zero), Vector<float>.One, Vector<float>.Zero);
+
+    private static Vector<int>[] BuildByteMasks()
+    {
+        var table = new Vector<int>[256];
+        if (Vector<int>.Count != 8) return table;
+        Span<int> lanes = stackalloc int[8];
+        for (int v = 0; v < 256; v++)
+        {
+            for (int j = 0; j < 8; j++) lanes[j] = (v >> j & 1) != 0 ? -1 : 0;
+            table[v] = new Vector<int>(lanes);
+        }
+        return table;
+    }
+}

@@ -1,0 +1,211 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+using FuseSharp.Merging.Kernels;
+using FuseSharp.Merging.Planning;
+
+namespace FuseSharp.Merging.Methods;
+
+/// <summary>Small pieces the method files share: reading inputs into chunk buffers, checks, common parameter definitions.</summary>
+internal static class MethodHelpers
+{
+    /// <summary>The per-model <c>weight</c> parameter (required).</summary>
+    public static readonly ParameterDef Weight = ParameterDef.RequiredNumber("weight", "weight of this model");
+
+    /// <summary>Copies the base (or the only input) unchanged.</summary>
+    public static void CopyInput(TensorMergeContext ctx, TaskInput input)
+    {
+        Chunked.For(ctx.Count, ctx.Cancellation, (_, start, length, sc) =>
+        {
+            var buf = sc.Get(0, length);
+            input.Source.Read(start, buf);
+            ctx.Output.Write(start, buf);
+        });
+    }
+
+    /// <summary>
+    /// A producer of task vectors: buffers 0..M-1 get <c>θ_i − θ_base</c> for the inputs, buffer M the base values.
+    /// </summary>
+    public static ChunkProducer Deltas(TensorTask task)
+    {
+        var inputs = task.Inputs;
+        var b = task.Base ?? throw new InvalidOperationException("task vectors need a base");
+        int m = inputs.Count;
+        return (start, length, sc) =>
+        {
+            var baseBuf = sc.Get(m, length);
+            b.Source.Read(start, baseBuf);
+            for (int i = 0; i < m; i++)
+            {
+                var d = sc.Get(i, length);
+                inputs[i].Source.Read(start, d);
+                TensorPrimitives.Subtract(d, baseBuf, d);
+            }
+        };
+    }
+
+    /// <summary>As <see cref="Deltas"/> but the magnitudes <c>|θ_i − θ_base|</c> (one fused pass per model).</summary>
+    public static ChunkProducer AbsDeltas(TensorTask task)
+    {
+        var inputs = task.Inputs;
+        var b = task.Base ?? throw new InvalidOperationException("task vectors need a base");
+        int m = inputs.Count;
+        return (start, length, sc) =>
+        {
+            var baseBuf = sc.Get(m, length);
+            b.Source.Read(start, baseBuf);
+            for (int i = 0; i < m; i++)
+            {
+                var d = sc.Get(i, length);
+                inputs[i].Source.Read(start, d);
+                AbsoluteDifference(d, baseBuf, d);
+            }
+        };
+    }
+
+    /// <summary>Effectively computes <c>destination[i] = |x[i] − y[i]|</c>.</summary>
+    public static void AbsoluteDifference(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> destination)
+    {
+        int i = 0, w = Vector<float>.Count;
+        if (Vector.IsHardwareAccelerated)
+            for (; i <= x.Length - w; i += w)
+                Vector.Abs(new Vector<float>(x.Slice(i, w)) - new Vector<float>(y.Slice(i, w))).CopyTo(destination.Slice(i, w));
+        for (; i < x.Length; i++) destination[i] = MathF.Abs(x[i] - y[i]);
+    }
+
+    /// <summary>Throws a <see cref="MergeException"/> for <paramref name="task"/> when <paramref name="condition"/> is false.</summary>
+    public static void Require(bool condition, TensorTask task, string problem, string? hint = null)
+    {
+        if (!condition) throw new MergeException(problem, task.Name, hint);
+    }
+
+    /// <summary>Requires a base model and between <paramref name="min"/> and <paramref name="max"/> other models.</summary>
+    public static void RequireCounts(TensorTask task, string method, bool needsBase, int min, int max = int.MaxValue)
+    {
+        if (needsBase && task.Base is null)
+            throw new MergeException($"{method} needs a base_model", task.Name, "add 'base_model: <path>' to the config");
+        int n = task.Inputs.Count;
+        if (n < min || n > max)
+        {
+            string want = min == max ? $"exactly {min}" : max == int.MaxValue ? $"at least {min}" : $"{min} to {max}";
+            string what = needsBase || task.Base is not null ? "models besides the base" : "models";
+            throw new MergeException($"{method} needs {want} {what}, got {n}", task.Name,
+                n == 0 && task.Base is not null ? "list the models to merge under 'models' (the base model alone merges nothing)" : "check the models listed for this merge method");
+        }
+    }
+
+    /// <summary>Element-wise <c>destination[i] += weight * x[i]</c>.</summary>
+    public static void AddScaled(ReadOnlySpan<float> x, float weight, Span<float> destination) =>
+        TensorPrimitives.MultiplyAdd(x, weight, destination, destination);
+
+    /// <summary>Counts elements where <c>max &gt; 0</c> and <c>min &lt; 0</c> (some deltas positive, some negative).</summary>
+    public static long CountConflicts(ReadOnlySpan<float> max, ReadOnlySpan<float> min)
+    {
+        long n = 0;
+        int i = 0, w = Vector<float>.Count;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var acc = Vector<int>.Zero;
+            for (; i <= max.Length - w; i += w)
+                acc -= Vector.GreaterThan(new Vector<float>(max.Slice(i, w)), Vector<float>.Zero) & Vector.LessThan(new Vector<float>(min.Slice(i, w)), Vector<float>.Zero);
+            n = Vector.Sum(acc);
+        }
+        for (; i < max.Length; i++) if (max[i] > 0 && min[i] < 0) n++;
+        return n;
+    }
+
+    /// <summary>The standard "number in (0, 1]" check for densities.</summary>
+    public static string? Density(double v) => ParameterDef.InUnitIntervalOpenClosed(v);
+}
+
+/// <summary>Inner products of several vectors streamed chunk by chunk.</summary>
+internal static class Gram
+{
+    /// <summary>
+    /// The symmetric matrix <c>G[i, j] = x_i · x_j</c> (FP32 within a chunk, FP64 across chunks) of the m vectors
+    /// <paramref name="produce"/> writes into buffers 0..m-1.
+    /// </summary>
+    public static double[,] Compute(long count, int m, ChunkProducer produce, CancellationToken ct)
+    {
+        int pairs = m * (m + 1) / 2;
+        var sums = Chunked.Reduce(count, pairs, ct, (start, length, sc, acc) =>
+        {
+            produce(start, length, sc);
+            Accumulate(sc.Arrays(m, length), m, length, acc);
+        });
+        var g = new double[m, m];
+        int p = 0;
+        for (int i = 0; i < m; i++)
+            for (int j = i; j < m; j++) g[i, j] = g[j, i] = sums[p++];
+        return g;
+    }
+
+    /// <summary>
+    /// Adds every pairwise dot product <c>x_i · x_j</c> (i ≤ j, row-major upper triangle) of the first
+    /// <paramref name="length"/> elements into <paramref name="acc"/>, in one pass with the sums in registers
+    /// (F32 per 512 elements, then FP64). Effectively <c>acc[k++] += Dot(x_i, x_j)</c>.
+    /// </summary>
+    public static void Accumulate(float[][] x, int m, int length, Span<double> acc)
+    {
+        int pairs = m * (m + 1) / 2;
+        int j = 0, w = Vector<float>.Count;
+        if (Vector.IsHardwareAccelerated && m <= 4)
+        {
+            Span<Vector<float>> s = stackalloc Vector<float>[10];
+            Span<Vector<float>> v = stackalloc Vector<float>[4];
+            s.Clear();
+            int block = 0;
+            for (; j <= length - w; j += w)
+            {
+                for (int i = 0; i < m; i++) v[i] = new Vector<float>(x[i], j);
+                int k = 0;
+                for (int a = 0; a < m; a++)
+                    for (int b = a; b < m; b++) s[k++] += v[a] * v[b];
+                if (++block == 64)
+                {
+                    for (int q = 0; q < pairs; q++) acc[q] += Vector.Sum(s[q]);
+                    s.Clear();
+                    block = 0;
+                }
+            }
+            for (int q = 0; q < pairs; q++) acc[q] += Vector.Sum(s[q]);
+            if (j == length) return;
+        }
+        int p = 0;
+        for (int a = 0; a < m; a++)
+            for (int b = a; b < m; b++)
+                acc[p++] += TensorPrimitives.Dot(x[a].AsSpan(j, length - j), x[b].AsSpan(j, length - j));
+    }
+
+    /// <summary><c>cᵀ G c</c>, clamped at 0 (rounding can make it slightly negative).</summary>
+    public static double Quadratic(double[,] g, ReadOnlySpan<double> c)
+    {
+        double s = 0;
+        for (int i = 0; i < c.Length; i++)
+            for (int j = 0; j < c.Length; j++) s += c[i] * g[i, j] * c[j];
+        return Math.Max(0, s);
+    }
+
+    /// <summary>Writes <c>offset + Σ f_i x_i</c>: coefficients over the inputs' raw tensors and an optional base coefficient.</summary>
+    public static void WriteCombination(TensorMergeContext ctx, IReadOnlyList<TaskInput> inputs, IReadOnlyList<double> coefficients, TaskInput? baseInput, double baseCoefficient)
+    {
+        var f = coefficients.Select(x => (float)x).ToArray();
+        float fb = (float)baseCoefficient;
+        Chunked.For(ctx.Count, ctx.Cancellation, (_, start, length, sc) =>
+        {
+            var acc = sc.Get(0, length);
+            var x = sc.Get(1, length);
+            if (baseInput is not null)
+            {
+                baseInput.Source.Read(start, acc);
+                TensorPrimitives.Multiply(acc, fb, acc);
+            }
+            else acc.Clear();
+            for (int i = 0; i < inputs.Count; i++)
+            {
+                inputs[i].Source.Read(start, x);
+                TensorPrimitives.MultiplyAdd(x, f[i], acc, acc);
+            }
+            ctx.Output.Write(start, acc);
+        });
+    }
+}

@@ -1,0 +1,232 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+using FuseSharp.Merging.Kernels;
+using FuseSharp.Merging.Planning;
+
+namespace FuseSharp.Merging.Methods;
+
+/// <summary>
+/// SCE: Select, Calculate, Erase (FuseChat 2.0, arXiv 2408.07990; spec §2.12). Per tensor, with task vectors Δ_i:
+/// <b>select</b> (when <c>select_topk</c> &lt; 1) the <c>k = int(select_topk · count_nonzero(var))</c> positions of
+/// largest element-wise population variance of the Δ_i across models; <b>calculate</b> per-model weights
+/// <c>w_i ∝ Σ(mask ⊙ Δ_i)² / numel</c>; <b>erase</b> minority signs (sign of Σ Δ_i, 0 → +) and take the weighted
+/// disjoint mean. The two reference implementations differ, selected by <c>sce_mask_mode</c>:
+/// <c>deltas</c> (mergekit <c>sce</c>, the default, since the YAML dialect is mergekit's) multiplies the deltas by
+/// the mask, so unselected positions keep the base, erases on the masked deltas, uniform weights when
+/// Σ &lt; 1e-6 and clamps the divisor at 1e-6; <c>weights_only</c> (the FuseChat repository's
+/// <c>sce_merging.py</c>) uses the mask only for the weights, erases on the unmasked deltas, uniform weights
+/// when Σ = 0 and replaces a zero divisor by 1. Neither uses user weights or lambda.
+/// </summary>
+public sealed class Sce : IMergeMethod
+{
+    public string Name => "sce";
+
+    public string PrettyName => "SCE";
+
+    public string? Reference => "https://arxiv.org/abs/2408.07990";
+
+    public BaseModelPolicy BasePolicy => BaseModelPolicy.Required;
+
+    public EmbeddingShapePolicy EmbeddingPolicy => EmbeddingShapePolicy.CutToBase;
+
+    public IReadOnlyList<ParameterDef> Parameters { get; } =
+    [
+        ParameterDef.Number("select_topk", 1.0, "fraction of the high-variance positions selected", MethodHelpers.Density),
+        ParameterDef.Choice("sce_mask_mode", "deltas", ["deltas", "weights_only"],
+            "deltas: the variance mask zeroes the task vectors (mergekit); weights_only: it only shapes the weights (FuseChat repository)"),
+        ParameterDef.Bool("int8_mask", false, "mergekit memory option; accepted, no effect on the result"),
+    ];
+
+    public IReadOnlyList<ParameterDef> ModelParameters { get; } = [];
+
+    public void Validate(TensorTask task) => MethodHelpers.RequireCounts(task, Name, needsBase: true, min: 0);
+
+    public long WorkspaceBytes(TensorTask task) =>
+        task.Parameters.Number("select_topk") < 1 ? task.Count * 4 + task.Count / 8 * 4 : 0;
+
+    public void Merge(TensorMergeContext ctx)
+    {
+        var task = ctx.Task;
+        int m = task.Inputs.Count;
+        if (m == 0)
+        {
+            MethodHelpers.CopyInput(ctx, task.Base!);
+            return;
+        }
+        double topk = task.Parameters.Number("select_topk");
+        bool maskDeltas = task.Parameters.String("sce_mask_mode") == "deltas";
+        var deltas = MethodHelpers.Deltas(task);
+        long n = ctx.Count;
+
+        // Select: variance across models per element (FP64 per element), kept in a buffer, then a top-k key range on it.
+        FloatBuffer? variance = null;
+        MaskKey low = MaskKey.Min;
+        bool none = false;
+        if (topk < 1)
+        {
+            variance = ctx.Allocate(n);
+            var nonzero = Chunked.Reduce(n, 1, ctx.Cancellation, (start, length, sc, acc) =>
+            {
+                deltas(start, length, sc);
+                acc[0] += Variance(sc.Arrays(m, length), m, variance.Slice(start, length));
+            });
+            long k = (long)(topk * nonzero[0]);
+            ctx.Diagnostics.Set("selected_fraction", (double)k / n);
+            if (k == 0) none = true;
+            else
+            {
+                var buf = variance;
+                var selection = OrderStatistics.Select(n, [n - k], (start, length, sc) => buf.Slice(start, length).CopyTo(sc.Get(0, length)), 0x5CE5_E1EC7UL ^ (ulong)n, ctx.Cancellation);
+                var r = selection.Results[0][0];
+                // Exactly k positions (ties at the threshold by index, like any top-k order).
+                low = r.Less == n - k ? new MaskKey(r.Value, long.MinValue) : new MaskKey(r.Value, selection.IndexOfEqual(0, n - k, n - k - r.Less));
+            }
+        }
+
+        // Keep (select mask) for elements [start, start + length): variance key >= low.
+        void Select(Span<float> d, long start, int length)
+        {
+            if (variance is null) return;
+            if (none)
+            {
+                d.Clear();
+                return;
+            }
+            KeepAtLeast(d, variance.Slice(start, length), start, low);
+        }
+
+        // Calculate: Σ (mask ⊙ Δ_i)² per model.
+        var sq = Chunked.Reduce(n, 2 * m, ctx.Cancellation, (start, length, sc, acc) =>
+        {
+            deltas(start, length, sc);
+            for (int i = 0; i < m; i++)
+            {
+                var d = sc.Get(i, length);
+                acc[m + i] += TensorPrimitives.SumOfSquares(d);
+                Select(d, start, length);
+                acc[i] += TensorPrimitives.SumOfSquares(d);
+            }
+        });
+        var w = new double[m];
+        double total = 0;
+        for (int i = 0; i < m; i++) total += w[i] = sq[i] / n;
+        bool uniform = maskDeltas ? total < 1e-6 : total == 0;
+        for (int i = 0; i < m; i++) w[i] = uniform ? 1.0 / m : w[i] / total;
+        if (uniform) ctx.Diagnostics.Guard(maskDeltas ? "Σ mean(Δ²) < 1e-6: uniform weights" : "Σ of masked squares = 0: uniform weights");
+        ctx.Diagnostics.EffectiveWeights(w);
+        ctx.Diagnostics.DeltaNorms(Enumerable.Range(0, m).Select(i => Math.Sqrt(sq[m + i])).ToList());
+
+        // Erase + disjoint weighted mean (the TIES combine with the SCE weights, election on the unweighted sum).
+        var wf = w.Select(x => (float)x).ToArray();
+        var flip = Enumerable.Repeat(1f, m).ToArray();
+        float floor = maskDeltas ? 1e-6f : 0f;
+        var conflicts = Chunked.Reduce(n, 1, ctx.Cancellation, (start, length, sc, acc) =>
+        {
+            deltas(start, length, sc);
+            var xs = sc.Arrays(m + 4, length);
+            var b = xs[m].AsSpan(0, length);
+            var sum = xs[m + 1].AsSpan(0, length);
+            var mx = xs[m + 2].AsSpan(0, length);
+            var mn = xs[m + 3].AsSpan(0, length);
+            sum.Clear();
+            for (int i = 0; i < m; i++)
+            {
+                var d = xs[i].AsSpan(0, length);
+                if (maskDeltas) Select(d, start, length);
+                TensorPrimitives.Add(sum, d, sum);
+                if (i == 0)
+                {
+                    d.CopyTo(mx);
+                    d.CopyTo(mn);
+                }
+                else
+                {
+                    TensorPrimitives.Max(mx, d, mx);
+                    TensorPrimitives.Min(mn, d, mn);
+                }
+                TensorPrimitives.Multiply(d, wf[i], d);
+            }
+            acc[0] += TaskVectorKernels.Combine(xs, m, b, sum, wf, flip, 1f, countDivisor: false, normalize: true, lambda: 1f, floor, mx, mn);
+            ctx.Output.Write(start, b);
+        });
+        ctx.Diagnostics.SignConflictRate(conflicts[0] / n);
+    }
+
+    /// <summary>
+    /// Population variance across the m series per element, in FP64 (4 lanes at a time), written as F32; returns the
+    /// number of non-zero variances. Identical deltas give exactly 0 (the mean of equal values is exact in FP64).
+    /// </summary>
+    internal static long Variance(float[][] d, int m, Span<float> variance)
+    {
+        int n = variance.Length, j = 0;
+        long nonzero = 0;
+        if (Vector.IsHardwareAccelerated && Vector<double>.Count * 2 == Vector<float>.Count)
+        {
+            int w = Vector<float>.Count;
+            Span<Vector<double>> lo = stackalloc Vector<double>[8], hi = stackalloc Vector<double>[8];
+            bool fits = m <= 8;
+            for (; fits && j <= n - w; j += w)
+            {
+                var sumLo = Vector<double>.Zero;
+                var sumHi = Vector<double>.Zero;
+                for (int i = 0; i < m; i++)
+                {
+                    Vector.Widen(new Vector<float>(d[i], j), out lo[i], out hi[i]);
+                    sumLo += lo[i];
+                    sumHi += hi[i];
+                }
+                var inv = new Vector<double>(1.0 / m);
+                var meanLo = sumLo * inv;
+                var meanHi = sumHi * inv;
+                var ssLo = Vector<double>.Zero;
+                var ssHi = Vector<double>.Zero;
+                for (int i = 0; i < m; i++)
+                {
+                    var a = lo[i] - meanLo;
+                    var c = hi[i] - meanHi;
+                    ssLo += a * a;
+                    ssHi += c * c;
+                }
+                var v = Vector.Narrow(ssLo * inv, ssHi * inv);
+                v.CopyTo(variance.Slice(j, w));
+                nonzero += Vector.Sum(Vector.OnesComplement(Vector.Equals(v, Vector<float>.Zero)) & Vector<int>.One);
+            }
+        }
+        for (; j < n; j++)
+        {
+            double mean = 0;
+            for (int i = 0; i < m; i++) mean += d[i][j];
+            mean /= m;
+            double ss = 0;
+            for (int i = 0; i < m; i++)
+            {
+                double a = d[i][j] - mean;
+                ss += a * a;
+            }
+            variance[j] = (float)(ss / m);
+            if (variance[j] != 0) nonzero++;
+        }
+        return nonzero;
+    }
+
+    /// <summary>Zeroes <paramref name="target"/> where (key, index) &lt; <paramref name="low"/> (vectorised; boundary ties per element).</summary>
+    internal static void KeepAtLeast(Span<float> target, ReadOnlySpan<float> keys, long start, MaskKey low)
+    {
+        int j = 0, w = Vector<float>.Count;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var lo = new Vector<float>(low.Value);
+            for (; j <= target.Length - w; j += w)
+            {
+                var k = new Vector<float>(keys.Slice(j, w));
+                if (!Vector.EqualsAll(Vector.Equals(k, lo), Vector<int>.Zero))
+                {
+                    for (int i = j; i < j + w; i++) if (!low.AtLeast(keys[i], start + i)) target[i] = 0;
+                    continue;
+                }
+                Vector.ConditionalSelect(Vector.GreaterThan(k, lo), new Vector<float>(target.Slice(j, w)), Vector<float>.Zero).CopyTo(target.Slice(j, w));
+            }
+        }
+        for (; j < target.Length; j++) if (!low.AtLeast(keys[j], start + j)) target[j] = 0;
+    }
+}

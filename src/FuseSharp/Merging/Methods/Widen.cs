@@ -1,0 +1,266 @@
+using System.Numerics.Tensors;
+using FuseSharp.Merging.Kernels;
+using FuseSharp.Merging.Planning;
+
+namespace FuseSharp.Merging.Methods;
+
+/// <summary>
+/// WIDEN (MergeLLM <c>widen_merging</c>, arXiv 2408.03092; spec §2.14), which merges fine-tuned and continually
+/// pre-trained models alike by weight disentanglement. For a 2-D tensor W (out × in; the input embedding is
+/// transposed so its columns are tokens), per column c and model i: magnitude m = ‖W[:, c]‖ and direction
+/// D = W/m; the changes against the base ΔM = |m_i − m_b| and ΔD = 1 − cos(D_i, D_b) are ranked within each
+/// model (stable ascending sort, rank j/n); each ranking is scored across models by a softmax, and entries
+/// above <c>above_average_value_ratio</c> × the model's mean rank get <c>score_calibration_value</c>; the column
+/// weight is 0.5 (S^M + S^D) and <c>θ = θ_b + Σ_i Δ_i ⊙ w_i[column]</c>, not normalised. 1-D tensors (norms,
+/// biases) are scored on the raw |Δ_i| values instead of ranks. All statistics are per-column reductions, so the
+/// merge streams in two passes. The reference divides by the column norm without an epsilon (a zero column gives
+/// NaN); here a zero column's cosine is 0 (torch's eps rule for zero vectors) and the guard is reported.
+/// Inputs with different vocabulary sizes are aligned beforehand (spec §2.14.6): every embedding is padded to the
+/// largest vocabulary with rows equal to its own mean row.
+/// </summary>
+public sealed class Widen : IMergeMethod
+{
+    public string Name => "widen";
+
+    public string PrettyName => "WIDEN";
+
+    public string? Reference => "https://arxiv.org/abs/2408.03092";
+
+    public BaseModelPolicy BasePolicy => BaseModelPolicy.Required;
+
+    public EmbeddingShapePolicy EmbeddingPolicy => EmbeddingShapePolicy.PadToLargestWithMean;
+
+    public IReadOnlyList<ParameterDef> Parameters { get; } =
+    [
+        ParameterDef.Number("above_average_value_ratio", 1.0, "entries whose rank exceeds this × the mean rank get the calibration value"),
+        ParameterDef.Number("score_calibration_value", 1.0, "score given to the above-average entries"),
+    ];
+
+    public IReadOnlyList<ParameterDef> ModelParameters { get; } = [];
+
+    public void Validate(TensorTask task) => MethodHelpers.RequireCounts(task, Name, needsBase: true, min: 1);
+
+    public long WorkspaceBytes(TensorTask task) => task.Shape.Rank == 2 ? task.Shape[1] * 8L * (3 * task.Inputs.Count + 1) * 64 : 0;
+
+    public void Merge(TensorMergeContext ctx)
+    {
+        var task = ctx.Task;
+        double ratio = task.Parameters.Number("above_average_value_ratio");
+        double calibration = task.Parameters.Number("score_calibration_value");
+        if (task.Shape.Rank == 2) MergeMatrix(ctx, ratio, calibration);
+        else MergeVector(ctx, ratio, calibration);
+    }
+
+    private static void MergeMatrix(TensorMergeContext ctx, double ratio, double calibration)
+    {
+        var task = ctx.Task;
+        int m = task.Inputs.Count;
+        long rows = task.Shape[0], cols = task.Shape[1];
+        bool transposed = task.IsInputEmbedding;
+        var deltas = MethodHelpers.Deltas(task);
+        long n = transposed ? rows : cols;
+        // Per "column" (a storage column, or a storage row when transposed): Σ b², Σ θ_i², Σ θ_i·b.
+        int width = 1 + 2 * m;
+        double[] stats;
+        if (transposed)
+        {
+            stats = new double[n * width];
+            Chunked.ForRows(rows, cols, ctx.Cancellation, (r0, count, sc) =>
+            {
+                for (long r = r0; r < r0 + count; r++)
+                    foreach (var (start, len, _) in new Segments(r * cols, cols))
+                    {
+                        deltas(start, len, sc);
+                        var b = sc.Get(m, len);
+                        stats[r * width] += TensorPrimitives.SumOfSquares(b);
+                        for (int i = 0; i < m; i++)
+                        {
+                            var x = sc.Get(i, len);
+                            TensorPrimitives.Add(x, b, x); // back to θ_i
+                            stats[r * width + 1 + i] += TensorPrimitives.SumOfSquares(x);
+                            stats[r * width + 1 + m + i] += TensorPrimitives.Dot(x, b);
+                        }
+                    }
+            });
+        }
+        else stats = ColumnStatistics(task, rows, cols, ctx.Cancellation);
+
+        // Magnitude and direction changes, ranked within each model.
+        var dm = new float[m][];
+        var dd = new float[m][];
+        int zeroColumns = 0;
+        for (int i = 0; i < m; i++)
+        {
+            dm[i] = new float[n];
+            dd[i] = new float[n];
+            for (long c = 0; c < n; c++)
+            {
+                double mb = Math.Sqrt(stats[c * width]), mi = Math.Sqrt(stats[c * width + 1 + i]);
+                double dot = stats[c * width + 1 + m + i];
+                dm[i][c] = (float)Math.Abs(mi - mb);
+                double denom = mi * mb;
+                if (denom == 0) zeroColumns++;
+                dd[i][c] = (float)(1 - (denom == 0 ? 0 : dot / denom));
+            }
+        }
+        if (zeroColumns > 0) ctx.Diagnostics.Guard($"{zeroColumns} zero columns (norm 0): direction change taken as 1 (cosine 0)");
+        var sM = Score(Ranks(dm), ratio, calibration);
+        var sD = Score(Ranks(dd), ratio, calibration);
+        var w = new float[m][];
+        for (int i = 0; i < m; i++)
+        {
+            w[i] = new float[n];
+            for (long c = 0; c < n; c++) w[i][c] = (float)(0.5 * (sM[i][c] + sD[i][c]));
+        }
+        ctx.Diagnostics.EffectiveWeights(w.Select(x => x.Average(v => (double)v)).ToList());
+
+        // θ = θ_b + Σ Δ_i ⊙ w_i[column].
+        Chunked.ForRows(rows, cols, ctx.Cancellation, (r0, count, sc) =>
+        {
+            for (long r = r0; r < r0 + count; r++)
+                foreach (var (start, len, off) in new Segments(r * cols, cols))
+                {
+                    deltas(start, len, sc);
+                    var b = sc.Get(m, len);
+                    for (int i = 0; i < m; i++)
+                    {
+                        var d = sc.Get(i, len);
+                        if (transposed) TensorPrimitives.MultiplyAdd(d, w[i][r], b, b);
+                        else TensorPrimitives.MultiplyAdd(d, w[i].AsSpan((int)off, len), b, b);
+                    }
+                    ctx.Output.Write(start, b);
+                }
+        });
+    }
+
+    /// <summary>
+    /// Per column c of a [rows, cols] matrix: Σ b², then Σ θ_i² and Σ θ_i·b per model, laid out [c * (1 + 2m) + stat].
+    /// Rows are split into a fixed number of groups (by shape only, so the sums do not depend on the thread count);
+    /// each group accumulates rows in F32 with TensorPrimitives, flushing into FP64 every 16 rows.
+    /// </summary>
+    private static double[] ColumnStatistics(TensorTask task, long rows, long cols, CancellationToken ct)
+    {
+        int m = task.Inputs.Count, width = 1 + 2 * m;
+        long perGroupBytes = cols * width * 8;
+        int groups = (int)Math.Clamp(Math.Min(rows, (64L << 20) / Math.Max(1, perGroupBytes)), 1, 64);
+        var partial = new double[groups][];
+        Chunked.ForEach(groups, ct, g =>
+        {
+            long r0 = rows * g / groups, r1 = rows * (g + 1) / groups;
+            var acc = partial[g] = new double[cols * width];
+            var f = new float[width][];
+            for (int k = 0; k < width; k++) f[k] = new float[cols];
+            var sc = ChunkScratch.ForCurrentThread();
+            int pending = 0;
+            for (long r = r0; r < r1; r++)
+            {
+                foreach (var (start, len, off) in new Segments(r * cols, cols))
+                {
+                    var b = sc.Get(m, len);
+                    task.Base!.Source.Read(start, b);
+                    var fb = f[0].AsSpan((int)off, len);
+                    TensorPrimitives.MultiplyAdd(b, b, fb, fb);
+                    for (int i = 0; i < m; i++)
+                    {
+                        var x = sc.Get(i, len);
+                        task.Inputs[i].Source.Read(start, x);
+                        var fx = f[1 + i].AsSpan((int)off, len);
+                        TensorPrimitives.MultiplyAdd(x, x, fx, fx);
+                        var fd = f[1 + m + i].AsSpan((int)off, len);
+                        TensorPrimitives.MultiplyAdd(x, b, fd, fd);
+                    }
+                }
+                if (++pending == 16 || r == r1 - 1)
+                {
+                    for (int k = 0; k < width; k++)
+                    {
+                        var fk = f[k];
+                        for (long c = 0; c < cols; c++) acc[c * width + k] += fk[c];
+                        Array.Clear(fk);
+                    }
+                    pending = 0;
+                }
+            }
+        });
+        var total = new double[cols * width];
+        for (int g = 0; g < groups; g++)
+            for (long j = 0; j < total.Length; j++) total[j] += partial[g][j];
+        return total;
+    }
+
+    private static void MergeVector(TensorMergeContext ctx, double ratio, double calibration)
+    {
+        var task = ctx.Task;
+        int m = task.Inputs.Count;
+        var deltas = MethodHelpers.Deltas(task);
+        var sums = Chunked.Reduce(ctx.Count, m, ctx.Cancellation, (start, length, sc, acc) =>
+        {
+            deltas(start, length, sc);
+            for (int i = 0; i < m; i++) acc[i] += TensorPrimitives.SumOfMagnitudes(sc.Get(i, length));
+        });
+        var threshold = sums.Select(s => s / ctx.Count * ratio).ToArray();
+        var weightSums = Chunked.Reduce(ctx.Count, m, ctx.Cancellation, (start, length, sc, acc) =>
+        {
+            deltas(start, length, sc);
+            var b = sc.Get(m, length);
+            var ds = sc.Arrays(m, length);
+            Span<double> e = stackalloc double[m];
+            for (int j = 0; j < length; j++)
+            {
+                // Softmax over models of the raw |Δ| values, then calibration above the model's mean.
+                double max = double.NegativeInfinity, sum = 0;
+                for (int i = 0; i < m; i++) max = Math.Max(max, Math.Abs(ds[i][j]));
+                for (int i = 0; i < m; i++) sum += e[i] = Math.Exp(Math.Abs(ds[i][j]) - max);
+                double v = b[j];
+                for (int i = 0; i < m; i++)
+                {
+                    float d = ds[i][j];
+                    double s = Math.Abs(d) > threshold[i] ? calibration : e[i] / sum;
+                    acc[i] += s;
+                    v += d * s;
+                }
+                b[j] = (float)v;
+            }
+            ctx.Output.Write(start, b);
+        });
+        ctx.Diagnostics.EffectiveWeights(weightSums.Select(s => s / ctx.Count).ToList());
+    }
+
+    /// <summary>Within-model ranks j/n (stable ascending order), per model.</summary>
+    private static double[][] Ranks(float[][] values)
+    {
+        var ws = Ranking.Workspace.ForCurrentThread();
+        return values.Select(v =>
+        {
+            var r = new int[v.Length];
+            Ranking.AscendingRanks(v, r, ws);
+            return r.Select(x => (double)x / v.Length).ToArray();
+        }).ToArray();
+    }
+
+    /// <summary>
+    /// MergeLLM's score: softmax across models per column, then entries above the model's mean × ratio
+    /// (strict) set to the calibration value.
+    /// </summary>
+    internal static double[][] Score(double[][] r, double ratio, double calibration)
+    {
+        int m = r.Length;
+        long n = r[0].Length;
+        var s = new double[m][];
+        for (int i = 0; i < m; i++) s[i] = new double[n];
+        for (long c = 0; c < n; c++)
+        {
+            double max = double.NegativeInfinity, sum = 0;
+            for (int i = 0; i < m; i++) max = Math.Max(max, r[i][c]);
+            for (int i = 0; i < m; i++) sum += s[i][c] = Math.Exp(r[i][c] - max);
+            for (int i = 0; i < m; i++) s[i][c] /= sum;
+        }
+        for (int i = 0; i < m; i++)
+        {
+            double avg = r[i].Average();
+            for (long c = 0; c < n; c++)
+                if (r[i][c] > avg * ratio) s[i][c] = calibration;
+        }
+        return s;
+    }
+}

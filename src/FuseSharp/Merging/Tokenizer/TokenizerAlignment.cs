@@ -1,0 +1,303 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using FuseSharp.Merging.Config;
+using FuseSharp.Merging.Methods;
+using FuseSharp.Merging.Planning;
+
+namespace FuseSharp.Merging.Tokenizer;
+
+/// <summary>
+/// Builds the output vocabulary for a union tokenizer (mergekit <c>tokenizer_source: union</c>, spec §4.3). The
+/// tokenizer engine implements this; until it is registered in <see cref="TokenizerAlignment.UnionBuilder"/> a
+/// union is refused with a clear message.
+/// </summary>
+public interface IUnionTokenizerBuilder
+{
+    /// <summary>
+    /// The union vocabulary (base vocabulary, then other models' tokens, then all added tokens) and the files of the
+    /// output tokenizer (name → content), for models whose folders are given with their config vocab sizes.
+    /// </summary>
+    (Vocabulary Vocabulary, IReadOnlyDictionary<string, string> Files) BuildUnion(string baseFolder, IReadOnlyList<(string Folder, int? VocabSize)> models);
+}
+
+/// <summary>
+/// The output tokenizer and, when one is configured, the row alignment of every model's embeddings to it
+/// (mergekit <c>BuildTokenizer</c> + <c>PermutedEmbeddings</c>, spec §1.3, §4.3). For an output token a model that
+/// has it contributes its own row (unless the token's setting forces a source); otherwise the row comes from the
+/// token's configured source, else the only model that has it, else zero (none has it), else the base, else the
+/// mean of the models that have it. <c>pad_to_multiple_of</c> pads with each model's mean row.
+/// Without a tokenizer setting the alignment is inactive and the donor's tokenizer is copied.
+/// </summary>
+public sealed class TokenizerAlignment
+{
+    private readonly Vocabulary? _output;
+    private readonly IReadOnlyDictionary<int, int[]> _permutations; // model index -> output id -> model row (-1: absent)
+    private readonly InputModel? _base;
+    private readonly IReadOnlyList<InputModel> _models;
+    private readonly TokenizerDefinition? _definition;
+    private readonly int _rows;
+
+    private TokenizerAlignment(TokenizerOutput output, Vocabulary? vocabulary, IReadOnlyDictionary<int, int[]> permutations, InputModel? baseModel,
+        IReadOnlyList<InputModel> models, TokenizerDefinition? definition, int rows)
+    {
+        Output = output;
+        _output = vocabulary;
+        _permutations = permutations;
+        _base = baseModel;
+        _models = models;
+        _definition = definition;
+        _rows = rows;
+    }
+
+    /// <summary>The engine's union builder, once the tokenizer work provides one.</summary>
+    public static IUnionTokenizerBuilder? UnionBuilder { get; set; }
+
+    public TokenizerOutput Output { get; }
+
+    /// <summary>True when embeddings are re-indexed to an output vocabulary.</summary>
+    public bool Active => _output is not null;
+
+    /// <exception cref="MergeConfigException">Union without a builder, unreadable vocabularies, unknown token sources.</exception>
+    public static TokenizerAlignment Build(MergeConfiguration config, IReadOnlyList<InputModel> models, InputModel baseModel, IMergeMethod method,
+        MergeOptions options, List<string> warnings, Action<string>? log)
+    {
+        var def = config.Tokenizer;
+        if (def is null)
+        {
+            var donor = baseModel;
+            return new TokenizerAlignment(new TokenizerOutput
+            {
+                DonorFolder = options.CopyTokenizer ? donor.Path : null,
+                Description = options.CopyTokenizer ? $"tokenizer copied from {donor.Name}" : "no tokenizer (--no-copy-tokenizer)",
+            }, null, new Dictionary<int, int[]>(), null, models, null, 0);
+        }
+        var loc = def.Location;
+        Vocabulary vocab;
+        string donorFolder;
+        var rewritten = new Dictionary<string, string>();
+        if (def.IsUnion)
+        {
+            if (UnionBuilder is null)
+                throw new MergeConfigException(loc.File, loc.Line, "tokenizer source 'union' needs the tokenizer engine, which this build does not have yet",
+                    "use 'tokenizer_source: base' (or a model) for now");
+            var (v, files) = UnionBuilder.BuildUnion(baseModel.Path, models.Select(m => (m.Path, m.Config?.VocabSize)).ToList());
+            vocab = v;
+            donorFolder = baseModel.Path;
+            foreach (var (k, c) in files) rewritten[k] = c;
+        }
+        else
+        {
+            var source = def.IsBase ? baseModel : models.FirstOrDefault(m => m.Reference.SameModel(def.SourceModel!));
+            donorFolder = source?.Path ?? ModelResolver.Resolve(def.SourceModel!, config.SourcePath);
+            var read = Vocabulary.Read(donorFolder) ?? throw new MergeConfigException(loc.File, loc.Line,
+                $"cannot read the vocabulary of {donorFolder} (no tokenizer.json or vocab.json)",
+                "give a model with a tokenizer.json; SentencePiece-only tokenizers need the tokenizer engine");
+            vocab = read;
+            // mergekit strips the base tokenizer of ids >= its config vocab_size (padding tokens without embeddings).
+            if (def.IsBase && baseModel.Config?.VocabSize is int vs && read.Count > vs)
+            {
+                vocab = new Vocabulary(read.Tokens.Where(p => p.Value < vs).ToDictionary(p => p.Key, p => p.Value), read.Source);
+                if (StripTokenizerJson(donorFolder, vs) is { } stripped) rewritten["tokenizer.json"] = stripped;
+                warnings.Add($"base tokenizer has {read.Count - vocab.Count} ids >= vocab_size {vs}; they are dropped from the output tokenizer");
+            }
+        }
+        foreach (var (token, _) in def.Tokens)
+            if (!vocab.Tokens.ContainsKey(token))
+                throw new MergeConfigException(loc.File, loc.Line, $"token '{token}' is not in the output vocabulary; adding new tokens needs the tokenizer engine",
+                    "list only tokens the output tokenizer has");
+
+        int count = vocab.Count;
+        int rows = def.PadToMultipleOf is int p && p > 0 ? (count + p - 1) / p * p : count;
+        var perms = new Dictionary<int, int[]>();
+        foreach (var m in models)
+        {
+            var mv = Vocabulary.Read(m.Path);
+            if (mv is null)
+            {
+                warnings.Add($"cannot read the vocabulary of {m.Name}; assuming it is the same as the output tokenizer's");
+                mv = vocab;
+            }
+            int limit = m.Config?.VocabSize ?? int.MaxValue;
+            var perm = new int[count];
+            Array.Fill(perm, -1);
+            foreach (var (tok, id) in vocab.Tokens)
+                if (mv.Tokens.TryGetValue(tok, out var mid) && mid < limit) perm[id] = mid;
+            perms[m.Index] = perm;
+            int missing = perm.Count(x => x < 0);
+            if (missing > 0) log?.Invoke($"tokenizer: {m.Name} lacks {missing} of {count} output tokens");
+        }
+        var output = new TokenizerOutput
+        {
+            DonorFolder = options.CopyTokenizer ? donorFolder : null,
+            Rewritten = rewritten,
+            VocabSize = rows,
+            Description = string.Create(CultureInfo.InvariantCulture, $"tokenizer from {(def.IsUnion ? "union" : def.IsBase ? "base" : def.SourceModel!.Text)} ({count} tokens{(rows != count ? $", padded to {rows}" : "")})"),
+        };
+        _ = method;
+        return new TokenizerAlignment(output, vocab, perms, baseModel, models, def, rows);
+    }
+
+    /// <summary>Views of every model's embedding re-indexed to the output vocabulary.</summary>
+    public IReadOnlyList<TensorSource> Align(string name, IReadOnlyList<InputModel> models, IReadOnlyList<StoredTensorSource> stored, List<string> notes)
+    {
+        var vocab = _output!;
+        long cols = stored[0].Shape[1];
+        if (stored.Any(s => s.Shape[1] != cols))
+            throw new MergeException($"embedding widths differ: {string.Join(", ", stored.Select(s => s.Describe + " " + s.Shape))}", name, "the models have different hidden sizes");
+        int count = vocab.Count;
+        var perms = models.Select(m => Clip(_permutations[m.Index], stored[models.ToList().IndexOf(m)].Shape[0])).ToList();
+        var byToken = vocab.Tokens.ToDictionary(p => p.Value, p => p.Key);
+
+        // Default rows for tokens some model lacks: one producer per token, shared by every model that lacks it.
+        var defaults = new List<Func<float[]>>();
+        var defaultOf = new Dictionary<int, int>();
+        int Default(int id, Func<float[]> make)
+        {
+            if (!defaultOf.TryGetValue(id, out var k))
+            {
+                k = defaults.Count;
+                defaults.Add(make);
+                defaultOf[id] = k;
+            }
+            return k;
+        }
+        float[] Row(int model, int row)
+        {
+            var r = new float[cols];
+            stored[model].Read(row * stored[model].Shape[1], r);
+            return r;
+        }
+        int baseIdx = _base is null ? -1 : models.ToList().IndexOf(_base);
+        int zeros = 0;
+        var maps = new int[models.Count][];
+        for (int i = 0; i < models.Count; i++) maps[i] = new int[_rows];
+        for (int id = 0; id < count; id++)
+        {
+            TokenEmbeddingSettings? setting = null;
+            if (byToken.TryGetValue(id, out var tok)) _definition!.Tokens.TryGetValue(tok, out setting);
+            var present = Enumerable.Range(0, models.Count).Where(i => perms[i][id] >= 0).ToList();
+            int? defaultRow = null;
+            for (int i = 0; i < models.Count; i++)
+            {
+                if (perms[i][id] >= 0 && setting?.Force != true)
+                {
+                    maps[i][id] = perms[i][id];
+                    continue;
+                }
+                defaultRow ??= Default(id, DefaultProducer(id, setting, present, perms, baseIdx, models, Row, ref zeros, name, tok));
+                maps[i][id] = -1 - defaultRow.Value;
+            }
+        }
+        // pad_to_multiple_of rows: each model's own mean row.
+        var views = new List<TensorSource>();
+        for (int i = 0; i < models.Count; i++)
+        {
+            var mine = new List<Func<float[]>>(defaults);
+            if (_rows > count)
+            {
+                var s = stored[i];
+                mine.Add(() => RowMappedSource.MeanRow(s, cols));
+                for (int r = count; r < _rows; r++) maps[i][r] = -mine.Count;
+            }
+            views.Add(new RowMappedSource(stored[i], _rows, cols, maps[i], mine, "aligned to the output tokenizer"));
+        }
+        if (zeros > 0) notes.Add($"{name}: {zeros} output tokens are in no model; their rows are zero");
+        if (defaults.Count > 0) notes.Add($"{name}: {defaults.Count} tokens missing from some models get a substitute row");
+        return views;
+    }
+
+    private Func<float[]> DefaultProducer(int id, TokenEmbeddingSettings? setting, List<int> present, List<int[]> perms, int baseIdx,
+        IReadOnlyList<InputModel> models, Func<int, int, float[]> row, ref int zeros, string name, string? token)
+    {
+        switch (setting?.Source)
+        {
+            case ZeroEmbeddingSource:
+                return () => new float[row(0, 0).Length];
+            case ModelEmbeddingSource ms:
+            {
+                int i = IndexOf(models, ms.Model, name);
+                if (perms[i][id] < 0) throw new MergeException($"token '{token}' is not in {ms.Model.Text}, its configured source", name);
+                int r = perms[i][id];
+                return () => row(i, r);
+            }
+            case ModelTokenEmbeddingSource mt:
+            {
+                int i = IndexOf(models, mt.Model, name);
+                int r = mt.TokenId ?? (Vocabulary.Read(models[i].Path)?.Tokens.TryGetValue(mt.Token!, out var tid) == true ? tid
+                    : throw new MergeException($"token '{mt.Token}' not found in {mt.Model.Text}", name));
+                return () => row(i, r);
+            }
+        }
+        if (present.Count == 1)
+        {
+            int i = present[0], r = perms[i][id];
+            return () => row(i, r);
+        }
+        if (present.Count == 0)
+        {
+            zeros++;
+            return () => new float[row(0, 0).Length];
+        }
+        if (baseIdx >= 0 && perms[baseIdx][id] >= 0)
+        {
+            int r = perms[baseIdx][id];
+            return () => row(baseIdx, r);
+        }
+        var donors = present.Select(i => (i, perms[i][id])).ToList();
+        return () =>
+        {
+            var sum = new double[row(donors[0].i, donors[0].Item2).Length];
+            foreach (var (i, r) in donors)
+            {
+                var v = row(i, r);
+                for (int c = 0; c < v.Length; c++) sum[c] += v[c];
+            }
+            return sum.Select(x => (float)(x / donors.Count)).ToArray();
+        };
+    }
+
+    private int IndexOf(IReadOnlyList<InputModel> models, ModelReference r, string name)
+    {
+        for (int i = 0; i < models.Count; i++)
+            if (models[i].Reference.SameModel(r)) return i;
+        _ = _models;
+        throw new MergeException($"token source {r.Text} is not one of the models merged into this tensor", name);
+    }
+
+    /// <summary>A permutation limited to the rows the model's embedding actually has.</summary>
+    private static int[] Clip(int[] perm, long rows) => perm.Select(r => r < rows ? r : -1).ToArray();
+
+    /// <summary>tokenizer.json without the tokens whose id is &gt;= <paramref name="vocabSize"/> (and merges that use them), or null if unchanged.</summary>
+    private static string? StripTokenizerJson(string folder, int vocabSize)
+    {
+        var path = Path.Combine(folder, "tokenizer.json");
+        if (!File.Exists(path)) return null;
+        var root = Vocabulary.Parse(path);
+        var removed = new HashSet<string>(StringComparer.Ordinal);
+        if (root["added_tokens"] is JsonArray added)
+        {
+            for (int i = added.Count - 1; i >= 0; i--)
+                if (added[i] is JsonObject o && o["id"]?.GetValue<int>() >= vocabSize)
+                {
+                    removed.Add(o["content"]?.GetValue<string>() ?? "");
+                    added.RemoveAt(i);
+                }
+        }
+        if (root["model"] is JsonObject model && model["vocab"] is JsonObject v)
+        {
+            foreach (var (k, id) in v.ToList())
+                if (id?.GetValue<int>() >= vocabSize)
+                {
+                    removed.Add(k);
+                    v.Remove(k);
+                }
+            if (model["merges"] is JsonArray merges)
+                for (int i = merges.Count - 1; i >= 0; i--)
+                {
+                    var parts = merges[i] is JsonArray pair ? pair.Select(x => x!.GetValue<string>()).ToArray() : (merges[i]?.GetValue<string>() ?? "").Split(' ');
+                    if (parts.Any(removed.Contains)) merges.RemoveAt(i);
+                }
+        }
+        return removed.Count == 0 ? null : root.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+    }
+}

@@ -1,0 +1,147 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using FuseSharp.Cli;
+using FuseSharp.Cli.Commands;
+using FuseSharp.Merging;
+using FuseSharp.Merging.Config;
+using FuseSharp.Merging.Execution;
+using FuseSharp.Merging.Methods;
+using FuseSharp.Merging.Planning;
+using FuseSharp.Tensors;
+using Xunit;
+
+namespace FuseSharp.Tests.Merging;
+
+/// <summary>End-to-end behaviour of the executor and the CLI: determinism, sharding, output folder, data weights, exit codes.</summary>
+public class ExecutionTests
+{
+    private static string CaseConfig(string name) => Path.Combine(TestModels.FixtureDir, name, "merge.yml");
+
+    private static byte[] MergeBytes(string caseName, int threads, long shardBytes = MergeOptions.DefaultShardBytes)
+    {
+        int saved = Parallelism.MaxThreads;
+        var output = Path.Combine(TestModels.TempDir(caseName), "out");
+        try
+        {
+            Parallelism.MaxThreads = threads;
+            using var plan = MergePlanner.Plan(MergeConfigParser.ParseFile(CaseConfig(caseName)), new MergeOptions { Seed = 77, OutShardBytes = shardBytes });
+            MergeExecutor.Run(plan, output);
+        }
+        finally
+        {
+            Parallelism.MaxThreads = saved;
+        }
+        var files = Directory.GetFiles(output, "*.safetensors").Order(StringComparer.Ordinal).ToList();
+        return files.SelectMany(File.ReadAllBytes).ToArray();
+    }
+
+    [Theory]
+    [InlineData("dare_ties")]
+    [InlineData("della")]
+    [InlineData("ties")]
+    public void RandomAndSelectionMethods_GiveIdenticalBytesForAnyThreadCount(string caseName) =>
+        Assert.Equal(MergeBytes(caseName, 1), MergeBytes(caseName, 4));
+
+    [Fact]
+    public void ShardedOutput_HasAnIndexAndTheSameTensors()
+    {
+        var output = Path.Combine(TestModels.TempDir("shards"), "out");
+        using (var plan = MergePlanner.Plan(MergeConfigParser.ParseFile(CaseConfig("linear")), new MergeOptions { OutShardBytes = 30_000 }))
+            MergeExecutor.Run(plan, output);
+        Assert.True(File.Exists(Path.Combine(output, "model.safetensors.index.json")));
+        Assert.True(Directory.GetFiles(output, "model-*-of-*.safetensors").Length > 1);
+        var expected = TestModels.Read(Path.Combine(TestModels.FixtureDir, "linear", "expected", "model.safetensors"));
+        var actual = TestModels.Read(output);
+        Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), actual.Keys.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void OutputFolder_ConfigCardAndReport()
+    {
+        var output = Path.Combine(TestModels.TempDir("folder"), "out");
+        using (var plan = MergePlanner.Plan(MergeConfigParser.ParseFile(CaseConfig("passthrough")), new MergeOptions()))
+            MergeExecutor.Run(plan, output);
+        var cfg = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "config.json")))!;
+        Assert.Equal(3, cfg["num_hidden_layers"]!.GetValue<int>());
+        Assert.Equal("float32", cfg["torch_dtype"]!.GetValue<string>());
+        var card = File.ReadAllText(Path.Combine(output, "README.md"));
+        Assert.Contains("merge_method: passthrough", card, StringComparison.Ordinal);
+        Assert.Contains("- fusesharp", card, StringComparison.Ordinal);
+        Assert.Equal(File.ReadAllText(CaseConfig("passthrough")).TrimEnd() + "\n", File.ReadAllText(Path.Combine(output, "fusesharp_config.yml")));
+        var report = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "merge_report.json")))!;
+        Assert.Equal("passthrough", report["merge_method"]!.GetValue<string>());
+        Assert.Equal(30, report["tensors"]!.AsArray().Count);
+    }
+
+    [Fact]
+    public void Report_HasDeltaNormsKeptFractionsAndConflicts()
+    {
+        var output = Path.Combine(TestModels.TempDir("report"), "out");
+        MergeReport report;
+        using (var plan = MergePlanner.Plan(MergeConfigParser.ParseFile(CaseConfig("ties")), new MergeOptions()))
+            report = MergeExecutor.Run(plan, output);
+        var q = report.Tensors.First(t => t.Task.Name == "model.layers.0.self_attn.q_proj.weight");
+        Assert.Equal(3, q.Diagnostics.PerModel["delta_norm"].Length);
+        Assert.Equal([0.5, 0.6, 0.4], q.Diagnostics.PerModel["kept_fraction"].Select(x => Math.Round(x, 2))); // int(density · 1024) / 1024
+        Assert.InRange(q.Diagnostics.Scalars["sign_conflict_rate"], 0, 1);
+        Assert.Contains("mean kept fraction", report.Summary(), StringComparison.Ordinal);
+        var k = report.Tensors.First(t => t.Task.Name == "model.layers.1.self_attn.k_proj.weight");
+        Assert.All(k.Diagnostics.PerModel["delta_norm"], n => Assert.Equal(0, n));
+    }
+
+    [Fact]
+    public void LmCocktail_WeightsFromExampleData_ThroughTheScorer()
+    {
+        var root = TestModels.TempDir("cocktail");
+        var data = Path.Combine(root, "examples.jsonl");
+        File.WriteAllText(data, "{\"input\": \"2+2=\", \"output\": \"4\"}\n{\"input\": \"capital of France?\", \"output\": \"Paris\"}\n");
+        var models = Path.Combine(TestModels.FixtureDir, "models");
+        var yaml = $"merge_method: lm_cocktail\nmodels:\n  - model: {models}/ft_a\n  - model: {models}/ft_b\nexample_data: {data}\ntemperature: 2.0\n";
+        var saved = LmCocktail.LossScorer;
+        try
+        {
+            LmCocktail.LossScorer = null;
+            Assert.Contains("forward engine", Assert.Throws<MergeConfigException>(() => MergePlanner.Plan(MergeConfigParser.Parse(yaml), new MergeOptions())).Message, StringComparison.Ordinal);
+            LmCocktail.LossScorer = new FakeScorer();
+            using var plan = MergePlanner.Plan(MergeConfigParser.Parse(yaml), new MergeOptions());
+            double w0 = 1 / (1 + Math.Exp(-(2.0 - 1.0) / 2.0)); // losses 1 (ft_a) and 2 (ft_b): softmax(-L/T)
+            Assert.Equal(w0, plan.DataWeights![0], 12);
+            Assert.Equal(w0, plan.Tasks[0].Inputs[0].Weight, 12);
+        }
+        finally
+        {
+            LmCocktail.LossScorer = saved;
+        }
+    }
+
+    private sealed class FakeScorer : IExampleLossScorer
+    {
+        public double Loss(string modelFolder, IReadOnlyList<CocktailExample> examples, int maxInputLength, int batchSize, CancellationToken cancellation)
+        {
+            Assert.Equal(2, examples.Count);
+            return modelFolder.EndsWith("ft_a", StringComparison.Ordinal) ? 1.0 : 2.0;
+        }
+    }
+
+    [Fact]
+    public void Cli_ExitCodes()
+    {
+        static int Run(params string[] args)
+        {
+            var root = new RootCommand();
+            root.Options.Add(CliContext.ThreadsOption);
+            root.Subcommands.Add(MergeCommand.Create());
+            return CliContext.Invoke(root, args);
+        }
+        var dir = TestModels.TempDir("cli");
+        var output = Path.Combine(dir, "out");
+        Assert.Equal(0, Run("merge", CaseConfig("task_arithmetic"), output, "--seed", "3"));
+        Assert.True(File.Exists(Path.Combine(output, "model.safetensors")));
+        Assert.Equal(0, Run("merge", CaseConfig("ties"), "--dry-run"));
+        Assert.Equal(CliContext.ErrorExit, Run("merge", CaseConfig("ties"), output)); // exists, not empty
+        var bad = Path.Combine(dir, "bad.yml");
+        File.WriteAllText(bad, "merge_method: nope\nmodels:\n  - model: x\n");
+        Assert.Equal(CliContext.ErrorExit, Run("merge", bad, Path.Combine(dir, "out2")));
+        Assert.False(Directory.Exists(Path.Combine(dir, "out2")));
+    }
+}

@@ -1,0 +1,251 @@
+using FuseSharp.Merging.Kernels;
+using FuseSharp.Tensors;
+using Xunit;
+
+namespace FuseSharp.Tests.Merging;
+
+/// <summary>The merge kernels against their plain scalar definitions.</summary>
+public class KernelTests
+{
+    /// <summary>Values with many exact ties (quantised), as BF16 checkpoints produce.</summary>
+    private static float[] Quantised(int n, int seed, int levels)
+    {
+        var r = new Random(seed);
+        return Enumerable.Range(0, n).Select(_ => (float)Math.Round(r.NextDouble() * levels) / levels).ToArray();
+    }
+
+    [Theory]
+    [InlineData(1000, 50)]        // direct path
+    [InlineData(200_000, 1000)]   // sampled brackets, heavy ties
+    [InlineData(150_000, 1 << 20)] // sampled brackets, nearly distinct
+    public void OrderStatistics_MatchSorting(int n, int levels)
+    {
+        var a = Quantised(n, n, levels);
+        var b = a.Select(x => 1 - x).ToArray();
+        long[] ranksA = [0, n / 10, n / 2, n - n / 7, n - 1], ranksB = [n / 3, n - 1];
+        ChunkProducer produce = (start, length, sc) =>
+        {
+            a.AsSpan((int)start, length).CopyTo(sc.Get(0, length));
+            b.AsSpan((int)start, length).CopyTo(sc.Get(1, length));
+        };
+        var sel = OrderStatistics.Select(n, 2, [ranksA, ranksB], produce, 42, default);
+        foreach (var (values, ranks, series) in new[] { (a, ranksA, 0), (b, ranksB, 1) })
+        {
+            var sorted = values.Order().ToArray();
+            for (int k = 0; k < ranks.Length; k++)
+            {
+                var r = sel.Results[series][k];
+                float v = sorted[ranks[k]];
+                Assert.Equal(v, r.Value);
+                Assert.Equal(values.Count(x => x < v), r.Less);
+                Assert.Equal(values.Count(x => x == v), r.Equal);
+                double sumLess = values.Where(x => x < v).Sum(x => (double)x);
+                Assert.True(Math.Abs(sumLess - r.SumLess) <= 1e-6 * Math.Abs(sumLess) + 1e-9, $"sum below: {r.SumLess} vs {sumLess}");
+                // The q-th element equal to v, in index order.
+                long q = ranks[k] - r.Less;
+                long expected = Enumerable.Range(0, n).Where(i => values[i] == v).Skip((int)q).First();
+                Assert.Equal(expected, sel.IndexOfEqual(series, ranks[k], q));
+            }
+        }
+    }
+
+    [Fact]
+    public void QuickSelect_MatchesSorting()
+    {
+        var r = new Random(5);
+        for (int trial = 0; trial < 50; trial++)
+        {
+            int n = r.Next(1, 300);
+            var a = Enumerable.Range(0, n).Select(_ => (float)r.Next(0, 20)).ToArray();
+            int k = r.Next(n);
+            var sorted = a.Order().ToArray();
+            Assert.Equal(sorted[k], OrderStatistics.QuickSelect((float[])a.Clone(), k));
+        }
+    }
+
+    [Theory]
+    [InlineData(7)]
+    [InlineData(300)]
+    [InlineData(1024)]
+    [InlineData(5000)]
+    public void Ranks_MatchTheStableSortReference(int n)
+    {
+        var ws = Ranking.Workspace.ForCurrentThread();
+        foreach (var values in new[]
+        {
+            Quantised(n, 1, 16),                                                     // many ties
+            MethodHarness.Random(n, 2),                                              // signed, distinct
+            MethodHarness.Random(n, 3).Select(x => MathF.Abs(x) * 1e-6f).ToArray(),  // tiny magnitudes
+            Enumerable.Repeat(0.5f, n).ToArray(),                                    // all equal
+        })
+        {
+            var fast = new int[n];
+            var reference = new int[n];
+            Ranking.AscendingRanks(values, fast, ws);
+            Ranking.AscendingRanksReference(values, reference);
+            Assert.Equal(reference, fast);
+        }
+    }
+
+    [Fact]
+    public void MergeChunk_MatchesItsScalarReference_ForEveryMaskKindAndMode()
+    {
+        const int n = 1000, m = 4;
+        var b = MethodHarness.Random(n, 11);
+        var x = new float[m][];
+        for (int i = 0; i < m; i++) x[i] = MethodHarness.Random(n, 10 + i).Select((v, j) => b[j] + 0.5f * v).ToArray();
+        // Boundary ties: several |x - b| equal to the range bounds.
+        for (int j = 0; j < n; j += 37) x[1][j] = b[j] + 0.25f;
+        for (int j = 5; j < n; j += 41) x[1][j] = b[j] - 0.375f;
+        for (int j = 3; j < n; j += 11) x[3][j] = b[j];
+        // The chunk starts at element 64 of a larger tensor: masks are indexed by the global element.
+        var bits = new BitMask(n + 64);
+        var words = bits.Words(0, n + 64);
+        var rng = new CounterRandom(3, "t", 1);
+        for (int w = 0; w < words.Length; w++) words[w] = rng.NextUInt64(w);
+        var scaled = SparseMask.Range(n + 64, new MaskKey(0.1f, long.MinValue), MaskKey.Max, 0);
+        scaled.Scale = 1.7f;
+        var masks = new SparseMask?[] { null, SparseMask.Range(n + 64, new MaskKey(0.25f, 300), new MaskKey(0.375f, 700), 0), SparseMask.FromBits(bits, 0), scaled };
+        float[] weights = [0.7f, 1f, -0.4f, 0.5f], flip = [1, 1, -1, 1];
+        foreach (bool consensus in new[] { true, false })
+            foreach (var basis in new[] { ElectionBasis.Weighted, ElectionBasis.Unweighted, ElectionBasis.Count })
+                foreach (var (tie, count, normalize) in new[] { (1f, false, true), (-1f, true, false) })
+                {
+                    var b1 = (float[])b.Clone();
+                    var b2 = (float[])b.Clone();
+                    var ss1 = new double[m];
+                    var ss2 = new double[m];
+                    long c1 = TaskVectorKernels.MergeChunk(x, m, b1, 64, masks, weights, flip, consensus, basis, tie, count, normalize, 1.8f, 0.9f, ss1);
+                    long c2 = TaskVectorKernels.MergeChunkReference(x, m, b2, 64, masks, weights, flip, consensus, basis, tie, count, normalize, 1.8f, 0.9f, ss2);
+                    Assert.Equal(c2, c1);
+                    for (int j = 0; j < n; j++) Assert.True(Math.Abs(b1[j] - b2[j]) <= 1e-6f * (1 + Math.Abs(b2[j])), $"[{j}] {b1[j]} vs {b2[j]} ({consensus}, {basis})");
+                    for (int i = 0; i < m; i++) Assert.Equal(ss2[i], ss1[i], 3);
+                    // Without diagnostics the merged values are bit-identical.
+                    var b3 = (float[])b.Clone();
+                    TaskVectorKernels.MergeChunk(x, m, b3, 64, masks, weights, flip, consensus, basis, tie, count, normalize, 1.8f, 0.9f, new double[m], diagnostics: false);
+                    Assert.Equal(b1, b3);
+                }
+    }
+
+    [Fact]
+    public void Combine_MatchesItsScalarDefinition()
+    {
+        const int n = 203, m = 3;
+        var d = new float[m][];
+        for (int i = 0; i < m; i++) d[i] = MethodHarness.Random(n, 20 + i).Select((v, j) => j % 5 == i ? 0 : v).ToArray();
+        var sum = MethodHarness.Random(n, 30).Select((v, j) => j % 11 == 0 ? 0 : v).ToArray();
+        float[] weights = [0.5f, 1f, -0.3f], flip = [1, 1, -1];
+        foreach (var (tie, count, normalize) in new[] { (1f, false, true), (-1f, true, false), (0f, false, true) })
+        {
+            var b = MethodHarness.Random(n, 40);
+            var expected = (float[])b.Clone();
+            var max = new float[n];
+            var min = new float[n];
+            TaskVectorKernels.Combine(d, m, b, sum, weights, flip, tie, count, normalize, 0.9f, 0f, max, min);
+            for (int j = 0; j < n; j++)
+            {
+                var (mix, div) = TaskVectorKernels.CombineElement(d, m, j, sum[j], weights, flip, tie, count);
+                expected[j] += 0.9f * (normalize ? mix / div : mix);
+                Assert.Equal(expected[j], b[j], 5);
+            }
+        }
+    }
+
+    [Fact]
+    public void Bernoulli_DrawsDependOnlyOnTheElement_AndHitTheProbability()
+    {
+        var rng = new UniformStream(new CounterRandom(7, "layer", 2));
+        uint t = Sparsify.KeepThreshold(0.3);
+        var whole = new ulong[4];
+        Sparsify.FillBernoulli(rng, 0, 256, t, whole);
+        var parts = new ulong[4];
+        Sparsify.FillBernoulli(rng, 0, 128, t, parts.AsSpan(0, 2));
+        Sparsify.FillBernoulli(rng, 128, 128, t, parts.AsSpan(2, 2));
+        Assert.Equal(whole, parts);
+        var big = new ulong[1 << 14];
+        Sparsify.FillBernoulli(rng, 0, 64 << 14, t, big);
+        double kept = big.Sum(w => (double)ulong.PopCount(w)) / (64 << 14);
+        Assert.InRange(kept, 0.3 - 0.003, 0.3 + 0.003);
+    }
+
+    [Theory]
+    [InlineData(2, 1003)]
+    [InlineData(4, 20000)]
+    [InlineData(5, 333)]
+    public void GramAccumulate_MatchesDotProducts(int m, int n)
+    {
+        var x = Enumerable.Range(0, m).Select(i => MethodHarness.Random(n, 60 + i)).ToArray();
+        var acc = new double[m * (m + 1) / 2];
+        FuseSharp.Merging.Methods.Gram.Accumulate(x, m, n, acc);
+        int k = 0;
+        for (int a = 0; a < m; a++)
+            for (int b = a; b < m; b++)
+            {
+                double exact = 0;
+                for (int j = 0; j < n; j++) exact += (double)x[a][j] * x[b][j];
+                Assert.True(Math.Abs(acc[k] - exact) <= 1e-4 * (1 + Math.Abs(exact)), $"({a},{b}): {acc[k]} vs {exact}");
+                k++;
+            }
+    }
+
+    [Fact]
+    public void UniformStream_VectorFillMatchesScalar_AndIsUniform()
+    {
+        var rng = new UniformStream(new CounterRandom(5, "t", 3));
+        var u = new uint[1000];
+        long start = (1L << 32) - 500; // crosses a 2^32 boundary
+        rng.Fill(start, u);
+        for (int j = 0; j < u.Length; j++) Assert.Equal(rng.At(start + j), u[j]);
+        var big = new uint[1 << 20];
+        rng.Fill(0, big);
+        var bins = new int[16];
+        foreach (var x in big) bins[x >> 28]++;
+        Assert.All(bins, b => Assert.InRange(b, (1 << 16) - 1500, (1 << 16) + 1500)); // within ~6 sigma
+        Assert.NotEqual(big[0], new UniformStream(new CounterRandom(5, "t", 4)).At(0));
+    }
+
+    [Fact]
+    public void ChunkedReductions_DoNotDependOnTheThreadCount()
+    {
+        var values = MethodHarness.Random(1_000_003, 50);
+        double[] Sum() => Chunked.Reduce(values.Length, 2, default, (start, length, sc, acc) =>
+        {
+            var v = values.AsSpan((int)start, length);
+            acc[0] += System.Numerics.Tensors.TensorPrimitives.Sum(v);
+            acc[1] += System.Numerics.Tensors.TensorPrimitives.SumOfSquares(v);
+        });
+        int saved = Parallelism.MaxThreads;
+        try
+        {
+            Parallelism.MaxThreads = 1;
+            var one = Sum();
+            Parallelism.MaxThreads = 8;
+            Assert.Equal(one, Sum());
+        }
+        finally
+        {
+            Parallelism.MaxThreads = saved;
+        }
+    }
+
+    [Theory]
+    [InlineData(1024, 16)]
+    [InlineData(1000, 1 << 20)]
+    [InlineData(4096, 3)]
+    [InlineData(64, 1)]
+    public void DellaRow_DecidesExactlyAsFullRanking(int n, int levels)
+    {
+        var values = Quantised(n, levels, levels).Select((v, i) => i % 9 == 0 ? 0f : v).ToArray();
+        var rng = new UniformStream(new CounterRandom(11, "row", 1));
+        foreach (var (d, e) in new[] { (0.5, 0.15), (0.3, 0.2), (0.9, 0.05) })
+        {
+            var p = DellaRow.Probability.Of(d - e, 2 * e / (n - 1));
+            var fast = new ulong[(n + 63) / 64];
+            var reference = new bool[n];
+            int k1 = DellaRow.Decide(values, 12345, rng, p, fast, DellaRow.Workspace.ForCurrentThread());
+            int k2 = DellaRow.Reference(values, 12345, rng, p, reference);
+            for (int j = 0; j < n; j++) Assert.Equal(reference[j], (fast[j >> 6] >> (j & 63) & 1) != 0);
+            Assert.Equal(k2, k1);
+        }
+    }
+}

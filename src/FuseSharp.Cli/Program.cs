@@ -7,4 +7,5 @@ var root = new RootCommand("FuseSharp: merge and fuse large language models (mer
 root.Options.Add(CliContext.ThreadsOption);
 root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(TokenizeCommand.Create());
+root.Subcommands.Add(ChatTemplateCommand.Create());
 return CliContext.Invoke(root, args);

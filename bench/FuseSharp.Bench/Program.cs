@@ -6,6 +6,7 @@ var suites = new Dictionary<string, (string Description, Action<string[]> Run)>(
 {
     ["io"] = ("safetensors: header-only open, BF16->F32 read vs memory bandwidth, write vs plain file write", IoBench.Run),
     ["tokenize"] = ("tokenizers: single-thread MB/s (GPT-2 BPE, Llama-2 SentencePiece, others), batch scaling", TokenizationBench.Run),
+    ["toktrain"] = ("tokenizer training: MB/s on tinyshakespeare (byte-level BPE, SentencePiece BPE, unigram), counting scaling, merge loop vs recount", TokenizerTrainingBench.Run),
     ["chat"] = ("chat-template rendering: conversations/s, ratio to a hand-written formatter, batch scaling", ChatTemplateBench.Run),
 };
 

@@ -8,4 +8,5 @@ root.Options.Add(CliContext.ThreadsOption);
 root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(TokenizeCommand.Create());
 root.Subcommands.Add(ChatTemplateCommand.Create());
+root.Subcommands.Add(TokenizerCommand.Create());
 return CliContext.Invoke(root, args);

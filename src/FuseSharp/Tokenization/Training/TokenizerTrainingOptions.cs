@@ -166,12 +166,14 @@ public sealed record TokenizerTrainingOptions
     /// <summary>Unigram: EM iterations between prunings (<c>num_sub_iterations</c>, default 2).</summary>
     public int EmSubIterations { get; init; } = 2;
 
-    /// <summary>The special tokens in id order, with the unknown token added for the SentencePiece kinds.</summary>
-    internal IReadOnlyList<string> ResolvedSpecialTokens { get; private init; } = [];
+    /// <summary>After <see cref="Resolve"/>: the special tokens in id order (the unknown and role tokens included).</summary>
+    public IReadOnlyList<string> ResolvedSpecialTokens { get; private init; } = [];
 
-    internal BpeTieBreak ResolvedTieBreak { get; private init; }
+    /// <summary>After <see cref="Resolve"/>: the BPE tie-break rule in effect.</summary>
+    public BpeTieBreak ResolvedTieBreak { get; private init; }
 
-    internal int ResolvedMaxTokenLength { get; private init; }
+    /// <summary>After <see cref="Resolve"/>: the longest token allowed (int.MaxValue = no limit).</summary>
+    public int ResolvedMaxTokenLength { get; private init; }
 
     /// <summary>True for the kinds that use SentencePiece's conventions ('▁', character coverage, piece rules).</summary>
     internal bool IsSentencePiece => Kind != TokenizerKind.ByteLevelBpe;

@@ -296,7 +296,9 @@ internal sealed class UnigramTrainer(int[][] words, long[] counts, UnigramTraine
             double logProbSp = Math.Log(freq[i]) - logSum;
             double logSumAlt = Math.Log(sum + (freq[i] * (alternatives[i].Length - 1.0)));
             double logProbAlt = 0;
-            foreach (var n in alternatives[i]) logProbAlt += Math.Log(freq[n] + (double)freq[i]) - logSumAlt;
+            // An unknown node in the alternative (a character the EM dropped) counts as frequency 0 (SentencePiece reads
+            // freq[-1] there, out of bounds; Hugging Face reads the unknown token's frequency).
+            foreach (var n in alternatives[i]) logProbAlt += Math.Log((n >= 0 ? freq[n] : 0) + (double)freq[i]) - logSumAlt;
             candidates.Add((i, f * (logProbSp - logProbAlt)));
         }
         int prunedSize = Math.Max(settings.DesiredSize, (int)(settings.ShrinkingFactor * size));

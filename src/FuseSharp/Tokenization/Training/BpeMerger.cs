@@ -39,10 +39,18 @@ internal sealed class BpeMerger
     private readonly PieceRules rules;
     private readonly DuplicateMerge duplicates;
 
-    private readonly Dictionary<long, long> pairCount = [];
-    private readonly Dictionary<long, List<int>> pairWords = [];
-    private readonly Dictionary<long, bool> validPair = [];
-    private readonly HashSet<long> touched = [];
+    // Every pair seen so far, one hash lookup per update: its count, the words that may contain it (with duplicates
+    // and stale entries), and whether it may still be merged (false: an invalid piece, a skipped duplicate, or merged).
+    private readonly Dictionary<long, Pair> pairs = [];
+    private readonly List<(long Key, Pair Pair)> touched = [];
+
+    private sealed class Pair
+    {
+        public long Count;
+        public List<int>? Words;
+        public bool Live;
+        public bool Touched;
+    }
 
     /// <param name="alphabet">the base symbols, in id order</param>
     /// <param name="toBytes">the bytes a token stands for (tie-break <see cref="BpeTieBreak.GreatestBytes"/>)</param>
@@ -83,9 +91,12 @@ internal sealed class BpeMerger
             lengths[w] = s.Length;
             for (int i = 0; i + 1 < s.Length; i++) Inc(s[i], s[i + 1], counts[w], w);
         }
-        var heap = new PriorityQueue<long, (long Count, long Key)>(pairCount.Count, new PairOrder(this));
-        foreach (var (key, c) in pairCount)
-            if (c > 0) heap.Enqueue(key, (c, key));
+        var heap = new PriorityQueue<long, (long Count, long Key)>(pairs.Count, new PairOrder(this));
+        foreach (var (key, p) in pairs)
+        {
+            p.Touched = false;
+            if (p.Live && p.Count > 0) heap.Enqueue(key, (p.Count, key));
+        }
         touched.Clear();
 
         var merges = new List<(int, int, int)>();
@@ -111,23 +122,24 @@ internal sealed class BpeMerger
             }
             else if (duplicates == DuplicateMerge.SkipPair)
             {
-                validPair[key] = false;
-                pairCount.Remove(key);
-                pairWords.Remove(key);
+                Retire(pairs[key]);
                 continue;
             }
             merges.Add((a, b, id));
             pass++;
-            foreach (int w in pairWords[key])
+            var merging = pairs[key];
+            foreach (int w in merging.Words!)
             {
                 if (stamp[w] == pass) continue;
                 stamp[w] = pass;
                 MergeWord(words[w], ref lengths[w], counts[w], w, a, b, id);
             }
-            pairWords.Remove(key);
-            pairCount.Remove(key);
-            foreach (var k in touched)
-                if (pairCount.TryGetValue(k, out long c) && c > 0) heap.Enqueue(k, (c, k));
+            Retire(merging);
+            foreach (var (k, p) in touched)
+            {
+                p.Touched = false;
+                if (p.Live && p.Count > 0) heap.Enqueue(k, (p.Count, k));
+            }
             touched.Clear();
         }
         int zero = 0;
@@ -135,7 +147,7 @@ internal sealed class BpeMerger
         {
             var done = new HashSet<long>(merges.Select(m => Key(m.Item1, m.Item2)));
             var order = new PairOrder(this);
-            var stale = validPair.Where(kv => kv.Value && !done.Contains(kv.Key)).Select(kv => kv.Key).ToList();
+            var stale = pairs.Where(kv => kv.Value.Live && !done.Contains(kv.Key)).Select(kv => kv.Key).ToList();
             stale.Sort((x, y) => order.Compare((0, x), (0, y)));
             foreach (var key in stale)
             {
@@ -156,7 +168,9 @@ internal sealed class BpeMerger
     {
         while (heap.TryDequeue(out key, out var entry))
         {
-            if (!pairCount.TryGetValue(key, out count) || count <= 0) continue;
+            var p = pairs[key];
+            count = p.Count;
+            if (!p.Live || count <= 0) continue;
             if (entry.Count == count) return true;
             // The count fell since this entry was queued: queue it again with the current count. (A count that rose
             // was queued anew when it rose, so an entry below the current count is simply dropped.)
@@ -200,32 +214,39 @@ internal sealed class BpeMerger
     {
         if (x < 0 || y < 0) return;
         long key = Key(x, y);
-        if (!IsValid(key)) return;
-        CollectionsMarshal.GetValueRefOrAddDefault(pairCount, key, out _) += c;
-        ref var list = ref CollectionsMarshal.GetValueRefOrAddDefault(pairWords, key, out bool exists);
-        if (!exists) list = [];
-        if (list!.Count == 0 || list[^1] != w) list.Add(w);
-        touched.Add(key);
+        ref var p = ref CollectionsMarshal.GetValueRefOrAddDefault(pairs, key, out bool exists);
+        if (!exists) p = new Pair { Live = IsValid(x, y) };
+        var pair = p!;
+        if (!pair.Live) return;
+        pair.Count += c;
+        var list = pair.Words ??= [];
+        if (list.Count == 0 || list[^1] != w) list.Add(w);
+        if (pair.Touched) return;
+        pair.Touched = true;
+        touched.Add((key, pair));
     }
 
     private void Dec(int x, int y, long c)
     {
         if (x < 0 || y < 0) return;
-        ref long count = ref CollectionsMarshal.GetValueRefOrNullRef(pairCount, Key(x, y));
-        if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref count)) count -= c;
+        if (pairs.TryGetValue(Key(x, y), out var p) && p.Live) p.Count -= c;
     }
 
-    private bool IsValid(long key)
+    // A pair that will never be merged (again): merged, or skipped as a duplicate.
+    private static void Retire(Pair p)
     {
-        ref bool valid = ref CollectionsMarshal.GetValueRefOrAddDefault(validPair, key, out bool known);
-        if (known) return valid;
-        var (a, b) = Split(key);
+        p.Live = false;
+        p.Count = 0;
+        p.Words = null;
+    }
+
+    private bool IsValid(int a, int b)
+    {
         int la = codePoints[a].Length, lb = codePoints[b].Length;
         Span<int> both = la + lb <= 64 ? stackalloc int[la + lb] : new int[la + lb];
         codePoints[a].CopyTo(both);
         codePoints[b].CopyTo(both[la..]);
-        valid = rules.IsValid(both);
-        return valid;
+        return rules.IsValid(both);
     }
 
     private int AddMerged(int a, int b, string text) => AddSymbol(text, [.. codePoints[a], .. codePoints[b]], [.. bytes[a], .. bytes[b]]);

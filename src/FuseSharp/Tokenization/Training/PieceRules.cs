@@ -105,7 +105,16 @@ public sealed class PieceRules
     /// The script class of a code point: <c>0</c> for common characters (not letters or marks), <c>-1</c> for combining
     /// marks (inherited), else an identifier shared by the letters of one script.
     /// </summary>
-    public static int ScriptOf(int cp)
+    public static int ScriptOf(int cp) => cp < 0x10000 ? BmpScripts[cp] : ComputeScript(cp);
+
+    private static short[] BuildBmpScripts()
+    {
+        var table = new short[0x10000];
+        for (int cp = 0; cp < table.Length; cp++) table[cp] = (short)(char.IsSurrogate((char)cp) ? Common : ComputeScript(cp));
+        return table;
+    }
+
+    private static int ComputeScript(int cp)
     {
         if (cp < 0x80) return char.IsAsciiLetter((char)cp) ? Latin : Common;
         var cat = UnicodeChars.Category(cp);
@@ -139,6 +148,9 @@ public sealed class PieceRules
         (0xFB1D, 0xFB4F, 6), (0xFB50, 0xFDFF, 7), (0xFE70, 0xFEFF, 7), (0xFF21, 0xFF3A, Latin), (0xFF41, 0xFF5A, Latin),
         (0xFF66, 0xFF9F, Han), (0xFFA0, 0xFFDC, 25), (0x20000, 0x3FFFF, Han),
     ];
+
+    // ScriptOf for every BMP code point (surrogate code units: common), built once (after Ranges, which it reads).
+    private static readonly short[] BmpScripts = BuildBmpScripts();
 
     /// <summary>
     /// The characters that become base symbols: the most frequent ones until <paramref name="coverage"/> of all character

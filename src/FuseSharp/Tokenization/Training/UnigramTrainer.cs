@@ -132,18 +132,13 @@ internal sealed class UnigramTrainer(int[][] words, long[] counts, UnigramTraine
         for (int j = 0; j < n; j++) prefix[j + 1] = prefix[j] + weight[sa[j]];
         cancellation.ThrowIfCancellationRequested();
 
-        // Best candidates kept in a bounded heap whose top is the worst kept one.
-        var order = new CandidateOrder(s);
-        var heap = new PriorityQueue<(long Score, int Pos, int Len), (long Score, int Pos, int Len)>(Comparer<(long, int, int)>.Create((x, y) => -order.Compare(x, y)));
+        var candidates = new List<(long Score, int Pos, int Len)>();
         var buffer = new int[settings.Rules.MaxLength];
         void Offer(int start, int len, long freq)
         {
             if (len < 2 || len > settings.Rules.MaxLength || freq < 2) return;
             for (int k = 0; k < len; k++) buffer[k] = cps[s[start + k] - baseSymbol];
-            if (!settings.Rules.IsValid(buffer.AsSpan(0, len))) return;
-            var item = (freq * len, start, len);
-            if (heap.Count < room) heap.Enqueue(item, item);
-            else if (order.Compare(item, heap.Peek()) < 0) heap.EnqueueDequeue(item, item);
+            if (settings.Rules.IsValid(buffer.AsSpan(0, len))) candidates.Add((freq * len, start, len));
         }
         // Internal nodes: substrings followed by two different symbols (or ending two words).
         SuffixArray.Intervals(lcp, (depth, lb, rb) => Offer(sa[lb], depth, prefix[rb + 1] - prefix[lb]));
@@ -160,10 +155,8 @@ internal sealed class UnigramTrainer(int[][] words, long[] counts, UnigramTraine
             int shared = Math.Max(lcp[r], r + 1 < n ? lcp[r + 1] : 0);
             if (end - i > shared) Offer(i, end - i, weight[i]);
         }
-        var result = new List<(long Score, int Pos, int Len)>(heap.Count);
-        while (heap.Count > 0) result.Add(heap.Dequeue());
-        result.Sort(order);
-        return result.Select(x => (Enumerable.Range(x.Pos, x.Len).Select(k => cps[s[k] - baseSymbol]).ToArray(), x.Score)).ToList();
+        candidates.Sort(new CandidateOrder(s));
+        return candidates.Take(room).Select(x => (Enumerable.Range(x.Pos, x.Len).Select(k => cps[s[k] - baseSymbol]).ToArray(), x.Score)).ToList();
     }
 
     // Higher score first, then code point order of the substring.
@@ -373,8 +366,11 @@ internal sealed class UnigramTrainer(int[][] words, long[] counts, UnigramTraine
     /// <summary>The pieces with their scores, and a trie over them for the lattice.</summary>
     internal sealed class Model
     {
-        // Trie edges in one table: (node << 21 | code point) → child node; a node's value is its piece id or -1.
-        private readonly Dictionary<long, int> edges = [];
+        // Trie edges, (node << 21 | code point) → child node, in an open-addressing table (the lattice's inner loop);
+        // a node's value is its piece id or -1.
+        private readonly long[] edgeKeys;
+        private readonly int[] edgeChildren;
+        private readonly int edgeShift;
         private readonly List<int> values = [-1];
 
         public Model(List<(int[] Piece, double Score)> pieces)
@@ -382,6 +378,7 @@ internal sealed class UnigramTrainer(int[][] words, long[] counts, UnigramTraine
             Pieces = pieces.Select(p => p.Piece).ToArray();
             Scores = pieces.Select(p => p.Score).ToArray();
             MinScore = Scores.Length == 0 ? 0 : Scores.Min();
+            var edges = new Dictionary<long, int>();
             for (int id = 0; id < Pieces.Length; id++)
             {
                 int node = 0;
@@ -399,6 +396,18 @@ internal sealed class UnigramTrainer(int[][] words, long[] counts, UnigramTraine
                 values[node] = id;
                 MaxLength = Math.Max(MaxLength, Pieces[id].Length);
             }
+            int bits = Math.Max(4, 64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)(edges.Count * 2)));
+            edgeShift = 64 - bits;
+            edgeKeys = new long[1 << bits];
+            edgeChildren = new int[1 << bits];
+            Array.Fill(edgeKeys, -1);
+            foreach (var (key, child) in edges)
+            {
+                int i = Slot(key);
+                while (edgeKeys[i] >= 0) i = (i + 1) & (edgeKeys.Length - 1);
+                edgeKeys[i] = key;
+                edgeChildren[i] = child;
+            }
         }
 
         public int[][] Pieces { get; }
@@ -411,7 +420,18 @@ internal sealed class UnigramTrainer(int[][] words, long[] counts, UnigramTraine
 
         public int Count => Pieces.Length;
 
-        public int Child(int node, int cp) => edges.TryGetValue(((long)node << 21) | (uint)cp, out int child) ? child : -1;
+        private int Slot(long key) => (int)(((ulong)key * 0x9E3779B97F4A7C15UL) >> edgeShift);
+
+        public int Child(int node, int cp)
+        {
+            long key = ((long)node << 21) | (uint)cp;
+            for (int i = Slot(key); ; i = (i + 1) & (edgeKeys.Length - 1))
+            {
+                long k = edgeKeys[i];
+                if (k == key) return edgeChildren[i];
+                if (k < 0) return -1;
+            }
+        }
 
         public int Value(int node) => values[node];
     }
@@ -455,7 +475,7 @@ internal sealed class UnigramTrainer(int[][] words, long[] counts, UnigramTraine
         private int[] begin = new int[64], length = new int[64];
         private double[] score = new double[64];
         private int[] groupStart = new int[17];
-        private double[] alpha = new double[17], beta = new double[17];
+        private double[] alpha = new double[17], beta = new double[17], peak = new double[17], sums = new double[17];
         private int[] from = new int[17];
         private int n, count;
 
@@ -471,6 +491,8 @@ internal sealed class UnigramTrainer(int[][] words, long[] counts, UnigramTraine
                 groupStart = new int[size];
                 alpha = new double[size];
                 beta = new double[size];
+                peak = new double[size];
+                sums = new double[size];
                 from = new int[size];
             }
             double unk = model.MinScore - UnkPenalty;
@@ -538,38 +560,56 @@ internal sealed class UnigramTrainer(int[][] words, long[] counts, UnigramTraine
         }
 
         /// <summary>Adds freq × the marginal of every piece node to <paramref name="worker"/>; returns freq × log Z.</summary>
+        /// <remarks>
+        /// Forward-backward in log space: alpha[p] = log Σ over nodes ending at p of exp(alpha[begin] + score), beta[p] =
+        /// log Σ over nodes starting at p of exp(score + beta[end]), Z = alpha[n]. Each sum is kept as a running
+        /// maximum and a scaled sum (one exponential per node, one logarithm per position); the references fold pairwise
+        /// with log(exp(x) + exp(y)) per node, the same value up to rounding.
+        /// </remarks>
         public double AddMarginals(long freq, Worker worker)
         {
             if (n == 0) return 0;
+            // Forward: nodes come by start position, so every sum ending at p is complete when p is reached as a start.
+            for (int p = 1; p <= n; p++) from[p] = 0; // used as "sum at p started"
             alpha[0] = 0;
-            for (int p = 1; p <= n; p++) from[p] = 0; // used as "alpha[p] set"
+            int next = 1;
             for (int k = 0; k < count; k++)
             {
-                int e = begin[k] + length[k];
-                double v = alpha[begin[k]] + score[k];
-                alpha[e] = from[e] == 0 ? v : LogSumExp(alpha[e], v);
-                from[e] = 1;
+                int b = begin[k];
+                for (; next <= b; next++) alpha[next] = peak[next] + Math.Log(sums[next]);
+                int e = b + length[k];
+                double v = alpha[b] + score[k];
+                if (from[e] == 0)
+                {
+                    peak[e] = v;
+                    sums[e] = 1;
+                    from[e] = 1;
+                }
+                else if (v > peak[e])
+                {
+                    sums[e] = (sums[e] * Math.Exp(peak[e] - v)) + 1;
+                    peak[e] = v;
+                }
+                else
+                {
+                    sums[e] += Math.Exp(v - peak[e]);
+                }
             }
+            for (; next <= n; next++) alpha[next] = peak[next] + Math.Log(sums[next]);
+            // Backward, position by position from the end.
             beta[n] = 0;
             for (int p = n - 1; p >= 0; p--)
             {
-                for (int k = groupStart[p]; k < groupStart[p + 1]; k++)
-                {
-                    double v = score[k] + beta[begin[k] + length[k]];
-                    beta[p] = k == groupStart[p] ? v : LogSumExp(beta[p], v);
-                }
+                double max = double.NegativeInfinity;
+                for (int k = groupStart[p]; k < groupStart[p + 1]; k++) max = Math.Max(max, score[k] + beta[begin[k] + length[k]]);
+                double sum = 0;
+                for (int k = groupStart[p]; k < groupStart[p + 1]; k++) sum += Math.Exp(score[k] + beta[begin[k] + length[k]] - max);
+                beta[p] = max + Math.Log(sum);
             }
             double z = alpha[n];
             for (int k = 0; k < count; k++)
                 if (Id[k] >= 0) worker.Add(Id[k], freq * Math.Exp(alpha[begin[k]] + score[k] + beta[begin[k] + length[k]] - z));
             return freq * z;
-        }
-
-        // log(exp(x) + exp(y)), taking the larger when they are more than 50 apart (SentencePiece / HF).
-        private static double LogSumExp(double x, double y)
-        {
-            double lo = Math.Min(x, y), hi = Math.Max(x, y);
-            return hi > lo + 50 ? hi : hi + Math.Log(Math.Exp(lo - hi) + 1.0);
         }
     }
 }

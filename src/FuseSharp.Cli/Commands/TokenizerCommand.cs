@@ -170,7 +170,7 @@ internal static class TokenizerCommand
                 ["mb_per_second"] = Math.Round(st.InputBytes / 1e6 / Math.Max(seconds, 1e-9), 3),
             };
             if (st.EmSteps.Count > 0) summary["final_objective"] = Math.Round(st.EmSteps[^1].Objective, 6);
-            Console.Out.WriteLine(summary.ToJsonString());
+            Console.Out.WriteLine(summary.ToJsonString(new System.Text.Json.JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
             return 0;
         }
         var inv = CultureInfo.InvariantCulture;

@@ -33,8 +33,11 @@ public static class TokenizerTrainer
         progress ??= NullProgress.Instance;
         var corpus = new TrainingCorpus(inputs, options.ResolvedSpecialTokens);
         long bytes = corpus.CheckInputs();
-        using var task = progress.Start("counting words", bytes, ProgressUnit.Bytes);
-        return Run(options, (counter, chars) => counter.Count(corpus.Batches(task.Advance, cancellation), chars, cancellation), bytes, progress, cancellation);
+        return Run(options, (counter, chars) =>
+        {
+            using var task = progress.Start("counting words", bytes, ProgressUnit.Bytes);
+            return counter.Count(corpus.Batches(task.Advance, cancellation), chars, cancellation);
+        }, bytes, progress, cancellation);
     }
 
     /// <summary>Trains from in-memory documents (each one is cut into words as a whole).</summary>

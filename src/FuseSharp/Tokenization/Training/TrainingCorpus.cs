@@ -251,7 +251,12 @@ internal sealed class TrainingCorpus(IReadOnlyList<TrainingInput> inputs, IReadO
             {
                 if (pos == end)
                 {
-                    if (eof) return line.WrittenCount > 0 ? line.WrittenMemory : null;
+                    if (eof)
+                    {
+                        // (Not a ?: with null: null would convert to an empty ReadOnlyMemory through byte[].)
+                        if (line.WrittenCount == 0) return null;
+                        return line.WrittenMemory;
+                    }
                     end = Read(stream, path, block);
                     pos = 0;
                     eof = end == 0;

@@ -102,9 +102,15 @@ public static class TokenizerTrainer
         if (target < 0)
             throw new TokenizerTrainingException($"the vocabulary size {o.VocabSize} is smaller than the 256-byte alphabet plus {specials.Count} special token(s)",
                 $"use a vocabulary size of at least {256 + specials.Count}");
-        var symbolOf = new Dictionary<char, int>();
+        var symbolOf = new int[0x200]; // the byte alphabet lies below U+0200
         for (int i = 0; i < alphabet.Count; i++) symbolOf[alphabet[i][0]] = i;
-        var seqs = unique.Select(w => w.Select(c => symbolOf[c]).ToArray()).ToArray();
+        var seqs = new int[unique.Length][];
+        for (int w = 0; w < unique.Length; w++)
+        {
+            var word = unique[w];
+            var seq = seqs[w] = new int[word.Length];
+            for (int i = 0; i < word.Length; i++) seq[i] = symbolOf[word[i]];
+        }
         var merger = new BpeMerger(alphabet, ByteLevelBytes, o.ResolvedTieBreak, PieceRules.LengthOnly(o.ResolvedMaxTokenLength).Reserving(specials), DuplicateMerge.ReuseToken);
         using var task = progress.Start("merges", target, ProgressUnit.Steps);
         var result = merger.Train(seqs, counts, target, o.MinFrequency, zeroCountMerges: false, task, ct);

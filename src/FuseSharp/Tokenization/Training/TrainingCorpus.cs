@@ -33,7 +33,7 @@ public sealed record TrainingInput(string Path, TrainingInputFormat Format = Tra
 /// is cut after a newline (still exact for the GPT-2 regex), else at a character boundary. Special tokens are never cut.
 /// Every input error names the file (and line or byte offset).
 /// </summary>
-internal sealed class TrainingCorpus(IReadOnlyList<TrainingInput> inputs, IReadOnlyList<string> specialTokens, int unitChars = 1 << 20)
+internal sealed class TrainingCorpus(IReadOnlyList<TrainingInput> inputs, IReadOnlyList<string> specialTokens, int unitChars = 1 << 16)
 {
     private static readonly UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
 

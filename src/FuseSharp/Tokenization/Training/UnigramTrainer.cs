@@ -475,7 +475,7 @@ internal sealed class UnigramTrainer(int[][] words, long[] counts, UnigramTraine
         private int[] begin = new int[64], length = new int[64];
         private double[] score = new double[64];
         private int[] groupStart = new int[17];
-        private double[] alpha = new double[17], beta = new double[17], peak = new double[17], sums = new double[17];
+        private double[] alpha = new double[17], beta = new double[17], peak = new double[17], sums = new double[17], marginal = new double[64];
         private int[] from = new int[17];
         private int n, count;
 
@@ -607,8 +607,12 @@ internal sealed class UnigramTrainer(int[][] words, long[] counts, UnigramTraine
                 beta[p] = max + Math.Log(sum);
             }
             double z = alpha[n];
+            if (marginal.Length < count) marginal = new double[Id.Length];
+            var m = marginal.AsSpan(0, count);
+            for (int k = 0; k < count; k++) m[k] = alpha[begin[k]] + score[k] + beta[begin[k] + length[k]] - z;
+            System.Numerics.Tensors.TensorPrimitives.Exp(m, m);
             for (int k = 0; k < count; k++)
-                if (Id[k] >= 0) worker.Add(Id[k], freq * Math.Exp(alpha[begin[k]] + score[k] + beta[begin[k] + length[k]] - z));
+                if (Id[k] >= 0) worker.Add(Id[k], freq * m[k]);
             return freq * z;
         }
     }

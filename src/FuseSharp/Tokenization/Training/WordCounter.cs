@@ -35,9 +35,13 @@ internal sealed class WordCounter
         this.normalizer = normalizer;
         this.preTokenizer = preTokenizer;
         specials = new AddedVocabulary(specialTokens.Select((t, i) => new AddedToken(i, t, Special: true)), normalizer);
-        // GPT-2's exact pipeline shape: the split scanner and the byte alphabet, without building normalized strings.
+        // The two shapes the trainer writes, cut without building normalized strings (tests compare with the pipeline):
+        // GPT-2's split scanner and byte alphabet, and Metaspace ('▁', prepended to every piece, split before each '▁').
         byteLevelFast = normalizer is null && preTokenizer is ByteLevelPreTokenizer { AddPrefixSpace: false, UseRegex: true };
+        metaspaceFast = normalizer is null && preTokenizer is MetaspacePreTokenizer { Replacement: "\u2581", PrependScheme: PrependScheme.Always } m && m.Split;
     }
+
+    private readonly bool metaspaceFast;
 
     /// <summary>Counts every word of <paramref name="batches"/>.</summary>
     public Dictionary<string, long> Count(IEnumerable<List<string>> batches, Action<long>? charsDone, CancellationToken cancellation)
@@ -78,15 +82,15 @@ internal sealed class WordCounter
     internal void AddWords(string text, Tally tally)
     {
         TextChecks.RejectLoneSurrogates(text);
-        if (byteLevelFast)
+        if (byteLevelFast || metaspaceFast)
         {
             int cursor = 0;
             foreach (var (s, e, _) in specials.Matches(text, normalizedSet: false))
             {
-                AddByteLevel(text.AsSpan(cursor, s - cursor), tally);
+                AddSegment(text.AsSpan(cursor, s - cursor), tally);
                 cursor = e;
             }
-            AddByteLevel(text.AsSpan(cursor), tally);
+            AddSegment(text.AsSpan(cursor), tally);
             return;
         }
         var pts = specials.ExtractAndNormalize(normalizer, text);
@@ -95,10 +99,34 @@ internal sealed class WordCounter
             if (piece.Tokens is null) tally.Add(piece.Normalized.Normalized);
     }
 
+    private void AddSegment(ReadOnlySpan<char> segment, Tally tally)
+    {
+        if (segment.IsEmpty) return;
+        if (byteLevelFast) AddByteLevel(segment, tally);
+        else AddMetaspace(segment, tally);
+    }
+
+    // Metaspace words: every ' ' (and every '▁' already in the text) starts a word, '▁' + what follows up to the next
+    // one; the segment's first word gets a '▁' in front unless it starts with one.
+    private static void AddMetaspace(ReadOnlySpan<char> segment, Tally tally)
+    {
+        var buffer = tally.Buffer(segment.Length + 1);
+        int start = 0;
+        for (int i = 1; i <= segment.Length; i++)
+        {
+            if (i < segment.Length && segment[i] is not (' ' or '\u2581')) continue;
+            var word = segment[start..i];
+            int n = 0;
+            if (word[0] is not (' ' or '\u2581')) buffer[n++] = '\u2581';
+            foreach (var c in word) buffer[n++] = c == ' ' ? '\u2581' : c;
+            tally.Add(buffer.AsSpan(0, n));
+            start = i;
+        }
+    }
+
     // GPT-2 regex words (the matches and any gaps between them, as an isolated split keeps both), in the byte alphabet.
     private static void AddByteLevel(ReadOnlySpan<char> segment, Tally tally)
     {
-        if (segment.IsEmpty) return;
         var matches = tally.Matches;
         matches.Clear();
         WordScanners.Gpt2.FindAll(segment, matches);
@@ -140,15 +168,34 @@ internal sealed class WordCounter
             if (!word.IsEmpty) CollectionsMarshal.GetValueRefOrAddDefault(lookup, word, out _)++;
         }
 
+        /// <summary>A scratch buffer of at least <paramref name="length"/> characters.</summary>
+        public char[] Buffer(int length)
+        {
+            if (buffer.Length < length) buffer = new char[Math.Max(length, buffer.Length * 2)];
+            return buffer;
+        }
+
         /// <summary>Adds the byte-alphabet form of <paramref name="word"/>'s UTF-8 bytes.</summary>
         public void AddUtf8Alphabet(ReadOnlySpan<char> word)
+        {
+            if (!System.Text.Ascii.IsValid(word))
+            {
+                AddUtf8AlphabetSlow(word);
+                return;
+            }
+            var ascii = Buffer(word.Length);
+            for (int i = 0; i < word.Length; i++) ascii[i] = ByteLevelAlphabet.Encode((byte)word[i]);
+            Add(ascii.AsSpan(0, word.Length));
+        }
+
+        private void AddUtf8AlphabetSlow(ReadOnlySpan<char> word)
         {
             int max = System.Text.Encoding.UTF8.GetMaxByteCount(word.Length);
             Span<byte> utf8 = max <= 1024 ? stackalloc byte[max] : new byte[max];
             int n = System.Text.Encoding.UTF8.GetBytes(word, utf8);
-            if (buffer.Length < n) buffer = new char[Math.Max(n, buffer.Length * 2)];
-            for (int i = 0; i < n; i++) buffer[i] = ByteLevelAlphabet.Encode(utf8[i]);
-            Add(buffer.AsSpan(0, n));
+            var chars = Buffer(n);
+            for (int i = 0; i < n; i++) chars[i] = ByteLevelAlphabet.Encode(utf8[i]);
+            Add(chars.AsSpan(0, n));
         }
     }
 }

@@ -14,4 +14,5 @@ root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(InitModelCommand.Create());
 root.Subcommands.Add(FuseCommand.Create());
 root.Subcommands.Add(MergeCommand.Create());
+root.Subcommands.Add(TokenizerCommand.Create());
 return CliContext.Invoke(root, args);

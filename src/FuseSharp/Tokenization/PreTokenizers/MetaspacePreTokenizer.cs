@@ -26,6 +26,9 @@ public sealed class MetaspacePreTokenizer(string replacement, PrependScheme prep
 
     public PrependScheme PrependScheme { get; } = prependScheme;
 
+    /// <summary>Whether pieces are split before every replacement character.</summary>
+    public bool Split { get; } = split;
+
     /// <summary>Reads the fields shared by the pre-tokenizer and the decoder (legacy <c>add_prefix_space: false</c> means never).</summary>
     public static (string Replacement, PrependScheme Scheme, bool Split) ReadFields(JsonSection j)
     {
@@ -57,6 +60,6 @@ public sealed class MetaspacePreTokenizer(string replacement, PrependScheme prep
             _ => false,
         };
         if (prepend) n.Prepend(Replacement);
-        return split ? n.Split(splitPattern, SplitBehavior.MergedWithNext) : [n];
+        return Split ? n.Split(splitPattern, SplitBehavior.MergedWithNext) : [n];
     });
 }

@@ -156,7 +156,7 @@ internal static class ForwardBench
     }
 
     /// <summary>Rate of a plain GEMM shaped like the MLP's up projection, best of N.</summary>
-    private static double GemmRate(int m, int repeats)
+    internal static double GemmRate(int m, int repeats)
     {
         const int k = 768, n = 2048;
         var a = new float[m * k];
@@ -231,7 +231,7 @@ internal static class ForwardBench
         return bytes / t;
     }
 
-    private static (long Anon, long File, long Peak) Memory()
+    internal static (long Anon, long File, long Peak) Memory()
     {
         long Get(string key)
         {
@@ -243,7 +243,7 @@ internal static class ForwardBench
         return OperatingSystem.IsLinux() ? (Get("RssAnon"), Get("RssFile"), Get("VmHWM")) : (Environment.WorkingSet, 0, Environment.WorkingSet);
     }
 
-    private static int Arg(string[] args, string name, int fallback)
+    internal static int Arg(string[] args, string name, int fallback)
     {
         int i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], Inv) : fallback;

@@ -156,7 +156,7 @@ internal static class ForwardBench
     }
 
     /// <summary>Rate of a plain GEMM shaped like the MLP's up projection, best of N.</summary>
-    internal static double GemmRate(int m, int repeats)
+    private static double GemmRate(int m, int repeats)
     {
         const int k = 768, n = 2048;
         var a = new float[m * k];

@@ -85,14 +85,9 @@ internal static class TrainBench
     /// <summary>FLOP/s of <paramref name="count"/> plain GEMMs [m x 768] x [768 x 2048] in a row (the engine's GEMM at a Llama MLP shape).</summary>
     private static double GemmRate(int m, int count)
     {
-        const int k = 768, n = 2048;
-        var a = new float[m * k];
-        var b = new float[n * k];
-        var c = new float[m * n];
-        for (int i = 0; i < a.Length; i++) a[i] = (i % 7) * 0.01f;
-        for (int i = 0; i < b.Length; i++) b[i] = (i % 5) * 0.01f;
+        var gemm = ForwardBench.MlpShapedGemm(m);
         var sw = Stopwatch.StartNew();
-        for (int i = 0; i < count; i++) Gemm.MatMul(false, true, m, n, k, a, k, b, k, c, n);
-        return 2.0 * m * n * k * count / sw.Elapsed.TotalSeconds;
+        for (int i = 0; i < count; i++) gemm();
+        return 2.0 * m * 768 * 2048 * count / sw.Elapsed.TotalSeconds;
     }
 }

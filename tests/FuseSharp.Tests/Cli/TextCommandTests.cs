@@ -91,22 +91,21 @@ public class TextCommandTests(TextModelFixture fixture) : IClassFixture<TextMode
     {
         using var model = TransformerModel.Load(fixture.Folder);
         var ids = _tok.Encode("Once upon a time", true).Ids;
-        var free = Generator.Generate(model, ids, new GenerationOptions { MaxNewTokens = 12, EosTokenIds = [2] }, _tok);
-
-        var streamed = CliRunner.Run("generate", "--model", fixture.Folder, "--prompt", "Once upon a time", "--max-new-tokens", "12");
-        Assert.True(streamed.ExitCode == 0, streamed.Stderr);
-        Assert.Equal(free.Text + Environment.NewLine, streamed.Stdout);
-
-        // A stop string taken from the middle of the free text: the output ends with it and is shorter.
+        var options = new GenerationOptions { MaxNewTokens = 12, EosTokenIds = [2] };
+        var free = Generator.Generate(model, ids, options, _tok);
+        // A stop string from the middle of the free text: generation ends with it, shorter.
         var text = free.Text!;
         Assert.True(text.Length >= 8, "the greedy text is too short for this test");
         var stop = text.Substring(text.Length / 2, 3);
-        var stopped = CliRunner.Run("generate", "--model", fixture.Folder, "--prompt", "Once upon a time", "--max-new-tokens", "12", "--stop", stop, "--json");
-        Assert.True(stopped.ExitCode == 0, stopped.Stderr);
-        var o = JsonNode.Parse(stopped.Stdout)!;
-        Assert.Equal("StopString", o["stop_reason"]!.GetValue<string>());
-        Assert.EndsWith(stop, o["text"]!.GetValue<string>(), StringComparison.Ordinal);
-        Assert.True(o["ids"]!.AsArray().Count < free.NewIds.Count);
+        var expected = Generator.Generate(model, ids, options with { StopStrings = [stop] }, _tok);
+        Assert.Equal(StopReason.StopString, expected.StopReason);
+        Assert.EndsWith(stop, expected.Text!, StringComparison.Ordinal);
+        Assert.True(expected.NewIds.Count < free.NewIds.Count);
+
+        // The CLI streams the same decoded text (no --json), then a newline.
+        var r = CliRunner.Run("generate", "--model", fixture.Folder, "--prompt", "Once upon a time", "--max-new-tokens", "12", "--stop", stop);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Equal(expected.Text + Environment.NewLine, r.Stdout);
     }
 
     [Fact]

@@ -117,7 +117,7 @@ public sealed class RepresentModelTests : ScratchFolderTest
     }
 
     [Fact]
-    public void CliRepresentsResumesAndRefusesAnotherModel()
+    public void CliAndLibraryShardsCombineAndAnotherModelIsRefused()
     {
         var folder = Model("m", seed: 3);
         var corpus = Corpus(Texts.Select(t => new JsonObject { ["text"] = t }));
@@ -125,8 +125,11 @@ public sealed class RepresentModelTests : ScratchFolderTest
         var r = CliRunner.Run("fuse", "represent", "--model", folder, "--corpus", corpus, "--out", outDir, "--top-k", "5", "--rows-per-part", "2", "--shard", "1/2");
         Assert.True(r.ExitCode == 0, r.Stderr);
         Assert.True(File.Exists(Path.Combine(outDir, "represent-report.json")));
-        r = CliRunner.Run("fuse", "represent", "--model", folder, "--corpus", corpus, "--out", outDir, "--top-k", "5", "--rows-per-part", "2", "--shard", "0/2");
-        Assert.True(r.ExitCode == 0, r.Stderr);
+        // The other shard through the library (as a recipe runner calls it) lands in the same store.
+        var options = new RepresentOptions { K = 5, RowsPerPart = 2, Shard = ShardSpec.Parse("0/2") };
+        RepresentStage.RunModel(folder, corpus, outDir, options);
+        var again = RepresentStage.RunModel(folder, corpus, outDir, options); // nothing left to do: resumes past every part
+        Assert.Equal(1, again.ToJson()["values"]!["parts_already_done"]!.GetValue<int>());
         var store = StoreReader.Open(outDir);
         Assert.Equal(Texts.Length, store.ReadRows().Count());
         Assert.Equal(5, store.Manifest.K);

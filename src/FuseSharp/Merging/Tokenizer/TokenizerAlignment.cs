@@ -33,18 +33,16 @@ public sealed class TokenizerAlignment
     private readonly Vocabulary? _output;
     private readonly IReadOnlyDictionary<int, int[]> _permutations; // model index -> output id -> model row (-1: absent)
     private readonly InputModel? _base;
-    private readonly IReadOnlyList<InputModel> _models;
     private readonly TokenizerDefinition? _definition;
     private readonly int _rows;
 
     private TokenizerAlignment(TokenizerOutput output, Vocabulary? vocabulary, IReadOnlyDictionary<int, int[]> permutations, InputModel? baseModel,
-        IReadOnlyList<InputModel> models, TokenizerDefinition? definition, int rows)
+        TokenizerDefinition? definition, int rows)
     {
         Output = output;
         _output = vocabulary;
         _permutations = permutations;
         _base = baseModel;
-        _models = models;
         _definition = definition;
         _rows = rows;
     }
@@ -69,7 +67,7 @@ public sealed class TokenizerAlignment
             {
                 DonorFolder = options.CopyTokenizer ? donor.Path : null,
                 Description = options.CopyTokenizer ? $"tokenizer copied from {donor.Name}" : "no tokenizer (--no-copy-tokenizer)",
-            }, null, new Dictionary<int, int[]>(), null, models, null, 0);
+            }, null, new Dictionary<int, int[]>(), null, null, 0);
         }
         var loc = def.Location;
         Vocabulary vocab;
@@ -134,7 +132,7 @@ public sealed class TokenizerAlignment
             Description = string.Create(CultureInfo.InvariantCulture, $"tokenizer from {(def.IsUnion ? "union" : def.IsBase ? "base" : def.SourceModel!.Text)} ({count} tokens{(rows != count ? $", padded to {rows}" : "")})"),
         };
         _ = method;
-        return new TokenizerAlignment(output, vocab, perms, baseModel, models, def, rows);
+        return new TokenizerAlignment(output, vocab, perms, baseModel, def, rows);
     }
 
     /// <summary>Views of every model's embedding re-indexed to the output vocabulary.</summary>
@@ -256,11 +254,10 @@ public sealed class TokenizerAlignment
         };
     }
 
-    private int IndexOf(IReadOnlyList<InputModel> models, ModelReference r, string name)
+    private static int IndexOf(IReadOnlyList<InputModel> models, ModelReference r, string name)
     {
         for (int i = 0; i < models.Count; i++)
             if (models[i].Reference.SameModel(r)) return i;
-        _ = _models;
         throw new MergeException($"token source {r.Text} is not one of the models merged into this tensor", name);
     }
 

@@ -46,10 +46,12 @@ public sealed class SafetensorsModel : IDisposable
 
     /// <summary>True if <paramref name="folder"/> holds safetensors weights this class can open.</summary>
     public static bool Exists(string folder) =>
-        File.Exists(System.IO.Path.Combine(folder, IndexFileName)) || File.Exists(System.IO.Path.Combine(folder, SingleFileName))
-        || (Directory.Exists(folder) && Directory.EnumerateFiles(folder, "*.safetensors").Take(2).Count() == 1);
+        File.Exists(System.IO.Path.Combine(folder, IndexFileName)) || File.Exists(System.IO.Path.Combine(folder, SingleFileName));
 
-    /// <summary>Opens a folder (index, <c>model.safetensors</c>, or its only <c>.safetensors</c> file) or a single file.</summary>
+    /// <summary>
+    /// Opens a folder (its <c>model.safetensors.index.json</c>, else <c>model.safetensors</c>, as <c>from_pretrained</c>
+    /// does: other <c>.safetensors</c> files in a folder, such as adapters or golden data, are not the model) or a file.
+    /// </summary>
     /// <exception cref="SafetensorsException">Missing weights, a broken index, or an invalid shard.</exception>
     public static SafetensorsModel Open(string path)
     {
@@ -64,12 +66,11 @@ public sealed class SafetensorsModel : IDisposable
         if (File.Exists(index)) return OpenIndex(index);
         var single = System.IO.Path.Combine(path, SingleFileName);
         if (File.Exists(single)) return OpenFiles(path, [single], null);
-        var any = Directory.EnumerateFiles(path, "*.safetensors").Order(StringComparer.Ordinal).ToList();
-        if (any.Count == 1) return OpenFiles(path, any, null);
+        var others = Directory.EnumerateFiles(path, "*.safetensors").Select(System.IO.Path.GetFileName).Order(StringComparer.Ordinal).ToList();
         var bins = Directory.EnumerateFiles(path, "*.bin").Concat(Directory.EnumerateFiles(path, "*.pt")).Any();
-        throw new SafetensorsException(SafetensorsErrorKind.NoWeights, path,
-            any.Count == 0 ? "no safetensors weights (model.safetensors or model.safetensors.index.json)" : $"{any.Count} .safetensors files but no {IndexFileName} to say which belong to the model",
-            hint: bins ? "this folder holds PyTorch .bin weights; convert them to safetensors first (transformers: model.save_pretrained(dir, safe_serialization=True))" : null);
+        throw new SafetensorsException(SafetensorsErrorKind.NoWeights, path, $"no {SingleFileName} or {IndexFileName}",
+            hint: bins ? "this folder holds PyTorch .bin weights; convert them to safetensors first (transformers: model.save_pretrained(dir, safe_serialization=True))"
+                : others.Count > 0 ? $"it has {string.Join(", ", others)}; pass that file's path to use it directly" : "give the folder of a Hugging Face model");
     }
 
     private static SafetensorsModel OpenIndex(string indexPath)

@@ -18,14 +18,12 @@ public readonly struct Shape : IEquatable<Shape>, IReadOnlyList<long>
         _dims = (long[])dims.Clone();
     }
 
-    public Shape(ReadOnlySpan<int> dims)
+    /// <summary>A shape from int dimensions (spans, arrays of int).</summary>
+    public static Shape FromInts(ReadOnlySpan<int> dims)
     {
-        _dims = new long[dims.Length];
-        for (int i = 0; i < dims.Length; i++)
-        {
-            if (dims[i] < 0) throw new ArgumentOutOfRangeException(nameof(dims), "negative dimension");
-            _dims[i] = dims[i];
-        }
+        var d = new long[dims.Length];
+        for (int i = 0; i < dims.Length; i++) d[i] = dims[i];
+        return new Shape(d);
     }
 
     /// <summary>The scalar shape <c>[]</c> (one element).</summary>

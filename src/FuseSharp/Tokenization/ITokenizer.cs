@@ -23,6 +23,12 @@ public interface ITokenizer
     /// <summary>Encodes <paramref name="text"/>; with <paramref name="addSpecialTokens"/>, applies the post-processor (BOS/EOS, templates).</summary>
     Encoding Encode(string text, bool addSpecialTokens = false);
 
+    /// <summary>
+    /// Encodes several texts, in parallel over <see cref="Tensors.Parallelism.MaxThreads"/> threads; the result is in
+    /// input order and equal to calling <see cref="Encode"/> on each text.
+    /// </summary>
+    IReadOnlyList<Encoding> EncodeBatch(IReadOnlyList<string> texts, bool addSpecialTokens = false) => BatchEncoding.Run(this, texts, addSpecialTokens);
+
     /// <summary>Decodes ids to text; <paramref name="skipSpecialTokens"/> drops special tokens first, as HF's decode does.</summary>
     string Decode(IReadOnlyList<int> ids, bool skipSpecialTokens = false);
 

@@ -112,6 +112,11 @@ public sealed class TokenizerConfig
         };
     }
 
+    /// <summary>
+    /// The chat templates as transformers loads them: <c>chat_template.jinja</c> (the default) and
+    /// <c>additional_chat_templates/NAME.jinja</c> (named) take priority over the <c>chat_template</c> entry of the config,
+    /// which is used only when neither file exists; <c>chat_template.json</c> (the processor's legacy file) comes last.
+    /// </summary>
     private static Dictionary<string, string> ReadTemplates(JsonObject raw, string folder, string path)
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -125,9 +130,18 @@ public sealed class TokenizerConfig
                 case JsonArray list: // [{"name": "default", "template": "..."}, {"name": "tool_use", ...}]
                     foreach (var item in list)
                     {
-                        if (item is not JsonObject o || o["name"]?.GetValue<string>() is not { } name || o["template"]?.GetValue<string>() is not { } t)
-                            throw new TokenizerException($"{where}: chat_template list entries need \"name\" and \"template\"");
-                        result[name] = t;
+                        if (item is not JsonObject o || o["name"] is not JsonValue n || !n.TryGetValue<string>(out var name)
+                            || o["template"] is not JsonValue t || !t.TryGetValue<string>(out var template))
+                            throw new TokenizerException($"{where}: chat_template list entries need \"name\" and \"template\" strings");
+                        result[name] = template;
+                    }
+                    break;
+                case JsonObject named: // {"default": "...", "tool_use": "..."}, as transformers saves a dict
+                    foreach (var (name, t) in named)
+                    {
+                        if (t is not JsonValue tv || !tv.TryGetValue<string>(out var template))
+                            throw new TokenizerException($"{where}: chat_template '{name}' must be a string");
+                        result[name] = template;
                     }
                     break;
                 case null:
@@ -136,19 +150,40 @@ public sealed class TokenizerConfig
                     throw new TokenizerException($"{where}: chat_template must be a string or a list of named templates");
             }
         }
+        var jinja = System.IO.Path.Combine(folder, "chat_template.jinja");
+        if (File.Exists(jinja)) result["default"] = ReadTemplateFile(jinja);
+        var extra = System.IO.Path.Combine(folder, "additional_chat_templates");
+        if (Directory.Exists(extra))
+        {
+            foreach (var file in Directory.GetFiles(extra, "*.jinja").Order(StringComparer.Ordinal))
+                result[System.IO.Path.GetFileNameWithoutExtension(file)] = ReadTemplateFile(file);
+        }
+        if (result.Count > 0) return result;
         Add(raw["chat_template"], path);
         if (result.Count == 0)
         {
-            var jinja = System.IO.Path.Combine(folder, "chat_template.jinja");
             var json = System.IO.Path.Combine(folder, "chat_template.json");
-            if (File.Exists(jinja)) result["default"] = File.ReadAllText(jinja);
-            else if (File.Exists(json))
+            if (File.Exists(json))
             {
                 try { Add((JsonNode.Parse(File.ReadAllText(json)) as JsonObject)?["chat_template"], json); }
                 catch (JsonException e) { throw new TokenizerException($"{json}: not valid JSON ({e.Message})", e); }
             }
         }
         return result;
+    }
+
+    /// <summary>Reads a template file as Python's <c>open(encoding="utf-8")</c> does: strict UTF-8, a BOM kept as a character.</summary>
+    public static string ReadTemplateFile(string path)
+    {
+        try
+        {
+            using var reader = new StreamReader(path, new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: false);
+            return reader.ReadToEnd();
+        }
+        catch (System.Text.DecoderFallbackException e)
+        {
+            throw new TokenizerException($"{path}: not valid UTF-8 ({e.Message})", "save the template as UTF-8", e);
+        }
     }
 
     /// <summary>Reads a token given as a string, an AddedToken object, or null.</summary>

@@ -1,0 +1,294 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using FuseSharp.Tensors;
+using FuseSharp.Tensors.Kernels;
+using static FuseSharp.Bench.BenchUtil;
+
+namespace FuseSharp.Bench;
+
+/// <summary>
+/// GEMM and GEMV against the machine's own limits, measured in the same run: the FMA peak (a register-only FMA
+/// loop at the widest hardware-accelerated vector width, enough independent accumulators to cover the FMA
+/// latency) and a plain memory-read bandwidth (a vector sum over a buffer far larger than L3).
+/// Options: <c>--quick</c> (shorter repeats, sizes up to 2048), <c>--threads 1,2</c>, <c>--only gemm,gemv,rows</c>.
+/// The load average is printed at the start and the end: on a busy shared machine wall-clock rates fall, and when
+/// it lends fewer cores than threads the multi-thread peak falls too (a ratio above 1 says so). Every GEMM ratio
+/// is therefore also given per CPU second (time the threads actually ran, against the peak measured the same way).
+/// </summary>
+internal static class GemmBench
+{
+    public static void Run(string[] args)
+    {
+        bool quick = args.Contains("--quick");
+        double budget = quick ? 0.3 : 1.5; // seconds of repeats per measurement
+        int[] threadCounts = [1, Math.Min(2, Environment.ProcessorCount)];
+        int ti = Array.IndexOf(args, "--threads");
+        if (ti >= 0 && ti + 1 < args.Length) threadCounts = args[ti + 1].Split(',').Select(int.Parse).ToArray();
+        int oi = Array.IndexOf(args, "--only");
+        string[] sections = oi >= 0 && oi + 1 < args.Length ? args[oi + 1].Split(',') : ["gemm", "gemv", "rows"];
+        int[] sizes = quick ? [512, 1024, 2048] : [512, 1024, 2048, 4096];
+
+        Console.WriteLine($"gemm: kernel {Gemm.BestKernel}, {Environment.ProcessorCount} cores, Vector512 accelerated: " +
+            $"{Vector512.IsHardwareAccelerated}, Vector256: {Vector256.IsHardwareAccelerated}, load average {LoadAverage()}");
+        if (sections.Contains("gemm")) GemmVersusPeak(threadCounts, sizes, budget);
+        if (sections.Contains("gemv") || sections.Contains("rows"))
+        {
+            // A matrix far larger than L3 (256 MiB F32, 128 MiB BF16), streamed once per call.
+            int n = 16384, k = 4096;
+            var w = RandomFloats((long)n * k, 3);
+            var wBf16 = new ushort[w.Length];
+            BFloat16Conversion.FromSingle(w, wBf16);
+            if (sections.Contains("gemv")) GemvVersusRead(threadCounts, budget, n, k, w, wBf16);
+            if (sections.Contains("rows")) RowsCrossover(threadCounts, budget, n, k, w);
+        }
+        Parallelism.MaxThreads = 0;
+        Console.WriteLine($"  load average at the end: {LoadAverage()}");
+    }
+
+    /// <summary>
+    /// GEMM, M = 512, K = N: forward (x·Wᵀ, transB), input gradient (dy·W, no transposes), weight gradient
+    /// (dW += dyᵀ·x, transA with accumulate), forward with BF16 weights; against the FMA peak measured before and
+    /// after (the larger kept, so that one busy moment does not lower the baseline).
+    /// </summary>
+    private static void GemmVersusPeak(int[] threadCounts, int[] sizes, double budget)
+    {
+        var peak = new Dictionary<int, double>();
+        var peakCpu = new Dictionary<int, double>();
+        MeasurePeak(threadCounts, peak, peakCpu);
+        int maxSize = sizes[^1];
+        var a = RandomFloats(512L * maxSize, 1);
+        var b = RandomFloats((long)maxSize * maxSize, 2);
+        var bBf16 = new ushort[b.Length];
+        BFloat16Conversion.FromSingle(b, bBf16);
+        var c = new float[512 * maxSize];
+        var variants = new (string Name, bool TransA, bool TransB, bool Bf16, bool Accumulate)[]
+        {
+            ("NT  (forward x·Wᵀ)   ", false, true, false, false),
+            ("NN  (input grad dy·W) ", false, false, false, false),
+            ("TN+ (weight grad dyᵀx)", true, false, false, true),
+            ("NT  BF16 W (forward)  ", false, true, true, false),
+        };
+        var rates = new List<(string Name, int Threads, int Size, double Flops, double CpuFlops)>();
+        foreach (var t in threadCounts)
+        {
+            Parallelism.MaxThreads = t;
+            foreach (var v in variants)
+            {
+                foreach (var size in sizes)
+                {
+                    int m = 512, n = size, k = size;
+                    int lda = v.TransA ? m : k, ldb = v.TransB ? k : n;
+                    var time = BestWithin(budget, t, () =>
+                    {
+                        if (v.Bf16) Gemm.MatMulBf16(v.TransA, v.TransB, m, n, k, a, lda, bBf16, ldb, c, n, v.Accumulate);
+                        else Gemm.MatMul(v.TransA, v.TransB, m, n, k, a, lda, b, ldb, c, n, v.Accumulate);
+                    });
+                    double flop = 2.0 * m * n * k;
+                    rates.Add((v.Name, t, size, flop / time.Wall, flop / time.Cpu));
+                    Console.WriteLine($"  GEMM {v.Name} t={t} M=512 K=N={size,4}: {F(flop / time.Wall / 1e9, "0.0"),6} GFLOP/s" +
+                        $" (per CPU second: {F(flop / time.Cpu / 1e9, "0.0")})");
+                }
+            }
+        }
+        MeasurePeak(threadCounts, peak, peakCpu);
+        foreach (var (name, t, size, flops, cpuFlops) in rates)
+        {
+            Ratio($"GEMM {name.Trim()} t={t} N=K={size} / FMA peak", flops / peak[t], ">=", 0.85);
+            Console.WriteLine($"    per CPU second: {F(cpuFlops / peakCpu[t])} of the peak per CPU second");
+        }
+    }
+
+    /// <summary>GEMV (decoding, 1 and 4 rows) in both forms, F32 and BF16, against a plain read of the same matrix.</summary>
+    private static void GemvVersusRead(int[] threadCounts, double budget, int n, int k, float[] w, ushort[] wBf16)
+    {
+        var x = RandomFloats(4L * Math.Max(n, k), 4);
+        var y = new float[4 * Math.Max(n, k)];
+        foreach (var t in threadCounts)
+        {
+            Parallelism.MaxThreads = t;
+            double read1 = w.Length * 4.0 / BestWithin(budget, t, () => ReadAll(w, t, 1)).Wall;
+            double read4 = w.Length * 4.0 / BestWithin(budget, t, () => ReadAll(w, t, 4)).Wall;
+            double read = Math.Max(read1, read4);
+            Console.WriteLine($"  memory read, {t} thread(s): one stream {Gb(read1)}, four streams {Gb(read4)}");
+            foreach (var rows in new[] { 1, 4 })
+            {
+                double tF32 = BestWithin(budget, t, () => Gemm.MatMul(false, true, rows, n, k, x, k, w, k, y, n)).Wall;
+                double tBf16 = BestWithin(budget, t, () => Gemm.MatMulBf16(false, true, rows, n, k, x, k, wBf16, k, y, n)).Wall;
+                double tAxpy = BestWithin(budget, t, () => Gemm.MatMul(false, false, rows, k, n, x, n, w, k, y, k)).Wall;
+                double tAxpyBf16 = BestWithin(budget, t, () => Gemm.MatMulBf16(false, false, rows, k, n, x, n, wBf16, k, y, k)).Wall;
+                Report($"GEMV m={rows} t={t} x·Wᵀ F32 ", w.Length * 4.0 / tF32, read);
+                Report($"GEMV m={rows} t={t} x·Wᵀ BF16", w.Length * 2.0 / tBf16, read);
+                Report($"GEMV m={rows} t={t} x·W  F32 ", w.Length * 4.0 / tAxpy, read);
+                Report($"GEMV m={rows} t={t} x·W  BF16", w.Length * 2.0 / tAxpyBf16, read);
+            }
+        }
+    }
+
+    /// <summary>Where the streaming path stops paying: a few rows of x·Wᵀ (F32) through both paths.</summary>
+    private static void RowsCrossover(int[] threadCounts, double budget, int n, int k, float[] w)
+    {
+        var x = RandomFloats(16L * k, 5);
+        var y = new float[16 * n];
+        foreach (var t in threadCounts)
+        {
+            foreach (var rows in new[] { 1, 2, 4, 5, 8, 12, 16 })
+            {
+                var line = $"  rows={rows,2} t={t} x·Wᵀ F32 [{n}x{k}]:";
+                foreach (var vector in new[] { true, false })
+                {
+                    double sec = BestWithin(budget, t, () => Gemm.MatMul<float>(Gemm.BestKernel, t, false, true, rows, n, k, x, k, w, k, y, n, false, vector ? 16 : 0)).Wall;
+                    line += $"  {(vector ? "vector" : "blocked")} {F(2.0 * rows * n * k / sec / 1e9, "0.0")} GFLOP/s ({Gb(w.Length * 4.0 / sec)})";
+                }
+                Console.WriteLine(line);
+            }
+        }
+    }
+
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "n/a";
+
+    /// <summary>
+    /// Peak FMA rate per thread count (per wall second and per CPU second): many short (~2 ms) runs, best kept, so
+    /// that on a shared machine some run lands in a quiet slice; Vector512 is measured too and counts when faster
+    /// (it is only where accelerated).
+    /// </summary>
+    private static void MeasurePeak(int[] threadCounts, Dictionary<int, double> peak, Dictionary<int, double> peakCpu)
+    {
+        foreach (var t in threadCounts)
+        {
+            var t256 = BestWithin(0.3, t, () => FmaLoop(t, FmaChains<Lanes256, Vector256<float>>));
+            var t512 = BestWithin(0.3, t, () => FmaLoop(t, FmaChains<Lanes512, Vector512<float>>));
+            double v256 = FmaFlops(t, 8) / t256.Wall, v512 = FmaFlops(t, 16) / t512.Wall;
+            peak[t] = Math.Max(peak.GetValueOrDefault(t), Math.Max(v256, v512));
+            peakCpu[t] = Math.Max(peakCpu.GetValueOrDefault(t), Math.Max(FmaFlops(t, 8) / t256.Cpu, FmaFlops(t, 16) / t512.Cpu));
+            Console.WriteLine($"  peak FMA, {t} thread(s): Vector256 {F(v256 / 1e9, "0.0")} GFLOP/s, Vector512 {F(v512 / 1e9, "0.0")} GFLOP/s" +
+                (Vector512.IsHardwareAccelerated ? "" : " (not hardware-accelerated: emulated by two 256-bit halves)") + $" -> peak {F(peak[t] / 1e9, "0.0")}");
+        }
+    }
+
+    private static void Report(string what, double bytesPerSecond, double read)
+    {
+        Console.WriteLine($"  {what}: {Gb(bytesPerSecond)}");
+        Ratio($"{what.Trim()} / memory read", bytesPerSecond / read, ">=", 0.85);
+    }
+
+    private static float[] RandomFloats(long count, int seed)
+    {
+        var rng = new Random(seed);
+        var values = GC.AllocateUninitializedArray<float>(checked((int)count));
+        for (int i = 0; i < values.Length; i++) values[i] = (float)(rng.NextDouble() * 2 - 1);
+        return values;
+    }
+
+    private const int FmaIterations = 1_000_000; // 12 FMAs per iteration: ~2 ms on one core
+
+    private static double FmaFlops(int threads, int lanes) => 2.0 * lanes * 12 * FmaIterations * threads;
+
+    private static void FmaLoop(int threads, Func<int, float> body)
+    {
+        if (threads == 1) Sink = body(FmaIterations);
+        else Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ => Sink = body(FmaIterations));
+    }
+
+    private static float Sink;
+
+    /// <summary>
+    /// 12 independent FMA chains on registers only (latency 4 x 2 pipes needs 8), at the width of <typeparamref name="TL"/>
+    /// (the GEMM micro-kernel's own lane arithmetic, so both use the same instructions).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static unsafe float FmaChains<TL, TVec>(int iterations) where TL : struct, IGemmLanes<TVec> where TVec : unmanaged
+    {
+        var mul = TL.Broadcast(0.999f);
+        var add = TL.Broadcast(0.001f);
+        TVec a0 = TL.Broadcast(0), a1 = TL.Broadcast(1), a2 = TL.Broadcast(2), a3 = TL.Broadcast(3), a4 = TL.Broadcast(4), a5 = TL.Broadcast(5);
+        TVec a6 = TL.Broadcast(6), a7 = TL.Broadcast(7), a8 = TL.Broadcast(8), a9 = TL.Broadcast(9), a10 = TL.Broadcast(10), a11 = TL.Broadcast(11);
+        for (int i = 0; i < iterations; i++)
+        {
+            a0 = TL.MultiplyAdd(a0, mul, add); a1 = TL.MultiplyAdd(a1, mul, add); a2 = TL.MultiplyAdd(a2, mul, add);
+            a3 = TL.MultiplyAdd(a3, mul, add); a4 = TL.MultiplyAdd(a4, mul, add); a5 = TL.MultiplyAdd(a5, mul, add);
+            a6 = TL.MultiplyAdd(a6, mul, add); a7 = TL.MultiplyAdd(a7, mul, add); a8 = TL.MultiplyAdd(a8, mul, add);
+            a9 = TL.MultiplyAdd(a9, mul, add); a10 = TL.MultiplyAdd(a10, mul, add); a11 = TL.MultiplyAdd(a11, mul, add);
+        }
+        var sum = TL.Add(TL.Add(TL.Add(a0, a1), TL.Add(a2, a3)), TL.Add(TL.Add(a4, a5), TL.Add(a6, a7)));
+        sum = TL.Add(sum, TL.Add(TL.Add(a8, a9), TL.Add(a10, a11)));
+        float* lanes = stackalloc float[TL.Lanes];
+        TL.Store(sum, lanes);
+        return lanes[0];
+    }
+
+    /// <summary>
+    /// Best wall time and best CPU time per thread of repeated runs within about <paramref name="budget"/> seconds (at
+    /// least 3, at most 200 runs, after a warm-up): short operations get many chances to land in a quiet slice of a
+    /// shared machine. CPU time leaves out the time the threads were not scheduled, so on a busy machine it shows
+    /// what the code does when it runs (caches disturbed by the neighbours still count).
+    /// </summary>
+    private static Timing BestWithin(double budget, int threads, Action body)
+    {
+        body();
+        double wall = double.MaxValue, cpu = double.MaxValue, spent = 0;
+        for (int i = 0; i < 200 && (i < 3 || spent < budget); i++)
+        {
+            var cpu0 = Environment.CpuUsage.TotalTime;
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            body();
+            double s = sw.Elapsed.TotalSeconds;
+            wall = Math.Min(wall, s);
+            cpu = Math.Min(cpu, (Environment.CpuUsage.TotalTime - cpu0).TotalSeconds / threads);
+            spent += s;
+        }
+        return new Timing(wall, Math.Max(cpu, 1e-9));
+    }
+
+    private readonly record struct Timing(double Wall, double Cpu);
+
+    /// <summary>Reads every float of <paramref name="data"/> once: each thread its contiguous share, as 1 or 4 sequential streams.</summary>
+    private static void ReadAll(float[] data, int threads, int streams)
+    {
+        if (threads == 1) Sink = Streams(data, 0, data.Length, streams);
+        else Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads },
+            t => Sink = Streams(data, (int)((long)data.Length * t / threads), (int)((long)data.Length * (t + 1) / threads), streams));
+    }
+
+    private static float Streams(float[] data, int start, int end, int streams)
+    {
+        if (streams == 1) return Sum(data, start, end);
+        int len = (end - start) / 4 / 64 * 64;
+        return Sum4(data, start, len) + Sum(data, start + 4 * len, end);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe float Sum4(float[] data, int start, int len)
+    {
+        fixed (float* p0 = &data[start])
+        {
+            float* p = p0, q = p0 + len, r = q + len, u = r + len, stop = p0 + len;
+            Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
+            for (; p < stop; p += 16, q += 16, r += 16, u += 16)
+            {
+                s0 += Vector256.Load(p); s1 += Vector256.Load(p + 8); s2 += Vector256.Load(q); s3 += Vector256.Load(q + 8);
+                s4 += Vector256.Load(r); s5 += Vector256.Load(r + 8); s6 += Vector256.Load(u); s7 += Vector256.Load(u + 8);
+            }
+            return Vector256.Sum(s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe float Sum(float[] data, int start, int end)
+    {
+        if (start >= end) return 0;
+        fixed (float* p0 = &data[start])
+        {
+            float* p = p0, stop = p0 + (end - start);
+            Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
+            for (; p + 64 <= stop; p += 64)
+            {
+                s0 += Vector256.Load(p); s1 += Vector256.Load(p + 8); s2 += Vector256.Load(p + 16); s3 += Vector256.Load(p + 24);
+                s4 += Vector256.Load(p + 32); s5 += Vector256.Load(p + 40); s6 += Vector256.Load(p + 48); s7 += Vector256.Load(p + 56);
+            }
+            float s = Vector256.Sum(s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7);
+            for (; p < stop; p++) s += *p;
+            return s;
+        }
+    }
+}

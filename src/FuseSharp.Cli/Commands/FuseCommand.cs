@@ -1,0 +1,21 @@
+using System.CommandLine;
+
+namespace FuseSharp.Cli.Commands;
+
+/// <summary><c>fusesharp fuse ...</c>: the FuseLLM / FuseChat knowledge-fusion pipeline, one subcommand per stage.</summary>
+internal static class FuseCommand
+{
+    public static Command Create()
+    {
+        var cmd = new Command("fuse", "Knowledge fusion (FuseLLM / FuseChat): split, represent, vocab-map, align, filter-nan, pack, targets (MinCE/AvgCE); dtw for checking alignments; inspect for stores.");
+        cmd.Subcommands.Add(FuseSplitCommand.Create());
+        cmd.Subcommands.Add(FuseVocabMapCommand.Create());
+        cmd.Subcommands.Add(FuseAlignCommand.Create());
+        cmd.Subcommands.Add(FuseDtwCommand.Create());
+        cmd.Subcommands.Add(FuseFilterNanCommand.Create());
+        cmd.Subcommands.Add(FusePackCommand.Create());
+        cmd.Subcommands.Add(FuseFuseCommand.Create());
+        cmd.Subcommands.Add(FuseInspectCommand.Create());
+        return cmd;
+    }
+}

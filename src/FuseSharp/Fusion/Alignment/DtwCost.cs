@@ -1,0 +1,342 @@
+namespace FuseSharp.Fusion.Alignment;
+
+/// <summary>
+/// Which reference's DTW token alignment to reproduce (spec §4.1). Each fixes a cost function and a traceback tie
+/// order; what strings are fed in (raw pieces, or per-token decoded strings as FuseChat v2 ships) is the caller's
+/// choice.
+/// </summary>
+public enum DtwVariant
+{
+    /// <summary>FuseLLM <c>others.dtw</c>: <c>lev(s − ms, t − mt)</c> (markers removed); ties diag &gt; up &gt; left.</summary>
+    FuseLlm,
+
+    /// <summary>FuseChat v1: as FuseLLM, × 0.1 when one stripped string contains the other (the empty string is in every string); ties diag &gt; up &gt; left.</summary>
+    FuseChatV1,
+
+    /// <summary>FuseChat v2: as FuseLLM, but when a stripped string is empty <c>lev(s.replace(ms, mt), t)</c>; ties diag &gt; left &gt; up.</summary>
+    FuseChatV2,
+}
+
+/// <summary>Traceback preference among equal cumulative costs (<c>np.argmin</c> takes the first minimum).</summary>
+public enum DtwTieOrder
+{
+    /// <summary>diag, then up (step back in the blending sequence), then left (step back in the base sequence): FuseLLM, FuseChat v1.</summary>
+    DiagUpLeft,
+
+    /// <summary>diag, then left, then up: FuseChat v2.</summary>
+    DiagLeftUp,
+}
+
+/// <summary>Names and properties of the <see cref="DtwVariant"/>s.</summary>
+public static class DtwVariants
+{
+    public static DtwTieOrder TieOrder(this DtwVariant variant) =>
+        variant == DtwVariant.FuseChatV2 ? DtwTieOrder.DiagLeftUp : DtwTieOrder.DiagUpLeft;
+
+    /// <summary>The CLI / JSON name: <c>fusellm</c>, <c>fusechat-v1</c>, <c>fusechat-v2</c>.</summary>
+    public static string Name(this DtwVariant variant) => variant switch
+    {
+        DtwVariant.FuseLlm => "fusellm",
+        DtwVariant.FuseChatV1 => "fusechat-v1",
+        DtwVariant.FuseChatV2 => "fusechat-v2",
+        _ => throw new ArgumentOutOfRangeException(nameof(variant)),
+    };
+
+    /// <summary>Parses a CLI / JSON name (also accepts <c>fusellm_v1</c>, <c>fusechat_v1</c>, <c>fusechat_v2</c>, case-insensitive).</summary>
+    public static bool TryParse(string? name, out DtwVariant variant)
+    {
+        switch (name?.Trim().ToLowerInvariant().Replace('_', '-'))
+        {
+            case "fusellm" or "fusellm-v1":
+                variant = DtwVariant.FuseLlm;
+                return true;
+            case "fusechat-v1":
+                variant = DtwVariant.FuseChatV1;
+                return true;
+            case "fusechat-v2" or "fusechat-v2-decoded":
+                variant = DtwVariant.FuseChatV2;
+                return true;
+            default:
+                variant = default;
+                return false;
+        }
+    }
+
+    /// <summary>
+    /// Python's <c>str.replace(old, new)</c> for a non-empty marker; an empty marker (a tokenizer without one) leaves
+    /// the string alone. (Python would insert <c>new</c> between every character; the reference never gets there
+    /// because its marker table raises first.)
+    /// </summary>
+    internal static string ReplaceMarker(string s, string marker, string replacement) =>
+        marker.Length == 0 || marker == replacement ? s : s.Replace(marker, replacement, StringComparison.Ordinal);
+}
+
+/// <summary>
+/// The cost matrix of one DTW problem: the cost of aligning blending token i with base token j under a
+/// <see cref="DtwVariant"/>, memoized per pair of distinct token strings (a 2048-token text has a few hundred
+/// distinct tokens, so most of the n·m cells share a handful of distances). Costs are exact float64 values as the
+/// reference computes them: an integer distance, or <c>int * 0.1</c> for FuseChat v1's substring discount.
+/// <para>
+/// Distances are bit-parallel (Myers) over a problem-local alphabet: the table is filled row by row, so the current
+/// row's pattern masks are loaded once per row and each new pair costs one pass over the base string.
+/// </para>
+/// </summary>
+internal sealed class DtwCostMatrix
+{
+    private readonly DtwVariant _variant;
+    private readonly int[] _rowKey;   // blending position -> distinct blending string
+    private readonly int[] _colKey;   // base position -> distinct base string
+    private readonly int _cols;       // distinct base strings
+    private readonly double[] _memo;  // distinct pair -> cost; NaN = not computed yet (or one row's worth, see _rowMemo)
+    private readonly bool _rowMemo;   // too many distinct pairs to keep: memoize the current distinct row only
+    private int _memoRow = -1;
+
+    // Per distinct blending string: marker removed (text, interned code points); marker replaced by the base marker (v2's fallback).
+    private readonly string[] _srcStrippedText;
+    private readonly int[][] _srcStripped;
+    private readonly int[][] _srcHarmonized;
+
+    // Per distinct base string: marker removed (text, interned code points); raw.
+    private readonly string[] _tgtStrippedText;
+    private readonly int[][] _tgtStripped;
+    private readonly int[][] _tgtRaw;
+
+    // Character sets of the stripped strings (interned id mod 64): disjoint sets mean no common character.
+    private readonly ulong[] _srcSig;
+    private readonly ulong[] _tgtSig;
+
+    // The loaded row pattern: match masks of _srcStripped[_loaded] over the alphabet.
+    private readonly ulong[] _peq;
+    private int _loaded = -1;
+
+    public DtwCostMatrix(IReadOnlyList<string> blending, IReadOnlyList<string> @base, DtwVariant variant, string blendingMarker, string baseMarker)
+    {
+        _variant = variant;
+        // FuseLLM and FuseChat v1 costs depend on the marker-stripped strings alone, so tokens that differ only in
+        // markers ("Ġthe", "the") share a memo row; FuseChat v2's fallback compares raw forms, so it keys by token.
+        bool byStripped = variant != DtwVariant.FuseChatV2;
+        var srcDistinct = Distinct(blending, byStripped ? blendingMarker : null, out _rowKey);
+        var tgtDistinct = Distinct(@base, byStripped ? baseMarker : null, out _colKey);
+        _cols = tgtDistinct.Count;
+        long cells = (long)srcDistinct.Count * _cols;
+        _rowMemo = cells > MaxMemo;
+        _memo = new double[_rowMemo ? _cols : cells];
+        Array.Fill(_memo, double.NaN);
+
+        var alphabet = new Dictionary<int, int>();
+        int[] Intern(string text)
+        {
+            var cps = Levenshtein.CodePoints(text);
+            for (int i = 0; i < cps.Length; i++)
+            {
+                if (!alphabet.TryGetValue(cps[i], out int k)) alphabet[cps[i]] = k = alphabet.Count;
+                cps[i] = k;
+            }
+            return cps;
+        }
+        _srcStrippedText = new string[srcDistinct.Count];
+        _srcStripped = new int[srcDistinct.Count][];
+        _srcHarmonized = new int[srcDistinct.Count][];
+        for (int u = 0; u < srcDistinct.Count; u++)
+        {
+            _srcStrippedText[u] = DtwVariants.ReplaceMarker(srcDistinct[u], blendingMarker, "");
+            _srcStripped[u] = Intern(_srcStrippedText[u]);
+            _srcHarmonized[u] = Intern(DtwVariants.ReplaceMarker(srcDistinct[u], blendingMarker, baseMarker));
+        }
+        _tgtStrippedText = new string[tgtDistinct.Count];
+        _tgtStripped = new int[tgtDistinct.Count][];
+        _tgtRaw = new int[tgtDistinct.Count][];
+        for (int u = 0; u < tgtDistinct.Count; u++)
+        {
+            _tgtStrippedText[u] = DtwVariants.ReplaceMarker(tgtDistinct[u], baseMarker, "");
+            _tgtStripped[u] = Intern(_tgtStrippedText[u]);
+            _tgtRaw[u] = Intern(tgtDistinct[u]);
+        }
+        _peq = new ulong[alphabet.Count];
+        _srcSig = _srcStripped.Select(Signature).ToArray();
+        _tgtSig = _tgtStripped.Select(Signature).ToArray();
+    }
+
+    private static ulong Signature(int[] interned)
+    {
+        ulong sig = 0;
+        foreach (int c in interned) sig |= 1UL << (c & 63);
+        return sig;
+    }
+
+    /// <summary>Number of blending positions (rows).</summary>
+    public int Rows => _rowKey.Length;
+
+    /// <summary>Number of base positions (columns).</summary>
+    public int Columns => _colKey.Length;
+
+    /// <summary>Distinct (blending, base) string pairs whose distance has been computed so far.</summary>
+    public int PairsComputed { get; private set; }
+
+    /// <summary>Distinct pairs memoized for the whole problem (16 M, 128 MB); beyond, only the current row's (long documents).</summary>
+    internal const long MaxMemo = 1L << 24;
+
+    /// <summary>
+    /// Starts blending position <paramref name="i"/>'s row and returns the offset of its memo row, to pass to
+    /// <see cref="Cost(int, int)"/> for the cells of that row. Rows are visited in order.
+    /// </summary>
+    public int RowBase(int i)
+    {
+        int u = _rowKey[i];
+        if (!_rowMemo) return u * _cols;
+        if (_memoRow != u)
+        {
+            Array.Fill(_memo, double.NaN);
+            _memoRow = u;
+        }
+        return 0;
+    }
+
+    /// <summary>Length in code points of blending position <paramref name="i"/>'s string without markers (for the band's centre line).</summary>
+    public int BlendingLength(int i) => _srcStripped[_rowKey[i]].Length;
+
+    /// <summary>Length in code points of base position <paramref name="j"/>'s string without markers.</summary>
+    public int BaseLength(int j) => _tgtStripped[_colKey[j]].Length;
+
+    /// <summary>The memo (distinct pair -> cost, NaN = not computed) and the base positions' distinct indices, for the table's inner loop.</summary>
+    internal double[] Memo => _memo;
+
+    internal int[] ColumnKeys => _colKey;
+
+    /// <summary>The cost of blending position i (via its <see cref="RowBase"/>) against base position <paramref name="j"/>.</summary>
+    public double Cost(int rowBase, int j)
+    {
+        double c = _memo[rowBase + _colKey[j]];
+        return double.IsNaN(c) ? Miss(rowBase, j) : c;
+    }
+
+    /// <summary>The cost of a pair not computed yet; memoizes it.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    internal double Miss(int rowBase, int j)
+    {
+        int packed = Compute(_rowMemo ? _memoRow : rowBase / _cols, _colKey[j]);
+        // int * 0.1 as Python computes `dist * w` with w = 0.1 (a float64 product, not dist / 10).
+        double c = (packed & 1) != 0 ? (packed >> 1) * 0.1 : packed >> 1;
+        _memo[rowBase + _colKey[j]] = c;
+        PairsComputed++;
+        return c;
+    }
+
+    /// <summary>
+    /// Per blending position, a lower bound of the cost of every cell of its row: 0 when some base string costs nothing
+    /// against it, else the smallest non-zero cost the variant can produce (1, or 0.1 for FuseChat v1).
+    /// </summary>
+    public double[] RowFloors() => Floors(_rowKey, _srcStripped, _srcHarmonized, new ZeroIndex(_tgtStripped, _tgtRaw));
+
+    /// <summary>The same for base positions' columns.</summary>
+    public double[] ColumnFloors() => Floors(_colKey, _tgtStripped, _tgtRaw, new ZeroIndex(_srcStripped, _srcHarmonized));
+
+    private double[] Floors(int[] keys, int[][] stripped, int[][] alternate, ZeroIndex others)
+    {
+        double nonZero = _variant == DtwVariant.FuseChatV1 ? 0.1 : 1.0;
+        bool v2 = _variant == DtwVariant.FuseChatV2;
+        var perDistinct = new double[stripped.Length];
+        for (int u = 0; u < stripped.Length; u++) perDistinct[u] = others.HasZeroWith(stripped[u], alternate[u], v2) ? 0 : nonZero;
+        return keys.Select(k => perDistinct[k]).ToArray();
+    }
+
+    /// <summary>
+    /// Which strings of the other side cost nothing against a given one. A zero cost needs equal marker-stripped
+    /// strings; in FuseChat v2, when either side strips to nothing, the comparison is of the alternate forms (the
+    /// blending string with its marker harmonised, the raw base string) instead.
+    /// </summary>
+    private sealed class ZeroIndex
+    {
+        private readonly HashSet<string> _strippedNonEmpty = new(StringComparer.Ordinal);
+        private readonly HashSet<string> _alternateOfEmpty = new(StringComparer.Ordinal);
+        private readonly HashSet<string> _alternateAll = new(StringComparer.Ordinal);
+        private readonly bool _anyEmpty;
+
+        public ZeroIndex(int[][] stripped, int[][] alternate)
+        {
+            for (int u = 0; u < stripped.Length; u++)
+            {
+                if (stripped[u].Length > 0) _strippedNonEmpty.Add(Key(stripped[u]));
+                else
+                {
+                    _anyEmpty = true;
+                    _alternateOfEmpty.Add(Key(alternate[u]));
+                }
+                _alternateAll.Add(Key(alternate[u]));
+            }
+        }
+
+        public bool HasZeroWith(int[] stripped, int[] alternate, bool v2)
+        {
+            if (!v2) return stripped.Length > 0 ? _strippedNonEmpty.Contains(Key(stripped)) : _anyEmpty;
+            return stripped.Length > 0
+                ? _strippedNonEmpty.Contains(Key(stripped)) || _alternateOfEmpty.Contains(Key(alternate))
+                : _alternateAll.Contains(Key(alternate));
+        }
+    }
+
+    private static string Key(int[] interned) => string.Join(',', interned);
+
+    private int Compute(int s, int t)
+    {
+        switch (_variant)
+        {
+            case DtwVariant.FuseLlm:
+                return Stripped(s, t) << 1;
+            case DtwVariant.FuseChatV1:
+            {
+                int d = Stripped(s, t);
+                string a = _srcStrippedText[s], b = _tgtStrippedText[t];
+                bool discount = a.Contains(b, StringComparison.Ordinal) || b.Contains(a, StringComparison.Ordinal);
+                return (d << 1) | (discount ? 1 : 0);
+            }
+            case DtwVariant.FuseChatV2:
+                return _srcStripped[s].Length == 0 || _tgtStripped[t].Length == 0
+                    ? Levenshtein.Distance(_srcHarmonized[s], _tgtRaw[t]) << 1
+                    : Stripped(s, t) << 1;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(_variant));
+        }
+    }
+
+    /// <summary>Distance between stripped strings, bit-parallel with the row's pattern loaded once.</summary>
+    private int Stripped(int s, int t)
+    {
+        var a = _srcStripped[s];
+        var b = _tgtStripped[t];
+        if (a.Length == 0) return b.Length;
+        if (b.Length == 0) return a.Length;
+        // No character in common (the signatures are disjoint): substitute the shorter, insert the rest — exactly max(|a|, |b|).
+        if ((_srcSig[s] & _tgtSig[t]) == 0) return Math.Max(a.Length, b.Length);
+        if (a.Length > Levenshtein.WordBits) return Levenshtein.Distance(a, b);
+        if (_loaded != s)
+        {
+            if (_loaded >= 0)
+                foreach (int c in _srcStripped[_loaded]) _peq[c] = 0;
+            for (int i = 0; i < a.Length; i++) _peq[a[i]] |= 1UL << i;
+            _loaded = s;
+        }
+        return Levenshtein.Myers(_peq, b, a.Length, int.MaxValue - 1);
+    }
+
+    /// <summary>Distinct tokens (the first of each key) and each position's index among them; keyed by the token, or by the token without <paramref name="stripMarker"/>.</summary>
+    private static List<string> Distinct(IReadOnlyList<string> tokens, string? stripMarker, out int[] keys)
+    {
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        var distinct = new List<string>();
+        keys = new int[tokens.Count];
+        for (int i = 0; i < tokens.Count; i++)
+        {
+            var token = tokens[i] ?? throw new ArgumentException($"token {i} is null", nameof(tokens));
+            var t = stripMarker is null ? token : DtwVariants.ReplaceMarker(token, stripMarker, "");
+            if (!index.TryGetValue(t, out int k))
+            {
+                k = distinct.Count;
+                index[t] = k;
+                distinct.Add(token);
+            }
+            keys[i] = k;
+        }
+        return distinct;
+    }
+}

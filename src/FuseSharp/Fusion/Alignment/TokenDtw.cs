@@ -1,0 +1,431 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace FuseSharp.Fusion.Alignment;
+
+/// <summary>How the DTW table is filled. Both give the reference's alignment exactly.</summary>
+public enum DtwMode
+{
+    /// <summary>Every cell of the n×m table (the reference's work, without its Python overhead).</summary>
+    Full,
+
+    /// <summary>
+    /// A band around the diagonal gives an upper bound UB on the optimal cost; then only cells whose cumulative cost
+    /// can be ≤ UB are filled (PrunedDTW, Silva &amp; Batista 2016). Exact, ties included: every cell on the optimal
+    /// path, and every neighbour the traceback compares it with that could tie, has a cost ≤ UB and is computed
+    /// exactly; the skipped cells are provably more expensive.
+    /// </summary>
+    Banded,
+}
+
+/// <summary>
+/// A monotone alignment of a blending (source) token sequence (length n) to a base (target) sequence (length m), as
+/// the reference's <c>dtw(series_1 = blending, series_2 = base)</c> returns it. Because the path is monotone and
+/// covers both sequences, the blending positions aligned to one base position form a contiguous range (and vice
+/// versa), so it is stored as first/last per position.
+/// </summary>
+public sealed class DtwAlignment
+{
+    internal DtwAlignment(int[] baseFirst, int[] baseLast, int[] blendingFirst, int[] blendingLast, double totalCost, int pathLength)
+    {
+        BaseFirst = baseFirst;
+        BaseLast = baseLast;
+        BlendingFirst = blendingFirst;
+        BlendingLast = blendingLast;
+        TotalCost = totalCost;
+        PathLength = pathLength;
+    }
+
+    /// <summary>Per base position j: the first blending position aligned to it.</summary>
+    public IReadOnlyList<int> BaseFirst { get; }
+
+    /// <summary>Per base position j: the last blending position aligned to it (≥ <see cref="BaseFirst"/>).</summary>
+    public IReadOnlyList<int> BaseLast { get; }
+
+    /// <summary>Per blending position i: the first base position aligned to it.</summary>
+    public IReadOnlyList<int> BlendingFirst { get; }
+
+    /// <summary>Per blending position i: the last base position aligned to it.</summary>
+    public IReadOnlyList<int> BlendingLast { get; }
+
+    /// <summary>The cumulative cost of the path (the reference's <c>matrix[-1, -1]</c>), float64.</summary>
+    public double TotalCost { get; }
+
+    /// <summary>Number of (i, j) pairs on the path (the reference's <c>len(matches)</c>).</summary>
+    public int PathLength { get; }
+
+    public int BaseLength => BaseFirst.Count;
+
+    public int BlendingLength => BlendingFirst.Count;
+
+    /// <summary>Number of blending positions aligned to base position <paramref name="j"/> (1 = one-to-one or n:1).</summary>
+    public int BlendingCount(int j) => BaseLast[j] - BaseFirst[j] + 1;
+
+    /// <summary>The reference's <c>base_to_blending</c> (its 4th return value): per base position, the ascending blending positions.</summary>
+    public int[][] BaseToBlending() => Ranges(BaseFirst, BaseLast);
+
+    /// <summary>The reference's <c>blending_to_base</c> (its 3rd return value).</summary>
+    public int[][] BlendingToBase() => Ranges(BlendingFirst, BlendingLast);
+
+    private static int[][] Ranges(IReadOnlyList<int> first, IReadOnlyList<int> last)
+    {
+        var r = new int[first.Count][];
+        for (int j = 0; j < r.Length; j++)
+        {
+            r[j] = new int[last[j] - first[j] + 1];
+            for (int k = 0; k < r[j].Length; k++) r[j][k] = first[j] + k;
+        }
+        return r;
+    }
+}
+
+/// <summary>
+/// Dynamic time warping over token strings, exactly as FuseLLM's / FuseChat's <c>dtw</c> (spec §4.1): table
+/// <c>D[0][0] = 0</c>, <c>D[0][·] = D[·][0] = +∞</c>, <c>D[i+1][j+1] = c(i, j) + min(D[i][j+1], D[i+1][j], D[i][j])</c>
+/// in float64, then a traceback from (n−1, m−1) that moves to the cheapest of diag / up / left with the variant's tie
+/// order. The traceback's three candidates at a cell are exactly the three values the forward step minimised over,
+/// so the move is decided during the forward pass (one byte per cell) and only two rows of costs are kept.
+/// </summary>
+public static class TokenDtw
+{
+    private const byte Diag = 0, Up = 1, Left = 2;
+
+    /// <summary>Aligns <paramref name="blending"/> (the reference's <c>series_1</c>) to <paramref name="base"/> (<c>series_2</c>).</summary>
+    /// <param name="blending">Source token strings (pieces, or decoded strings for FuseChat v2 as shipped).</param>
+    /// <param name="base">Target token strings.</param>
+    /// <param name="variant">Cost function and tie order.</param>
+    /// <param name="blendingMarker">The source's whitespace marker (e.g. "Ġ"), "" for none.</param>
+    /// <param name="baseMarker">The target's whitespace marker (e.g. "▁"), "" for none.</param>
+    /// <param name="mode">Full table or exact banded/pruned.</param>
+    /// <exception cref="FusionException">A sequence is empty.</exception>
+    public static DtwAlignment Align(IReadOnlyList<string> blending, IReadOnlyList<string> @base, DtwVariant variant,
+        string blendingMarker, string baseMarker, DtwMode mode = DtwMode.Banded)
+    {
+        ArgumentNullException.ThrowIfNull(blending);
+        ArgumentNullException.ThrowIfNull(@base);
+        CheckNotEmpty(blending.Count, @base.Count);
+        var costs = new DtwCostMatrix(blending, @base, variant, blendingMarker, baseMarker);
+        return Align(costs, variant.TieOrder(), mode);
+    }
+
+    internal static DtwAlignment Align(DtwCostMatrix costs, DtwTieOrder tie, DtwMode mode)
+    {
+        int n = costs.Rows, m = costs.Columns;
+        if (mode == DtwMode.Full || (long)n * m <= 256)
+        {
+            var full = Fill(costs, tie, double.PositiveInfinity, null, null, null, null, keepMoves: true, out var fm);
+            return Traceback(fm!, n, m, full);
+        }
+        // 1. An upper bound: the cheapest path inside a band that follows the text (both sequences spell the same
+        //    characters, so token i of one sits near the token of the other at the same character offset).
+        var (lo, hi) = TextBand(costs, BandHalfWidth);
+        double ub = Fill(costs, tie, double.PositiveInfinity, lo, hi, null, null, keepMoves: false, out _);
+        // 2. The exact table restricted to cells that can still be on a path of cost <= ub: forward cost plus a
+        //    consistent lower bound of the cost to go (every later row and every later column must be visited once).
+        var rest = SuffixSums(costs.RowFloors());
+        var restCols = SuffixSums(costs.ColumnFloors());
+        double total = Fill(costs, tie, ub, null, null, rest, restCols, keepMoves: true, out var moves);
+        return Traceback(moves!, n, m, total);
+    }
+
+    /// <summary>Half-width of the upper-bound band around the character-offset centre line, in tokens.</summary>
+    internal const int BandHalfWidth = 24;
+
+    /// <summary>The moves the forward pass decided, stored per row over the row's computed column range.</summary>
+    internal sealed class Moves
+    {
+        public required int[] RowLo;
+        public required int[] RowHi;
+        public required long[] RowOffset;
+        public required byte[] Data;
+    }
+
+    /// <summary>
+    /// Per row, a connected band of columns around the base position at the same relative character offset as the
+    /// row's blending token (marker-stripped lengths), widened by <paramref name="halfWidth"/>. Connected: every row
+    /// overlaps the previous one, bounds never decrease, row 0 starts at column 0 and the last row ends at m − 1, so
+    /// the band holds a valid path and its cost is an upper bound of the optimum.
+    /// </summary>
+    internal static (int[] Lo, int[] Hi) TextBand(DtwCostMatrix costs, int halfWidth)
+    {
+        int n = costs.Rows, m = costs.Columns;
+        var cumT = new long[m + 1];
+        for (int j = 0; j < m; j++) cumT[j + 1] = cumT[j] + Math.Max(1, costs.BaseLength(j));
+        long totalS = 0;
+        for (int i = 0; i < n; i++) totalS += Math.Max(1, costs.BlendingLength(i));
+        var lo = new int[n];
+        var hi = new int[n];
+        long cumS = 0;
+        for (int i = 0; i < n; i++)
+        {
+            int len = Math.Max(1, costs.BlendingLength(i));
+            double mid = (cumS + len / 2.0) * cumT[m] / totalS;
+            cumS += len;
+            int c = Array.BinarySearch(cumT, (long)mid);
+            c = c >= 0 ? c : ~c - 1;
+            c = Math.Clamp(c, 0, m - 1);
+            lo[i] = Math.Max(0, c - halfWidth);
+            hi[i] = Math.Min(m - 1, c + halfWidth);
+            if (i > 0)
+            {
+                lo[i] = Math.Min(Math.Max(lo[i], lo[i - 1]), hi[i - 1] + 1);
+                hi[i] = Math.Max(hi[i], hi[i - 1]);
+            }
+        }
+        lo[0] = 0;
+        hi[n - 1] = m - 1;
+        return (lo, hi);
+    }
+
+    private static double[] SuffixSums(double[] floors)
+    {
+        var r = new double[floors.Length + 1];
+        for (int i = floors.Length - 1; i >= 0; i--) r[i] = r[i + 1] + floors[i];
+        return r;
+    }
+
+    /// <summary>
+    /// Fills the table row by row. A cell is "live" when its cumulative cost plus a lower bound of the cost still to
+    /// come (<c>max(restRows[i+1], restCols[j+1])</c>, 0 without bounds) is at most <paramref name="ub"/>. Row i is
+    /// computed from the first column live in the previous row (no live cell can start further left) while a live
+    /// predecessor exists: from the previous row up to its last live column + 1, or from the left. Cells outside the
+    /// computed range count as +∞. Because the bound is consistent (a cell's bound is at most the next cell's cost
+    /// plus the next cell's bound), every cell that can lie on a path of cost ≤ ub, and every neighbour the traceback
+    /// compares such a cell with that could tie it, is live and computed exactly; skipped cells are provably more
+    /// expensive. With ub = +∞ this is the full table; <paramref name="bandLo"/>/<paramref name="bandHi"/> restrict
+    /// rows further (for the upper-bound pass).
+    /// </summary>
+    /// <returns>The cumulative cost at (n−1, m−1), +∞ if it was not reached.</returns>
+    internal static double Fill(DtwCostMatrix costs, DtwTieOrder tie, double ub, int[]? bandLo, int[]? bandHi,
+        double[]? restRows, double[]? restCols, bool keepMoves, out Moves? moves)
+    {
+        int n = costs.Rows, m = costs.Columns;
+        // Rows are stored shifted by one: index j + 1 holds column j, index 0 is the +∞ border. Cells outside a row's
+        // computed range hold +∞ (the range of the row two back is cleared before reuse), so reads need no checks.
+        double inf = double.PositiveInfinity;
+        var prev = new double[m + 1];
+        var cur = new double[m + 1];
+        Array.Fill(prev, inf);
+        Array.Fill(cur, inf);
+        int prevLo = 0, prevHi = -1, prevLastLive = -1, curOldLo = 0, curOldHi = -1;
+        bool bounded = !double.IsPositiveInfinity(ub) && restRows is not null && restCols is not null;
+        // The bounds are sums of float costs; a hair of slack keeps rounding from pruning a cell on the boundary.
+        double limit = double.IsPositiveInfinity(ub) ? ub : ub + 1e-9 * Math.Max(1, Math.Abs(ub));
+        int[]? rowLo = keepMoves ? new int[n] : null, rowHi = keepMoves ? new int[n] : null;
+        long[]? rowOffset = keepMoves ? new long[n + 1] : null;
+        // Full tables need every cell; pruned ones grow the buffer as rows come.
+        byte[] data = keepMoves ? new byte[Math.Min((long)n * m, double.IsPositiveInfinity(ub) && bandLo is null ? Array.MaxLength : 1L << 16)] : [];
+        long used = 0;
+        bool diagFirstThenUp = tie == DtwTieOrder.DiagUpLeft;
+        var memo = costs.Memo;
+        var colKey = costs.ColumnKeys;
+
+        for (int i = 0; i < n; i++)
+        {
+            int lo;
+            if (i == 0)
+            {
+                lo = 0;
+                prev[0] = 0.0; // D[0][0] = 0: the virtual predecessor of (0, 0)
+            }
+            else
+            {
+                prev[0] = inf;
+                lo = -1;
+                for (int j = prevLo; j <= prevHi; j++)
+                {
+                    if (Live(prev[j + 1], i - 1, j)) { lo = j; break; }
+                }
+                if (lo < 0) break; // nothing live: (n−1, m−1) is out of reach within the bound
+            }
+            int end = m - 1;
+            if (bandLo is not null)
+            {
+                if (lo < bandLo[i]) lo = bandLo[i];
+                end = bandHi![i];
+            }
+            if (keepMoves && used + (m - lo) > data.Length)
+            {
+                long want = Math.Max(used + (m - lo), Math.Min((long)data.Length * 2, (long)n * m));
+                if (want > Array.MaxLength) throw new FusionException($"DTW table of {n} x {m} tokens is too large", "split the text into shorter documents (fusesharp fuse split)");
+                Array.Resize(ref data, (int)want);
+            }
+            int rowBase = costs.RowBase(i);
+            int lastLive = -1;
+            int j2 = lo;
+            double left = inf;
+            bool leftLive = false;
+            int stopAfter = prevLastLive + 1; // beyond it only a live left neighbour keeps the row going
+            double restRow = bounded ? restRows![i + 1] : 0;
+            // Bounds were checked above (lo >= 0, end < m, the move buffer holds m - lo more bytes): unchecked refs.
+            ref double prevRef = ref MemoryMarshal.GetArrayDataReference(prev);
+            ref double curRef = ref MemoryMarshal.GetArrayDataReference(cur);
+            ref double memoRef = ref MemoryMarshal.GetArrayDataReference(memo);
+            ref int colRef = ref MemoryMarshal.GetArrayDataReference(colKey);
+            ref byte moveRef = ref keepMoves ? ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(data), (nint)(used - lo)) : ref Unsafe.NullRef<byte>();
+            ref double restColRef = ref bounded ? ref MemoryMarshal.GetArrayDataReference(restCols!) : ref Unsafe.NullRef<double>();
+            for (; j2 <= end; j2++)
+            {
+                if (j2 > stopAfter && !leftLive) break;
+                double diag = Unsafe.Add(ref prevRef, j2), up = Unsafe.Add(ref prevRef, j2 + 1);
+                // np.argmin's first minimum in the variant's order; the minimum itself is order-independent.
+                bool diagWins = diag <= up && diag <= left;
+                int move = diagWins ? Diag : diagFirstThenUp ? (up <= left ? Up : Left) : (left <= up ? Left : Up);
+                double other = up < left ? up : left;
+                double best = diag <= other ? diag : other;
+                double c = Unsafe.Add(ref memoRef, rowBase + Unsafe.Add(ref colRef, j2));
+                if (double.IsNaN(c)) c = costs.Miss(rowBase, j2);
+                double v = c + best;
+                Unsafe.Add(ref curRef, j2 + 1) = v;
+                if (keepMoves) Unsafe.Add(ref moveRef, j2) = (byte)move;
+                leftLive = bounded ? v + Math.Max(restRow, Unsafe.Add(ref restColRef, j2 + 1)) <= limit : v <= limit;
+                if (leftLive) lastLive = j2;
+                left = v;
+            }
+            int hi = j2 - 1;
+            // Clear what the buffer held two rows back outside this row's range.
+            for (int k = curOldLo; k <= Math.Min(curOldHi, lo - 1); k++) cur[k + 1] = inf;
+            for (int k = Math.Max(curOldLo, hi + 1); k <= curOldHi; k++) cur[k + 1] = inf;
+            if (keepMoves)
+            {
+                rowLo![i] = lo;
+                rowHi![i] = hi;
+                rowOffset![i] = used;
+                used += hi - lo + 1;
+            }
+            curOldLo = prevLo;
+            curOldHi = prevHi;
+            (prev, cur) = (cur, prev);
+            prevLo = lo;
+            prevHi = hi;
+            prevLastLive = lastLive;
+            if (i == n - 1)
+            {
+                moves = keepMoves ? new Moves { RowLo = rowLo!, RowHi = rowHi!, RowOffset = rowOffset!, Data = data } : null;
+                return hi == m - 1 ? prev[m] : inf;
+            }
+        }
+        moves = null;
+        return inf;
+
+        bool Live(double value, int row, int col) =>
+            bounded ? value + Math.Max(restRows![row + 1], restCols![col + 1]) <= limit : value <= limit;
+    }
+
+    private static DtwAlignment Traceback(Moves moves, int n, int m, double total)
+    {
+        if (double.IsInfinity(total))
+            throw new InvalidOperationException($"DTW: the end cell ({n - 1}, {m - 1}) was not reached; the pruning bound was too small");
+        var baseFirst = new int[m];
+        var baseLast = new int[m];
+        var blendFirst = new int[n];
+        var blendLast = new int[n];
+        Array.Fill(baseLast, -1);
+        Array.Fill(blendLast, -1);
+        int i = n - 1, j = m - 1, pairs = 0;
+        while (true)
+        {
+            // Visiting backwards: the first visit of a row/column is its last element, the latest its first.
+            if (baseLast[j] < 0) baseLast[j] = i;
+            baseFirst[j] = i;
+            if (blendLast[i] < 0) blendLast[i] = j;
+            blendFirst[i] = j;
+            pairs++;
+            if (i == 0 && j == 0) break;
+            if (j < moves.RowLo[i] || j > moves.RowHi[i])
+                throw new InvalidOperationException($"DTW traceback left the computed region at ({i}, {j})");
+            switch (moves.Data[moves.RowOffset[i] + (j - moves.RowLo[i])])
+            {
+                case Diag: i--; j--; break;
+                case Up: i--; break;
+                default: j--; break;
+            }
+            if (i < 0 || j < 0) throw new InvalidOperationException("DTW traceback stepped outside the table");
+        }
+        return new DtwAlignment(baseFirst, baseLast, blendFirst, blendLast, total, pairs);
+    }
+
+    /// <summary>
+    /// The reference algorithm as written in Python: the full (n+1)×(m+1) float64 table with the cost evaluated per cell
+    /// (no memo), then a traceback that reads the three neighbours from the table. Kept as the test oracle and the
+    /// benchmark baseline for <see cref="Align(IReadOnlyList{string}, IReadOnlyList{string}, DtwVariant, string, string, DtwMode)"/>.
+    /// </summary>
+    public static DtwAlignment AlignReference(IReadOnlyList<string> blending, IReadOnlyList<string> @base, DtwVariant variant, string blendingMarker, string baseMarker)
+    {
+        CheckNotEmpty(blending.Count, @base.Count);
+        int n = blending.Count, m = @base.Count;
+        var d = new double[n + 1, m + 1];
+        for (int j = 0; j <= m; j++) d[0, j] = double.PositiveInfinity;
+        for (int i = 0; i <= n; i++) d[i, 0] = double.PositiveInfinity;
+        d[0, 0] = 0;
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = 0; j < m; j++)
+            {
+                double c = ReferenceCost(blending[i], @base[j], variant, blendingMarker, baseMarker);
+                d[i + 1, j + 1] = c + Math.Min(Math.Min(d[i, j + 1], d[i + 1, j]), d[i, j]);
+            }
+        }
+        var tie = variant.TieOrder();
+        int ii = n - 1, jj = m - 1;
+        var b2s = new List<int>[m];
+        var s2b = new List<int>[n];
+        for (int j = 0; j < m; j++) b2s[j] = [];
+        for (int i = 0; i < n; i++) s2b[i] = [];
+        int pairs = 0;
+        while (ii > 0 || jj > 0)
+        {
+            pairs++;
+            s2b[ii].Add(jj);
+            b2s[jj].Add(ii);
+            // A = D[1:, 1:]: A[i-1][j-1] = d[i, j].
+            double diag = ii > 0 && jj > 0 ? d[ii, jj] : double.PositiveInfinity;
+            double up = ii > 0 ? d[ii, jj + 1] : double.PositiveInfinity;
+            double left = jj > 0 ? d[ii + 1, jj] : double.PositiveInfinity;
+            double[] options = tie == DtwTieOrder.DiagUpLeft ? [diag, up, left] : [diag, left, up];
+            int arg = 0;
+            for (int k = 1; k < 3; k++) if (options[k] < options[arg]) arg = k;
+            bool isUp = tie == DtwTieOrder.DiagUpLeft ? arg == 1 : arg == 2;
+            if (arg == 0) { ii--; jj--; }
+            else if (isUp) ii--;
+            else jj--;
+        }
+        pairs++;
+        s2b[0].Add(0);
+        b2s[0].Add(0);
+        int[] bf = new int[m], bl = new int[m], sf = new int[n], sl = new int[n];
+        for (int j = 0; j < m; j++) { bf[j] = b2s[j].Min(); bl[j] = b2s[j].Max(); }
+        for (int i = 0; i < n; i++) { sf[i] = s2b[i].Min(); sl[i] = s2b[i].Max(); }
+        return new DtwAlignment(bf, bl, sf, sl, d[n, m], pairs);
+    }
+
+    /// <summary>One cell's cost as the reference's <c>dist_fn</c> computes it (string operations per call).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    internal static double ReferenceCost(string s, string t, DtwVariant variant, string ms, string mt)
+    {
+        string aa = DtwVariants.ReplaceMarker(s, ms, ""), bb = DtwVariants.ReplaceMarker(t, mt, "");
+        switch (variant)
+        {
+            case DtwVariant.FuseLlm:
+                return Levenshtein.DistanceReference(Levenshtein.CodePoints(aa), Levenshtein.CodePoints(bb));
+            case DtwVariant.FuseChatV1:
+            {
+                int dist = Levenshtein.DistanceReference(Levenshtein.CodePoints(aa), Levenshtein.CodePoints(bb));
+                return aa.Contains(bb, StringComparison.Ordinal) || bb.Contains(aa, StringComparison.Ordinal) ? dist * 0.1 : dist;
+            }
+            default:
+                if (Levenshtein.CodePoints(aa).Length == 0 || Levenshtein.CodePoints(bb).Length == 0)
+                {
+                    aa = DtwVariants.ReplaceMarker(s, ms, mt);
+                    bb = t;
+                }
+                return Levenshtein.DistanceReference(Levenshtein.CodePoints(aa), Levenshtein.CodePoints(bb));
+        }
+    }
+
+    private static void CheckNotEmpty(int n, int m)
+    {
+        if (n == 0 || m == 0)
+            throw new FusionException($"cannot align an empty token sequence (blending {n} tokens, base {m} tokens)", "every document must have at least one token in both tokenizations");
+    }
+}

@@ -1,0 +1,44 @@
+using System.Diagnostics;
+
+namespace FuseSharp.Tests.Cli;
+
+/// <summary>Runs the real <c>fusesharp</c> CLI (the built FuseSharp.Cli.dll) as a child process, as users and scripts do.</summary>
+internal static class CliRunner
+{
+    public sealed record Result(int ExitCode, string Stdout, string Stderr);
+
+    public static Result Run(params string[] args) => RunIn(null, args);
+
+    public static Result RunIn(string? workingDirectory, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
+        };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "FuseSharp.Cli.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["FUSESHARP_DEBUG"] = "0";
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(2)))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"fusesharp {string.Join(' ', args)} did not finish in 2 minutes");
+        }
+        return new Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>Asserts a failure the way the CLI contract requires: non-zero exit, a message on stderr, no stack trace.</summary>
+    public static void AssertCleanFailure(Result r, string fragment)
+    {
+        Xunit.Assert.NotEqual(0, r.ExitCode);
+        Xunit.Assert.Contains(fragment, r.Stderr, StringComparison.Ordinal);
+        Xunit.Assert.StartsWith("error: ", r.Stderr, StringComparison.Ordinal);
+        Xunit.Assert.DoesNotContain("   at ", r.Stderr, StringComparison.Ordinal);
+        Xunit.Assert.DoesNotContain("Exception", r.Stderr, StringComparison.Ordinal);
+    }
+}

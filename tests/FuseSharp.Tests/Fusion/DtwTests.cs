@@ -1,0 +1,145 @@
+using FuseSharp.Fusion;
+using FuseSharp.Fusion.Alignment;
+using Xunit;
+
+namespace FuseSharp.Tests.Fusion;
+
+public class DtwTests
+{
+    public static TheoryData<string, string, string> Cases()
+    {
+        var data = new TheoryData<string, string, string>();
+        foreach (var line in FusionFixtures.Lines("dtw_alignments.jsonl"))
+        {
+            foreach (var v in new[] { "fusellm_v1", "fusechat_v1", "fusechat_v2", "fusechat_v2_decoded" })
+                data.Add(line["snippet"]!.GetValue<string>(), line["blending"]!.GetValue<string>(), v);
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void MatchesReferenceAlignment(string snippet, string blending, string variantName)
+    {
+        var line = FusionFixtures.Lines("dtw_alignments.jsonl").Single(l => l["snippet"]!.GetValue<string>() == snippet && l["blending"]!.GetValue<string>() == blending);
+        var expected = line["variants"]![variantName]!;
+        string[] baseTokens, blendTokens;
+        if (variantName == "fusechat_v2_decoded")
+        {
+            baseTokens = FusionFixtures.Strings(expected["base_strings"]);
+            blendTokens = FusionFixtures.Strings(expected["blending_strings"]);
+        }
+        else
+        {
+            baseTokens = FusionFixtures.Strings(line["base_pieces"]);
+            blendTokens = FusionFixtures.Strings(line["blending_pieces"]);
+        }
+        Assert.True(DtwVariants.TryParse(variantName, out var variant));
+        foreach (var mode in new[] { DtwMode.Full, DtwMode.Banded })
+        {
+            var a = TokenDtw.Align(blendTokens, baseTokens, variant, "Ġ", "▁", mode);
+            Assert.Equal(FusionFixtures.Show(FusionFixtures.IntRows(expected["base_to_blending"])), FusionFixtures.Show(a.BaseToBlending()));
+            Assert.Equal(FusionFixtures.Show(FusionFixtures.IntRows(expected["blending_to_base"])), FusionFixtures.Show(a.BlendingToBase()));
+            Assert.Equal(expected["total_cost"]!.GetValue<double>(), a.TotalCost);
+            Assert.Equal(expected["n_matches"]!.GetValue<int>(), a.PathLength);
+        }
+    }
+
+    [Fact]
+    public void ReferenceImplementationMatchesFixtureToo()
+    {
+        var line = FusionFixtures.Lines("dtw_alignments.jsonl").First(l => l["blending"]!.GetValue<string>() == "qwen2");
+        var expected = line["variants"]!["fusechat_v1"]!;
+        var a = TokenDtw.AlignReference(FusionFixtures.Strings(line["blending_pieces"]), FusionFixtures.Strings(line["base_pieces"]), DtwVariant.FuseChatV1, "Ġ", "▁");
+        Assert.Equal(FusionFixtures.Show(FusionFixtures.IntRows(expected["base_to_blending"])), FusionFixtures.Show(a.BaseToBlending()));
+        Assert.Equal(expected["total_cost"]!.GetValue<double>(), a.TotalCost);
+    }
+
+    [Fact]
+    public void FastModesEqualReferenceOnRandomSequences()
+    {
+        // Small alphabets make many equal costs, so the tie orders are exercised hard.
+        var rng = new Random(20240607);
+        string[] alphabet = ["▁a", "a", "b", "▁", "ab", "▁ab", "Ġa", "Ġ", "ba", "c", "▁c", "aa"];
+        for (int trial = 0; trial < 300; trial++)
+        {
+            int n = rng.Next(1, 40), m = rng.Next(1, 40);
+            var s = Enumerable.Range(0, n).Select(_ => alphabet[rng.Next(alphabet.Length)].Replace('▁', 'Ġ')).ToArray();
+            var t = Enumerable.Range(0, m).Select(_ => alphabet[rng.Next(alphabet.Length)].Replace('Ġ', '▁')).ToArray();
+            foreach (var variant in Enum.GetValues<DtwVariant>())
+            {
+                var r = TokenDtw.AlignReference(s, t, variant, "Ġ", "▁");
+                foreach (var mode in new[] { DtwMode.Full, DtwMode.Banded })
+                {
+                    var a = TokenDtw.Align(s, t, variant, "Ġ", "▁", mode);
+                    Assert.Equal(r.TotalCost, a.TotalCost);
+                    Assert.Equal(r.PathLength, a.PathLength);
+                    Assert.Equal(FusionFixtures.Show(r.BaseToBlending()), FusionFixtures.Show(a.BaseToBlending()));
+                    Assert.Equal(FusionFixtures.Show(r.BlendingToBase()), FusionFixtures.Show(a.BlendingToBase()));
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void BandedEqualsFullOnLongPerturbedTexts()
+    {
+        // Real pieces with random merges, splits, drops and swaps: long enough for the band and the bounds to prune.
+        var rng = new Random(42);
+        var lines = FusionFixtures.Lines("dtw_alignments.jsonl");
+        for (int trial = 0; trial < 12; trial++)
+        {
+            var line = lines[rng.Next(lines.Count)];
+            var b = FusionFixtures.Strings(line["base_pieces"]).Concat(FusionFixtures.Strings(lines[rng.Next(lines.Count)]["base_pieces"])).ToArray();
+            var s = new List<string>();
+            for (int i = 0; i < b.Length; i++)
+            {
+                int r = rng.Next(20);
+                if (r == 0 && i + 1 < b.Length) s.Add(b[i] + b[++i].Replace("▁", "", StringComparison.Ordinal));
+                else if (r == 1 && b[i].Length > 2) { s.Add(b[i][..1]); s.Add(b[i][1..]); }
+                else if (r == 2) continue;
+                else if (r == 3) s.Add("x" + b[i]);
+                else s.Add(b[i]);
+            }
+            if (s.Count == 0) s.Add("▁");
+            foreach (var variant in Enum.GetValues<DtwVariant>())
+            {
+                var full = TokenDtw.Align(s, b, variant, "▁", "▁", DtwMode.Full);
+                var band = TokenDtw.Align(s, b, variant, "▁", "▁", DtwMode.Banded);
+                Assert.Equal(full.TotalCost, band.TotalCost);
+                Assert.Equal(FusionFixtures.Show(full.BaseToBlending()), FusionFixtures.Show(band.BaseToBlending()));
+                Assert.Equal(FusionFixtures.Show(full.BlendingToBase()), FusionFixtures.Show(band.BlendingToBase()));
+            }
+        }
+    }
+
+    [Fact]
+    public void LongDocumentsKeepOnlyARowOfCosts()
+    {
+        // 5000 x 4000 distinct tokens would need 20 M memo entries: the row memo takes over, results unchanged.
+        var b = Enumerable.Range(0, 5000).Select(i => "▁w" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        var s = b.Where((_, i) => i % 5 != 0).Select(x => x.Replace('▁', 'Ġ')).ToArray();
+        var costs = new DtwCostMatrix(s, b, DtwVariant.FuseLlm, "Ġ", "▁");
+        Assert.True((long)s.Length * b.Length > DtwCostMatrix.MaxMemo);
+        var a = TokenDtw.Align(costs, DtwTieOrder.DiagUpLeft, DtwMode.Banded);
+        var small = TokenDtw.Align(s[..400], b[..500], DtwVariant.FuseLlm, "Ġ", "▁", DtwMode.Full);
+        Assert.Equal(FusionFixtures.Show(small.BaseToBlending()[..499]), FusionFixtures.Show(a.BaseToBlending()[..499]));
+    }
+
+    [Fact]
+    public void PathCoversBothSequencesMonotonically()
+    {
+        var line = FusionFixtures.Lines("dtw_alignments.jsonl").First();
+        var a = TokenDtw.Align(FusionFixtures.Strings(line["blending_pieces"]), FusionFixtures.Strings(line["base_pieces"]), DtwVariant.FuseLlm, "Ġ", "▁");
+        Assert.Equal(0, a.BaseFirst[0]);
+        Assert.Equal(a.BlendingLength - 1, a.BaseLast[a.BaseLength - 1]);
+        for (int j = 1; j < a.BaseLength; j++) Assert.True(a.BaseFirst[j] >= a.BaseLast[j - 1] && a.BaseFirst[j] <= a.BaseLast[j - 1] + 1);
+    }
+
+    [Fact]
+    public void EmptySequenceIsAClearError()
+    {
+        var e = Assert.Throws<FusionException>(() => TokenDtw.Align([], ["▁a"], DtwVariant.FuseLlm, "Ġ", "▁"));
+        Assert.Contains("empty", e.Message, StringComparison.Ordinal);
+    }
+}

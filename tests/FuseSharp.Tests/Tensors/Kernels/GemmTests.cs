@@ -1,0 +1,247 @@
+using FuseSharp.Tensors;
+using FuseSharp.Tensors.Kernels;
+using Xunit;
+
+namespace FuseSharp.Tests.Tensors.Kernels;
+
+/// <summary>
+/// Every GEMM path (blocked with each micro-kernel, matrix-vector in both forms, F32 and BF16 B, all transposes,
+/// accumulate, padded leading dimensions, 1 and 2 threads) against <see cref="Gemm.MatMulReference"/>.
+/// Tolerance: with unit roundoff u = 2⁻²⁴, any FP32 summation order of K products (fused or not) plus the final
+/// addition to C is within (K + 2)·u·(Σ_p |a_ip·b_pj| + |c_ij|) of the exact value (Higham, Accuracy and
+/// Stability of Numerical Algorithms, §3.1), and the FP64 reference is well within u·|c| of it.
+/// </summary>
+public class GemmTests
+{
+    private const float Sentinel = -12345.5f;
+    private const float U = 1f / (1 << 24); // FP32 unit roundoff
+
+    // (m, n, k): empty, single, the 1-8 row/column vector path (groups of 4 beyond 4), odd sizes around MR/NR, k across KC blocks (192, 256),
+    // m across MC (144), n across several B panels.
+    public static readonly (int M, int N, int K)[] Sizes =
+    [
+        (0, 5, 3), (5, 0, 3), (3, 5, 0), (1, 1, 1), (1, 7, 9), (2, 33, 17), (3, 3, 40), (4, 70, 300), (9, 4, 31),
+        (5, 5, 5), (6, 16, 8), (7, 17, 1), (8, 9, 43), (12, 32, 193), (13, 37, 257), (31, 45, 64), (150, 20, 70),
+        (29, 131, 530), (40, 7, 19),
+    ];
+
+    // Kernel names, not the internal enum: theory parameters of public test methods must be public types.
+    public static TheoryData<string, bool> KernelsAndTypes()
+    {
+        var data = new TheoryData<string, bool>();
+        foreach (var kernel in Enum.GetNames<Gemm.Kernel>())
+        {
+            data.Add(kernel, false);
+            data.Add(kernel, true);
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(KernelsAndTypes))]
+    public void EveryShapeAndTranspose_MatchesReference(string kernelName, bool bf16)
+    {
+        var kernel = Enum.Parse<Gemm.Kernel>(kernelName);
+        var rng = new Random(20230828);
+        foreach (var (m, n, k) in Sizes)
+            foreach (var transA in new[] { false, true })
+                foreach (var transB in new[] { false, true })
+                    foreach (var accumulate in new[] { false, true })
+                        CheckAgainstReference(rng, kernel, bf16, transA, transB, m, n, k, accumulate, pad: (m + n + k) % 3, vectorRows: 8);
+    }
+
+    [Theory]
+    [MemberData(nameof(KernelsAndTypes))]
+    public void BlockedPath_WithFewRowsOrColumns_MatchesReference(string kernelName, bool bf16)
+    {
+        var kernel = Enum.Parse<Gemm.Kernel>(kernelName);
+        var rng = new Random(7);
+        foreach (var (m, n, k) in new[] { (1, 1, 1), (1, 40, 9), (3, 19, 70), (37, 2, 200), (4, 4, 4) })
+            foreach (var transA in new[] { false, true })
+                foreach (var transB in new[] { false, true })
+                    CheckAgainstReference(rng, kernel, bf16, transA, transB, m, n, k, accumulate: true, pad: 1, vectorRows: 0);
+    }
+
+    [Fact]
+    public void LargeLeadingDimensions_OnlyTheViewIsWritten()
+    {
+        var rng = new Random(11);
+        foreach (var kernel in Enum.GetValues<Gemm.Kernel>())
+            foreach (var (m, n, k) in new[] { (2, 9, 5), (9, 2, 5), (20, 21, 22) })
+                CheckAgainstReference(rng, kernel, bf16: false, transA: true, transB: false, m, n, k, accumulate: false, pad: 100, vectorRows: 8);
+    }
+
+    [Fact]
+    public void MultiSlab_MatchesReference()
+    {
+        // A B slab of 3 x 16 x k floats forces several column slabs through one call.
+        var rng = new Random(5);
+        int m = 10, n = 100, k = 40;
+        foreach (var transB in new[] { false, true })
+        {
+            var (a, lda) = Random(rng, m, k, 0);
+            var (b, ldb) = Random(rng, transB ? n : k, transB ? k : n, 0);
+            var expected = new float[m * n];
+            var actual = new float[m * n];
+            Gemm.MatMulReference(false, transB, m, n, k, a, lda, b, ldb, expected, n);
+            Gemm.MatMul<float>(Gemm.Kernel.Vector256, 2, false, transB, m, n, k, a, lda, b, ldb, actual, n, false, slabFloats: 3 * 16 * k);
+            AssertClose(expected, actual, (k + 2) * U * k, "multi-slab");
+        }
+    }
+
+    [Fact]
+    public void NaNInOldC_IsOverwrittenUnlessAccumulating()
+    {
+        foreach (var (m, n) in new[] { (1, 8), (20, 20) })
+        {
+            var a = Enumerable.Repeat(1f, m * 3).ToArray();
+            var b = Enumerable.Repeat(2f, 3 * n).ToArray();
+            var c = Enumerable.Repeat(float.NaN, m * n).ToArray();
+            Gemm.MatMul(false, false, m, n, 3, a, 3, b, n, c, n);
+            Assert.All(c, v => Assert.Equal(6f, v));
+            c[0] = float.NaN;
+            Gemm.MatMul(false, false, m, n, 3, a, 3, b, n, c, n, accumulate: true);
+            Assert.True(float.IsNaN(c[0]));
+            Assert.Equal(12f, c[1]);
+        }
+    }
+
+    [Fact]
+    public void ThreadCount_DoesNotChangeTheBits()
+    {
+        var rng = new Random(3);
+        foreach (var (m, n, k) in new[] { (3, 301, 77), (301, 3, 77), (77, 301, 300) })
+            foreach (var transB in new[] { false, true })
+            {
+                var (a, lda) = Random(rng, m, k, 0);
+                var (b, ldb) = Random(rng, transB ? n : k, transB ? k : n, 0);
+                var one = new float[m * n];
+                var two = new float[m * n];
+                Gemm.MatMul<float>(Gemm.BestKernel, 1, false, transB, m, n, k, a, lda, b, ldb, one, n, false);
+                Gemm.MatMul<float>(Gemm.BestKernel, 2, false, transB, m, n, k, a, lda, b, ldb, two, n, false);
+                Assert.Equal(one, two);
+            }
+    }
+
+    [Fact]
+    public void OddThreadCounts_MatchReference()
+    {
+        // Thread counts that do not factor into the panel grid (7 over 5 x 3 panels) must still split and agree.
+        var rng = new Random(13);
+        foreach (var threads in new[] { 3, 7 })
+            foreach (var (m, n, k) in new[] { (30, 48, 20), (200, 40, 64) })
+            {
+                var (a, lda) = Random(rng, m, k, 0);
+                var (b, ldb) = Random(rng, k, n, 0);
+                var expected = new float[m * n];
+                var actual = new float[m * n];
+                Gemm.MatMulReference(false, false, m, n, k, a, lda, b, ldb, expected, n);
+                Gemm.MatMul<float>(Gemm.BestKernel, threads, false, false, m, n, k, a, lda, b, ldb, actual, n, false);
+                AssertClose(expected, actual, (k + 2) * U * k, $"threads={threads} {m}x{n}x{k}");
+            }
+    }
+
+    [Fact]
+    public void SingleThreadedCall_DoesNotAllocateInTheHotPath()
+    {
+        // After a warm-up (pack buffers cached per thread), a call allocates only its small job object, whatever the size.
+        var rng = new Random(17);
+        foreach (var (m, n, k) in new[] { (300, 200, 300), (1, 2000, 300), (2000, 3, 300) })
+        {
+            var (a, _) = Random(rng, m, k, 0);
+            var (b, _) = Random(rng, k, n, 0);
+            var c = new float[m * n];
+            Gemm.MatMul<float>(Gemm.BestKernel, 1, false, false, m, n, k, a, k, b, n, c, n, false);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            Gemm.MatMul<float>(Gemm.BestKernel, 1, false, false, m, n, k, a, k, b, n, c, n, false);
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            Assert.True(allocated < 1024, $"{m}x{n}x{k}: {allocated} bytes allocated");
+        }
+    }
+
+    [Fact]
+    public void Bf16_MatchesF32OfTheWidenedValues()
+    {
+        // BF16 B must give exactly what the F32 path gives on the same (exactly widened) values.
+        var rng = new Random(9);
+        int m = 20, n = 33, k = 65;
+        var (a, lda) = Random(rng, m, k, 0);
+        var bits = new ushort[k * n];
+        for (int i = 0; i < bits.Length; i++) bits[i] = BFloat16Conversion.FromSingle((float)(rng.NextDouble() * 2 - 1));
+        var wide = new float[bits.Length];
+        BFloat16Conversion.ToSingle(bits, wide);
+        var fromBf16 = new float[m * n];
+        var fromF32 = new float[m * n];
+        Gemm.MatMulBf16(false, false, m, n, k, a, lda, bits, n, fromBf16, n);
+        Gemm.MatMul(false, false, m, n, k, a, lda, wide, n, fromF32, n);
+        Assert.Equal(fromF32, fromBf16);
+    }
+
+    [Fact]
+    public void BadArguments_Throw()
+    {
+        var x = new float[16];
+        Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.MatMul(false, false, -1, 2, 2, x, 2, x, 2, x, 2));
+        Assert.Throws<ArgumentException>(() => Gemm.MatMul(false, false, 2, 2, 4, x, 3, x, 2, x, 2));
+        Assert.Throws<ArgumentException>(() => Gemm.MatMul(false, false, 4, 4, 5, x, 5, x, 4, x, 4));
+        Assert.Throws<ArgumentException>(() => Gemm.MatMulBf16(false, true, 2, 4, 4, x, 4, new ushort[15], 4, x, 4));
+    }
+
+    private static void CheckAgainstReference(Random rng, Gemm.Kernel kernel, bool bf16, bool transA, bool transB,
+        int m, int n, int k, bool accumulate, int pad, int vectorRows)
+    {
+        string what = $"{kernel} {(bf16 ? "bf16" : "f32")} transA={transA} transB={transB} acc={accumulate} m={m} n={n} k={k} pad={pad} vectorRows={vectorRows}";
+        var (a, lda) = Random(rng, transA ? k : m, transA ? m : k, pad);
+        var (b, ldb) = Random(rng, transB ? n : k, transB ? k : n, pad);
+        var bits = new ushort[b.Length];
+        if (bf16)
+        {
+            for (int i = 0; i < b.Length; i++) bits[i] = BFloat16Conversion.FromSingle(b[i]);
+            BFloat16Conversion.ToSingle(bits, b);
+        }
+        int ldc = n + pad;
+        var c0 = new float[Math.Max(0, m * ldc)];
+        for (int i = 0; i < c0.Length; i++) c0[i] = i % ldc < n ? (float)(rng.NextDouble() * 2 - 1) : Sentinel;
+        var expected = (float[])c0.Clone();
+        Gemm.MatMulReference(transA, transB, m, n, k, a, lda, b, ldb, expected, ldc, accumulate);
+
+        // Per-element bound (K + 2)·u·(Σ|a·b| + |c_old|).
+        var bound = new float[c0.Length];
+        var absA = a.Select(Math.Abs).ToArray();
+        var absB = b.Select(Math.Abs).ToArray();
+        for (int i = 0; i < c0.Length; i++) bound[i] = accumulate ? Math.Abs(c0[i]) : 0;
+        Gemm.MatMulReference(transA, transB, m, n, k, absA, lda, absB, ldb, bound, ldc, accumulate: true);
+
+        foreach (var threads in new[] { 1, 2 })
+        {
+            var actual = (float[])c0.Clone();
+            if (bf16) Gemm.MatMul<ushort>(kernel, threads, transA, transB, m, n, k, a, lda, bits, ldb, actual, ldc, accumulate, vectorRows);
+            else Gemm.MatMul<float>(kernel, threads, transA, transB, m, n, k, a, lda, b, ldb, actual, ldc, accumulate, vectorRows);
+            for (int i = 0; i < actual.Length; i++)
+            {
+                if (i % ldc >= n)
+                {
+                    Assert.True(actual[i] == Sentinel, $"{what} threads={threads}: wrote outside C at {i}");
+                    continue;
+                }
+                float tolerance = (k + 2) * U * bound[i] + 1e-30f;
+                Assert.True(Math.Abs(actual[i] - expected[i]) <= tolerance,
+                    $"{what} threads={threads}: C[{i / ldc},{i % ldc}] = {actual[i]}, expected {expected[i]} ± {tolerance}");
+            }
+        }
+    }
+
+    private static (float[] Values, int Ld) Random(Random rng, int rows, int cols, int pad)
+    {
+        int ld = cols + pad;
+        var values = new float[Math.Max(0, rows * ld)];
+        for (int i = 0; i < values.Length; i++) values[i] = i % ld < cols ? (float)(rng.NextDouble() * 2 - 1) : float.NaN;
+        return (values, ld);
+    }
+
+    private static void AssertClose(float[] expected, float[] actual, float tolerance, string what)
+    {
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= tolerance, $"{what}: [{i}] {actual[i]} vs {expected[i]}");
+    }
+}

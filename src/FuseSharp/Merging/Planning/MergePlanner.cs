@@ -79,7 +79,7 @@ public static class MergePlanner
             overrides = inputs.Select((m, i) => (m.Index, w[i])).ToDictionary(p => p.Index, p => (IReadOnlyDictionary<string, double>)new Dictionary<string, double> { ["weight"] = p.Item2 });
         }
 
-        var tokenizer = TokenizerAlignment.Build(config, models, baseModel ?? donor, method, options, warnings, log);
+        var tokenizer = TokenizerAlignment.Build(config, models, baseModel ?? donor, options, warnings, log);
         var tasks = new List<TensorTask>();
         var context = new TaskBuilder(config, options, method, resolver, overrides, tokenizer, warnings);
 

@@ -93,7 +93,7 @@ public sealed class FusionTrainingTests : ScratchFolderTest
             Assert.ThrowsAny<OperationCanceledException>(() => TrainStage.Run(model, data, Scratch("resumed"), options, f =>
             {
                 var m = TinyLm.Load(f);
-                return new CancellingModel(m, () => { if (++calls == 8) cts.Cancel(); });
+                return new CallbackModel(m, () => { if (++calls == 8) cts.Cancel(); });
             }, cancel: cts.Token));
         }
         TrainStage.Run(model, data, Scratch("resumed"), options, TinyLm.Load, resume: true);
@@ -125,26 +125,4 @@ public sealed class FusionTrainingTests : ScratchFolderTest
 
     private static List<StepRecord> ReadLog(string folder) =>
         File.ReadLines(Path.Combine(folder, TrainingLog.FileName)).Select(StepRecord.Parse).OfType<StepRecord>().ToList();
-
-    /// <summary>A model that calls back on every run (to cancel a training at a chosen micro-batch).</summary>
-    private sealed class CancellingModel(ITrainableModel inner, Action onRun) : ITrainableModel
-    {
-        public FuseSharp.IO.ModelConfig Config => inner.Config;
-
-        public TensorArena Parameters => inner.Parameters;
-
-        public TensorArena Gradients => inner.Gradients;
-
-        public int VocabSize => inner.VocabSize;
-
-        public int MaxPositions => inner.MaxPositions;
-
-        public void Run(FuseSharp.Training.Data.MicroBatch batch, MicroBatchLoss loss, bool backward)
-        {
-            onRun();
-            inner.Run(batch, loss, backward);
-        }
-
-        public void Dispose() => inner.Dispose();
-    }
 }

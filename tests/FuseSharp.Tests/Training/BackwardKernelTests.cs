@@ -1,3 +1,4 @@
+using FuseSharp.Tensors.Kernels;
 using FuseSharp.Training.Kernels;
 using Xunit;
 

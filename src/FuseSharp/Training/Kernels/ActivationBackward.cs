@@ -1,25 +1,7 @@
 using System.Runtime.CompilerServices;
+using FuseSharp.Tensors.Kernels;
 
 namespace FuseSharp.Training.Kernels;
-
-/// <summary>Element-wise MLP activations (config <c>hidden_act</c>), as far as the backward needs to tell them apart.</summary>
-public enum ActivationKind
-{
-    /// <summary><c>x · σ(x)</c> ("silu", "swish").</summary>
-    Silu,
-
-    /// <summary>Exact GELU <c>x · Φ(x)</c> ("gelu").</summary>
-    Gelu,
-
-    /// <summary>Tanh GELU <c>½x(1 + tanh(√(2/π)(x + 0.044715x³)))</c> ("gelu_new", "gelu_pytorch_tanh", "gelu_fast").</summary>
-    GeluTanh,
-
-    /// <summary><c>max(x, 0)</c> ("relu").</summary>
-    Relu,
-
-    /// <summary><c>x · σ(1.702x)</c> ("quick_gelu").</summary>
-    QuickGelu,
-}
 
 /// <summary>
 /// Backward of the activations and of the gated MLP product <c>y = act(gate) · up</c> (SwiGLU with SiLU, GeGLU with
@@ -31,6 +13,7 @@ public enum ActivationKind
 /// ReLU'      = [x &gt; 0]   (0 at x = 0, as PyTorch)
 /// QuickGELU' = s + 1.702·x·s·(1 − s),  s = σ(1.702x)
 /// </code>
+/// act itself is the engine's float64 <see cref="Activations.Reference"/> (one definition of each activation).
 /// The forward must keep its inputs (the gated forward usually overwrites the gate in place).
 /// </summary>
 public static class ActivationBackward
@@ -58,7 +41,7 @@ public static class ActivationBackward
         for (int i = 0; i < n; i++)
         {
             double g = gate[i], u = up[i], dy = outputGradient[i];
-            double a = Value(g, kind), da = Derivative(g, kind);
+            double a = Activations.Reference(g, kind), da = Derivative(g, kind);
             gateGradient[i] = (float)(dy * u * da);
             upGradient[i] = (float)(dy * a);
         }
@@ -74,17 +57,6 @@ public static class ActivationBackward
         for (int i = 0; i < x.Length; i++) inputGradient[i] = x[i] >= -limit && x[i] <= limit ? outputGradient[i] : 0f;
     }
 
-    /// <summary>act(x) in float64.</summary>
-    public static double Value(double x, ActivationKind kind) => kind switch
-    {
-        ActivationKind.Silu => x * Sigmoid(x),
-        ActivationKind.Gelu => 0.5 * x * Erfc(-x * InvSqrt2),
-        ActivationKind.GeluTanh => 0.5 * x * (1 + Math.Tanh(SqrtTwoOverPi * (x + 0.044715 * x * x * x))),
-        ActivationKind.Relu => x > 0 ? x : 0,
-        ActivationKind.QuickGelu => x * Sigmoid(1.702 * x),
-        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
-    };
-
     /// <summary>act'(x) in float64.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double Derivative(double x, ActivationKind kind)
@@ -97,7 +69,7 @@ public static class ActivationBackward
                 return s * (1 + x * (1 - s));
             }
             case ActivationKind.Gelu:
-                return 0.5 * Erfc(-x * InvSqrt2) + x * InvSqrt2Pi * Math.Exp(-0.5 * x * x);
+                return 0.5 * Activations.Erfc(-x * InvSqrt2) + x * InvSqrt2Pi * Math.Exp(-0.5 * x * x);
             case ActivationKind.GeluTanh:
             {
                 double t = Math.Tanh(SqrtTwoOverPi * (x + 0.044715 * x * x * x));
@@ -116,17 +88,4 @@ public static class ActivationBackward
     }
 
     private static double Sigmoid(double x) => 1 / (1 + Math.Exp(-x));
-
-    /// <summary>
-    /// The complementary error function (Numerical Recipes §6.2 Chebyshev fit, fractional error below 1.2e-7
-    /// everywhere, enough for float gradients; .NET has no erf).
-    /// </summary>
-    internal static double Erfc(double x)
-    {
-        double z = Math.Abs(x);
-        double t = 1 / (1 + 0.5 * z);
-        double r = t * Math.Exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806
-            + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
-        return x >= 0 ? r : 2 - r;
-    }
 }

@@ -57,7 +57,7 @@ public static class AttentionBackward
         fixed (float* pq = q, pk = k, pv = v, po = output, pl = logSumExp, pdo = outputGradient, pa = alibiSlopes, pdq = queryGradient, pdk = keyGradient, pdv = valueGradient)
         {
             var p = new Pointers(pq, pk, pv, po, pl, pdo, alibiSlopes.IsEmpty ? null : pa, pdq, pdk, pdv, q.Length);
-            ColumnSums.ForRows(tasks, (long)shape.Group * shape.Length * shape.Length * shape.HeadDim, (start, end) =>
+            ParallelRows.For(tasks, (long)shape.Group * shape.Length * shape.Length * shape.HeadDim, (start, end) =>
             {
                 var s = new float[QueryBlock * shape.Length];
                 var dp = new float[QueryBlock * shape.Length];

@@ -37,18 +37,4 @@ internal static class ColumnSums
             destination[j] += (float)s;
         }
     }
-
-    /// <summary>Runs <paramref name="body"/>(start, end) over [0, <paramref name="rows"/>) in parallel (row-independent work).</summary>
-    public static void ForRows(int rows, long workPerRow, Action<int, int> body)
-    {
-        if (rows <= 0) return;
-        int threads = Parallelism.MaxThreads;
-        if (threads <= 1 || rows == 1 || rows * Math.Max(1, workPerRow) < (1 << 15)) { body(0, rows); return; }
-        int chunks = Math.Min(rows, threads * 4);
-        Parallel.For(0, chunks, Parallelism.Options, c =>
-        {
-            int start = (int)((long)rows * c / chunks), end = (int)((long)rows * (c + 1) / chunks);
-            if (end > start) body(start, end);
-        });
-    }
 }

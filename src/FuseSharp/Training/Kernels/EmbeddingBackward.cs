@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using FuseSharp.Tensors.Kernels;
 
 namespace FuseSharp.Training.Kernels;
 
@@ -36,7 +37,7 @@ public static class EmbeddingBackward
             {
                 int* I = pi;
                 float* dy = pdy, dw = pdw;
-                ColumnSums.ForRows(blocks, (long)n * ColumnBlock, (start, end) =>
+                ParallelRows.For(blocks, (long)n * ColumnBlock, (start, end) =>
                 {
                     for (int blk = start; blk < end; blk++)
                     {

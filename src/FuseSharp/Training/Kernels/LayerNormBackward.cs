@@ -1,3 +1,5 @@
+using FuseSharp.Tensors.Kernels;
+
 namespace FuseSharp.Training.Kernels;
 
 /// <summary>
@@ -43,7 +45,7 @@ public static class LayerNormBackward
                 });
             }
             if (!biasGradient.IsEmpty) LinearBackward.BiasBackward(outputGradient, rows, biasGradient);
-            ColumnSums.ForRows(rows, 6L * c, (start, end) =>
+            ParallelRows.For(rows, 6L * c, (start, end) =>
             {
                 for (int r = start; r < end; r++)
                 {

@@ -1,3 +1,5 @@
+using FuseSharp.Tensors.Kernels;
+
 namespace FuseSharp.Training.Kernels;
 
 /// <summary>
@@ -40,7 +42,7 @@ public static class RmsNormBackward
                     }
                 });
             }
-            ColumnSums.ForRows(rows, 4L * c, (start, end) =>
+            ParallelRows.For(rows, 4L * c, (start, end) =>
             {
                 for (int r = start; r < end; r++)
                 {

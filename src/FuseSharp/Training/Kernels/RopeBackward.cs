@@ -1,3 +1,5 @@
+using FuseSharp.Tensors.Kernels;
+
 namespace FuseSharp.Training.Kernels;
 
 /// <summary>
@@ -49,7 +51,7 @@ public static class RopeBackward
         fixed (float* pg = gradient, pc = cos, ps = sin)
         {
             float* g = pg, c = pc, s = ps;
-            ColumnSums.ForRows(rows, width, (start, end) =>
+            ParallelRows.For(rows, width, (start, end) =>
             {
                 for (int r = start; r < end; r++)
                     Apply(new Span<float>(g + (long)r * rowStride, width), headDim, rotaryDim, new ReadOnlySpan<float>(c + (long)r * h, h), new ReadOnlySpan<float>(s + (long)r * h, h));

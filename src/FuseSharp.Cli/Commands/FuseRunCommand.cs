@@ -1,5 +1,6 @@
 using System.CommandLine;
 using FuseSharp.Fusion.Recipes;
+using FuseSharp.Training;
 
 namespace FuseSharp.Cli.Commands;
 
@@ -20,7 +21,7 @@ internal static class FuseRunCommand
         cmd.SetAction(pr => CliContext.Run(() =>
         {
             var r = FusionRecipe.Load(pr.GetValue(recipe)!);
-            var runner = new RecipeRunner(r, pr.GetValue(output)!, TrainableModels.Load, ConsoleProgress.Instance);
+            var runner = new RecipeRunner(r, pr.GetValue(output)!, TrainableTransformer.Loader(), ConsoleProgress.Instance);
             if (pr.GetValue(list))
             {
                 foreach (var s in runner.Stages) Console.Out.WriteLine($"{(runner.IsDone(s.Name) ? "done" : "todo"),-5} {s.Name}");

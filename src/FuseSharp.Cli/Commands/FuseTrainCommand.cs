@@ -107,7 +107,7 @@ internal static class FuseTrainCommand
                     }, progress, CliContext.Cancellation);
             }
             if (p.Get(clmOnly) && rows.HasTeacher) rows = rows.WithoutTeacher();
-            var result = TrainStage.Run(p.Get(model)!, rows, p.Get(output)!, o, TrainableModels.Load, p.Get(resume), progress, cancel: CliContext.Cancellation);
+            var result = TrainStage.Run(p.Get(model)!, rows, p.Get(output)!, o, TrainableTransformer.Loader(), p.Get(resume), progress, cancel: CliContext.Cancellation);
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"fuse train: {result.Steps} steps, final loss {result.FinalLoss:0.####} -> {result.OutputDirectory}"));
             return 0;

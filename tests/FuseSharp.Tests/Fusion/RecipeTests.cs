@@ -120,7 +120,7 @@ public sealed class RecipeTests : ScratchFolderTest
         File.WriteAllText(Scratch("recipe.yml"), yaml);
         var recipe = FusionRecipe.Load(Scratch("recipe.yml"));
         var outDir = Scratch("run");
-        var runner = new RecipeRunner(recipe, outDir, HeadOnlyTrainable.Load);
+        var runner = new RecipeRunner(recipe, outDir, TrainableTransformer.Loader());
         Assert.Equal(["split", "represent-target", "represent-s1", "represent-s2", "vocab-map-s1", "align-s1", "align-s2", "pack", "fuse", "train-fused", "train-clm", "evaluate"],
             runner.Stages.Select(s => s.Name));
 
@@ -134,7 +134,7 @@ public sealed class RecipeTests : ScratchFolderTest
         using (var cts = new CancellationTokenSource())
         {
             int runs = 0;
-            var killing = new RecipeRunner(recipe, outDir, f => new CallbackModel(HeadOnlyTrainable.Load(f), () => { if (++runs == 4) cts.Cancel(); }));
+            var killing = new RecipeRunner(recipe, outDir, f => new CallbackModel(TrainableTransformer.Load(f), () => { if (++runs == 4) cts.Cancel(); }));
             Assert.ThrowsAny<OperationCanceledException>(() => killing.Run(cancel: cts.Token));
         }
         Assert.True(runner.IsDone("fuse"));
@@ -142,7 +142,7 @@ public sealed class RecipeTests : ScratchFolderTest
         Assert.NotNull(new CheckpointManager(Path.Combine(outDir, "train", "fused")).Latest());
 
         // The rerun resumes: done stages are not redone, the training continues from its checkpoint.
-        var results = new RecipeRunner(recipe, outDir, HeadOnlyTrainable.Load).Run();
+        var results = new RecipeRunner(recipe, outDir, TrainableTransformer.Loader()).Run();
         Assert.Equal(alignedAt, File.GetLastWriteTimeUtc(Path.Combine(outDir, "aligned", "s1", "manifest.json")));
         Assert.NotNull(results);
         Assert.Equal(["target", "clm", "fused", "s1", "s2"], results!.Models);
@@ -168,7 +168,7 @@ public sealed class RecipeTests : ScratchFolderTest
         // A finished run reruns as a no-op; another recipe is refused in the same folder.
         Assert.NotNull(new RecipeRunner(recipe, outDir, _ => throw new InvalidOperationException("nothing should train")).Run());
         File.WriteAllText(Scratch("recipe.yml"), yaml.Replace("top_k: 4", "top_k: 5", StringComparison.Ordinal));
-        var e = Assert.Throws<FusionException>(() => new RecipeRunner(FusionRecipe.Load(Scratch("recipe.yml")), outDir, HeadOnlyTrainable.Load).Run());
+        var e = Assert.Throws<FusionException>(() => new RecipeRunner(FusionRecipe.Load(Scratch("recipe.yml")), outDir, TrainableTransformer.Loader()).Run());
         Assert.Contains("different recipe", e.Message, StringComparison.Ordinal);
     }
 
@@ -209,7 +209,7 @@ public sealed class RecipeTests : ScratchFolderTest
                 - name: sums
                   path: sums.jsonl
             """);
-        var runner = new RecipeRunner(FusionRecipe.Load(Scratch("chat.yml")), Scratch("chat-run"), HeadOnlyTrainable.Load);
+        var runner = new RecipeRunner(FusionRecipe.Load(Scratch("chat.yml")), Scratch("chat-run"), TrainableTransformer.Loader());
         Assert.Equal(["represent-target", "represent-s1", "represent-s2", "vocab-map-s1", "align-s1", "align-s2", "filter-nan-s1", "fuse-s1", "train-s1", "filter-nan-s2", "fuse-s2", "train-s2", "merge", "evaluate"],
             runner.Stages.Select(s => s.Name));
         var results = runner.Run();
@@ -223,11 +223,22 @@ public sealed class RecipeTests : ScratchFolderTest
         Assert.Equal(2, log.Count);
         using var merged = TransformerModel.Load(runner.FinalModel);
         Assert.True(File.Exists(Path.Combine(runner.FinalModel, "tokenizer.json")));
-        // SCE of two head-only deltas: the merged head differs from the target's, the frozen layers do not.
+        // SCE: the pivot plus a weighted mean of the sign-consistent deltas, so every merged element lies between the
+        // pivot and the pairwise targets' deltas; the merge moved the pivot.
         using var t = FuseSharp.IO.SafetensorsModel.Open(target);
         using var m = FuseSharp.IO.SafetensorsModel.Open(runner.FinalModel);
-        Assert.NotEqual(Floats(t, "lm_head.weight"), Floats(m, "lm_head.weight"));
-        Assert.Equal(Floats(t, "model.embed_tokens.weight"), Floats(m, "model.embed_tokens.weight"));
+        using var p1 = FuseSharp.IO.SafetensorsModel.Open(Path.Combine(runner.Out, "train", "s1"));
+        using var p2 = FuseSharp.IO.SafetensorsModel.Open(Path.Combine(runner.Out, "train", "s2"));
+        foreach (var name in new[] { "lm_head.weight", "model.embed_tokens.weight", "model.layers.0.mlp.down_proj.weight" })
+        {
+            float[] theta = Floats(t, name), fusedMerge = Floats(m, name), d1 = Floats(p1, name), d2 = Floats(p2, name);
+            Assert.NotEqual(theta, fusedMerge);
+            for (int i = 0; i < theta.Length; i++)
+            {
+                float a = d1[i] - theta[i], b = d2[i] - theta[i], got = fusedMerge[i] - theta[i];
+                Assert.InRange(got, Math.Min(0, Math.Min(a, b)) - 1e-6f, Math.Max(0, Math.Max(a, b)) + 1e-6f);
+            }
+        }
     }
 
     [Fact]

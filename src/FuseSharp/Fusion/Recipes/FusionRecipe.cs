@@ -1,19 +1,39 @@
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json.Nodes;
 using FuseSharp.Fusion.Alignment;
 using FuseSharp.Fusion.Fuse;
 using FuseSharp.Fusion.Stages;
 using FuseSharp.Fusion.Text;
 using FuseSharp.Fusion.Vocab;
+using FuseSharp.Tokenization.Training;
 using FuseSharp.Training;
 
 namespace FuseSharp.Fusion.Recipes;
 
 /// <summary>A model of the recipe: its name (folder names in the output), its folder, and for sources how they are aligned.</summary>
 /// <param name="Name">Short name (letters, digits, '-', '_').</param>
-/// <param name="Path">The Hugging Face model folder (tokenizer included).</param>
+/// <param name="Path">The Hugging Face model folder (tokenizer included); empty for a model the run builds.</param>
 /// <param name="Align">Alignment method (fusellm-soft, fusellm-hard, fusechat-em, fusechat-mined, fusechat-ms, copy) or auto.</param>
-public sealed record RecipeModel(string Name, string Path, string Align = "auto");
+/// <param name="Build">How the run builds the model itself (miniature experiments), instead of <paramref name="Path"/>.</param>
+public sealed record RecipeModel(string Name, string Path, string Align = "auto", ModelBuild? Build = null);
+
+/// <summary>
+/// A small model built by the run itself (spec §18: tokenizers and models of a miniature reproduction): a tokenizer
+/// trained on <see cref="TokenizerData"/>, a randomly initialised model of <see cref="Architecture"/> with
+/// <see cref="Config"/> (vocab_size set from the tokenizer), and optionally causal-LM pretraining on
+/// <see cref="PretrainData"/> (each file repeated as often as listed, concatenated in order).
+/// </summary>
+public sealed record ModelBuild(
+    TokenizerKind TokenizerKind,
+    int VocabSize,
+    IReadOnlyList<string> TokenizerData,
+    string Architecture,
+    JsonObject Config,
+    long Seed,
+    IReadOnlyList<string> PretrainData,
+    int BlockSize,
+    TrainingOptions? Pretrain);
 
 /// <summary>A held-out evaluation set: JSONL with a text field (one document per line) or a plain text file (one document).</summary>
 public sealed record HeldOutSet(string Name, string Path, string TextField = "text");
@@ -92,7 +112,48 @@ public sealed record FusionRecipe
         var kind = y.Choice("kind", FusionRecipeKind.FuseLlm, ("fusellm", FusionRecipeKind.FuseLlm), ("fusechat", FusionRecipeKind.FuseChat));
         bool chat = kind == FusionRecipeKind.FuseChat;
 
-        var target = new RecipeModel("target", Resolve(y.RequiredString("target")));
+        RecipeModel ModelOf(RecipeYaml section, string key, string name, string align)
+        {
+            if (section.IsScalar(key)) return new RecipeModel(name, Resolve(section.RequiredString(key)), align);
+            var b = section.Section(key);
+            if (!section.Has(key)) throw new FusionException($"{file}: {(section.Path.Length == 0 ? key : section.Path + "." + key)} is missing", "give a model folder, or a mapping with tokenizer/architecture/config/pretrain to build one");
+            var tok = b.Section("tokenizer");
+            var kindName = tok.Choice("kind", TokenizerKind.SentencePieceBpe, ("sp-bpe", TokenizerKind.SentencePieceBpe), ("byte-bpe", TokenizerKind.ByteLevelBpe), ("unigram", TokenizerKind.Unigram));
+            int vocab = tok.Int("vocab_size", 1000);
+            var tokData = tok.Strings("data").Select(Resolve).ToList();
+            tok.Done();
+            var arch = b.RequiredString("architecture");
+            var config = b.Json("config");
+            long seed = b.OptionalLong("seed") ?? 0;
+            var pre = b.Section("pretrain");
+            var preData = pre.Strings("data").Select(Resolve).ToList();
+            int blockSize = pre.Int("block_size", 128);
+            TrainingOptions? pretrain = null;
+            if (preData.Count > 0)
+            {
+                pretrain = new TrainingOptions
+                {
+                    MaxSteps = pre.OptionalLong("steps") ?? 100,
+                    BatchSize = pre.Int("batch_size", 8),
+                    LearningRate = pre.Double("lr", 3e-3),
+                    Schedule = ScheduleKind.Cosine,
+                    WarmupRatio = pre.Double("warmup_ratio", 0.05),
+                    Adam = new AdamWOptions(0.9, 0.95, 1e-8, pre.Double("weight_decay", 0.1)),
+                    Seed = seed,
+                    SaveSteps = pre.OptionalLong("save_steps") ?? 100,
+                    SaveTotalLimit = 1,
+                };
+            }
+            pre.Done();
+            b.Done();
+            if (tokData.Count == 0) tokData = preData;
+            if (tokData.Count == 0) throw new FusionException($"{file}: {b.Path}.tokenizer.data is missing", "list the text files (JSONL with \"text\") the tokenizer is trained on");
+            foreach (var f in tokData.Concat(preData).Distinct())
+                if (!File.Exists(f)) throw new FusionException($"{file}: {b.Path}: the data file {f} does not exist");
+            return new RecipeModel(name, "", align, new ModelBuild(kindName, vocab, tokData, arch, config, seed, preData, blockSize, pretrain));
+        }
+
+        var target = ModelOf(y, "target", "target", "auto");
         var sources = new List<RecipeModel>();
         foreach (var s in y.Sections("sources"))
         {
@@ -100,9 +161,10 @@ public sealed record FusionRecipe
             if (name.Length == 0 || name == "target" || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
                 throw new FusionException($"{file}: {s.Path}.name '{name}' must be letters, digits, '-' or '_' and not 'target'");
             if (sources.Any(o => o.Name == name)) throw new FusionException($"{file}: two sources are named '{name}'");
-            sources.Add(new RecipeModel(name, Resolve(s.RequiredString("model")), s.Choice("align", "auto",
+            var alignName = s.Choice("align", "auto",
                 ("auto", "auto"), ("copy", "copy"), ("fusellm-soft", "fusellm-soft"), ("fusellm-hard", "fusellm-hard"),
-                ("fusechat-em", "fusechat-em"), ("fusechat-mined", "fusechat-mined"), ("fusechat-ms", "fusechat-ms"))));
+                ("fusechat-em", "fusechat-em"), ("fusechat-mined", "fusechat-mined"), ("fusechat-ms", "fusechat-ms"));
+            sources.Add(ModelOf(s, "model", name, alignName));
             s.Done();
         }
         if (sources.Count == 0) throw new FusionException($"{file}: the recipe has no sources", "list at least one source model under sources:");
@@ -226,7 +288,7 @@ public sealed record FusionRecipe
         y.Done();
 
         foreach (var (p, what) in new[] { (target.Path, "target") }.Concat(sources.Select(s => (s.Path, $"source {s.Name}"))))
-            if (!Directory.Exists(p)) throw new FusionException($"{file}: the {what} model folder {p} does not exist");
+            if (p.Length > 0 && !Directory.Exists(p)) throw new FusionException($"{file}: the {what} model folder {p} does not exist");
         if (!File.Exists(corpusPath)) throw new FusionException($"{file}: the corpus {corpusPath} does not exist");
         foreach (var h in heldOut)
             if (!File.Exists(h.Path)) throw new FusionException($"{file}: the held-out set {h.Name} ({h.Path}) does not exist");

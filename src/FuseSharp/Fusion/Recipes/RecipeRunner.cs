@@ -13,7 +13,11 @@ using FuseSharp.Merging;
 using FuseSharp.Merging.Config;
 using FuseSharp.Merging.Execution;
 using FuseSharp.Merging.Planning;
+using FuseSharp.Models;
+using FuseSharp.Tensors;
+using FuseSharp.Tokenization.Training;
 using FuseSharp.Training;
+using FuseSharp.Training.Data;
 
 namespace FuseSharp.Fusion.Recipes;
 
@@ -125,13 +129,18 @@ public sealed class RecipeRunner
         var r = _recipe;
         var stages = new List<RecipeStage>();
         var all = new[] { r.Target }.Concat(r.Sources).ToList();
+        foreach (var m in all.Where(m => m.Build is not null))
+        {
+            stages.Add(new($"build-{m.Name}", c => BuildModel(m, c)));
+            if (m.Build!.Pretrain is not null) stages.Add(new($"pretrain-{m.Name}", c => Pretrain(m, c)));
+        }
         string corpus = r.Corpus;
         if (r.Kind == FusionRecipeKind.FuseLlm && r.Split)
         {
             corpus = OutPath("split.jsonl");
             stages.Add(new("split", c =>
             {
-                var toks = all.Select(m => FusionTokenizers.Load(m.Path)).ToList();
+                var toks = all.Select(m => FusionTokenizers.Load(ModelPath(m))).ToList();
                 var report = TextSplitter.SplitCorpus(r.Corpus, corpus, toks, r.SplitBlockSize, r.SplitMargin, r.Represent.TextField, _progress, c);
                 report.Write(OutPath("split-report"));
             }));
@@ -140,10 +149,10 @@ public sealed class RecipeRunner
         {
             stages.Add(new($"represent-{m.Name}", c =>
             {
-                var tok = FusionTokenizers.Load(m.Path);
-                using var scorer = EngineTopKScorer.Load(m.Path);
+                var tok = FusionTokenizers.Load(ModelPath(m));
+                using var scorer = EngineTopKScorer.Load(ModelPath(m));
                 var outDir = Rep(m);
-                var report = RepresentStage.Run(corpus, tok, scorer, outDir, r.Represent, new JsonObject { ["path"] = m.Path, ["fingerprint"] = scorer.Fingerprint }, _progress, c);
+                var report = RepresentStage.Run(corpus, tok, scorer, outDir, r.Represent, new JsonObject { ["path"] = ModelPath(m), ["fingerprint"] = scorer.Fingerprint }, _progress, c);
                 report.Write(Path.Combine(outDir, "represent-report"));
             }));
         }
@@ -154,14 +163,14 @@ public sealed class RecipeRunner
             {
                 stages.Add(new($"vocab-map-{s.Name}", c =>
                 {
-                    var baseTok = FusionTokenizers.Load(r.Target.Path);
-                    var blendTok = FusionTokenizers.Load(s.Path);
-                    var baseVocab = FusionTokenizers.Vocabulary(baseTok, r.Target.Path, null);
-                    var blendVocab = FusionTokenizers.Vocabulary(blendTok, s.Path, null);
+                    var baseTok = FusionTokenizers.Load(ModelPath(r.Target));
+                    var blendTok = FusionTokenizers.Load(ModelPath(s));
+                    var baseVocab = FusionTokenizers.Vocabulary(baseTok, ModelPath(r.Target), null);
+                    var blendVocab = FusionTokenizers.Vocabulary(blendTok, ModelPath(s), null);
                     CoAlignmentCounts? counts = mapType == VocabMapType.Ms
                         ? VocabMapStage.CountCorpus(corpus, baseTok, blendTok, baseVocab, blendVocab, r.Represent.Format,
-                            ReferenceSequences.PerTokenDecoder(baseTok, baseVocab, FusionTokenizers.CleanUpSpaces(r.Target.Path)),
-                            ReferenceSequences.PerTokenDecoder(blendTok, blendVocab, FusionTokenizers.CleanUpSpaces(s.Path)), _progress, c)
+                            ReferenceSequences.PerTokenDecoder(baseTok, baseVocab, FusionTokenizers.CleanUpSpaces(ModelPath(r.Target))),
+                            ReferenceSequences.PerTokenDecoder(blendTok, blendVocab, FusionTokenizers.CleanUpSpaces(ModelPath(s))), _progress, c)
                         : null;
                     var (map, report) = VocabMapStage.Run(blendVocab, baseVocab, mapType, counts, MsScorer.Faithful, _progress, c);
                     Directory.CreateDirectory(OutPath("maps"));
@@ -171,8 +180,8 @@ public sealed class RecipeRunner
             }
             stages.Add(new($"align-{s.Name}", c =>
             {
-                var b = FusionTokenizers.ForAlign(r.Target.Path, null);
-                var src = FusionTokenizers.ForAlign(s.Path, null);
+                var b = FusionTokenizers.ForAlign(ModelPath(r.Target), null);
+                var src = FusionTokenizers.ForAlign(ModelPath(s), null);
                 VocabMap? map = method.Map is null ? null : VocabMap.Read(MapPath(s), src.Vocabulary, b.Vocabulary);
                 var options = new AlignStageOptions
                 {
@@ -189,7 +198,7 @@ public sealed class RecipeRunner
         {
             stages.Add(new("evaluate", c =>
             {
-                var models = new List<(string Name, string Path, string Role)> { ("target", r.Target.Path, "before") };
+                var models = new List<(string Name, string Path, string Role)> { ("target", ModelPath(r.Target), "before") };
                 if (r.Kind == FusionRecipeKind.FuseLlm)
                 {
                     if (r.ClmBaseline) models.Add(("clm", OutPath("train/clm"), "causal-LM only"));
@@ -201,7 +210,7 @@ public sealed class RecipeRunner
                     models.AddRange(r.Sources.Select(s => ($"target-{s.Name}", OutPath($"train/{s.Name}"), $"pairwise with {s.Name}")));
                     models.Add(("merged", OutPath("merged"), $"merged ({r.MergeMethod})"));
                 }
-                models.AddRange(r.Sources.Select(s => (s.Name, s.Path, "source")));
+                models.AddRange(r.Sources.Select(s => (s.Name, ModelPath(s), "source")));
                 var results = RecipeEvaluation.Run(models, r.HeldOut, r.EvalBlockSize, _progress, c);
                 results.Save(OutPath(RecipeResults.FileName));
                 AtomicFile.WriteAllText(OutPath("results.md"), results.Table());
@@ -262,12 +271,67 @@ public sealed class RecipeRunner
         stages.Add(new("merge", Merge));
     }
 
-    private void Train(string outDir, Func<FusionTrainingDataset> data, TrainingOptions options, CancellationToken cancel)
+    private void Train(string outDir, Func<FusionTrainingDataset> data, TrainingOptions options, CancellationToken cancel) =>
+        Resumably(outDir, resume => TrainStage.Run(ModelPath(_recipe.Target), data(), outDir, options, _loadTrainable, resume, _progress, cancel: cancel));
+
+    /// <summary>Runs a training into <paramref name="outDir"/>, resuming from its newest checkpoint if it has one.</summary>
+    private static void Resumably(string outDir, Action<bool> train)
     {
         // A run killed before its first checkpoint leaves a folder the trainer will not start in: begin it again.
         bool resume = new CheckpointManager(outDir).Latest() is not null;
         if (!resume && Directory.Exists(outDir)) Directory.Delete(outDir, recursive: true);
-        TrainStage.Run(_recipe.Target.Path, data(), outDir, options, _loadTrainable, resume, _progress, cancel: cancel);
+        train(resume);
+    }
+
+    /// <summary>The folder of a model: given, or where the run builds it.</summary>
+    private string ModelPath(RecipeModel m) =>
+        m.Build is null ? m.Path : OutPath(m.Build.Pretrain is null ? $"models/{m.Name}/init" : $"models/{m.Name}/model");
+
+    /// <summary>Trains the model's tokenizer and writes the initialised model with it.</summary>
+    private void BuildModel(RecipeModel m, CancellationToken cancel)
+    {
+        var b = m.Build!;
+        var tokDir = OutPath($"models/{m.Name}/tokenizer");
+        var texts = b.TokenizerData.SelectMany(f => RecipeEvaluation.ReadTexts(new HeldOutSet(f, f))).ToList();
+        bool bytes = b.TokenizerKind == TokenizerKind.ByteLevelBpe;
+        var trained = TokenizerTrainer.Train(texts, new TokenizerTrainingOptions
+        {
+            Kind = b.TokenizerKind,
+            VocabSize = b.VocabSize,
+            SpecialTokens = bytes ? ["<s>", "</s>"] : ["<unk>", "<s>", "</s>"],
+            UnkToken = bytes ? null : "<unk>",
+            BosToken = "<s>",
+            EosToken = "</s>",
+        }, _progress, cancel);
+        trained.Save(tokDir, overwrite: true);
+        var tok = FusionTokenizers.Load(tokDir);
+        var raw = (JsonObject)b.Config.DeepClone();
+        raw["model_type"] = b.Architecture;
+        raw["vocab_size"] = tok.VocabSize;
+        raw["bos_token_id"] = tok.BosTokenId;
+        raw["eos_token_id"] = tok.EosTokenId;
+        var arch = ArchitectureRegistry.Get(b.Architecture);
+        var (config, spec) = ModelInitializer.PrepareConfig(arch, raw, DType.F32, $"{m.Name}.config");
+        var init = OutPath($"models/{m.Name}/init");
+        ModelInitializer.WriteFolder(init, arch, config, spec, b.Seed, DType.F32, overwrite: true, _progress, cancel);
+        foreach (var f in Directory.GetFiles(tokDir)) File.Copy(f, Path.Combine(init, Path.GetFileName(f)), overwrite: true);
+        _progress.Message($"  {m.Name}: {b.Architecture}, {arch.Parameters(spec).Sum(p => p.ElementCount):N0} parameters, {b.TokenizerKind} vocabulary of {tok.VocabSize}");
+    }
+
+    /// <summary>Causal-LM pretraining of a built model on its data (plain text packed into blocks with EOS between documents).</summary>
+    private void Pretrain(RecipeModel m, CancellationToken cancel)
+    {
+        var b = m.Build!;
+        var init = OutPath($"models/{m.Name}/init");
+        var dataFile = OutPath($"models/{m.Name}/pretrain.jsonl");
+        var sb = new StringBuilder();
+        foreach (var f in b.PretrainData)
+            foreach (var t in RecipeEvaluation.ReadTexts(new HeldOutSet(f, f))) sb.Append(new JsonObject { ["text"] = t }.ToJsonString()).Append('\n');
+        AtomicFile.WriteAllText(dataFile, sb.ToString());
+        var tok = FusionTokenizers.Load(init);
+        var data = TrainingData.Load(dataFile, new DataOptions(DataFormat.Auto, b.BlockSize), tok, null, _progress, cancel);
+        var outDir = OutPath($"models/{m.Name}/model");
+        Resumably(outDir, resume => new Trainer(b.Pretrain!, data, outDir, _progress).Run(init, _loadTrainable, resume, cancel));
     }
 
     private void Merge(CancellationToken cancel)
@@ -276,10 +340,10 @@ public sealed class RecipeRunner
         // mergekit YAML: the pairwise targets over the pivot (the target) as base, float32 (the trained precision).
         var yaml = new StringBuilder();
         yaml.Append("models:\n");
-        yaml.Append("  - model: ").Append(Quote(r.Target.Path)).Append('\n');
+        yaml.Append("  - model: ").Append(Quote(ModelPath(r.Target))).Append('\n');
         foreach (var s in r.Sources) yaml.Append("  - model: ").Append(Quote(OutPath($"train/{s.Name}"))).Append('\n');
         yaml.Append("merge_method: ").Append(r.MergeMethod).Append('\n');
-        yaml.Append("base_model: ").Append(Quote(r.Target.Path)).Append('\n');
+        yaml.Append("base_model: ").Append(Quote(ModelPath(r.Target))).Append('\n');
         if (r.MergeParameters.Count > 0)
         {
             yaml.Append("parameters:\n");
@@ -308,7 +372,8 @@ public sealed class RecipeRunner
         string name = s.Align;
         if (name == "auto")
         {
-            bool same = SameVocabulary(_recipe.Target.Path, s.Path);
+            // Models the run builds have no tokenizer yet: they are aligned (give `align: copy` for a shared vocabulary).
+            bool same = _recipe.Target.Build is null && s.Build is null && SameVocabulary(ModelPath(_recipe.Target), ModelPath(s));
             name = same ? "copy" : _recipe.Kind == FusionRecipeKind.FuseLlm ? "fusellm-soft" : "fusechat-mined";
         }
         return name switch

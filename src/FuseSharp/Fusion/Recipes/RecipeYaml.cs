@@ -102,6 +102,41 @@ internal sealed class RecipeYaml
         var n => throw Error(n, key, "must be a mapping"),
     };
 
+    /// <summary>A nested mapping as JSON (numbers, booleans and null typed as YAML plain scalars read), e.g. a config.json.</summary>
+    public System.Text.Json.Nodes.JsonObject Json(string key) => Find(key) switch
+    {
+        null => [],
+        YamlMappingNode m => (System.Text.Json.Nodes.JsonObject)ToJson(m)!,
+        var n => throw Error(n, key, "must be a mapping"),
+    };
+
+    private static System.Text.Json.Nodes.JsonNode? ToJson(YamlNode node) => node switch
+    {
+        YamlMappingNode m => new System.Text.Json.Nodes.JsonObject(m.Children.Select(kv => KeyValuePair.Create(((YamlScalarNode)kv.Key).Value ?? "", ToJson(kv.Value)))),
+        YamlSequenceNode s => new System.Text.Json.Nodes.JsonArray(s.Children.Select(ToJson).ToArray()),
+        YamlScalarNode { Style: not ScalarStyle.Plain } q => q.Value,
+        YamlScalarNode { Value: null or "null" or "~" or "" } => null,
+        YamlScalarNode { Value: "true" or "True" } => true,
+        YamlScalarNode { Value: "false" or "False" } => false,
+        YamlScalarNode { Value: var v } when int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out int i) => i,
+        YamlScalarNode { Value: var v } when long.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out long l) => l,
+        YamlScalarNode { Value: var v } when double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) => d,
+        YamlScalarNode sc => sc.Value,
+        _ => null,
+    };
+
+    /// <summary>A list of single values (empty when absent); a single value counts as a list of one.</summary>
+    public IReadOnlyList<string> Strings(string key) => Find(key) switch
+    {
+        null => [],
+        YamlScalarNode s => [s.Value ?? ""],
+        YamlSequenceNode seq => seq.Children.Select((c, i) => c is YamlScalarNode s ? s.Value ?? "" : throw Error(c, $"{key}[{i}]", "must be a single value")).ToList(),
+        var n => throw Error(n, key, "must be a list of values"),
+    };
+
+    /// <summary>Whether the key holds a single value (not a mapping or list).</summary>
+    public bool IsScalar(string key) => Find(key) is YamlScalarNode;
+
     /// <summary>Rejects keys no getter read.</summary>
     public void Done()
     {

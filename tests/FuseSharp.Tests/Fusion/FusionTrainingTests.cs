@@ -100,6 +100,11 @@ public sealed class FusionTrainingTests : ScratchFolderTest
         var resumed = ReadLog(Scratch("resumed"));
         Assert.Equal(log.Select(r => r.Loss), resumed.Select(r => r.Loss));
 
+        // Continuing from a training's output folder (its log and loss curve are not copied over the new run's).
+        var again = TrainStage.Run(Scratch("full"), data, Scratch("again"), options with { MaxSteps = 2 }, TinyLm.Load);
+        Assert.Equal(2, again.Steps);
+        Assert.Equal(2, ReadLog(Scratch("again")).Count);
+
         // The CLM-only baseline on the same rows: no fusion term at all.
         TrainStage.Run(model, data.WithoutTeacher(), Scratch("clm"), options with { Objective = options.Objective with { LmLossWeight = 1 } }, TinyLm.Load);
         Assert.All(ReadLog(Scratch("clm")), r => Assert.Null(r.FusionLoss));

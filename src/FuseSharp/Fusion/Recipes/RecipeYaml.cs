@@ -106,7 +106,8 @@ internal sealed class RecipeYaml
     public System.Text.Json.Nodes.JsonObject Json(string key) => Find(key) switch
     {
         null => [],
-        YamlMappingNode m => (System.Text.Json.Nodes.JsonObject)ToJson(m)!,
+        // Round-tripped through text so that numbers read back as any numeric type (as config.json files do).
+        YamlMappingNode m => System.Text.Json.Nodes.JsonNode.Parse(ToJson(m)!.ToJsonString())!.AsObject(),
         var n => throw Error(n, key, "must be a mapping"),
     };
 

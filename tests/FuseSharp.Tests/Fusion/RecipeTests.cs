@@ -255,6 +255,23 @@ public sealed class RecipeTests : ScratchFolderTest
         Assert.Contains("model folder", e.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void CliListsStagesAndFailsCleanly()
+    {
+        var texts = Enumerable.Range(0, 6).Select(Prose).ToList();
+        var (target, s1, _) = Models(texts);
+        File.WriteAllLines(Scratch("corpus.jsonl"), texts.Select(t => new JsonObject { ["text"] = t }.ToJsonString()));
+        File.WriteAllText(Scratch("r.yml"), "target: target\nsources:\n  - {name: s1, model: s1}\ncorpus: {path: corpus.jsonl}\n");
+        var r = Cli.CliRunner.Run("fuse", "run", Scratch("r.yml"), Scratch("out"), "--list");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("todo  split", r.Stdout, StringComparison.Ordinal);
+        Assert.Contains("todo  train-clm", r.Stdout, StringComparison.Ordinal);
+        File.WriteAllText(Scratch("bad.yml"), "target: target\nsources:\n  - {name: s1, model: s1}\ncorpus: {path: corpus.jsonl}\ntrain: {stpes: 3}\n");
+        Cli.CliRunner.AssertCleanFailure(Cli.CliRunner.Run("fuse", "run", Scratch("bad.yml"), Scratch("out2")), "train.stpes is not a recipe option");
+        Cli.CliRunner.AssertCleanFailure(Cli.CliRunner.Run("fuse", "train", "--model", target, "--out", Scratch("t")), "no input");
+        Cli.CliRunner.AssertCleanFailure(Cli.CliRunner.Run("fuse", "train", "--model", target, "--data", Scratch("nowhere"), "--out", Scratch("t")), "nowhere");
+    }
+
     private static float[] Floats(FuseSharp.IO.SafetensorsModel model, string name)
     {
         var values = new float[model.GetEntry(name).ElementCount];

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using FuseSharp.Diagnostics;
 using FuseSharp.Evaluation;
@@ -71,7 +70,7 @@ public sealed class RecipeResults
             ["tokens"] = s.Tokens,
             ["bytes"] = s.Bytes,
         }).ToArray());
-        AtomicFile.WriteAllText(path, new JsonObject { ["scores"] = arr }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        AtomicFile.WriteAllText(path, new JsonObject { ["scores"] = arr }.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 
     public static RecipeResults Load(string path)
@@ -117,24 +116,7 @@ public static class RecipeEvaluation
     {
         ArgumentNullException.ThrowIfNull(set);
         if (!set.Path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase)) return [File.ReadAllText(set.Path)];
-        var list = new List<string>();
-        int line = 0;
-        foreach (var l in File.ReadLines(set.Path))
-        {
-            line++;
-            if (string.IsNullOrWhiteSpace(l)) continue;
-            JsonNode? node;
-            try
-            {
-                node = JsonNode.Parse(l);
-            }
-            catch (JsonException e)
-            {
-                throw new FusionException($"{set.Path}:{line}: not JSON ({e.Message})");
-            }
-            var t = node?[set.TextField]?.GetValue<string>() ?? throw new FusionException($"{set.Path}:{line}: no \"{set.TextField}\" field", "set text_field for this held-out set");
-            if (t.Length > 0) list.Add(t);
-        }
+        var list = FusionCorpus.Read(set.Path, CorpusFormat.Text, set.TextField).Select(r => r.Text!).Where(t => t.Length > 0).ToList();
         if (list.Count == 0) throw new FusionException($"{set.Path}: the held-out set is empty");
         return list;
     }

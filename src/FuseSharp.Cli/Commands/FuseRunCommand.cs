@@ -16,10 +16,18 @@ internal static class FuseRunCommand
         var output = new Argument<string>("OUT") { Description = "The run folder; running again on it resumes." };
         var until = new Option<string?>("--until") { Description = "Stop after this stage (see --list)." };
         var list = new Option<bool>("--list") { Description = "Print the stages and which are done, then exit." };
+        var summarize = new Option<string[]>("--summarize") { Description = "Instead of running: mean ± std over finished runs (OUT and these folders), e.g. seeds.", AllowMultipleArgumentsPerToken = true };
         var cmd = new Command("run", "Run a whole fusion recipe (FuseLLM or FuseChat) from one YAML file, resumably, and print the before/after table.")
-            { recipe, output, until, list };
+            { recipe, output, until, list, summarize };
         cmd.SetAction(pr => CliContext.Run(() =>
         {
+            if (pr.GetValue(summarize) is { Length: > 0 } others)
+            {
+                var runs = others.Prepend(pr.GetValue(output)!).Select(d => Path.Combine(d, RecipeResults.FileName))
+                    .Select(f => File.Exists(f) ? RecipeResults.Load(f) : throw new FuseSharpException($"{f}: no results (the run has not finished its evaluate stage)")).ToList();
+                Console.Out.Write(RecipeResults.SummaryTable(runs));
+                return 0;
+            }
             var r = FusionRecipe.Load(pr.GetValue(recipe)!);
             var runner = new RecipeRunner(r, pr.GetValue(output)!, TrainableTransformer.Loader(), ConsoleProgress.Instance);
             if (pr.GetValue(list))

@@ -59,6 +59,35 @@ public sealed class RecipeResults
         return sb.ToString();
     }
 
+    /// <summary>
+    /// Mean ± sample standard deviation over runs (e.g. seeds) of every model's bits per byte per set and of its mean
+    /// over sets, as a Markdown table; models and sets as in the first run.
+    /// </summary>
+    public static string SummaryTable(IReadOnlyList<RecipeResults> runs)
+    {
+        ArgumentNullException.ThrowIfNull(runs);
+        if (runs.Count == 0) throw new ArgumentException("no runs", nameof(runs));
+        var first = runs[0];
+        static string Stat(IReadOnlyList<double> xs)
+        {
+            double mean = xs.Average();
+            double sd = xs.Count > 1 ? Math.Sqrt(xs.Sum(x => (x - mean) * (x - mean)) / (xs.Count - 1)) : double.NaN;
+            return string.Create(CultureInfo.InvariantCulture, $"{mean:0.0000} ± {sd:0.0000}");
+        }
+        var sb = new StringBuilder();
+        sb.Append("| model | role | ").Append(string.Join(" | ", first.Sets)).Append(" | mean |\n");
+        sb.Append("|---|---|").Append(string.Concat(first.Sets.Select(_ => "---:|"))).Append("---:|\n");
+        foreach (var m in first.Models)
+        {
+            var having = runs.Where(r => r.Models.Contains(m)).ToList();
+            sb.Append("| ").Append(m).Append(" | ").Append(first.Scores.First(s => s.Model == m).Role).Append(" | ");
+            foreach (var s in first.Sets) sb.Append(Stat(having.Select(r => r.Get(m, s)).ToList())).Append(" | ");
+            sb.Append(Stat(having.Select(r => r.Mean(m)).ToList())).Append(" |\n");
+        }
+        sb.Append(CultureInfo.InvariantCulture, $"\nHeld-out bits per UTF-8 byte, mean ± sample std over {runs.Count} runs (lower is better).\n");
+        return sb.ToString();
+    }
+
     public void Save(string path)
     {
         var arr = new JsonArray(Scores.Select(s => (JsonNode?)new JsonObject

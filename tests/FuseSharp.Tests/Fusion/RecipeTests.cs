@@ -272,6 +272,15 @@ public sealed class RecipeTests : ScratchFolderTest
         Cli.CliRunner.AssertCleanFailure(Cli.CliRunner.Run("fuse", "train", "--model", target, "--data", Scratch("nowhere"), "--out", Scratch("t")), "nowhere");
     }
 
+    [Fact]
+    public void SummaryOverRunsIsMeanAndSampleStandardDeviation()
+    {
+        static RecipeResults Run(double a, double b) => new([new HeldOutScore("fused", "FuseLLM", "x", a, 10, 10), new HeldOutScore("fused", "FuseLLM", "y", b, 10, 10)]);
+        var table = RecipeResults.SummaryTable([Run(1, 3), Run(2, 4), Run(3, 8)]);
+        // x: 1, 2, 3 -> 2 ± 1; y: 3, 4, 8 -> 5 ± sqrt(7); means over sets 2, 3, 5.5 -> 3.5 ± sqrt(3.25).
+        Assert.Contains($"| fused | FuseLLM | 2.0000 ± 1.0000 | 5.0000 ± {Math.Sqrt(7):0.0000} | 3.5000 ± {Math.Sqrt(3.25):0.0000} |", table, StringComparison.Ordinal);
+    }
+
     private static float[] Floats(FuseSharp.IO.SafetensorsModel model, string name)
     {
         var values = new float[model.GetEntry(name).ElementCount];

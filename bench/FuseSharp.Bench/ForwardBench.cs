@@ -156,7 +156,10 @@ internal static class ForwardBench
     }
 
     /// <summary>Rate of a plain GEMM shaped like the MLP's up projection, best of N.</summary>
-    private static double GemmRate(int m, int repeats)
+    private static double GemmRate(int m, int repeats) => 2.0 * m * 768 * 2048 / BenchUtil.BestOf(repeats, MlpShapedGemm(m));
+
+    /// <summary>A plain GEMM [m x 768] x [768 x 2048]ᵀ (the MLP's up projection) on fixed operands.</summary>
+    internal static Action MlpShapedGemm(int m)
     {
         const int k = 768, n = 2048;
         var a = new float[m * k];
@@ -164,8 +167,7 @@ internal static class ForwardBench
         var c = new float[m * n];
         for (int i = 0; i < a.Length; i++) a[i] = (i % 7) * 0.01f;
         for (int i = 0; i < b.Length; i++) b[i] = (i % 5) * 0.01f;
-        double t = BenchUtil.BestOf(repeats, () => Gemm.MatMul(false, true, m, n, k, a, k, b, k, c, n));
-        return 2.0 * m * n * k / t;
+        return () => Gemm.MatMul(false, true, m, n, k, a, k, b, k, c, n);
     }
 
     /// <summary>The forward's own GEMMs (same shapes, weights and output chunking), to run alone.</summary>
@@ -231,7 +233,7 @@ internal static class ForwardBench
         return bytes / t;
     }
 
-    private static (long Anon, long File, long Peak) Memory()
+    internal static (long Anon, long File, long Peak) Memory()
     {
         long Get(string key)
         {
@@ -243,7 +245,7 @@ internal static class ForwardBench
         return OperatingSystem.IsLinux() ? (Get("RssAnon"), Get("RssFile"), Get("VmHWM")) : (Environment.WorkingSet, 0, Environment.WorkingSet);
     }
 
-    private static int Arg(string[] args, string name, int fallback)
+    internal static int Arg(string[] args, string name, int fallback)
     {
         int i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], Inv) : fallback;

@@ -10,10 +10,9 @@ var suites = new Dictionary<string, (string Description, Action<string[]> Run)>(
     ["gemm"] = ("GEMM/GEMV rates vs the machine's FMA peak and memory bandwidth (issue 5)", GemmBench.Run),
     ["forward"] = ("transformer engine: forward tokens/s vs GEMM rate, decode vs memory bandwidth, BF16 stays mapped", ForwardBench.Run),
     ["fusion"] = ("fusion data: DTW tokens/s (reference vs full vs banded), MinED 50k x 32k map, bytes per stored position", FusionBench.Run),
+    ["train"] = ("training step: tokens/s and FLOP/s (6 x params x tokens) vs GEMM rate, with and without gradient checkpointing, memory", TrainBench.Run),
     ["merge"] = ("merge methods on ~0.5B BF16 models vs reading inputs + writing output once; peak RssAnon", MergeBench.Run),
-
     ["toktrain"] = ("tokenizer training: MB/s on tinyshakespeare (byte-level BPE, SentencePiece BPE, unigram), counting scaling, merge loop vs recount", TokenizerTrainingBench.Run),
-    ["chat"] = ("chat-template rendering: conversations/s, ratio to a hand-written formatter, batch scaling", ChatTemplateBench.Run),
 };
 
 if (args.Length == 0 || args[0] is "list" or "-h" or "--help" || !suites.ContainsKey(args[0]))

@@ -15,4 +15,5 @@ root.Subcommands.Add(InitModelCommand.Create());
 root.Subcommands.Add(FuseCommand.Create());
 root.Subcommands.Add(MergeCommand.Create());
 root.Subcommands.Add(TokenizerCommand.Create());
+root.Subcommands.Add(TrainCommand.Create());
 return CliContext.Invoke(root, args);

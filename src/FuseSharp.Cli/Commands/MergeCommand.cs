@@ -1,4 +1,5 @@
 using System.CommandLine;
+using FuseSharp.Evaluation;
 using FuseSharp.Merging;
 using FuseSharp.Merging.Config;
 using FuseSharp.Merging.Execution;
@@ -39,6 +40,7 @@ internal static class MergeCommand
                 AllowCrimes = pr.GetValue(crimes),
                 Overwrite = pr.GetValue(overwrite),
                 WriteModelCard = !pr.GetValue(noCard),
+                ExampleLossScorer = new ExampleLossScorer(),
             },
             pr.GetValue(dryRun), pr.GetValue(listTensors))));
         return cmd;

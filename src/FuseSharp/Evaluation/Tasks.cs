@@ -97,7 +97,7 @@ public sealed class TaskData
             int g = o["gold"] is JsonValue v && v.TryGetValue<int>(out var i) ? i : throw Bad("\"gold\" must be an integer");
             return g >= 0 && g < count ? g : throw Bad($"\"gold\" is {g}, outside the {count} candidates");
         }
-        FuseSharpException Bad(string what) => new($"{path}:{line}: {what}");
+        FuseSharpException Bad(string what, string? hint = null) => new($"{path}:{line}: {what}", hint);
         List<string> Strings(string key) => o[key] is JsonArray a && a.Count > 0 ? a.Select(x => Str(x, key)).ToList() : throw Bad($"\"{key}\" must be a non-empty list of strings");
 
         if (o.ContainsKey("query") && o.ContainsKey("choices"))
@@ -124,7 +124,9 @@ public sealed class TaskData
             var ctx = $"Question: {Str(o["question"], "question")}\nAnswer:";
             return (TaskKind.MultipleChoice, new TaskExample(texts.Select(_ => ctx).ToList(), texts, gold));
         }
-        throw Bad($"unknown task format (keys: {string.Join(", ", o.Select(p => p.Key))})");
+        throw Bad($"unknown task format (keys: {string.Join(", ", o.Select(p => p.Key))})",
+            "log-likelihood formats read: {query, choices, gold} (multiple choice), {context_options, continuation, gold} (schema), " +
+            "{context, continuation} (language modelling), {question, options: [{label, text}], answer} (ARC); generation tasks (free-form answers) are not scored here");
     }
 }
 

@@ -28,6 +28,12 @@ public sealed record MergeOptions
     public bool Overwrite { get; init; }
 
     /// <summary>
+    /// Runs candidate models on examples for LM-Cocktail's <c>example_data</c> (the engine's
+    /// <c>FuseSharp.Evaluation.ExampleLossScorer</c>; the merge command sets it). Null: data-driven weights are refused.
+    /// </summary>
+    public Methods.IExampleLossScorer? ExampleLossScorer { get; init; }
+
+    /// <summary>
     /// Parses a size such as <c>5GB</c>, <c>500M</c>, <c>2GiB</c>, <c>5B</c> (mergekit's suffixes K/M/B are thousands,
     /// millions, billions; here B after a number alone means billion as in mergekit, and "GB"/"GiB" are bytes).
     /// </summary>

@@ -87,6 +87,28 @@ public class TextCommandTests(TextModelFixture fixture) : IClassFixture<TextMode
     }
 
     [Fact]
+    public void Generate_StreamsDecodedText_AndStopsAtAStopString()
+    {
+        using var model = TransformerModel.Load(fixture.Folder);
+        var ids = _tok.Encode("Once upon a time", true).Ids;
+        var options = new GenerationOptions { MaxNewTokens = 12, EosTokenIds = [2] };
+        var free = Generator.Generate(model, ids, options, _tok);
+        // A stop string from the middle of the free text: generation ends with it, shorter.
+        var text = free.Text!;
+        Assert.True(text.Length >= 8, "the greedy text is too short for this test");
+        var stop = text.Substring(text.Length / 2, 3);
+        var expected = Generator.Generate(model, ids, options with { StopStrings = [stop] }, _tok);
+        Assert.Equal(StopReason.StopString, expected.StopReason);
+        Assert.EndsWith(stop, expected.Text!, StringComparison.Ordinal);
+        Assert.True(expected.NewIds.Count < free.NewIds.Count);
+
+        // The CLI streams the same decoded text (no --json), then a newline.
+        var r = CliRunner.Run("generate", "--model", fixture.Folder, "--prompt", "Once upon a time", "--max-new-tokens", "12", "--stop", stop);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Equal(expected.Text + Environment.NewLine, r.Stdout);
+    }
+
+    [Fact]
     public void EvalPerplexity_OnText_ReportsBitsPerByte()
     {
         var text = "The quick brown fox jumps over the lazy dog. " + string.Concat(Enumerable.Repeat("Once upon a time there was a tiny model. ", 6));

@@ -23,7 +23,7 @@ public sealed class RepresentTests : ScratchFolderTest
         var scorer = new ToyScorer(tok.VocabSize);
         var corpus = Corpus(Enumerable.Range(0, 7).Select(i => $"{{\"text\": \"row {i}: the cat sat\"}}").ToArray());
         var outDir = Path.Combine(Dir, "rep");
-        RepresentStage.Run(corpus, tok, scorer, outDir, new RepresentOptions { K = 5, RowsPerPart = 3, BatchSize = 2 });
+        RepresentStage.Run(corpus, tok, scorer, outDir, new RepresentOptions { K = 5, RowsPerPart = 3 });
         var store = StoreReader.Open(outDir);
         Assert.Equal(7, store.Rows);
         var rows = store.ReadRows().ToList();
@@ -38,7 +38,7 @@ public sealed class RepresentTests : ScratchFolderTest
             Assert.Equal(s.TopKIds, rows[i].TopK!.Ids);
             Assert.Equal(s.TopKLogits.Select(x => (float)(Half)x), rows[i].TopK!.Values);
             Assert.True(float.IsNaN(rows[i].TokenCe![^1]));
-            double mean = s.NextTokenCe.Take(expectedIds.Length - 1).Average(x => (double)x);
+            double mean = s.CrossEntropy.Take(expectedIds.Length - 1).Average(x => (double)x);
             Assert.Equal(mean, rows[i].Metrics[0], 12);
         }
     }
@@ -49,13 +49,13 @@ public sealed class RepresentTests : ScratchFolderTest
         var tok = new ToyTokenizer();
         var corpus = Corpus(Enumerable.Range(0, 9).Select(i => $"{{\"text\": \"doc {i} {new string('x', i)}\"}}").ToArray());
         var once = Path.Combine(Dir, "once");
-        RepresentStage.Run(corpus, tok, new ToyScorer(tok.VocabSize), once, new RepresentOptions { K = 3, RowsPerPart = 2, BatchSize = 2 });
+        RepresentStage.Run(corpus, tok, new ToyScorer(tok.VocabSize), once, new RepresentOptions { K = 3, RowsPerPart = 2 });
         var twice = Path.Combine(Dir, "twice");
         var failing = new ToyScorer(tok.VocabSize) { FailOnCall = 3 };
-        Assert.ThrowsAny<OperationCanceledException>(() => RepresentStage.Run(corpus, tok, failing, twice, new RepresentOptions { K = 3, RowsPerPart = 2, BatchSize = 2 }));
+        Assert.ThrowsAny<OperationCanceledException>(() => RepresentStage.Run(corpus, tok, failing, twice, new RepresentOptions { K = 3, RowsPerPart = 2 }));
         Assert.Equal(2, Directory.EnumerateFiles(twice, "*.safetensors").Count());
         var resumed = new ToyScorer(tok.VocabSize);
-        var report = RepresentStage.Run(corpus, tok, resumed, twice, new RepresentOptions { K = 3, RowsPerPart = 2, BatchSize = 2 });
+        var report = RepresentStage.Run(corpus, tok, resumed, twice, new RepresentOptions { K = 3, RowsPerPart = 2 });
         Assert.Equal(3, resumed.Calls); // parts 2..4 only: 5 rows in batches of 2
         var a = StoreReader.Open(once).ReadRows().ToList();
         var b = StoreReader.Open(twice).ReadRows().ToList();

@@ -1,4 +1,6 @@
+using FuseSharp.Diagnostics;
 using FuseSharp.Fusion;
+using FuseSharp.Models;
 using FuseSharp.Tokenization;
 
 namespace FuseSharp.Tests.Fusion;
@@ -89,11 +91,11 @@ internal sealed class ToyScorer(int vocabSize, int maxLength = 512) : ITopKScore
         return (h % 10000) / 1000f - 5f + (v == (prev + 1) % 200 ? 3f : 0f);
     }
 
-    public IReadOnlyList<ScoredSequence> Score(IReadOnlyList<int[]> sequences, int k, CancellationToken cancel = default)
+    public IReadOnlyList<SequenceScores> Score(IReadOnlyList<int[]> sequences, int k, IProgressTask? progress = null, CancellationToken cancel = default)
     {
         Calls++;
         if (FailOnCall == Calls) throw new OperationCanceledException("simulated kill");
-        var r = new List<ScoredSequence>();
+        var r = new List<SequenceScores>();
         foreach (var seq in sequences)
         {
             int n = seq.Length;
@@ -110,7 +112,8 @@ internal sealed class ToyScorer(int vocabSize, int maxLength = 512) : ITopKScore
                 foreach (var x in z) sum += Math.Exp(x - max);
                 ce[t] = t + 1 < n ? (float)(max + Math.Log(sum) - z[seq[t + 1]]) : float.NaN;
             }
-            r.Add(new ScoredSequence(ids, logits, ce, k));
+            r.Add(new SequenceScores(r.Count, n, ids, logits, ce, n - 1));
+            progress?.Advance();
         }
         return r;
     }

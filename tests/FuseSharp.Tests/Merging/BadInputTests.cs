@@ -112,17 +112,24 @@ public class BadInputTests
         Assert.Contains(plan.Warnings, w => w.Contains("--allow-crimes", StringComparison.Ordinal));
     }
 
+    /// <summary>Runs the merge, expecting a <see cref="MergeException"/> about <paramref name="tensor"/> and no output left behind.</summary>
+    private static MergeException MergeFails(string root, string yaml, string tensor)
+    {
+        var output = Path.Combine(root, "out");
+        using var plan = MergePlanner.Plan(MergeConfigParser.Parse(yaml), new MergeOptions());
+        var e = Assert.Throws<MergeException>(() => MergeExecutor.Run(plan, output));
+        Assert.Equal(tensor, e.Tensor);
+        AssertNoOutput(root, output);
+        return e;
+    }
+
     [Fact]
     public void NaNInAnInput_FailsLoudlyAndLeavesNoOutput()
     {
         var root = Models("nan", out var b, out var f, ft => ft["model.layers.1.self_attn.q_proj.weight"].Values[5] = float.NaN);
-        var output = Path.Combine(root, "out");
-        using var plan = MergePlanner.Plan(MergeConfigParser.Parse(TiesConfig(b, f)), new MergeOptions());
-        var e = Assert.Throws<MergeException>(() => MergeExecutor.Run(plan, output));
-        Assert.Equal("model.layers.1.self_attn.q_proj.weight", e.Tensor);
+        var e = MergeFails(root, TiesConfig(b, f), "model.layers.1.self_attn.q_proj.weight");
         Assert.Contains("NaN", e.Message, StringComparison.Ordinal);
         Assert.Contains("element 5", e.Message, StringComparison.Ordinal);
-        AssertNoOutput(root, output);
     }
 
     [Fact]
@@ -130,14 +137,10 @@ public class BadInputTests
     {
         // Float16 output of values beyond its range: the merge itself is fine, the result is not representable.
         var root = Models("overflow", out var b, out var f, ft => ft["model.norm.weight"].Values[0] = 1e6f);
-        var output = Path.Combine(root, "out");
         var yaml = $"merge_method: task_arithmetic\nbase_model: {b}\nmodels:\n  - model: {f}\n    parameters: {{weight: 1}}\nout_dtype: float16\n";
-        using var plan = MergePlanner.Plan(MergeConfigParser.Parse(yaml), new MergeOptions());
-        var e = Assert.Throws<MergeException>(() => MergeExecutor.Run(plan, output));
-        Assert.Equal("model.norm.weight", e.Tensor);
+        var e = MergeFails(root, yaml, "model.norm.weight");
         Assert.Contains("NaN/Inf", e.Message, StringComparison.Ordinal);
         Assert.Contains("bfloat16", e.Hint, StringComparison.Ordinal);
-        AssertNoOutput(root, output);
     }
 
     [Fact]

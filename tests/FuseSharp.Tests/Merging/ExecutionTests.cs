@@ -2,11 +2,14 @@ using System.CommandLine;
 using System.Text.Json.Nodes;
 using FuseSharp.Cli;
 using FuseSharp.Cli.Commands;
+using FuseSharp.Evaluation;
 using FuseSharp.Merging;
 using FuseSharp.Merging.Config;
 using FuseSharp.Merging.Execution;
 using FuseSharp.Merging.Methods;
 using FuseSharp.Merging.Planning;
+using FuseSharp.Models;
+using FuseSharp.Tokenization;
 using FuseSharp.Tensors;
 using Xunit;
 
@@ -90,37 +93,49 @@ public class ExecutionTests
     }
 
     [Fact]
-    public void LmCocktail_WeightsFromExampleData_ThroughTheScorer()
+    public void LmCocktail_WeightsFromExampleData_AreSoftmaxOfTheEnginesLosses()
     {
+        // The fixture's tiny Llamas (vocab 64) with a word-level tokenizer, scored by the engine on two examples.
         var root = TestModels.TempDir("cocktail");
+        var folders = new List<string>();
+        foreach (var name in new[] { "ft_a", "ft_b" })
+        {
+            var dir = Directory.CreateDirectory(Path.Combine(root, name)).FullName;
+            foreach (var f in new[] { "config.json", "model.safetensors" }) File.Copy(Path.Combine(TestModels.FixtureDir, "models", name, f), Path.Combine(dir, f));
+            TestModels.WriteWordLevelTokenizer(dir, ["<unk>", "<s>", "</s>", .. Enumerable.Range(3, 61).Select(i => $"w{i}")]);
+            folders.Add(dir);
+        }
         var data = Path.Combine(root, "examples.jsonl");
-        File.WriteAllText(data, "{\"input\": \"2+2=\", \"output\": \"4\"}\n{\"input\": \"capital of France?\", \"output\": \"Paris\"}\n");
-        var models = Path.Combine(TestModels.FixtureDir, "models");
-        var yaml = $"merge_method: lm_cocktail\nmodels:\n  - model: {models}/ft_a\n  - model: {models}/ft_b\nexample_data: {data}\ntemperature: 2.0\n";
-        var saved = LmCocktail.LossScorer;
-        try
-        {
-            LmCocktail.LossScorer = null;
-            Assert.Contains("forward engine", Assert.Throws<MergeConfigException>(() => MergePlanner.Plan(MergeConfigParser.Parse(yaml), new MergeOptions())).Message, StringComparison.Ordinal);
-            LmCocktail.LossScorer = new FakeScorer();
-            using var plan = MergePlanner.Plan(MergeConfigParser.Parse(yaml), new MergeOptions());
-            double w0 = 1 / (1 + Math.Exp(-(2.0 - 1.0) / 2.0)); // losses 1 (ft_a) and 2 (ft_b): softmax(-L/T)
-            Assert.Equal(w0, plan.DataWeights![0], 12);
-            Assert.Equal(w0, plan.Tasks[0].Inputs[0].Weight, 12);
-        }
-        finally
-        {
-            LmCocktail.LossScorer = saved;
-        }
-    }
+        File.WriteAllText(data, "{\"input\": \"w3 w9 w17\", \"output\": \"w40 w41\"}\n\n{\"input\": \"w5\", \"output\": \"w60 w7 w8\"}\n{\"input\": \"w11 w12\", \"output\": \"w13\"}\n");
+        var yaml = $"merge_method: lm_cocktail\nmodels:\n  - model: {folders[0]}\n  - model: {folders[1]}\nexample_data: {data}\nparameters:\n  temperature: 0.05\n  batch_size: 2\n";
 
-    private sealed class FakeScorer : IExampleLossScorer
-    {
-        public double Loss(string modelFolder, IReadOnlyList<CocktailExample> examples, int maxInputLength, int batchSize, CancellationToken cancellation)
+        var e = Assert.Throws<MergeConfigException>(() => MergePlanner.Plan(MergeConfigParser.Parse(yaml), new MergeOptions()));
+        Assert.Contains("loss scorer", e.Message, StringComparison.Ordinal);
+
+        // Independently: the first model's tokenizer for both, batches of 2, softmax(-L / T).
+        var tokenizer = TokenizerLoader.Load(folders[0]);
+        LossExample[] examples = [new("w3 w9 w17", "w40 w41"), new("w5", "w60 w7 w8"), new("w11 w12", "w13")];
+        var losses = folders.Select(f =>
         {
-            Assert.Equal(2, examples.Count);
-            return modelFolder.EndsWith("ft_a", StringComparison.Ordinal) ? 1.0 : 2.0;
+            using var model = TransformerModel.Load(f);
+            return ExampleLoss.Compute(model, tokenizer, examples, batchSize: 2);
+        }).ToArray();
+        double w0 = 1 / (1 + Math.Exp((losses[0] - losses[1]) / 0.05));
+        Assert.True(Math.Abs(w0 - 0.5) > 1e-3, "the two models should score differently");
+
+        var output = Path.Combine(root, "out");
+        using (var plan = MergePlanner.Plan(MergeConfigParser.Parse(yaml), new MergeOptions { ExampleLossScorer = new ExampleLossScorer() }))
+        {
+            Assert.Equal(w0, plan.DataWeights![0], 9);
+            Assert.Equal(1 - w0, plan.DataWeights[1], 9);
+            MergeExecutor.Run(plan, output);
         }
+        var a = TestModels.Read(folders[0]);
+        var b = TestModels.Read(folders[1]);
+        var merged = TestModels.Read(output);
+        foreach (var (name, (values, _)) in merged)
+            for (int i = 0; i < values.Length; i++)
+                Assert.Equal(w0 * a[name].Values[i] + (1 - w0) * b[name].Values[i], values[i], 1e-6);
     }
 
     [Fact]

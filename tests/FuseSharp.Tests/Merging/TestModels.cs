@@ -45,11 +45,12 @@ internal static class TestModels
         return folder;
     }
 
-    /// <summary>A small random "Llama" with 2 layers: embed [8,4], per layer q_proj [4,4], mlp.up_proj [6,4], norm [4]; final norm, lm_head [8,4].</summary>
-    public static Dictionary<string, (float[] Values, long[] Shape)> RandomLlama(int seed, Dictionary<string, (float[] Values, long[] Shape)>? near = null, float scale = 0.1f)
+    /// <summary>A small random "Llama" with 2 layers: embed [vocab,4], per layer q_proj [4,4], mlp.up_proj [6,4], norm [4]; final norm, lm_head [vocab,4].</summary>
+    public static Dictionary<string, (float[] Values, long[] Shape)> RandomLlama(int seed, Dictionary<string, (float[] Values, long[] Shape)>? near = null, float scale = 0.1f,
+        int vocab = 8)
     {
         var rng = new Random(seed);
-        var shapes = new List<(string, long[])> { ("model.embed_tokens.weight", [8, 4]) };
+        var shapes = new List<(string, long[])> { ("model.embed_tokens.weight", [vocab, 4]) };
         for (int l = 0; l < 2; l++)
         {
             shapes.Add(($"model.layers.{l}.self_attn.q_proj.weight", [4, 4]));
@@ -57,7 +58,7 @@ internal static class TestModels
             shapes.Add(($"model.layers.{l}.input_layernorm.weight", [4]));
         }
         shapes.Add(("model.norm.weight", [4]));
-        shapes.Add(("lm_head.weight", [8, 4]));
+        shapes.Add(("lm_head.weight", [vocab, 4]));
         var result = new Dictionary<string, (float[], long[])>();
         foreach (var (name, shape) in shapes)
         {
@@ -69,6 +70,37 @@ internal static class TestModels
         }
         return result;
     }
+
+    /// <summary>
+    /// Writes a WordLevel tokenizer.json (white-space split) with <paramref name="vocab"/> at ids 0.. (entries like
+    /// <c>&lt;s&gt;</c> are also special added tokens) and <paramref name="extraAdded"/> added tokens at their own ids, plus a
+    /// tokenizer_config.json naming the EOS token.
+    /// </summary>
+    public static void WriteWordLevelTokenizer(string folder, IReadOnlyList<string> vocab, params (int Id, string Content, bool Special)[] extraAdded)
+    {
+        var added = new JsonArray();
+        var v = new JsonObject();
+        for (int i = 0; i < vocab.Count; i++)
+        {
+            v[vocab[i]] = i;
+            if (vocab[i].StartsWith('<') && vocab[i].EndsWith('>')) added.Add(AddedJson(i, vocab[i], true));
+        }
+        foreach (var (id, content, special) in extraAdded) added.Add(AddedJson(id, content, special));
+        var root = new JsonObject
+        {
+            ["version"] = "1.0",
+            ["added_tokens"] = added,
+            ["pre_tokenizer"] = new JsonObject { ["type"] = "WhitespaceSplit" },
+            ["model"] = new JsonObject { ["type"] = "WordLevel", ["vocab"] = v, ["unk_token"] = "<unk>" },
+        };
+        File.WriteAllText(Path.Combine(folder, "tokenizer.json"), root.ToJsonString());
+        File.WriteAllText(Path.Combine(folder, "tokenizer_config.json"), "{\"tokenizer_class\": \"PreTrainedTokenizerFast\", \"eos_token\": \"</s>\", \"unk_token\": \"<unk>\"}");
+    }
+
+    private static JsonObject AddedJson(int id, string content, bool special) => new()
+    {
+        ["id"] = id, ["content"] = content, ["single_word"] = false, ["lstrip"] = false, ["rstrip"] = false, ["normalized"] = !special, ["special"] = special,
+    };
 
     /// <summary>Reads every tensor of a model folder or file as F32.</summary>
     public static Dictionary<string, (float[] Values, long[] Shape)> Read(string path)

@@ -166,6 +166,30 @@ public class TrainableTransformerTests
     }
 
     [Fact]
+    public void Gradients_DoNotDependOnTheThreadCount()
+    {
+        // The exact-resume guarantee needs bit-identical gradients on any machine: 1 thread vs 4.
+        var rng = new Random(9);
+        var batch = MicroBatch.Collate(Enumerable.Range(0, 4).Select(_ => TrainingExample.LanguageModeling(Enumerable.Range(0, 64).Select(_ => rng.Next(160)).ToArray())).ToList(), 0);
+        int saved = FuseSharp.Tensors.Parallelism.MaxThreads;
+        float[] Grads(int threads)
+        {
+            FuseSharp.Tensors.Parallelism.MaxThreads = threads;
+            using var m = TrainableTransformer.Load(ModelFixtures.Folder("llama-tiny"));
+            LossAndGradients(m, batch);
+            unsafe { return new ReadOnlySpan<float>(m.Gradients.Pointer, (int)m.Gradients.TotalLength).ToArray(); }
+        }
+        try
+        {
+            Assert.True(Grads(1).AsSpan().SequenceEqual(Grads(4)));
+        }
+        finally
+        {
+            FuseSharp.Tensors.Parallelism.MaxThreads = saved;
+        }
+    }
+
+    [Fact]
     public void PaddedRows_ContributeNothing()
     {
         // A short row padded to the batch length gives the gradients of the same row alone.

@@ -141,4 +141,17 @@ public class TrainingDataTests
         Assert.NotEqual(epoch0, Enumerable.Range(0, 100).Select(i => new DataOrder(100, seed: 43)[i]));
         Assert.Equal(Enumerable.Range(0, 10), Enumerable.Range(10, 10).Select(i => new DataOrder(10, 1, shuffle: false)[i]));
     }
+
+    [Fact]
+    public void TemplateChatRenderer_WithTheChatMlTemplate_GivesTheTextAndAssistantSpansOfChatMl()
+    {
+        const string chatMl = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
+            + "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+        var renderer = new TemplateChatRenderer(FuseSharp.Tokenization.ChatTemplates.ChatTemplate.Parse(chatMl), null);
+        ChatTurn[] turns = [new("system", "Be brief."), new("user", "Hi?"), new("assistant", "Hello."), new("user", "Bye?"), new("assistant", "Bye.")];
+        var want = new ChatMlRenderer().Render(turns);
+        var got = renderer.Render(turns);
+        Assert.Equal(want.Text, got.Text);
+        Assert.Equal(want.AssistantSpans, got.AssistantSpans);
+    }
 }

@@ -4,6 +4,8 @@ using FuseSharp.Fusion.Fuse;
 using FuseSharp.Fusion.Report;
 using FuseSharp.Fusion.Store;
 using FuseSharp.Fusion.Text;
+using FuseSharp.IO;
+using FuseSharp.Models;
 using FuseSharp.Tokenization;
 
 namespace FuseSharp.Fusion.Stages;
@@ -22,8 +24,14 @@ public sealed record RepresentOptions
     /// <summary>Longest sequence; longer ones are truncated (and counted: `split` should have prevented it).</summary>
     public int MaxLength { get; init; } = 2048;
 
-    /// <summary>Sequences per scorer call.</summary>
-    public int BatchSize { get; init; } = 8;
+    /// <summary>
+    /// How the engine batches (<see cref="RepresentStage.RunModel"/>): padded tokens and sequences per forward. The stage hands the
+    /// scorer one part (<see cref="RowsPerPart"/> rows) at a time, which it sorts by length and packs.
+    /// </summary>
+    public ScoringOptions Scoring { get; init; } = new() { MaxTokensPerBatch = 16384 };
+
+    /// <summary><see cref="RepresentStage.RunModel"/>: the tokenizer (file or folder); null = the model folder's own.</summary>
+    public string? Tokenizer { get; init; }
 
     /// <summary>Text corpora: append the EOS token (FuseLLM appends its text, which the tokenizer turns into the EOS id). Default on.</summary>
     public bool AppendEos { get; init; } = true;
@@ -49,6 +57,44 @@ public sealed record RepresentOptions
 /// </summary>
 public static class RepresentStage
 {
+    /// <summary>
+    /// Represents <paramref name="corpus"/> with the model in <paramref name="modelFolder"/> (config.json + safetensors,
+    /// run by the CPU engine) and its own tokenizer (or <see cref="RepresentOptions.Tokenizer"/>), writing the
+    /// representation store <paramref name="outFolder"/>. The store's provenance holds content fingerprints of the
+    /// model and tokenizer (no paths), so shards written on different machines combine and a rerun resumes.
+    /// The report is returned, not written (<see cref="StageReport.Write"/>).
+    /// </summary>
+    /// <exception cref="FuseSharpException">The model, tokenizer or corpus is unusable, or the store belongs to another configuration.</exception>
+    public static StageReport RunModel(string modelFolder, string corpus, string outFolder, RepresentOptions options,
+        IProgressReporter? progress = null, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(modelFolder);
+        ArgumentNullException.ThrowIfNull(options);
+        var tokenizerPath = options.Tokenizer ?? modelFolder;
+        var tokenizer = TokenizerLoader.Load(tokenizerPath);
+        using var scorer = ModelTopKScorer.Load(modelFolder, options.Scoring);
+        var info = new JsonObject
+        {
+            ["model_type"] = scorer.Model.Architecture.ModelType,
+            ["fingerprint"] = scorer.Fingerprint,
+            ["tokenizer_sha256"] = TokenizerFingerprint(tokenizerPath),
+        };
+        return Run(corpus, tokenizer, scorer, outFolder, options, info, progress, cancel);
+    }
+
+    /// <summary>SHA-256 over the tokenizer's files (a file, or the tokenizer files of a folder in a fixed order, with their names).</summary>
+    private static string TokenizerFingerprint(string path)
+    {
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        var files = Directory.Exists(path) ? ModelFolder.TokenizerFileNames.Select(n => Path.Combine(path, n)).Where(File.Exists) : [path];
+        foreach (var f in files)
+        {
+            sha.AppendData(System.Text.Encoding.UTF8.GetBytes(Path.GetFileName(f) + "\n"));
+            sha.AppendData(File.ReadAllBytes(f));
+        }
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+
     public static StageReport Run(string corpus, ITokenizer tokenizer, ITopKScorer scorer, string outFolder, RepresentOptions options,
         JsonObject? modelInfo = null, IProgressReporter? progress = null, CancellationToken cancel = default)
     {
@@ -112,6 +158,7 @@ public static class RepresentStage
         using var records = FusionCorpus.Read(corpus, options.Format, options.TextField).GetEnumerator();
         long next = 0;
         long truncated = 0, tokens = 0, noSupervised = 0;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         foreach (var part in pending)
         {
             var recs = new List<CorpusRecord>(part.Rows);
@@ -139,50 +186,45 @@ public static class RepresentStage
                         throw new FusionException($"{corpus}:{recs[i].Line}: token id {id} is outside the model's {scorer.VocabSize} logits", "the tokenizer does not belong to this model");
                 }
             }
-            for (int start = 0; start < seqs.Length; start += options.BatchSize)
+            var scored = scorer.Score(seqs.Select(q => q.Ids).ToList(), options.K, task, cancel);
+            if (scored.Count != seqs.Length) throw new InvalidOperationException($"the scorer returned {scored.Count} results for {seqs.Length} sequences");
+            for (int i = 0; i < seqs.Length; i++)
             {
-                cancel.ThrowIfCancellationRequested();
-                int n = Math.Min(options.BatchSize, seqs.Length - start);
-                var batch = seqs.Skip(start).Take(n).Select(s => s.Ids).ToList();
-                var scored = scorer.Score(batch, options.K, cancel);
-                if (scored.Count != n) throw new InvalidOperationException($"the scorer returned {scored.Count} results for {n} sequences");
-                for (int j = 0; j < n; j++)
+                var (ids, labels) = seqs[i];
+                var s = scored[i];
+                if (s.Length != ids.Length || s.TopKIds.Length != ids.Length * options.K)
+                    throw new InvalidOperationException($"the scorer returned {s.Length} positions x {s.TopKIds.Length / Math.Max(1, s.Length)} for {ids.Length} tokens at k = {options.K}");
+                var ce = new float[ids.Length];
+                double sum = 0;
+                int count = 0;
+                for (int t = 0; t < ids.Length; t++)
                 {
-                    int i = start + j;
-                    var (ids, labels) = seqs[i];
-                    var s = scored[j];
-                    if (s.Positions != ids.Length || s.K != options.K) throw new InvalidOperationException($"the scorer returned {s.Positions} positions x {s.K} for {ids.Length} tokens at k = {options.K}");
-                    var ce = new float[ids.Length];
-                    double sum = 0;
-                    int count = 0;
-                    for (int t = 0; t < ids.Length; t++)
+                    bool supervised = t + 1 < ids.Length && labels[t + 1] != -100;
+                    ce[t] = supervised ? (float)(Half)s.CrossEntropy[t] : float.NaN;
+                    if (supervised)
                     {
-                        bool supervised = t + 1 < ids.Length && labels[t + 1] != -100;
-                        ce[t] = supervised ? (float)(Half)s.NextTokenCe[t] : float.NaN;
-                        if (supervised)
-                        {
-                            sum += s.NextTokenCe[t];
-                            count++;
-                        }
+                        sum += s.CrossEntropy[t];
+                        count++;
                     }
-                    if (count == 0) noSupervised++;
-                    rows[i] = new StoreRow
-                    {
-                        Index = part.FirstRow + i,
-                        Hash = hashes[(int)(part.FirstRow + i)],
-                        InputIds = ids,
-                        Labels = labels,
-                        TopK = SparseRows.Dense(s.TopKIds, s.TopKLogits.Select(x => (float)(Half)x).ToArray(), options.K),
-                        TokenCe = ce,
-                        Metrics = [count == 0 ? double.NaN : sum / count],
-                    };
-                    tokens += ids.Length;
                 }
-                task.Advance(n);
+                if (count == 0) noSupervised++;
+                rows[i] = new StoreRow
+                {
+                    Index = part.FirstRow + i,
+                    Hash = hashes[(int)(part.FirstRow + i)],
+                    InputIds = ids,
+                    Labels = labels,
+                    TopK = SparseRows.Dense(s.TopKIds, s.TopKLogits.Select(x => (float)(Half)x).ToArray(), options.K),
+                    TokenCe = ce,
+                    Metrics = [count == 0 ? double.NaN : sum / count],
+                };
+                tokens += ids.Length;
             }
             writer.Write(part, rows);
         }
         report.Set("tokens", tokens);
+        report.Set("seconds", Math.Round(clock.Elapsed.TotalSeconds, 3));
+        report.Set("tokens_per_second", Math.Round(tokens / Math.Max(1e-9, clock.Elapsed.TotalSeconds), 1));
         report.Add("rows", "truncated to max length", truncated);
         report.Add("rows", "no supervised token (metric NaN)", noSupervised);
         report.Add("rows", "complete", pending.Sum(p => (long)p.Rows) - truncated - noSupervised);

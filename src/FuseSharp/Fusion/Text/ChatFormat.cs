@@ -49,6 +49,11 @@ public sealed record ChatFormat
         ArgumentNullException.ThrowIfNull(tokenizer);
         var sep = Separator ?? (tokenizer.EosTokenId is int e ? tokenizer.IdToToken(e) : null)
             ?? throw new FusionException("the tokenizer has no EOS token to separate turns", "give the separator explicitly (--separator)");
+        // The reference's slow tokenizers split special-token text ("</s>") out as its id; a tokenizer that spells it out
+        // as ordinary text (a bare SentencePiece .model) would silently build other sequences.
+        if (tokenizer.TokenToId(sep) is int sepId && tokenizer.Encode(sep, addSpecialTokens: false).Ids is var sepIds && (sepIds.Count != 1 || sepIds[0] != sepId))
+            throw new FusionException($"the tokenizer spells the separator \"{sep}\" out as text instead of reading it as token {sepId}",
+                "load the model's tokenizer.json (Hugging Face's added-token splitting), or give a --separator the tokenizer reads as one token");
         var (text, spans) = Render(turns, sep);
         var enc = tokenizer.Encode(text, addSpecialTokens: true);
         var ids = enc.Ids.ToArray();

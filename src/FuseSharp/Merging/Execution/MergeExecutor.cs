@@ -30,6 +30,7 @@ public static class MergeExecutor
         progress ??= NullProgress.Instance;
         var sw = Stopwatch.StartNew();
         using var folder = AtomicOutputDirectory.Create(outputPath, plan.Options.Overwrite);
+        CheckFreeSpace(folder.Path, plan.BytesToWrite);
         var specs = plan.Tasks.Select(t => new TensorSpec(t.Name, t.OutputDType, t.Shape)).ToList();
         var metadata = new Dictionary<string, string> { ["format"] = "pt", ["merge_method"] = plan.Method.Name, ["created_by"] = "fusesharp" };
         List<TensorReport> reports;
@@ -46,6 +47,23 @@ public static class MergeExecutor
         ct.ThrowIfCancellationRequested();
         folder.Commit();
         return report;
+    }
+
+    /// <summary>Refuses to start when the output's file system cannot hold the weights (shards are also preallocated).</summary>
+    private static void CheckFreeSpace(string folder, long bytes)
+    {
+        long free;
+        try
+        {
+            free = new DriveInfo(Path.GetFullPath(folder)).AvailableFreeSpace;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return; // unknown: the preallocation will tell
+        }
+        if (free < bytes)
+            throw new FuseSharpException($"{folder}: the merged weights need {MergePlan.Bytes(bytes)} but only {MergePlan.Bytes(free)} is free",
+                "free some space or write the output to another disk");
     }
 
     /// <summary>Merges every tensor of the plan into <paramref name="sink"/> (no files besides what the sink writes).</summary>

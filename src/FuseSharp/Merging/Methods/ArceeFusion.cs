@@ -105,46 +105,36 @@ public sealed class ArceeFusion : IMergeMethod
         ctx.Diagnostics.KeptFractions([kept[0] / n]);
     }
 
-    /// <summary>KL divergence of two rows' softmaxes, each plus 1e-8 (mergekit's formula), in FP64.</summary>
+    /// <summary>KL divergence of two rows' softmaxes, each plus 1e-8 (mergekit's formula), in FP64: three passes over the row.</summary>
     private static double RowKl(TensorSource p, TensorSource q, long start, long length, ChunkScratch sc)
     {
-        double maxP = double.NegativeInfinity, maxQ = double.NegativeInfinity;
-        foreach (var (s, len, _) in new Segments(start, length))
+        double maxP = double.NegativeInfinity, maxQ = double.NegativeInfinity, sumP = 0, sumQ = 0, kl = 0;
+        for (int pass = 0; pass < 3; pass++)
         {
-            var a = sc.Get(0, len);
-            var b = sc.Get(1, len);
-            p.Read(s, a);
-            q.Read(s, b);
-            for (int j = 0; j < len; j++)
+            foreach (var (s, len, _) in new Segments(start, length))
             {
-                maxP = Math.Max(maxP, a[j]);
-                maxQ = Math.Max(maxQ, b[j]);
-            }
-        }
-        double sumP = 0, sumQ = 0;
-        foreach (var (s, len, _) in new Segments(start, length))
-        {
-            var a = sc.Get(0, len);
-            var b = sc.Get(1, len);
-            p.Read(s, a);
-            q.Read(s, b);
-            for (int j = 0; j < len; j++)
-            {
-                sumP += Math.Exp(a[j] - maxP);
-                sumQ += Math.Exp(b[j] - maxQ);
-            }
-        }
-        double kl = 0;
-        foreach (var (s, len, _) in new Segments(start, length))
-        {
-            var a = sc.Get(0, len);
-            var b = sc.Get(1, len);
-            p.Read(s, a);
-            q.Read(s, b);
-            for (int j = 0; j < len; j++)
-            {
-                double pp = Math.Exp(a[j] - maxP) / sumP + 1e-8, qq = Math.Exp(b[j] - maxQ) / sumQ + 1e-8;
-                kl += pp * Math.Log(pp / qq);
+                var a = sc.Get(0, len);
+                var b = sc.Get(1, len);
+                p.Read(s, a);
+                q.Read(s, b);
+                for (int j = 0; j < len; j++)
+                {
+                    switch (pass)
+                    {
+                        case 0:
+                            maxP = Math.Max(maxP, a[j]);
+                            maxQ = Math.Max(maxQ, b[j]);
+                            break;
+                        case 1:
+                            sumP += Math.Exp(a[j] - maxP);
+                            sumQ += Math.Exp(b[j] - maxQ);
+                            break;
+                        default:
+                            double pp = Math.Exp(a[j] - maxP) / sumP + 1e-8, qq = Math.Exp(b[j] - maxQ) / sumQ + 1e-8;
+                            kl += pp * Math.Log(pp / qq);
+                            break;
+                    }
+                }
             }
         }
         return kl;

@@ -1,5 +1,6 @@
 using System.Globalization;
-using System.Text.Json;
+using System.Text.Json.Nodes;
+using FuseSharp.IO;
 using FuseSharp.Merging.Planning;
 
 namespace FuseSharp.Merging.Methods;
@@ -10,13 +11,16 @@ public sealed record CocktailExample(string Input, string Output);
 /// <summary>
 /// Scores a candidate model on examples: the mean token cross-entropy of <c>output</c> given <c>input</c>
 /// (LM-Cocktail's decoder loss, spec §2.15: ids = encode(input + ' ' + output) + [eos], prompt tokens masked,
-/// HF mean CE per batch, averaged over batches). The forward engine implements this; until it is registered
-/// in <see cref="LmCocktail.LossScorer"/>, data-driven weights are unavailable.
+/// HF mean CE per batch, averaged over batches). Merging sits below the engine, so the engine's implementation
+/// (<c>FuseSharp.Evaluation.ExampleLossScorer</c>) reaches the planner through <see cref="MergeOptions.ExampleLossScorer"/>.
 /// </summary>
 public interface IExampleLossScorer
 {
-    /// <summary>The mean loss of the model in <paramref name="modelFolder"/> on <paramref name="examples"/>.</summary>
-    double Loss(string modelFolder, IReadOnlyList<CocktailExample> examples, int maxInputLength, int batchSize, CancellationToken cancellation);
+    /// <summary>
+    /// The mean loss of the model in <paramref name="modelFolder"/> on <paramref name="examples"/>, tokenized with the tokenizer in
+    /// <paramref name="tokenizerFolder"/> (the reference uses the first model's tokenizer for every candidate).
+    /// </summary>
+    double Loss(string modelFolder, string tokenizerFolder, IReadOnlyList<CocktailExample> examples, int maxInputLength, int batchSize, CancellationToken cancellation);
 }
 
 /// <summary>
@@ -24,14 +28,11 @@ public interface IExampleLossScorer
 /// (within 1e-3; the reference checks only <c>Σ − 1 ≤ 1e-3</c>, one-sided, which lets sums below 1 through; this
 /// checks both sides). No base role and no normalisation. With <c>example_data</c> the weights are
 /// <c>softmax(−L_i / temperature)</c> of each model's loss on the examples (<c>mix_models_with_data</c>,
-/// temperature default 5.0 as in the code; its docstring says 3.0), computed once before the merge by an
-/// <see cref="IExampleLossScorer"/>. Integer tensors are copied (the reference keeps the last model's).
+/// temperature default 5.0 as in the code; its docstring says 3.0), computed once before the merge by the
+/// <see cref="IExampleLossScorer"/> of <see cref="MergeOptions.ExampleLossScorer"/>. Integer tensors are copied (the reference keeps the last model's).
 /// </summary>
 public sealed class LmCocktail : IMergeMethod
 {
-    /// <summary>The scorer behind <c>example_data</c>; set by the forward engine when it is available.</summary>
-    public static IExampleLossScorer? LossScorer { get; set; }
-
     public string Name => "lm_cocktail";
 
     public string PrettyName => "LM-Cocktail";
@@ -68,31 +69,17 @@ public sealed class LmCocktail : IMergeMethod
     public void Merge(TensorMergeContext ctx) => Linear.WeightedSum(ctx, normalize: false);
 
     /// <summary>Reads <c>{"input", "output"}</c> lines.</summary>
-    /// <exception cref="MergeConfigException">A missing file or a malformed line (named by number).</exception>
+    /// <exception cref="FuseSharpException">A missing file or a malformed line (named by file and line).</exception>
     public static IReadOnlyList<CocktailExample> ReadExamples(string path)
     {
-        if (!File.Exists(path)) throw new MergeConfigException(path, 0, "example_data file not found", "give a JSONL file with one {\"input\": ..., \"output\": ...} object per line");
         var list = new List<CocktailExample>();
-        int line = 0;
-        foreach (var text in File.ReadLines(path))
+        foreach (var (line, o) in JsonLines.Read(path))
         {
-            line++;
-            if (string.IsNullOrWhiteSpace(text)) continue;
-            try
-            {
-                using var doc = JsonDocument.Parse(text);
-                var root = doc.RootElement;
-                if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("input", out var i) || !root.TryGetProperty("output", out var o)
-                    || i.ValueKind != JsonValueKind.String || o.ValueKind != JsonValueKind.String)
-                    throw new MergeConfigException(path, line, "expected an object with string fields \"input\" and \"output\"");
-                list.Add(new CocktailExample(i.GetString()!, o.GetString()!));
-            }
-            catch (JsonException e)
-            {
-                throw new MergeConfigException(path, line, $"not valid JSON ({e.Message})", inner: e);
-            }
+            if (o["input"] is not JsonValue i || !i.TryGetValue<string>(out var input) || o["output"] is not JsonValue v || !v.TryGetValue<string>(out var output))
+                throw new MergeConfigException(path, line, "expected an object with string fields \"input\" and \"output\"");
+            list.Add(new CocktailExample(input, output));
         }
-        if (list.Count == 0) throw new MergeConfigException(path, 0, "example_data has no examples");
+        if (list.Count == 0) throw new MergeConfigException(path, 0, "example_data has no examples", "give one {\"input\": ..., \"output\": ...} object per line");
         return list;
     }
 
@@ -107,15 +94,15 @@ public sealed class LmCocktail : IMergeMethod
     }
 
     /// <summary>Scores every model on the examples and returns the weights (planning calls this before resolving parameters).</summary>
-    /// <exception cref="MergeConfigException">No scorer is registered.</exception>
-    public static double[] WeightsFromData(IReadOnlyList<string> modelFolders, string examplePath, double temperature, int maxInputLength, int batchSize,
-        Action<string>? log, CancellationToken ct)
+    /// <exception cref="MergeConfigException">No scorer is given.</exception>
+    public static double[] WeightsFromData(IExampleLossScorer? scorer, IReadOnlyList<string> modelFolders, string examplePath, double temperature, int maxInputLength,
+        int batchSize, Action<string>? log, CancellationToken ct)
     {
-        var scorer = LossScorer ?? throw new MergeConfigException(examplePath, 0,
-            "lm_cocktail with example_data needs the forward engine to score the models, which this build does not have yet",
-            "give the weights explicitly under each model's parameters");
+        if (scorer is null)
+            throw new MergeConfigException(examplePath, 0, "lm_cocktail with example_data needs a loss scorer (MergeOptions.ExampleLossScorer) to run the models",
+                "use the fusesharp merge command, pass FuseSharp.Evaluation.ExampleLossScorer in the options, or give the weights explicitly");
         var examples = ReadExamples(examplePath);
-        var losses = modelFolders.Select(f => scorer.Loss(f, examples, maxInputLength, batchSize, ct)).ToList();
+        var losses = modelFolders.Select(f => scorer.Loss(f, modelFolders[0], examples, maxInputLength, batchSize, ct)).ToList();
         var weights = WeightsFromLosses(losses, temperature);
         for (int i = 0; i < modelFolders.Count; i++)
             log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"lm_cocktail: {modelFolders[i]}: loss {losses[i]:F4} -> weight {weights[i]:F4}"));

@@ -23,9 +23,10 @@ internal static class MethodHelpers
     }
 
     /// <summary>
-    /// A producer of task vectors: buffers 0..M-1 get <c>θ_i − θ_base</c> for the inputs, buffer M the base values.
+    /// A producer of task vectors: buffers 0..M-1 get <c>θ_i − θ_base</c> for the inputs (their magnitudes with
+    /// <paramref name="magnitudes"/>, in the same pass), buffer M the base values.
     /// </summary>
-    public static ChunkProducer Deltas(TensorTask task)
+    public static ChunkProducer Deltas(TensorTask task, bool magnitudes = false)
     {
         var inputs = task.Inputs;
         var b = task.Base ?? throw new InvalidOperationException("task vectors need a base");
@@ -38,26 +39,8 @@ internal static class MethodHelpers
             {
                 var d = sc.Get(i, length);
                 inputs[i].Source.Read(start, d);
-                TensorPrimitives.Subtract(d, baseBuf, d);
-            }
-        };
-    }
-
-    /// <summary>As <see cref="Deltas"/> but the magnitudes <c>|θ_i − θ_base|</c> (one fused pass per model).</summary>
-    public static ChunkProducer AbsDeltas(TensorTask task)
-    {
-        var inputs = task.Inputs;
-        var b = task.Base ?? throw new InvalidOperationException("task vectors need a base");
-        int m = inputs.Count;
-        return (start, length, sc) =>
-        {
-            var baseBuf = sc.Get(m, length);
-            b.Source.Read(start, baseBuf);
-            for (int i = 0; i < m; i++)
-            {
-                var d = sc.Get(i, length);
-                inputs[i].Source.Read(start, d);
-                AbsoluteDifference(d, baseBuf, d);
+                if (magnitudes) AbsoluteDifference(d, baseBuf, d);
+                else TensorPrimitives.Subtract(d, baseBuf, d);
             }
         };
     }

@@ -74,12 +74,12 @@ public static class MergePlanner
             var examplePath = exPath.ToString();
             if (!File.Exists(examplePath) && config.SourcePath is not null && !Path.IsPathRooted(examplePath))
                 examplePath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(config.SourcePath))!, examplePath);
-            var w = LmCocktail.WeightsFromData(inputs.Select(m => m.Path).ToList(), examplePath, T, maxLen, batch, log, ct);
+            var w = LmCocktail.WeightsFromData(options.ExampleLossScorer, inputs.Select(m => m.Path).ToList(), examplePath, T, maxLen, batch, log, ct);
             dataWeights = w;
             overrides = inputs.Select((m, i) => (m.Index, w[i])).ToDictionary(p => p.Index, p => (IReadOnlyDictionary<string, double>)new Dictionary<string, double> { ["weight"] = p.Item2 });
         }
 
-        var tokenizer = TokenizerAlignment.Build(config, models, baseModel ?? donor, method, options, warnings, log);
+        var tokenizer = TokenizerAlignment.Build(config, models, baseModel ?? donor, options, warnings, log);
         var tasks = new List<TensorTask>();
         var context = new TaskBuilder(config, options, method, resolver, overrides, tokenizer, warnings);
 

@@ -14,20 +14,10 @@ namespace FuseSharp.Merging.Planning;
 public sealed class ParameterResolver(IMergeMethod method, MergeConfiguration config)
 {
     /// <summary>Global parameters for an output tensor of <paramref name="slice"/>.</summary>
-    public ParameterValues Global(OutputSliceDefinition slice, string outputTensor, double t)
-    {
-        var values = new Dictionary<string, ParameterScalar>(StringComparer.Ordinal);
-        foreach (var def in method.Parameters)
-        {
-            if (Lookup(def, outputTensor, t, slice.Parameters, config.Parameters) is { } v) values[def.Name] = v;
-            else if (def.Default is { } d) values[def.Name] = d;
-            else if (def.Required)
-                throw new MergeConfigException(config.SourcePath, 0,
-                    $"missing required parameter '{def.Name}' of {method.Name} for tensor '{outputTensor}'",
-                    $"set it under the top-level 'parameters' (e.g. '{def.Name}: ...'; {def.Description})");
-        }
-        return new ParameterValues(values);
-    }
+    public ParameterValues Global(OutputSliceDefinition slice, string outputTensor, double t) =>
+        Resolve(method.Parameters, outputTensor, t, null, [slice.Parameters, config.Parameters],
+            def => $"missing required parameter '{def.Name}' of {method.Name} for tensor '{outputTensor}'",
+            def => $"set it under the top-level 'parameters' (e.g. '{def.Name}: ...'; {def.Description})");
 
     /// <summary>Per-model parameters of one source for its input tensor.</summary>
     /// <param name="slice">The output slice.</param>
@@ -37,23 +27,26 @@ public sealed class ParameterResolver(IMergeMethod method, MergeConfiguration co
     /// <param name="t">Layer position for gradients.</param>
     /// <param name="overrides">Values computed before planning (LM-Cocktail weights from data), taking precedence.</param>
     public ParameterValues PerModel(OutputSliceDefinition slice, ParameterSet modelParameters, string modelName, string inputTensor, double t,
-        IReadOnlyDictionary<string, double>? overrides)
+        IReadOnlyDictionary<string, double>? overrides) =>
+        Resolve(method.ModelParameters, inputTensor, t, overrides, [modelParameters, slice.Parameters, config.Parameters],
+            def => $"missing required parameter '{def.Name}' for model '{modelName}' (tensor '{inputTensor}')",
+            def => $"give the model a '{def.Name}' under its parameters ({def.Description}), or set one for all models at the top level");
+
+    private ParameterValues Resolve(IReadOnlyList<ParameterDef> defs, string tensor, double t, IReadOnlyDictionary<string, double>? overrides,
+        ParameterSet[] levels, Func<ParameterDef, string> missing, Func<ParameterDef, string> hint)
     {
         var values = new Dictionary<string, ParameterScalar>(StringComparer.Ordinal);
-        foreach (var def in method.ModelParameters)
+        foreach (var def in defs)
         {
             if (overrides is not null && overrides.TryGetValue(def.Name, out var o)) values[def.Name] = ParameterScalar.Number(o);
-            else if (Lookup(def, inputTensor, t, modelParameters, slice.Parameters, config.Parameters) is { } v) values[def.Name] = v;
+            else if (Lookup(def, tensor, t, levels) is { } v) values[def.Name] = v;
             else if (def.Default is { } d) values[def.Name] = d;
-            else if (def.Required)
-                throw new MergeConfigException(config.SourcePath, 0,
-                    $"missing required parameter '{def.Name}' for model '{modelName}' (tensor '{inputTensor}')",
-                    $"give the model a '{def.Name}' under its parameters ({def.Description}), or set one for all models at the top level");
+            else if (def.Required) throw new MergeConfigException(config.SourcePath, 0, missing(def), hint(def));
         }
         return new ParameterValues(values);
     }
 
-    private ParameterScalar? Lookup(ParameterDef def, string tensor, double t, params ParameterSet[] levels)
+    private ParameterScalar? Lookup(ParameterDef def, string tensor, double t, ParameterSet[] levels)
     {
         foreach (var level in levels)
         {

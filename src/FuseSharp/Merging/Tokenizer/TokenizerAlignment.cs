@@ -1,24 +1,8 @@
 using System.Globalization;
-using System.Text.Json.Nodes;
 using FuseSharp.Merging.Config;
-using FuseSharp.Merging.Methods;
 using FuseSharp.Merging.Planning;
 
 namespace FuseSharp.Merging.Tokenizer;
-
-/// <summary>
-/// Builds the output vocabulary for a union tokenizer (mergekit <c>tokenizer_source: union</c>, spec §4.3). The
-/// tokenizer engine implements this; until it is registered in <see cref="TokenizerAlignment.UnionBuilder"/> a
-/// union is refused with a clear message.
-/// </summary>
-public interface IUnionTokenizerBuilder
-{
-    /// <summary>
-    /// The union vocabulary (base vocabulary, then other models' tokens, then all added tokens) and the files of the
-    /// output tokenizer (name → content), for models whose folders are given with their config vocab sizes.
-    /// </summary>
-    (Vocabulary Vocabulary, IReadOnlyDictionary<string, string> Files) BuildUnion(string baseFolder, IReadOnlyList<(string Folder, int? VocabSize)> models);
-}
 
 /// <summary>
 /// The output tokenizer and, when one is configured, the row alignment of every model's embeddings to it
@@ -33,32 +17,30 @@ public sealed class TokenizerAlignment
     private readonly Vocabulary? _output;
     private readonly IReadOnlyDictionary<int, int[]> _permutations; // model index -> output id -> model row (-1: absent)
     private readonly InputModel? _base;
-    private readonly IReadOnlyList<InputModel> _models;
     private readonly TokenizerDefinition? _definition;
     private readonly int _rows;
 
     private TokenizerAlignment(TokenizerOutput output, Vocabulary? vocabulary, IReadOnlyDictionary<int, int[]> permutations, InputModel? baseModel,
-        IReadOnlyList<InputModel> models, TokenizerDefinition? definition, int rows)
+        TokenizerDefinition? definition, int rows)
     {
         Output = output;
         _output = vocabulary;
         _permutations = permutations;
         _base = baseModel;
-        _models = models;
         _definition = definition;
         _rows = rows;
     }
-
-    /// <summary>The engine's union builder, once the tokenizer work provides one.</summary>
-    public static IUnionTokenizerBuilder? UnionBuilder { get; set; }
 
     public TokenizerOutput Output { get; }
 
     /// <summary>True when embeddings are re-indexed to an output vocabulary.</summary>
     public bool Active => _output is not null;
 
-    /// <exception cref="MergeConfigException">Union without a builder, unreadable vocabularies, unknown token sources.</exception>
-    public static TokenizerAlignment Build(MergeConfiguration config, IReadOnlyList<InputModel> models, InputModel baseModel, IMergeMethod method,
+    /// <summary>
+    /// Builds the output vocabulary (<see cref="OutputVocabulary"/>) and every model's row permutation to it, before any weight is read.
+    /// </summary>
+    /// <exception cref="MergeConfigException">A tokenizer that cannot be read.</exception>
+    public static TokenizerAlignment Build(MergeConfiguration config, IReadOnlyList<InputModel> models, InputModel baseModel,
         MergeOptions options, List<string> warnings, Action<string>? log)
     {
         var def = config.Tokenizer;
@@ -69,54 +51,64 @@ public sealed class TokenizerAlignment
             {
                 DonorFolder = options.CopyTokenizer ? donor.Path : null,
                 Description = options.CopyTokenizer ? $"tokenizer copied from {donor.Name}" : "no tokenizer (--no-copy-tokenizer)",
-            }, null, new Dictionary<int, int[]>(), null, models, null, 0);
+            }, null, new Dictionary<int, int[]>(), null, null, 0);
         }
         var loc = def.Location;
-        Vocabulary vocab;
-        string donorFolder;
-        var rewritten = new Dictionary<string, string>();
-        if (def.IsUnion)
+        var vocabularies = new Dictionary<string, Vocabulary?>(StringComparer.Ordinal);
+        Vocabulary? VocabularyOf(string folder)
         {
-            if (UnionBuilder is null)
-                throw new MergeConfigException(loc.File, loc.Line, "tokenizer source 'union' needs the tokenizer engine, which this build does not have yet",
-                    "use 'tokenizer_source: base' (or a model) for now");
-            var (v, files) = UnionBuilder.BuildUnion(baseModel.Path, models.Select(m => (m.Path, m.Config?.VocabSize)).ToList());
-            vocab = v;
+            if (!vocabularies.TryGetValue(folder, out var v)) vocabularies[folder] = v = Vocabulary.Read(folder);
+            return v;
+        }
+        Vocabulary Required(string folder) => VocabularyOf(folder) ?? throw new MergeConfigException(loc.File, loc.Line,
+            $"cannot read the tokenizer of {folder} (no tokenizer.json, tokenizer.model, vocab.json or .gguf there)", "give a model that has its tokenizer files");
+
+        // The starting tokenizer: the base stripped of ids >= its vocab_size (padding ids without embeddings), or a named model's as it is.
+        string donorFolder;
+        Vocabulary start;
+        int? strip = null;
+        var baseVocab = Required(baseModel.Path);
+        if (baseModel.Config?.VocabSize is int vs && baseVocab.Count > vs)
+        {
+            strip = vs;
+            baseVocab = baseVocab.Below(vs);
+        }
+        if (def.IsUnion || def.IsBase)
+        {
             donorFolder = baseModel.Path;
-            foreach (var (k, c) in files) rewritten[k] = c;
+            start = baseVocab;
+            if (strip is not null) warnings.Add($"base tokenizer has ids >= vocab_size {strip}; they are dropped from the output tokenizer");
         }
         else
         {
-            var source = def.IsBase ? baseModel : models.FirstOrDefault(m => m.Reference.SameModel(def.SourceModel!));
+            var source = models.FirstOrDefault(m => m.Reference.SameModel(def.SourceModel!));
             donorFolder = source?.Path ?? ModelResolver.Resolve(def.SourceModel!, config.SourcePath);
-            var read = Vocabulary.Read(donorFolder) ?? throw new MergeConfigException(loc.File, loc.Line,
-                $"cannot read the vocabulary of {donorFolder} (no tokenizer.json or vocab.json)",
-                "give a model with a tokenizer.json; SentencePiece-only tokenizers need the tokenizer engine");
-            vocab = read;
-            // mergekit strips the base tokenizer of ids >= its config vocab_size (padding tokens without embeddings).
-            if (def.IsBase && baseModel.Config?.VocabSize is int vs && read.Count > vs)
-            {
-                vocab = new Vocabulary(read.Tokens.Where(p => p.Value < vs).ToDictionary(p => p.Key, p => p.Value), read.Source);
-                if (StripTokenizerJson(donorFolder, vs) is { } stripped) rewritten["tokenizer.json"] = stripped;
-                warnings.Add($"base tokenizer has {read.Count - vocab.Count} ids >= vocab_size {vs}; they are dropped from the output tokenizer");
-            }
+            start = Required(donorFolder);
+            strip = null;
         }
-        foreach (var (token, _) in def.Tokens)
-            if (!vocab.Tokens.ContainsKey(token))
-                throw new MergeConfigException(loc.File, loc.Line, $"token '{token}' is not in the output vocabulary; adding new tokens needs the tokenizer engine",
-                    "list only tokens the output tokenizer has");
+        var built = new OutputVocabulary(start);
+        if (def.IsUnion)
+        {
+            var others = new List<(string, Vocabulary, int)> { (baseModel.Name, baseVocab, int.MaxValue) };
+            foreach (var m in models.Where(m => m != baseModel))
+            {
+                if (VocabularyOf(m.Path) is { } mv) others.Add((m.Name, mv, m.Config?.VocabSize ?? mv.Count));
+                else warnings.Add($"cannot read the tokenizer of {m.Name}; assuming it is the same as the base's");
+            }
+            built.AddUnion(others, warnings);
+        }
+        // mergekit passes the tokens listed under 'tokens:' to add_tokens: a token no tokenizer has gets a new id.
+        foreach (var (token, _) in def.Tokens) built.Add(OutputVocabulary.Plain(token));
+        var vocab = built.ToVocabulary();
+        var rewritten = built.RewriteFiles(donorFolder, strip);
+        if (built.NewTokens.Count > 0) log?.Invoke($"tokenizer: {built.NewTokens.Count} tokens added to {(def.IsUnion ? "the base" : "the source")} tokenizer");
 
         int count = vocab.Count;
         int rows = def.PadToMultipleOf is int p && p > 0 ? (count + p - 1) / p * p : count;
         var perms = new Dictionary<int, int[]>();
         foreach (var m in models)
         {
-            var mv = Vocabulary.Read(m.Path);
-            if (mv is null)
-            {
-                warnings.Add($"cannot read the vocabulary of {m.Name}; assuming it is the same as the output tokenizer's");
-                mv = vocab;
-            }
+            var mv = m == baseModel ? baseVocab : VocabularyOf(m.Path) ?? baseVocab; // mergekit: an unreadable tokenizer is taken as the base's
             int limit = m.Config?.VocabSize ?? int.MaxValue;
             var perm = new int[count];
             Array.Fill(perm, -1);
@@ -133,8 +125,7 @@ public sealed class TokenizerAlignment
             VocabSize = rows,
             Description = string.Create(CultureInfo.InvariantCulture, $"tokenizer from {(def.IsUnion ? "union" : def.IsBase ? "base" : def.SourceModel!.Text)} ({count} tokens{(rows != count ? $", padded to {rows}" : "")})"),
         };
-        _ = method;
-        return new TokenizerAlignment(output, vocab, perms, baseModel, models, def, rows);
+        return new TokenizerAlignment(output, vocab, perms, baseModel, def, rows);
     }
 
     /// <summary>Views of every model's embedding re-indexed to the output vocabulary.</summary>
@@ -256,48 +247,13 @@ public sealed class TokenizerAlignment
         };
     }
 
-    private int IndexOf(IReadOnlyList<InputModel> models, ModelReference r, string name)
+    private static int IndexOf(IReadOnlyList<InputModel> models, ModelReference r, string name)
     {
         for (int i = 0; i < models.Count; i++)
             if (models[i].Reference.SameModel(r)) return i;
-        _ = _models;
         throw new MergeException($"token source {r.Text} is not one of the models merged into this tensor", name);
     }
 
     /// <summary>A permutation limited to the rows the model's embedding actually has.</summary>
     private static int[] Clip(int[] perm, long rows) => perm.Select(r => r < rows ? r : -1).ToArray();
-
-    /// <summary>tokenizer.json without the tokens whose id is &gt;= <paramref name="vocabSize"/> (and merges that use them), or null if unchanged.</summary>
-    private static string? StripTokenizerJson(string folder, int vocabSize)
-    {
-        var path = Path.Combine(folder, "tokenizer.json");
-        if (!File.Exists(path)) return null;
-        var root = Vocabulary.Parse(path);
-        var removed = new HashSet<string>(StringComparer.Ordinal);
-        if (root["added_tokens"] is JsonArray added)
-        {
-            for (int i = added.Count - 1; i >= 0; i--)
-                if (added[i] is JsonObject o && o["id"]?.GetValue<int>() >= vocabSize)
-                {
-                    removed.Add(o["content"]?.GetValue<string>() ?? "");
-                    added.RemoveAt(i);
-                }
-        }
-        if (root["model"] is JsonObject model && model["vocab"] is JsonObject v)
-        {
-            foreach (var (k, id) in v.ToList())
-                if (id?.GetValue<int>() >= vocabSize)
-                {
-                    removed.Add(k);
-                    v.Remove(k);
-                }
-            if (model["merges"] is JsonArray merges)
-                for (int i = merges.Count - 1; i >= 0; i--)
-                {
-                    var parts = merges[i] is JsonArray pair ? pair.Select(x => x!.GetValue<string>()).ToArray() : (merges[i]?.GetValue<string>() ?? "").Split(' ');
-                    if (parts.Any(removed.Contains)) merges.RemoveAt(i);
-                }
-        }
-        return removed.Count == 0 ? null : root.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
-    }
 }

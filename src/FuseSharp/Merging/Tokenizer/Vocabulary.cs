@@ -5,23 +5,27 @@ using FuseSharp.Tokenization;
 namespace FuseSharp.Merging.Tokenizer;
 
 /// <summary>
-/// A model's token → id map, as far as merging needs it (aligning embedding rows by token). Read straight from
-/// <c>tokenizer.json</c> (BPE/WordPiece/WordLevel vocab objects, Unigram piece lists, <c>added_tokens</c>) or
-/// <c>vocab.json</c> + <c>added_tokens.json</c>; any <see cref="ITokenizer"/> can supply one too. A model with only
-/// a SentencePiece <c>.model</c> yields null here until a tokenizer is plugged in through
-/// <see cref="TokenizerLoader"/>.
+/// A model's token → id map and its added tokens, as far as merging needs them (aligning embedding rows by token,
+/// building a union vocabulary). Read straight from <c>tokenizer.json</c> (BPE/WordPiece/WordLevel vocab objects,
+/// Unigram piece lists, <c>added_tokens</c>) or <c>vocab.json</c> + <c>added_tokens.json</c>, plus the
+/// <c>added_tokens_decoder</c> of <c>tokenizer_config.json</c> (transformers adds those too); any other format
+/// (SentencePiece <c>.model</c>, tiktoken, GGUF) through <see cref="TokenizerLoader"/>.
 /// </summary>
 public sealed class Vocabulary
 {
-    public Vocabulary(IReadOnlyDictionary<string, int> tokens, string source)
+    public Vocabulary(IReadOnlyDictionary<string, int> tokens, string source, IReadOnlyList<AddedToken>? added = null)
     {
         Tokens = tokens;
         Source = source;
+        Added = added ?? [];
         Count = tokens.Count == 0 ? 0 : tokens.Values.Max() + 1;
     }
 
-    /// <summary>Token → id.</summary>
+    /// <summary>Token → id (base vocabulary and added tokens).</summary>
     public IReadOnlyDictionary<string, int> Tokens { get; }
+
+    /// <summary>The added tokens (HF <c>added_tokens_decoder</c>), by increasing id.</summary>
+    public IReadOnlyList<AddedToken> Added { get; }
 
     /// <summary>Largest id + 1.</summary>
     public int Count { get; }
@@ -29,32 +33,33 @@ public sealed class Vocabulary
     /// <summary>Where it was read from.</summary>
     public string Source { get; }
 
-    /// <summary>
-    /// Optional full tokenizer loader (the tokenizer engine registers one); used for folders whose vocabulary the
-    /// file readers here cannot read (SentencePiece only).
-    /// </summary>
-    public static Func<string, ITokenizer?>? TokenizerLoader { get; set; }
+    /// <summary>The vocabulary without ids &gt;= <paramref name="limit"/> (mergekit's "stripped" tokenizer: padding ids without embeddings).</summary>
+    public Vocabulary Below(int limit) =>
+        new(Tokens.Where(p => p.Value < limit).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal), Source, Added.Where(a => a.Id < limit).ToList());
 
-    public static Vocabulary FromTokenizer(ITokenizer tokenizer, string source) => new(tokenizer.GetVocab(), source);
-
-    /// <summary>The vocabulary of a model folder, or null when no readable tokenizer file is there.</summary>
+    /// <summary>The vocabulary of a model folder, or null when no tokenizer is there.</summary>
     /// <exception cref="FuseSharpException">A tokenizer file exists but is malformed.</exception>
     public static Vocabulary? Read(string folder)
     {
         var tj = Path.Combine(folder, "tokenizer.json");
-        if (File.Exists(tj)) return FromTokenizerJson(tj);
         var vj = Path.Combine(folder, "vocab.json");
-        if (File.Exists(vj))
+        Vocabulary? v;
+        if (File.Exists(tj)) v = FromTokenizerJson(tj);
+        else if (File.Exists(vj)) v = FromVocabJson(folder, vj);
+        else
         {
-            var map = new Dictionary<string, int>(StringComparer.Ordinal);
-            foreach (var (k, v) in ParseObject(vj)) map[k] = v!.GetValue<int>();
-            var added = Path.Combine(folder, "added_tokens.json");
-            if (File.Exists(added))
-                foreach (var (k, v) in ParseObject(added)) map[k] = v!.GetValue<int>();
-            return new Vocabulary(map, vj);
+            try
+            {
+                TokenizerLoader.Detect(folder);
+            }
+            catch (TokenizerException)
+            {
+                return null; // no tokenizer files at all
+            }
+            var tok = TokenizerLoader.Load(folder);
+            v = new Vocabulary(tok.GetVocab(), folder, tok is Tokenization.Tokenizer t ? t.AddedVocabulary.Tokens.Values.ToList() : null);
         }
-        if (TokenizerLoader?.Invoke(folder) is { } tok) return FromTokenizer(tok, folder);
-        return null;
+        return WithConfigAddedTokens(v, folder);
     }
 
     /// <summary>Reads the vocabulary of a tokenizer.json.</summary>
@@ -62,6 +67,7 @@ public sealed class Vocabulary
     {
         var root = Parse(path);
         var map = new Dictionary<string, int>(StringComparer.Ordinal);
+        var added = new List<AddedToken>();
         if (root["model"] is JsonObject model)
         {
             switch (model["vocab"])
@@ -77,8 +83,54 @@ public sealed class Vocabulary
         }
         if (root["added_tokens"] is JsonArray addedTokens)
             foreach (var t in addedTokens)
-                if (t is JsonObject o && o["content"] is JsonValue c && o["id"] is JsonValue id) map[c.GetValue<string>()] = id.GetValue<int>();
-        return new Vocabulary(map, path);
+                if (t is JsonObject o && o["content"] is JsonValue c && o["id"] is JsonValue id)
+                {
+                    var token = ReadAddedToken(o, id.GetValue<int>(), c.GetValue<string>());
+                    map[token.Content] = token.Id;
+                    added.Add(token);
+                }
+        return new Vocabulary(map, path, added.OrderBy(a => a.Id).ToList());
+    }
+
+    private static Vocabulary FromVocabJson(string folder, string path)
+    {
+        var map = new Dictionary<string, int>(StringComparer.Ordinal);
+        var added = new List<AddedToken>();
+        foreach (var (k, v) in Parse(path)) map[k] = v!.GetValue<int>();
+        var addedPath = Path.Combine(folder, "added_tokens.json");
+        if (File.Exists(addedPath))
+            foreach (var (k, v) in Parse(addedPath))
+            {
+                map[k] = v!.GetValue<int>();
+                added.Add(new AddedToken(map[k], k, Special: false, Normalized: true)); // transformers' defaults for added_tokens.json
+            }
+        return new Vocabulary(map, path, added.OrderBy(a => a.Id).ToList());
+    }
+
+    /// <summary>Adds the <c>added_tokens_decoder</c> entries of tokenizer_config.json that the tokenizer files lack.</summary>
+    private static Vocabulary WithConfigAddedTokens(Vocabulary v, string folder)
+    {
+        var path = Path.Combine(folder, "tokenizer_config.json");
+        if (!File.Exists(path) || Parse(path)["added_tokens_decoder"] is not JsonObject decoder) return v;
+        var map = new Dictionary<string, int>(v.Tokens, StringComparer.Ordinal);
+        var added = v.Added.ToList();
+        var known = added.Select(a => a.Id).ToHashSet();
+        foreach (var (key, node) in decoder)
+            if (int.TryParse(key, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int id)
+                && node is JsonObject o && o["content"] is JsonValue c && known.Add(id))
+            {
+                var token = ReadAddedToken(o, id, c.GetValue<string>());
+                map.TryAdd(token.Content, id);
+                added.Add(token);
+            }
+        return added.Count == v.Added.Count ? v : new Vocabulary(map, v.Source, added.OrderBy(a => a.Id).ToList());
+    }
+
+    private static AddedToken ReadAddedToken(JsonObject o, int id, string content)
+    {
+        bool Flag(string name, bool fallback) => o[name] is JsonValue f && f.TryGetValue<bool>(out var b) ? b : fallback;
+        bool special = Flag("special", false);
+        return new AddedToken(id, content, special, Flag("single_word", false), Flag("lstrip", false), Flag("rstrip", false), Flag("normalized", !special));
     }
 
     internal static JsonObject Parse(string path)
@@ -96,6 +148,4 @@ public sealed class Vocabulary
             throw new FuseSharpException($"{path}: unexpected content ({e.Message})", "the tokenizer file is damaged; download it again", e);
         }
     }
-
-    private static JsonObject ParseObject(string path) => Parse(path);
 }

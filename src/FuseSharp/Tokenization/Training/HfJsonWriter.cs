@@ -29,42 +29,40 @@ internal static class HfJsonWriter
                 sb.Append("null");
                 break;
             case JsonObject o:
-                if (o.Count == 0)
-                {
-                    sb.Append("{}");
-                    break;
-                }
-                sb.Append("{\n");
-                int i = 0;
-                foreach (var (key, value) in o)
-                {
-                    sb.Append(' ', (indent + 1) * 2);
-                    String(sb, key);
-                    sb.Append(": ");
-                    Write(sb, value, indent + 1);
-                    sb.Append(++i < o.Count ? ",\n" : "\n");
-                }
-                sb.Append(' ', indent * 2).Append('}');
+                Container(sb, '{', '}', o.Select(kv => ((string?)kv.Key, kv.Value)), o.Count, indent);
                 break;
             case JsonArray a:
-                if (a.Count == 0)
-                {
-                    sb.Append("[]");
-                    break;
-                }
-                sb.Append("[\n");
-                for (int k = 0; k < a.Count; k++)
-                {
-                    sb.Append(' ', (indent + 1) * 2);
-                    Write(sb, a[k], indent + 1);
-                    sb.Append(k + 1 < a.Count ? ",\n" : "\n");
-                }
-                sb.Append(' ', indent * 2).Append(']');
+                Container(sb, '[', ']', a.Select(v => ((string?)null, v)), a.Count, indent);
                 break;
             case JsonValue v:
                 Value(sb, v);
                 break;
         }
+    }
+
+    // An object (items with keys) or an array: one item per line, "{}" / "[]" when empty.
+    private static void Container(StringBuilder sb, char open, char close, IEnumerable<(string? Key, JsonNode? Value)> items, int count, int indent)
+    {
+        sb.Append(open);
+        if (count == 0)
+        {
+            sb.Append(close);
+            return;
+        }
+        sb.Append('\n');
+        int i = 0;
+        foreach (var (key, value) in items)
+        {
+            sb.Append(' ', (indent + 1) * 2);
+            if (key is not null)
+            {
+                String(sb, key);
+                sb.Append(": ");
+            }
+            Write(sb, value, indent + 1);
+            sb.Append(++i < count ? ",\n" : "\n");
+        }
+        sb.Append(' ', indent * 2).Append(close);
     }
 
     private static void Value(StringBuilder sb, JsonValue v)

@@ -279,54 +279,45 @@ public sealed unsafe partial class TrainableTransformer
     }
 
     /// <summary>qkv (N, W) → q (N, H·D) and k, v (B, KV, T, D), RoPE applied to q and k (positions 0..T−1 in every row).</summary>
-    private void SplitHeads(float* qkv, float* q, float* k, float* v, int bsz, int t)
-    {
-        var s = Spec;
-        int dh = s.HeadDim, heads = s.NumHeads, kvh = s.NumKvHeads, w = s.QkvWidth, hd = heads * dh, rot = s.Rope?.RotaryDim ?? 0;
-        int[] qCols = _qCols, kCols = _kCols, vCols = _vCols;
-        var rope = _rope;
-        ParallelRows.For(bsz * t, w, (start, end) =>
-        {
-            for (int row = start; row < end; row++)
-            {
-                int b = row / t, pos = row % t;
-                float* src = qkv + (long)row * w, qRow = q + (long)row * hd;
-                for (int h = 0; h < heads; h++) new ReadOnlySpan<float>(src + qCols[h], dh).CopyTo(new Span<float>(qRow + h * dh, dh));
-                if (rope is not null) Rope.Apply(new Span<float>(qRow, hd), dh, rot, rope.Cos(pos), rope.Sin(pos));
-                for (int j = 0; j < kvh; j++)
-                {
-                    long off = ((long)(b * kvh + j) * t + pos) * dh;
-                    var kk = new Span<float>(k + off, dh);
-                    new ReadOnlySpan<float>(src + kCols[j], dh).CopyTo(kk);
-                    if (rope is not null) Rope.Apply(kk, dh, rot, rope.Cos(pos), rope.Sin(pos));
-                    new ReadOnlySpan<float>(src + vCols[j], dh).CopyTo(new Span<float>(v + off, dh));
-                }
-            }
-        });
-    }
+    private void SplitHeads(float* qkv, float* q, float* k, float* v, int bsz, int t) => MoveHeads(qkv, q, k, v, bsz, t, backward: false);
 
     /// <summary>The inverse of <see cref="SplitHeads"/> on gradients: RoPE backward on dq and dk, then each head back into its qkv columns.</summary>
-    private void MergeHeads(float* dq, float* dk, float* dv, float* dqkv, int bsz, int t)
+    private void MergeHeads(float* dq, float* dk, float* dv, float* dqkv, int bsz, int t) => MoveHeads(dqkv, dq, dk, dv, bsz, t, backward: true);
+
+    /// <summary>Copies every head between its qkv columns and q / k / v, rotating after the copy (forward) or before it (backward).</summary>
+    private void MoveHeads(float* qkv, float* q, float* k, float* v, int bsz, int t, bool backward)
     {
         var s = Spec;
         int dh = s.HeadDim, heads = s.NumHeads, kvh = s.NumKvHeads, w = s.QkvWidth, hd = heads * dh, rot = s.Rope?.RotaryDim ?? 0;
         int[] qCols = _qCols, kCols = _kCols, vCols = _vCols;
         var rope = _rope;
+        void Move(float* fused, float* head, bool rotate, int pos)
+        {
+            var h = new Span<float>(head, dh);
+            var f = new Span<float>(fused, dh);
+            if (backward)
+            {
+                if (rotate) RopeBackward.Apply(h, dh, rot, rope!.Cos(pos), rope.Sin(pos));
+                h.CopyTo(f);
+            }
+            else
+            {
+                f.CopyTo(h);
+                if (rotate) Rope.Apply(h, dh, rot, rope!.Cos(pos), rope.Sin(pos));
+            }
+        }
         ParallelRows.For(bsz * t, w, (start, end) =>
         {
             for (int row = start; row < end; row++)
             {
                 int b = row / t, pos = row % t;
-                float* dst = dqkv + (long)row * w, dqRow = dq + (long)row * hd;
-                if (rope is not null) RopeBackward.Apply(new Span<float>(dqRow, hd), dh, rot, rope.Cos(pos), rope.Sin(pos));
-                for (int h = 0; h < heads; h++) new ReadOnlySpan<float>(dqRow + h * dh, dh).CopyTo(new Span<float>(dst + qCols[h], dh));
+                float* fused = qkv + (long)row * w;
+                for (int h = 0; h < heads; h++) Move(fused + qCols[h], q + (long)row * hd + h * dh, rope is not null, pos);
                 for (int j = 0; j < kvh; j++)
                 {
                     long off = ((long)(b * kvh + j) * t + pos) * dh;
-                    var dkk = new Span<float>(dk + off, dh);
-                    if (rope is not null) RopeBackward.Apply(dkk, dh, rot, rope.Cos(pos), rope.Sin(pos));
-                    dkk.CopyTo(new Span<float>(dst + kCols[j], dh));
-                    new ReadOnlySpan<float>(dv + off, dh).CopyTo(new Span<float>(dst + vCols[j], dh));
+                    Move(fused + kCols[j], k + off, rope is not null, pos);
+                    Move(fused + vCols[j], v + off, false, pos);
                 }
             }
         });

@@ -52,7 +52,7 @@ public sealed unsafe partial class TrainableTransformer : ITrainableModel
         Options = options;
         Gradients = parameters.CreateLike();
         var views = parameters.Entries.ToDictionary(e => e.Name, e => parameters.View(e.Name), StringComparer.Ordinal);
-        _engine = TransformerModel.Create(architecture, spec, new TensorWeightSource(views, ownsTensors: true, location: config.Path ?? "training arena"), ownsSource: true,
+        _engine = TransformerModel.Create(architecture, spec, new TensorWeightSource(views, ownsTensors: true, location: string.IsNullOrEmpty(config.Path) ? "training arena" : config.Path), ownsSource: true,
             new ModelOptions { SlidingWindowConvention = options.SlidingWindowConvention }, config);
         _index = parameters.Entries.Select((e, i) => (e.Name, i)).ToDictionary(p => p.Name, p => p.i, StringComparer.Ordinal);
         _biasOf = parameters.Entries.Select(e => e.Name.EndsWith(".weight", StringComparison.Ordinal) && _index.TryGetValue(e.Name[..^".weight".Length] + ".bias", out var b) ? b : -1).ToArray();
@@ -116,20 +116,37 @@ public sealed unsafe partial class TrainableTransformer : ITrainableModel
     {
         ArgumentNullException.ThrowIfNull(folder);
         using var modelFolder = ModelFolder.Open(folder);
-        var config = modelFolder.Config!;
+        using var source = SafetensorsWeightSource.Open(folder);
+        return Create(modelFolder.Config!, source, options);
+    }
+
+    /// <summary>
+    /// A trainable model from a config and any weight source (a checkpoint, freshly initialised tensors): the tensors
+    /// are checked against the engine's parameter layout, then copied into a float32 arena under their source names.
+    /// </summary>
+    /// <exception cref="ModelConfigException">The config is invalid or of an unknown architecture.</exception>
+    /// <exception cref="ModelLoadException">A weight is missing or has the wrong shape or dtype.</exception>
+    /// <exception cref="TrainingException">The architecture cannot be trained (mixture of experts).</exception>
+    public static TrainableTransformer Create(ModelConfig config, IWeightSource source, TrainableTransformerOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(source);
         var architecture = ArchitectureRegistry.Resolve(config);
         var spec = architecture.Resolve(config);
-        RequireTrainable(spec, folder);
+        RequireTrainable(spec, string.IsNullOrEmpty(config.Path) ? source.Location : config.Path);
         var infos = architecture.Parameters(spec);
-        using var source = SafetensorsWeightSource.Open(folder);
         // The engine's binding checks presence, dtype and shape of every tensor with its messages; nothing is read yet.
         ModelWeights.Bind(spec, architecture.Names, infos, source).Dispose();
         var stored = infos.Select(p => architecture.Names.Candidates(p.Name).First(n => source.TryDescribe(n, out _, out _))).ToList();
         var arena = TensorArena.Create(infos.Select((p, i) => (stored[i], new Shape(p.Shape))));
         try
         {
-            using var weights = SafetensorsModel.Open(folder);
-            for (int i = 0; i < arena.Count; i++) weights.ReadSingle(stored[i], arena.Span(i));
+            for (int i = 0; i < arena.Count; i++)
+            {
+                var view = source.Get(stored[i]);
+                if (view.DType == DType.F32) view.AsSingles().CopyTo(arena.Span(i));
+                else BFloat16Conversion.ToSingle(view.AsBFloat16(), arena.Span(i)); // exact widening
+            }
             return new TrainableTransformer(architecture, spec, config, arena, options ?? new TrainableTransformerOptions());
         }
         catch

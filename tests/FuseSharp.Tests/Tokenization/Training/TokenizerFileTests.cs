@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using FuseSharp.Tokenization;
 using FuseSharp.Tokenization.Training;
 using Xunit;
@@ -18,7 +17,7 @@ public class TokenizerFileTests
     public void WriterReproducesHuggingFaceFilesByteForByte(string fixture)
     {
         var text = File.ReadAllText(TokenizerFixtures.PathOf(fixture));
-        var node = JsonNode.Parse(text);
+        var node = System.Text.Json.Nodes.JsonNode.Parse(text);
         var written = HfJsonWriter.Write(node);
         Assert.Equal(text.TrimEnd('\n'), written);
     }
@@ -62,7 +61,7 @@ public class TokenizerFileTests
         var ids = model.GetProperty("vocab").EnumerateObject().Take(3 + 256).Select(p => (p.Name, p.Value.GetInt32()));
         Assert.Equal(reference.GetProperty("vocab").EnumerateObject().Take(3 + 256).Select(p => (p.Name, p.Value.GetInt32())), ids);
         Assert.Equal("""{"type":"Metaspace","replacement":"▁","prepend_scheme":"always","split":true}""",
-            JsonNode.Parse(ours.RootElement.GetProperty("pre_tokenizer").GetRawText())!.ToJsonString(new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
+            System.Text.Json.Nodes.JsonNode.Parse(ours.RootElement.GetProperty("pre_tokenizer").GetRawText())!.ToJsonString(new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
     }
 
     [Fact]

@@ -19,7 +19,7 @@ public sealed class FusionTrainingTests : ScratchFolderTest
         var tok = new ToyTokenizer();
         var corpus = Scratch("corpus.jsonl");
         File.WriteAllLines(corpus, Enumerable.Range(0, 10).Select(i => new JsonObject { ["text"] = $"doc {i}: the cat sat on {new string('m', i % 4)} mat" }.ToJsonString()));
-        var options = new RepresentOptions { K = 4, MaxLength = 64, RowsPerPart = 4, BatchSize = 3 };
+        var options = new RepresentOptions { K = 4, MaxLength = 64, RowsPerPart = 4 };
         RepresentStage.Run(corpus, tok, new ToyScorer(tok.VocabSize), Scratch("rep-t"), options);
         RepresentStage.Run(corpus, tok, new ToyScorer(tok.VocabSize), Scratch("rep-s"), options);
         var side = new AlignTokenizer(TokenVocabulary.FromTokenizer(tok, "▁"));

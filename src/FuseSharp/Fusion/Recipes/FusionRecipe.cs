@@ -196,7 +196,7 @@ public sealed record FusionRecipe
             Chat = chatFormat,
             K = rep.Int("top_k", 10),
             MaxLength = rep.Int("max_length", 2048),
-            BatchSize = rep.Int("batch_size", 8),
+            Scoring = new FuseSharp.Models.ScoringOptions { MaxTokensPerBatch = rep.Int("max_tokens_per_batch", 16384) },
             RowsPerPart = rep.Int("rows_per_part", 256),
         };
         rep.Done();

@@ -149,10 +149,8 @@ public sealed class RecipeRunner
         {
             stages.Add(new($"represent-{m.Name}", c =>
             {
-                var tok = FusionTokenizers.Load(ModelPath(m));
-                using var scorer = EngineTopKScorer.Load(ModelPath(m));
                 var outDir = Rep(m);
-                var report = RepresentStage.Run(corpus, tok, scorer, outDir, r.Represent, new JsonObject { ["path"] = ModelPath(m), ["fingerprint"] = scorer.Fingerprint }, _progress, c);
+                var report = RepresentStage.RunModel(ModelPath(m), corpus, outDir, r.Represent, _progress, c);
                 report.Write(Path.Combine(outDir, "represent-report"));
             }));
         }

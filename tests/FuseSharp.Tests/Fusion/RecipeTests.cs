@@ -71,6 +71,13 @@ public sealed class RecipeTests : ScratchFolderTest
         return (Model("target", tt, 1), Model("s1", t1, 2), Model("s2", tt, 3));
     }
 
+    private const string TwoSources = """
+        target: target
+        sources:
+          - {name: s1, model: s1}
+          - {name: s2, model: s2}
+        """;
+
     private static string Train(int steps) => $"""
         train:
           steps: {steps}
@@ -91,12 +98,7 @@ public sealed class RecipeTests : ScratchFolderTest
         File.WriteAllLines(Scratch("sums.jsonl"), Enumerable.Range(50, 4).Select(i => new JsonObject { ["text"] = Sum(i) }.ToJsonString()));
         var yaml = $"""
             kind: fusellm
-            target: target
-            sources:
-              - name: s1
-                model: s1
-              - name: s2
-                model: s2
+            {TwoSources}
             corpus:
               path: corpus.jsonl
             split:
@@ -186,12 +188,7 @@ public sealed class RecipeTests : ScratchFolderTest
         File.WriteAllLines(Scratch("sums.jsonl"), Enumerable.Range(50, 3).Select(i => new JsonObject { ["text"] = Sum(i) }.ToJsonString()));
         File.WriteAllText(Scratch("chat.yml"), $"""
             kind: fusechat
-            target: target
-            sources:
-              - name: s1
-                model: s1
-              - name: s2
-                model: s2
+            {TwoSources}
             corpus:
               path: chat.jsonl
               template:

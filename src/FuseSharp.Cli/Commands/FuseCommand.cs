@@ -7,7 +7,7 @@ internal static class FuseCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("fuse", "Knowledge fusion (FuseLLM / FuseChat): split, represent, vocab-map, align, filter-nan, pack, targets (MinCE/AvgCE); dtw for checking alignments; inspect for stores.");
+        var cmd = new Command("fuse", "Knowledge fusion (FuseLLM / FuseChat): run (a whole recipe), split, represent, vocab-map, align, filter-nan, pack, targets (MinCE/AvgCE), train; dtw for checking alignments; inspect for stores.");
         cmd.Subcommands.Add(FuseSplitCommand.Create());
         cmd.Subcommands.Add(FuseRepresentCommand.Create());
         cmd.Subcommands.Add(FuseVocabMapCommand.Create());
@@ -17,6 +17,8 @@ internal static class FuseCommand
         cmd.Subcommands.Add(FusePackCommand.Create());
         cmd.Subcommands.Add(FuseFuseCommand.Create());
         cmd.Subcommands.Add(FuseInspectCommand.Create());
+        cmd.Subcommands.Add(FuseTrainCommand.Create());
+        cmd.Subcommands.Add(FuseRunCommand.Create());
         return cmd;
     }
 }

@@ -1,4 +1,3 @@
-using FuseSharp.Fusion;
 using FuseSharp.Fusion.Stages;
 using FuseSharp.Fusion.Text;
 using FuseSharp.Fusion.Vocab;
@@ -6,31 +5,14 @@ using FuseSharp.Tokenization;
 
 namespace FuseSharp.Cli.Commands;
 
-/// <summary>Loading tokenizers for the fuse stages: the tokenizer, its vocabulary view (with the marker, or an override) and per-id decoding.</summary>
+/// <summary>Loading tokenizers for the fuse stages (the library's <see cref="FusionTokenizers"/>, shared with <c>fuse run</c>).</summary>
 internal static class FuseTokenizers
 {
-    public static ITokenizer Load(string path) => TokenizerLoader.Load(path);
+    public static ITokenizer Load(string path) => FusionTokenizers.Load(path);
 
-    public static TokenVocabulary Vocabulary(ITokenizer tokenizer, string path, string? marker) =>
-        TokenVocabulary.FromTokenizer(tokenizer, marker, name: path, tokenizerClass: TokenizerClass(path));
+    public static TokenVocabulary Vocabulary(ITokenizer tokenizer, string path, string? marker) => FusionTokenizers.Vocabulary(tokenizer, path, marker);
 
-    public static AlignTokenizer ForAlign(string path, string? marker)
-    {
-        var tok = Load(path);
-        var vocab = Vocabulary(tok, path, marker);
-        return new AlignTokenizer(vocab, ReferenceSequences.PerTokenDecoder(tok, vocab, CleanUpSpaces(path)));
-    }
+    public static AlignTokenizer ForAlign(string path, string? marker) => FusionTokenizers.ForAlign(path, marker);
 
-    /// <summary><c>tokenizer_class</c> from tokenizer_config.json next to the tokenizer, when there is one.</summary>
-    public static string? TokenizerClass(string path) => Config(path)?.TokenizerClass;
-
-    /// <summary><c>clean_up_tokenization_spaces</c> from tokenizer_config.json, when it says.</summary>
-    public static bool? CleanUpSpaces(string path) =>
-        Config(path)?.Raw["clean_up_tokenization_spaces"] is System.Text.Json.Nodes.JsonValue v && v.TryGetValue<bool>(out bool b) ? b : null;
-
-    private static TokenizerConfig? Config(string path)
-    {
-        var folder = Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!;
-        return TokenizerConfig.Exists(folder) ? TokenizerConfig.Load(folder) : null;
-    }
+    public static bool? CleanUpSpaces(string path) => FusionTokenizers.CleanUpSpaces(path);
 }

@@ -82,7 +82,9 @@ public static class ModelSaver
         ArgumentNullException.ThrowIfNull(model);
         Directory.CreateDirectory(folder);
         if (sourceFolder is not null && Directory.Exists(sourceFolder))
-            ModelFolder.CopyNonWeightFiles(sourceFolder, folder, skip: n => n is "config.json" or "README.md" || n.StartsWith("trainer_state", StringComparison.Ordinal));
+            // A source that is itself a training output holds that run's log and loss curve: they are not the model's.
+            ModelFolder.CopyNonWeightFiles(sourceFolder, folder, skip: n => n is "config.json" or "README.md" or TrainingLog.FileName or LossCurve.FileName
+                || n.StartsWith("trainer_state", StringComparison.Ordinal));
         var config = model.Config.Clone();
         config.Raw["torch_dtype"] = TorchDtypeName(dtype);
         ArenaFiles.Save(model.Parameters, folder, "model", dtype, maxShardBytes: maxShardBytes);

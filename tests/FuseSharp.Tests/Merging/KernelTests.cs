@@ -229,6 +229,18 @@ public class KernelTests
     }
 
     [Theory]
+    [InlineData(1027, 5)]
+    [InlineData(13, 1 << 20)]
+    public void DellaRow_StableRank_MatchesFullRanking(int n, int levels)
+    {
+        var values = Quantised(n, levels, levels).Select(MathF.Abs).ToArray();
+        var keys = values.Select(BitConverter.SingleToUInt32Bits).ToArray();
+        var ranks = new int[n];
+        Ranking.AscendingRanksReference(values, ranks);
+        for (int j = 0; j < n; j++) Assert.Equal(ranks[j], DellaRow.StableRank(keys, j));
+    }
+
+    [Theory]
     [InlineData(1024, 16)]
     [InlineData(1000, 1 << 20)]
     [InlineData(4096, 3)]

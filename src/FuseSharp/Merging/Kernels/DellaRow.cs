@@ -154,8 +154,35 @@ public static class DellaRow
             foreach (int j in undecided)
                 if (draws[j] < Threshold(p, ranks[j])) keep[j >> 6] |= 1UL << (j & 63);
         }
-        else if (undecided.Count > 0) ResolveUndecided(keys, min, shift, draws, p, keep, ws);
+        else if (undecided.Count <= DirectRankLimit)
+        {
+            // A few undecided (the usual case): each one's stable rank by one vectorised count over the row, cheaper
+            // than bucketing the whole row by bin.
+            foreach (int j in undecided)
+                if (draws[j] < Threshold(p, StableRank(keys, j))) keep[j >> 6] |= 1UL << (j & 63);
+        }
+        else ResolveUndecided(keys, min, shift, draws, p, keep, ws);
         return Count(keep, n);
+    }
+
+    /// <summary>Most undecided elements of a row ranked one by one with <see cref="StableRank"/> (each costs a pass over the row's keys).</summary>
+    private const int DirectRankLimit = 48;
+
+    /// <summary>
+    /// The stable ascending rank of element <paramref name="j"/>: <c>#{i &lt; j : key_i ≤ key_j} + #{i &gt; j : key_i &lt; key_j}</c>.
+    /// Keys are below 2^31 (sign bit cleared), so signed comparisons order them.
+    /// </summary>
+    internal static int StableRank(ReadOnlySpan<uint> keys, int j)
+    {
+        var k = System.Runtime.InteropServices.MemoryMarshal.Cast<uint, int>(keys);
+        int kj = k[j], n = k.Length, i = 0, rank = 0;
+        var vk = Vector256.Create(kj);
+        var acc = Vector256<int>.Zero;
+        for (; i <= j - 8; i += 8) acc -= ~Vector256.GreaterThan(Vector256.Create(k.Slice(i, 8)), vk); // key_i <= key_j adds 1
+        for (; i < j; i++) rank += k[i] <= kj ? 1 : 0;
+        for (i = j + 1; i <= n - 8; i += 8) acc -= Vector256.LessThan(Vector256.Create(k.Slice(i, 8)), vk);
+        for (; i < n; i++) rank += k[i] < kj ? 1 : 0;
+        return rank + Vector256.Sum(acc);
     }
 
     private static int Count(ReadOnlySpan<ulong> keep, int n)

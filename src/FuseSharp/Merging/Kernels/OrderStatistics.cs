@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Numerics;
+using System.Runtime.Intrinsics;
 using FuseSharp.Tensors;
 
 namespace FuseSharp.Merging.Kernels;
@@ -26,8 +27,14 @@ public static class OrderStatistics
     /// <summary>Below this many elements every value is collected (one buffer) instead of sampling.</summary>
     public const long DirectThreshold = 1 << 17;
 
-    private const int SampleRuns = 32;
     private const int RunLength = 256;
+
+    /// <summary>
+    /// Sample size for <paramref name="count"/> values: about 2·n^(2/3), between 8192 and 262144, in whole runs. A
+    /// bracket holds ~12/√S of the values, which the pass collects and a quickselect finishes; sorting the sample costs
+    /// ~S log S; the two balance near S ∝ n^(2/3) (measured: 8192 fixed collected 6% of a 33M tensor, this 0.5%).
+    /// </summary>
+    internal static int SampleRunsFor(long count) => (int)Math.Clamp(2 * Math.Cbrt((double)count * count) / RunLength, 32, 1024);
 
     /// <summary>
     /// Finds, for each series s, the elements of ascending ranks <paramref name="ranks"/>[s] among the
@@ -50,14 +57,15 @@ public static class OrderStatistics
         // 1. A sorted sample per series: runs of consecutive elements at random positions (cheap to produce; the
         //    sample only places the brackets, so its quality affects speed, never the result).
         var rng = new CounterRandom(sampleKey);
-        var runStarts = new long[SampleRuns];
-        for (int i = 0; i < SampleRuns; i++) runStarts[i] = (long)(rng.NextUInt64(i) % (ulong)(count - RunLength + 1));
+        int sampleRuns = SampleRunsFor(count);
+        var runStarts = new long[sampleRuns];
+        for (int i = 0; i < sampleRuns; i++) runStarts[i] = (long)(rng.NextUInt64(i) % (ulong)(count - RunLength + 1));
         Array.Sort(runStarts);
-        int sampleSize = SampleRuns * RunLength;
+        int sampleSize = sampleRuns * RunLength;
         var samples = new float[series][];
         for (int s = 0; s < series; s++) samples[s] = new float[sampleSize];
         var scratch = ChunkScratch.ForCurrentThread();
-        for (int i = 0; i < SampleRuns; i++)
+        for (int i = 0; i < sampleRuns; i++)
         {
             produce(runStarts[i], RunLength, scratch);
             for (int s = 0; s < series; s++) scratch.Get(s, RunLength).CopyTo(samples[s].AsSpan(i * RunLength));
@@ -334,8 +342,13 @@ public static class OrderStatistics
                 if (!Vector.EqualsAll(isIn, Vector<int>.Zero))
                 {
                     inside ??= [];
-                    for (int j = 0; j < w; j++)
-                        if (isIn[j] != 0) inside.Add(x[j]);
+                    // The set lanes, lowest first (one bit per lane), instead of testing every lane.
+                    if (w == 8)
+                        for (uint bits = Vector256.ExtractMostSignificantBits(isIn.AsVector256()); bits != 0; bits &= bits - 1)
+                            inside.Add(v[i + BitOperations.TrailingZeroCount(bits)]);
+                    else
+                        for (int j = 0; j < w; j++)
+                            if (isIn[j] != 0) inside.Add(x[j]);
                 }
                 if (++block == 128)
                 {

@@ -239,6 +239,48 @@ public sealed class RecipeTests : ScratchFolderTest
     }
 
     [Fact]
+    public void FuseLlmRecipeWithSameTokenizerSourcesMergesThemAndScoresTheirEnsemble()
+    {
+        // FuseLLM's Table-7 setting: sources with the target's tokenizer and architecture, copied instead of aligned,
+        // merged by weight averaging (task arithmetic, normalized equal weights) and ensembled by mean probability.
+        var texts = Enumerable.Range(0, 12).Select(i => i % 2 == 0 ? Prose(i) : Sum(i)).ToList();
+        var tt = Tokenizer("t", TokenizerKind.SentencePieceBpe, 90, texts);
+        var (target, s1, s2) = (Model("target", tt, 1), Model("s1", tt, 2), Model("s2", tt, 3));
+        File.WriteAllLines(Scratch("corpus.jsonl"), texts.Select(t => new JsonObject { ["text"] = t }.ToJsonString()));
+        File.WriteAllLines(Scratch("sums.jsonl"), Enumerable.Range(50, 3).Select(i => new JsonObject { ["text"] = Sum(i) }.ToJsonString()));
+        File.WriteAllText(Scratch("same.yml"), $$"""
+            kind: fusellm
+            {{TwoSources}}
+            corpus: {path: corpus.jsonl}
+            split: {block_size: 40, margin: 8}
+            represent: {top_k: 4, max_length: 64}
+            pack: {block_size: 24}
+            {{Train(1)}}
+              clm_baseline: false
+            merge:
+              method: task_arithmetic
+              parameters: {weight: 1.0, normalize: true}
+            evaluate:
+              block_size: 32
+              ensemble: true
+              held_out: [{name: sums, path: sums.jsonl}]
+            """);
+        var runner = new RecipeRunner(FusionRecipe.Load(Scratch("same.yml")), Scratch("same-run"), TrainableTransformer.Loader());
+        Assert.Equal(["split", "represent-target", "represent-s1", "represent-s2", "align-s1", "align-s2", "pack", "fuse", "train-fused", "merge", "evaluate"],
+            runner.Stages.Select(s => s.Name));
+        var results = runner.Run()!;
+        Assert.Equal(["target", "fused", "merged", "s1", "s2", "ensemble"], results.Models);
+        // Weight averaging: every merged element is the mean of the sources' elements.
+        using var m = FuseSharp.IO.SafetensorsModel.Open(Path.Combine(runner.Out, "merged"));
+        using var a = FuseSharp.IO.SafetensorsModel.Open(s1);
+        using var b = FuseSharp.IO.SafetensorsModel.Open(s2);
+        float[] merged = Floats(m, "model.layers.0.mlp.down_proj.weight"), x = Floats(a, "model.layers.0.mlp.down_proj.weight"), y = Floats(b, "model.layers.0.mlp.down_proj.weight");
+        for (int i = 0; i < merged.Length; i++) Assert.Equal((x[i] + y[i]) / 2, merged[i], 5);
+        // The mean of probabilities scores better than the mean of the models' log-probabilities (Jensen).
+        Assert.True(results.Get("ensemble", "sums") < (results.Get("s1", "sums") + results.Get("s2", "sums")) / 2);
+    }
+
+    [Fact]
     public void BadRecipesNameTheProblem()
     {
         File.WriteAllText(Scratch("bad.yml"), "kind: fusellm\ntarget: nowhere\nsources:\n  - name: a\n    model: nowhere\ncorpus:\n  path: c.jsonl\ntrian:\n  steps: 3\n");

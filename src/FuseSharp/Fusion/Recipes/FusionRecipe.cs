@@ -78,10 +78,20 @@ public sealed record FusionRecipe
     /// <summary>Also train the target on the same rows with λ = 1 (the "Llama-2 CLM" baseline).</summary>
     public bool ClmBaseline { get; init; } = true;
 
-    /// <summary>FuseChat: the merge method of the pairwise targets (mergekit name).</summary>
+    /// <summary>
+    /// FuseChat: the merge method of the pairwise targets (mergekit name). FuseLLM with <see cref="MergeSources"/>: the
+    /// method that merges the sources themselves (same architecture and vocabulary as the target, e.g. the target
+    /// continually trained on each domain: the weight-merging baseline of FuseLLM's Table 7).
+    /// </summary>
     public string MergeMethod { get; init; } = "sce";
 
-    /// <summary>FuseChat: merge-method parameters as given (default <c>select_topk: 1.0</c> for SCE).</summary>
+    /// <summary>FuseLLM: also merge the sources' weights over the target as base (the recipe has a <c>merge</c> section).</summary>
+    public bool MergeSources { get; init; }
+
+    /// <summary>Also evaluate the probability-averaging ensemble of the sources (they must share one tokenizer).</summary>
+    public bool Ensemble { get; init; }
+
+    /// <summary>Merge-method parameters as given (default <c>select_topk: 1.0</c> for SCE).</summary>
     public IReadOnlyList<(string Key, string Value)> MergeParameters { get; init; } = [];
 
     public IReadOnlyList<HeldOutSet> HeldOut { get; init; } = [];
@@ -270,6 +280,7 @@ public sealed record FusionRecipe
             throw new FusionException($"{file}: train: {e.Message}", e.Hint);
         }
 
+        bool mergeSources = !chat && y.Has("merge");
         var merge = y.Section("merge");
         var mergeMethod = merge.String("method", "sce")!;
         var mergeParams = merge.Scalars("parameters");
@@ -278,6 +289,7 @@ public sealed record FusionRecipe
 
         var ev = y.Section("evaluate");
         int evalBlock = ev.Int("block_size", 256);
+        bool ensemble = ev.Bool("ensemble", false);
         var heldOut = ev.Sections("held_out").Select(h =>
         {
             var set = new HeldOutSet(h.RequiredString("name"), Resolve(h.RequiredString("path")), h.String("text_field", "text")!);
@@ -311,6 +323,8 @@ public sealed record FusionRecipe
             ClmBaseline = clm,
             MergeMethod = mergeMethod,
             MergeParameters = mergeParams,
+            MergeSources = mergeSources,
+            Ensemble = ensemble,
             HeldOut = heldOut,
             EvalBlockSize = evalBlock,
             Text = text,

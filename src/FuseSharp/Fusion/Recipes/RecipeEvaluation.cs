@@ -114,25 +114,45 @@ public sealed class RecipeResults
 /// <summary>Scores a run's models on the held-out sets with the forward engine (sliding windows, <see cref="Perplexity"/>).</summary>
 public static class RecipeEvaluation
 {
-    /// <summary>Loads each model with its own tokenizer and measures bits per byte on every set.</summary>
+    /// <summary>
+    /// Loads each model with its own tokenizer and measures bits per byte on every set; then each ensemble (models
+    /// sharing one tokenizer, scored by averaging their next-token probabilities, <see cref="Perplexity.EvaluateEnsemble(IReadOnlyList{TransformerModel}, FuseSharp.Tokenization.ITokenizer, IReadOnlyList{string}, int, int?, int, bool, IProgressReporter?, CancellationToken)"/>).
+    /// </summary>
+    /// <exception cref="FusionException">An ensemble's models do not share the first one's vocabulary.</exception>
     public static RecipeResults Run(IReadOnlyList<(string Name, string Path, string Role)> models, IReadOnlyList<HeldOutSet> sets, int blockSize,
-        IProgressReporter? progress = null, CancellationToken cancel = default)
+        IProgressReporter? progress = null, CancellationToken cancel = default, IReadOnlyList<(string Name, IReadOnlyList<string> Paths, string Role)>? ensembles = null)
     {
         ArgumentNullException.ThrowIfNull(models);
         ArgumentNullException.ThrowIfNull(sets);
         var texts = sets.Select(s => (s.Name, Texts: ReadTexts(s))).ToList();
         var scores = new List<HeldOutScore>();
-        foreach (var (name, path, role) in models)
+        var all = models.Select(m => (m.Name, Paths: (IReadOnlyList<string>)[m.Path], m.Role)).Concat(ensembles ?? []);
+        foreach (var (name, paths, role) in all)
         {
             cancel.ThrowIfCancellationRequested();
-            var tokenizer = FusionTokenizers.Load(path);
-            using var model = TransformerModel.Load(path);
-            int block = Math.Min(blockSize, model.Spec.MaxPositions);
-            foreach (var (set, docs) in texts)
+            var tokenizer = FusionTokenizers.Load(paths[0]);
+            var vocab = paths.Count > 1 ? tokenizer.GetVocab() : null;
+            foreach (var other in paths.Skip(1))
             {
-                // No special tokens: every model is scored on exactly the text's bytes.
-                var r = Perplexity.Evaluate(model, tokenizer, docs, block, stride: block / 2, batchSize: 8, addSpecialTokens: false, progress: null, cancellation: cancel);
-                scores.Add(new HeldOutScore(name, role, set, r.BitsPerByte, r.ScoredTokens, r.Bytes));
+                var v = FusionTokenizers.Load(other).GetVocab();
+                if (v.Count != vocab!.Count || vocab.Any(kv => !v.TryGetValue(kv.Key, out int id) || id != kv.Value))
+                    throw new FusionException($"ensemble {name}: {other} has another vocabulary than {paths[0]}", "a probability-averaging ensemble needs models with one tokenizer");
+            }
+            var loaded = new List<TransformerModel>();
+            try
+            {
+                foreach (var p in paths) loaded.Add(TransformerModel.Load(p));
+                int block = Math.Min(blockSize, loaded.Min(m => m.Spec.MaxPositions));
+                foreach (var (set, docs) in texts)
+                {
+                    // No special tokens: every model is scored on exactly the text's bytes.
+                    var r = Perplexity.EvaluateEnsemble(loaded, tokenizer, docs, block, stride: block / 2, batchSize: 8, addSpecialTokens: false, progress: null, cancellation: cancel);
+                    scores.Add(new HeldOutScore(name, role, set, r.BitsPerByte, r.ScoredTokens, r.Bytes));
+                }
+            }
+            finally
+            {
+                foreach (var m in loaded) m.Dispose();
             }
             progress?.Message(string.Create(CultureInfo.InvariantCulture,
                 $"  {name,-16} {string.Join("  ", scores.Where(s => s.Model == name).Select(s => $"{s.Set} {s.BitsPerByte:0.0000}"))}"));

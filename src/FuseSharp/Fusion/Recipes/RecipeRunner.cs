@@ -32,7 +32,7 @@ public sealed record RecipeStage(string Name, Action<CancellationToken> Run);
 /// parts, training from its newest checkpoint, files are written atomically), so a run killed at any point
 /// continues where it stopped. The folder remembers its recipe: another recipe is refused.
 /// <para>Layout: <c>split.jsonl</c>, <c>represent/NAME</c>, <c>maps/SOURCE.json</c>, <c>aligned/SOURCE</c>,
-/// FuseLLM <c>packed</c>, <c>fused</c>, <c>train/fused</c>, <c>train/clm</c>; FuseChat <c>data/SOURCE</c>,
+/// FuseLLM <c>packed</c>, <c>fused</c>, <c>train/fused</c>, <c>train/clm</c>, <c>merged</c> (the sources merged, with a merge section); FuseChat <c>data/SOURCE</c>,
 /// <c>fused/SOURCE</c>, <c>train/SOURCE</c>, <c>merged</c>; <c>results.json</c> / <c>results.md</c>.</para>
 /// </summary>
 public sealed class RecipeRunner
@@ -208,8 +208,10 @@ public sealed class RecipeRunner
                     models.AddRange(r.Sources.Select(s => ($"target-{s.Name}", OutPath($"train/{s.Name}"), $"pairwise with {s.Name}")));
                     models.Add(("merged", OutPath("merged"), $"merged ({r.MergeMethod})"));
                 }
+                if (r.MergeSources) models.Add(("merged", OutPath("merged"), $"merged sources ({r.MergeMethod})"));
                 models.AddRange(r.Sources.Select(s => (s.Name, ModelPath(s), "source")));
-                var results = RecipeEvaluation.Run(models, r.HeldOut, r.EvalBlockSize, _progress, c);
+                var ensembles = r.Ensemble ? [("ensemble", r.Sources.Select(ModelPath).ToList(), "sources' mean probability")] : new List<(string, IReadOnlyList<string>, string)>();
+                var results = RecipeEvaluation.Run(models, r.HeldOut, r.EvalBlockSize, _progress, c, ensembles);
                 results.Save(OutPath(RecipeResults.FileName));
                 AtomicFile.WriteAllText(OutPath("results.md"), results.Table());
             }));
@@ -238,6 +240,7 @@ public sealed class RecipeRunner
                 () => FusionTrainingDataset.LanguageModeling(FusionDataset.FromDataset(StoreReader.Open(OutPath("packed"))), c),
                 r.Train with { Objective = r.Train.Objective with { LmLossWeight = 1 } }, c)));
         }
+        if (r.MergeSources) stages.Add(new("merge", c => Merge(r.Sources.Select(ModelPath), c)));
     }
 
     private void AddFuseChat(List<RecipeStage> stages)
@@ -266,7 +269,7 @@ public sealed class RecipeRunner
                 () => FusionTrainingDataset.LanguageModeling(FusionDataset.FromDataset(StoreReader.Open(OutPath($"data/{first.Name}"))), c),
                 r.Train with { Objective = r.Train.Objective with { LmLossWeight = 1 } }, c)));
         }
-        stages.Add(new("merge", Merge));
+        stages.Add(new("merge", c => Merge(new[] { ModelPath(r.Target) }.Concat(r.Sources.Select(s => OutPath($"train/{s.Name}"))), c)));
     }
 
     private void Train(string outDir, Func<FusionTrainingDataset> data, TrainingOptions options, CancellationToken cancel) =>
@@ -332,14 +335,17 @@ public sealed class RecipeRunner
         Resumably(outDir, resume => new Trainer(b.Pretrain!, data, outDir, _progress).Run(init, _loadTrainable, resume, cancel));
     }
 
-    private void Merge(CancellationToken cancel)
+    /// <summary>
+    /// Merges <paramref name="modelFolders"/> over the target as base into <c>merged</c>: FuseChat's pairwise targets
+    /// (with the pivot itself), or FuseLLM's same-architecture sources.
+    /// </summary>
+    private void Merge(IEnumerable<string> modelFolders, CancellationToken cancel)
     {
         var r = _recipe;
-        // mergekit YAML: the pairwise targets over the pivot (the target) as base, float32 (the trained precision).
+        // mergekit YAML over the target as base, float32 (the trained precision).
         var yaml = new StringBuilder();
         yaml.Append("models:\n");
-        yaml.Append("  - model: ").Append(Quote(ModelPath(r.Target))).Append('\n');
-        foreach (var s in r.Sources) yaml.Append("  - model: ").Append(Quote(OutPath($"train/{s.Name}"))).Append('\n');
+        foreach (var m in modelFolders) yaml.Append("  - model: ").Append(Quote(m)).Append('\n');
         yaml.Append("merge_method: ").Append(r.MergeMethod).Append('\n');
         yaml.Append("base_model: ").Append(Quote(ModelPath(r.Target))).Append('\n');
         if (r.MergeParameters.Count > 0)

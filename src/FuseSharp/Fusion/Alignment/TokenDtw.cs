@@ -1,5 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace FuseSharp.Fusion.Alignment;
 
@@ -268,17 +270,19 @@ public static class TokenDtw
             {
                 if (j2 > stopAfter && !leftLive) break;
                 double diag = Unsafe.Add(ref prevRef, j2), up = Unsafe.Add(ref prevRef, j2 + 1);
-                // np.argmin's first minimum in the variant's order; the minimum itself is order-independent.
-                bool diagWins = diag <= up && diag <= left;
-                int move = diagWins ? Diag : diagFirstThenUp ? (up <= left ? Up : Left) : (left <= up ? Left : Up);
-                double other = up < left ? up : left;
-                double best = diag <= other ? diag : other;
+                // np.argmin's first minimum in the variant's order; the minimum itself is order-independent. Branch-free:
+                // which neighbour wins is data-dependent and mispredicted branches dominated the cell's cost.
+                int notDiag = Bit(!((diag <= up) & (diag <= left)));
+                int upOrLeft = diagFirstThenUp ? Left - Bit(up <= left) : Up + Bit(left <= up);
+                int move = upOrLeft & -notDiag;
+                // min(diag, up) first: only the last min and the add wait for the left neighbour (the loop's dependency chain).
+                double best = MinNonNaN(MinNonNaN(diag, up), left);
                 double c = Unsafe.Add(ref memoRef, rowBase + Unsafe.Add(ref colRef, j2));
                 if (double.IsNaN(c)) c = costs.Miss(rowBase, j2);
                 double v = c + best;
                 Unsafe.Add(ref curRef, j2 + 1) = v;
                 if (keepMoves) Unsafe.Add(ref moveRef, j2) = (byte)move;
-                leftLive = bounded ? v + Math.Max(restRow, Unsafe.Add(ref restColRef, j2 + 1)) <= limit : v <= limit;
+                leftLive = bounded ? v + MaxNonNaN(restRow, Unsafe.Add(ref restColRef, j2 + 1)) <= limit : v <= limit;
                 if (leftLive) lastLive = j2;
                 left = v;
             }
@@ -311,6 +315,19 @@ public static class TokenDtw
         bool Live(double value, int row, int col) =>
             bounded ? value + Math.Max(restRows![row + 1], restCols![col + 1]) <= limit : value <= limit;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Bit(bool b) => Unsafe.BitCast<bool, byte>(b);
+
+    /// <summary>min(a, b) for values that are never NaN (costs are finite or +∞): one <c>minsd</c>, no branch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double MinNonNaN(double a, double b) =>
+        Sse2.IsSupported ? Sse2.MinScalar(Vector128.CreateScalarUnsafe(a), Vector128.CreateScalarUnsafe(b)).ToScalar() : (a < b ? a : b);
+
+    /// <summary>max(a, b) for values that are never NaN: one <c>maxsd</c>, no branch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double MaxNonNaN(double a, double b) =>
+        Sse2.IsSupported ? Sse2.MaxScalar(Vector128.CreateScalarUnsafe(a), Vector128.CreateScalarUnsafe(b)).ToScalar() : (a > b ? a : b);
 
     private static DtwAlignment Traceback(Moves moves, int n, int m, double total)
     {

@@ -21,7 +21,8 @@ namespace FuseSharp.Bench;
 /// (3) representation storage: bytes per stored position of a representation store (k = 10) with a synthetic
 ///     Zipf top-k model, against the reference Arrow layout's 100 bytes per padded position; target <= 0.40.
 /// Options: --fixtures DIR (default tests/FuseSharp.Tests/Fixtures/fusion), --pairs N (default 3 kinds), --keys N (sample
-/// for the full-scan baseline, default 300), --positions N (storage test, default 400000), --skip-mined.
+/// for the full-scan baseline, default 300), --positions N (storage test, default 400000), --skip-mined, --dtw-phases (only
+/// the DTW phase profile: cost-matrix setup, table fill with and without cost misses, whole alignments, in process CPU time).
 /// </summary>
 internal static class FusionBench
 {
@@ -29,7 +30,7 @@ internal static class FusionBench
     {
         string fixtures = Path.Combine("tests", "FuseSharp.Tests", "Fixtures", "fusion");
         int pairs = 3, keys = 300, positions = 400_000;
-        bool skipMinEd = false;
+        bool skipMinEd = false, phases = false;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -39,6 +40,7 @@ internal static class FusionBench
                 case "--keys": keys = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--positions": positions = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--skip-mined": skipMinEd = true; break;
+                case "--dtw-phases": phases = true; break;
             }
         }
         if (!Directory.Exists(fixtures))
@@ -47,12 +49,12 @@ internal static class FusionBench
             return;
         }
         Console.WriteLine($"fusion: threads {Parallelism.MaxThreads}, fixtures {fixtures}");
-        Dtw(fixtures, pairs);
+        Dtw(fixtures, pairs, phases);
         if (!skipMinEd) MinEd(fixtures, keys);
         Storage(positions);
     }
 
-    private static void Dtw(string fixtures, int pairCount)
+    private static void Dtw(string fixtures, int pairCount, bool phases)
     {
         Console.WriteLine("dtw: ~2048 x 2048-token pairs, one core (the machine may be shared: compare the ratios)");
         var snippets = File.ReadLines(Path.Combine(fixtures, "dtw_alignments.jsonl"))
@@ -84,6 +86,11 @@ internal static class FusionBench
                 pairs.Add((b.ToArray(), near.ToArray(), "▁", "Llama-2 x Llama-like (same family, 10% merges)"));
             }
         }
+        if (phases)
+        {
+            DtwPhases(pairs);
+            return;
+        }
         foreach (var variant in new[] { DtwVariant.FuseLlm, DtwVariant.FuseChatV2 })
         {
             foreach (var (b, s, sm, name) in pairs.Take(Math.Max(1, pairCount)))
@@ -104,6 +111,45 @@ internal static class FusionBench
             }
         }
         Console.WriteLine("  (the Python reference is slower than its C# port; the issue quotes 1e3-1e4 tokens/s for it)");
+    }
+
+    /// <summary>
+    /// Where a DTW alignment spends its time, per pair and variant: best-of-N process CPU time (less sensitive than wall
+    /// time to other processes on a shared machine) of the cost-matrix setup, the full table fill computing every distinct
+    /// pair's cost (cold) and with the costs memoized (warm: the recurrence alone), and the whole full and banded alignments.
+    /// </summary>
+    private static void DtwPhases(List<(string[] Base, string[] Source, string SourceMarker, string Name)> pairs)
+    {
+        var proc = Process.GetCurrentProcess();
+        double Cpu(Action a, int reps = 3)
+        {
+            double best = double.MaxValue;
+            for (int r = 0; r < reps; r++)
+            {
+                proc.Refresh();
+                var t0 = proc.TotalProcessorTime;
+                a();
+                proc.Refresh();
+                best = Math.Min(best, (proc.TotalProcessorTime - t0).TotalSeconds);
+            }
+            return best;
+        }
+        foreach (var variant in new[] { DtwVariant.FuseLlm, DtwVariant.FuseChatV2 })
+        foreach (var (b, s, sm, name) in pairs)
+        {
+            var tie = variant.TieOrder();
+            DtwCostMatrix? cm = null;
+            double tCtor = Cpu(() => cm = new DtwCostMatrix(s, b, variant, sm, "▁"));
+            TokenDtw.Moves? mv = null;
+            double tCold = Cpu(() => { var c = new DtwCostMatrix(s, b, variant, sm, "▁"); TokenDtw.Fill(c, tie, double.PositiveInfinity, null, null, null, null, true, out mv); cm = c; });
+            double tWarm = Cpu(() => TokenDtw.Fill(cm!, tie, double.PositiveInfinity, null, null, null, null, true, out mv), 5);
+            double tAlignFull = Cpu(() => TokenDtw.Align(s, b, variant, sm, "▁", DtwMode.Full), 5);
+            double tAlignBand = Cpu(() => TokenDtw.Align(s, b, variant, sm, "▁", DtwMode.Banded), 5);
+            var cm2 = new DtwCostMatrix(s, b, variant, sm, "▁");
+            double tBand = Cpu(() => TokenDtw.TextBand(cm2, TokenDtw.BandHalfWidth), 5);
+            double tFloors = Cpu(() => { cm2.RowFloors(); cm2.ColumnFloors(); }, 5);
+            Console.WriteLine($"  phases {variant} {name} {b.Length}x{s.Length}: pairs {cm!.PairsComputed}, ctor {tCtor * 1e3:0.00} ms, fill+misses {tCold * 1e3:0.00} ms, fill warm {tWarm * 1e3:0.00} ms, align full {tAlignFull * 1e3:0.00} ms ({b.Length / tAlignFull / 1e3:0.0}k tok/s cpu), banded {tAlignBand * 1e3:0.00} ms ({b.Length / tAlignBand / 1e3:0.0}k tok/s cpu), textband {tBand * 1e3:0.00} floors {tFloors * 1e3:0.00}");
+        }
     }
 
     private static void MinEd(string fixtures, int sample)

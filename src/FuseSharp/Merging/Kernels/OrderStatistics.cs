@@ -29,6 +29,9 @@ public static class OrderStatistics
 
     private const int RunLength = 256;
 
+    /// <summary>Sample runs produced per parallel work item.</summary>
+    private const int SampleRunsPerItem = 16;
+
     /// <summary>
     /// Sample size for <paramref name="count"/> values: about 2·n^(2/3), between 8192 and 262144, in whole runs. A
     /// bracket holds ~12/√S of the values, which the pass collects and a quickselect finishes; sorting the sample costs
@@ -64,17 +67,21 @@ public static class OrderStatistics
         int sampleSize = sampleRuns * RunLength;
         var samples = new float[series][];
         for (int s = 0; s < series; s++) samples[s] = new float[sampleSize];
-        var scratch = ChunkScratch.ForCurrentThread();
-        for (int i = 0; i < sampleRuns; i++)
+        // Runs are produced in groups on all threads (each run fills its own slice) and each series' sample is sorted
+        // on its own thread: done serially, this step left the other cores idle for a good part of the selection.
+        int groups = (sampleRuns + SampleRunsPerItem - 1) / SampleRunsPerItem;
+        Chunked.ForEach(groups, ct, g =>
         {
-            produce(runStarts[i], RunLength, scratch);
-            for (int s = 0; s < series; s++) scratch.Get(s, RunLength).CopyTo(samples[s].AsSpan(i * RunLength));
-        }
+            var scratch = ChunkScratch.ForCurrentThread();
+            for (int i = g * SampleRunsPerItem; i < Math.Min(sampleRuns, (g + 1) * SampleRunsPerItem); i++)
+            {
+                produce(runStarts[i], RunLength, scratch);
+                for (int s = 0; s < series; s++) scratch.Get(s, RunLength).CopyTo(samples[s].AsSpan(i * RunLength));
+            }
+        });
+        Chunked.ForEach(series, ct, s => Array.Sort(samples[s]));
         foreach (var a in samples)
-        {
-            Array.Sort(a);
             if (float.IsNaN(a[0])) return Direct(count, series, ranks, produce, ct);
-        }
 
         // 2. One bracket [lo, hi] per (series, rank), wide enough that the rank falls inside with overwhelming probability.
         var brackets = new List<(int Series, int RankIndex, float Lo, float Hi)>();

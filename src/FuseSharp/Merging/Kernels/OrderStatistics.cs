@@ -136,6 +136,8 @@ public static class OrderStatistics
         var byBracket = new List<(int Chunk, float[] Values)>[nb];
         for (int b = 0; b < nb; b++) byBracket[b] = [];
         foreach (var (b, chunk, vals) in candidates) byBracket[b].Add((chunk, vals));
+        // The bag's order depends on thread timing; chunk order makes the sums below (SumLess) the same on every run.
+        foreach (var list in byBracket) list.Sort((x, y) => x.Chunk.CompareTo(y.Chunk));
         var result = new RankedValue[series][];
         var bracketOf = new Dictionary<(int, long), int>();
         for (int s = 0; s < series; s++) result[s] = new RankedValue[ranks[s].Count];

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using FuseSharp.Diagnostics;
 using FuseSharp.Tokenization;
+using FuseSharp.Tokenization.ChatTemplates.Jinja;
 
 namespace FuseSharp.Cli.Commands;
 
@@ -188,29 +189,9 @@ internal static class TokenizeCommand
         output.Write(System.Text.Encoding.UTF8.GetBytes(sb.ToString()));
     }
 
-    /// <summary>A JSON string as Python's <c>json.dumps(ensure_ascii=False)</c> writes it: only quotes, backslashes and control characters are escaped.</summary>
-    internal static void AppendJsonString(StringBuilder sb, string s)
-    {
-        sb.Append('"');
-        foreach (var c in s)
-        {
-            switch (c)
-            {
-                case '"': sb.Append("\\\""); break;
-                case '\\': sb.Append("\\\\"); break;
-                case '\n': sb.Append("\\n"); break;
-                case '\r': sb.Append("\\r"); break;
-                case '\t': sb.Append("\\t"); break;
-                case '\b': sb.Append("\\b"); break;
-                case '\f': sb.Append("\\f"); break;
-                default:
-                    if (c < 0x20) sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
-                    else sb.Append(c);
-                    break;
-            }
-        }
-        sb.Append('"');
-    }
+    /// <summary>A JSON string as Python's <c>json.dumps(ensure_ascii=False)</c> writes it (the chat templates' emulation).</summary>
+    internal static void AppendJsonString(StringBuilder sb, string s) =>
+        sb.Append(PyJson.Dumps(s, ensureAscii: false, indent: null, itemSeparator: null, keySeparator: null, sortKeys: false));
 
     private static string Human(string text, Tokenization.Encoding enc, string decoded, bool chars)
     {

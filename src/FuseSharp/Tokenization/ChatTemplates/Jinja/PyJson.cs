@@ -12,7 +12,7 @@ namespace FuseSharp.Tokenization.ChatTemplates.Jinja;
 /// numbers with a fraction or exponent become floats), <see cref="Dumps"/> is <c>json.dumps</c> with its
 /// <c>ensure_ascii</c>, <c>indent</c>, <c>separators</c> and <c>sort_keys</c> options (transformers' <c>tojson</c>).
 /// </summary>
-internal static class PyJson
+public static class PyJson
 {
     /// <summary>Converts parsed JSON (or plain .NET values) to interpreter values.</summary>
     public static object? FromJson(JsonNode? node, int depth = 0)

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Numerics;
 using System.Runtime.Intrinsics;
 using FuseSharp.Tensors;
@@ -105,7 +104,7 @@ public static class OrderStatistics
         int nb = brackets.Count;
         int chunks = Chunked.CountOf(count);
         long maxCandidates = Math.Max(count, 1 << 20);
-        var candidates = new ConcurrentBag<(int Bracket, int Chunk, float[] Values)>();
+        var inside = new float[]?[nb, chunks]; // per bracket and chunk: each chunk writes only its own cells
         var endCounts = new long[nb][];
         for (int b = 0; b < nb; b++) endCounts[b] = new long[2 * chunks];
         long collected = 0;
@@ -126,7 +125,7 @@ public static class OrderStatistics
                 endCounts[b][2 * chunk + 1] = r.AtHigh;
                 if (r.Inside.Length > 0)
                 {
-                    candidates.Add((b, chunk, r.Inside));
+                    inside[b, chunk] = r.Inside;
                     if (Interlocked.Add(ref collected, r.Inside.Length) > maxCandidates) Volatile.Write(ref overflow, true);
                 }
             }
@@ -135,9 +134,10 @@ public static class OrderStatistics
 
         var byBracket = new List<(int Chunk, float[] Values)>[nb];
         for (int b = 0; b < nb; b++) byBracket[b] = [];
-        foreach (var (b, chunk, vals) in candidates) byBracket[b].Add((chunk, vals));
-        // The bag's order depends on thread timing; chunk order makes the sums below (SumLess) the same on every run.
-        foreach (var list in byBracket) list.Sort((x, y) => x.Chunk.CompareTo(y.Chunk));
+        // Chunk order, whatever the threads' timing: the sums below (SumLess) are the same on every run.
+        for (int b = 0; b < nb; b++)
+            for (int c = 0; c < chunks; c++)
+                if (inside[b, c] is { } vals) byBracket[b].Add((c, vals));
         var result = new RankedValue[series][];
         var bracketOf = new Dictionary<(int, long), int>();
         for (int s = 0; s < series; s++) result[s] = new RankedValue[ranks[s].Count];

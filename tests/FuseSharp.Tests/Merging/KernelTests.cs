@@ -240,6 +240,62 @@ public class KernelTests
         for (int j = 0; j < n; j++) Assert.Equal(ranks[j], DellaRow.StableRank(keys, j));
     }
 
+    /// <summary>|Δ| of BF16 checkpoints: differences of BF16 values whose magnitudes span many binades (heavy ties, zeros).</summary>
+    private static float[] Bf16Deltas(int n, int seed)
+    {
+        static float Bf(float x) => BitConverter.UInt32BitsToSingle((uint)BFloat16Conversion.FromSingle(x) << 16);
+        var r = new Random(seed);
+        return Enumerable.Range(0, n).Select(_ =>
+        {
+            float b = Bf((float)(Math.Pow(2, -20 * r.NextDouble()) * (r.NextDouble() - 0.5)));
+            return MathF.Abs(Bf(b + 0.004f * (float)(r.NextDouble() - 0.5)) - b);
+        }).ToArray();
+    }
+
+    [Theory]
+    [InlineData(129)]
+    [InlineData(1001)]
+    [InlineData(4099)]
+    public void DellaRow_DecidesExactlyAsFullRanking_OnWideRangeBf16Deltas(int n)
+    {
+        var values = Bf16Deltas(n, n);
+        values[n / 2] = 1e-40f; // a denormal
+        var rng = new UniformStream(new CounterRandom(5, "wide", 2));
+        foreach (var (d, e) in new[] { (0.5, 0.1), (0.2, 0.19), (0.7, 0.0) })
+        {
+            var p = DellaRow.Probability.Of(d - e, 2 * e / (n - 1));
+            var fast = new ulong[(n + 63) / 64];
+            var reference = new bool[n];
+            int k1 = DellaRow.Decide(values, 777, rng, p, fast, DellaRow.Workspace.ForCurrentThread());
+            int k2 = DellaRow.Reference(values, 777, rng, p, reference);
+            for (int j = 0; j < n; j++) Assert.Equal(reference[j], (fast[j >> 6] >> (j & 63) & 1) != 0);
+            Assert.Equal(k2, k1);
+        }
+    }
+
+    [Fact]
+    public void DellaRow_VectorHelpers_MatchScalar()
+    {
+        foreach (int n in new[] { 1, 7, 8, 37, 1024 })
+        {
+            var values = MethodHarness.Random(n, n);
+            values[0] = -0f;
+            var keys = new uint[n];
+            var (min, max) = DellaRow.KeysOf(values, keys);
+            var expected = values.Select(v => BitConverter.SingleToUInt32Bits(v) & 0x7FFF_FFFFu).ToArray();
+            Assert.Equal(expected, keys);
+            Assert.Equal(expected.Min(), min);
+            Assert.Equal(expected.Max(), max);
+        }
+        var ranks = Enumerable.Range(0, 1031).Select(i => i * 2083 % 1_000_003).Append(int.MaxValue / 3).ToArray();
+        foreach (var p in new[] { DellaRow.Probability.Of(0.4, 0.2 / 1_000_002), DellaRow.Probability.Of(0, 0.99 / 1_000_002), DellaRow.Probability.Of(0.999, 0) })
+        {
+            var fast = new uint[ranks.Length];
+            DellaRow.Thresholds(p, ranks, fast);
+            Assert.Equal(ranks.Select(r => DellaRow.Threshold(p, r)).ToArray(), fast);
+        }
+    }
+
     [Theory]
     [InlineData(1024, 16)]
     [InlineData(1000, 1 << 20)]

@@ -1,5 +1,4 @@
 using System.Numerics;
-using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -9,9 +8,10 @@ namespace FuseSharp.Merging.Kernels;
 /// DELLA's keep decisions for one row without sorting it: element j is kept when its uniform 32-bit draw is below
 /// <c>threshold(rank_j)</c>, where rank_j is its stable ascending rank of |Δ| in the row and the threshold rises
 /// linearly with the rank. The threshold is monotone, so knowing that rank_j lies in [lo, hi] decides every draw
-/// outside [threshold(lo), threshold(hi)); a histogram of the (order-preserving) keys with about one bin per element
-/// gives each element such an interval in one pass, and only the few undecided elements get their exact rank within
-/// their bin (counted, found among equal keys by position, or from the bin sorted once).
+/// outside [threshold(lo), threshold(hi)); a histogram of the (order-preserving) keys with about one bin per four
+/// elements, spread over the top binades of the row's magnitudes, gives each element such an interval in one pass, and
+/// only the few undecided elements get their exact rank within their bin (counted, found among equal keys by position,
+/// or from the bin sorted once).
 /// The decisions are exactly those of computing every rank (<see cref="Reference"/>), at a fraction of the cost.
 /// </summary>
 public static class DellaRow
@@ -32,7 +32,9 @@ public static class DellaRow
         internal readonly byte[] BinState = new byte[MaxBins]; // 0 not ranked yet, 1 every member ranked in BinRank
         internal int[] BinRank = [];
         internal ulong[] Packed = [];
-        internal int Bins;
+        internal readonly int[] Last = new int[MaxBins];
+        internal int Bins, Shift;
+        internal uint Lo;
 
         public static Workspace ForCurrentThread() => _current ??= new Workspace();
 
@@ -76,10 +78,7 @@ public static class DellaRow
         if (keep.Length < (n + 63) / 64) throw new ArgumentException("keep needs (n + 63) / 64 words", nameof(keep));
         ws.Ensure(n);
         var keys = ws.Keys.AsSpan(0, n);
-        // Non-negative floats order like their bit patterns (-0 is +0).
-        var bitsOf = System.Runtime.InteropServices.MemoryMarshal.Cast<float, uint>(values);
-        TensorPrimitives.BitwiseAnd(bitsOf, 0x7FFF_FFFFu, keys);
-        uint min = TensorPrimitives.Min<uint>(keys), max = TensorPrimitives.Max<uint>(keys);
+        var (min, max) = KeysOf(values, keys);
         var draws = ws.Draws.AsSpan(0, n);
         rng.Fill(start, draws);
         keep[..((n + 63) / 64)].Clear();
@@ -89,47 +88,54 @@ public static class DellaRow
             for (int j = 0; j < n; j++) keep[j >> 6] |= (draws[j] < Threshold(p, j) ? 1UL : 0UL) << (j & 63);
             return Count(keep, n);
         }
-        // About one bin per element (fewer for short rows), so bins are small and few draws are undecided.
-        int binBits = Math.Clamp(BitOperations.Log2((uint)n), 8, 13);
-        int rangeBits = 32 - BitOperations.LeadingZeroCount(max - min);
+        // Bins cover the top LowBinades binades below the maximum (keys are float bits, so a binade is 2^23 keys);
+        // everything smaller, zeros included, shares bin 0. Magnitudes crowd near the top in log scale, so spreading
+        // bins linearly over the full key range from the minimum would leave most bins empty and the top ones crowded.
+        uint lo = max - min > LowBinades << 23 ? max - (LowBinades << 23) : min;
+        int binBits = Math.Clamp(BitOperations.Log2((uint)n) - 2, 7, 13);
+        int rangeBits = 32 - BitOperations.LeadingZeroCount(max - lo);
         int shift = Math.Max(0, rangeBits - binBits);
-        int bins = (int)((max - min) >> shift) + 1;
+        int bins = (int)((max - lo) >> shift) + 1;
         ws.Bins = bins;
+        ws.Lo = lo;
+        ws.Shift = shift;
         var count = ws.Count.AsSpan(0, bins + 1);
         var first = ws.Start.AsSpan(0, bins + 1);
         count.Clear();
-        foreach (var k in keys) count[(int)((k - min) >> shift)]++;
-        // Per bin, the thresholds at its lowest and highest possible rank.
+        foreach (var k in keys) count[BinOf(k, lo, shift)]++;
+        // Per bin, its first rank and the thresholds at its lowest and highest possible rank.
         var low = ws.Low.AsSpan(0, bins);
         var high = ws.High.AsSpan(0, bins);
+        var last = ws.Last.AsSpan(0, bins);
         int acc = 0;
         for (int b = 0; b < bins; b++)
         {
             // Empty bins get harmless values (no element looks them up); no branch on the data.
             first[b] = acc;
-            low[b] = Threshold(p, acc);
-            high[b] = Threshold(p, Math.Max(acc, acc + count[b] - 1));
             acc += count[b];
+            last[b] = Math.Max(first[b], acc - 1);
         }
         first[bins] = n;
+        Thresholds(p, first[..bins], low);
+        Thresholds(p, last, high);
         var undecided = ws.Undecided;
         undecided.Clear();
         int j0 = 0;
         if (Avx2.IsSupported)
         {
             // Eight elements at a time: gather each bin's thresholds; keep below the low one; between the two is undecided.
-            var vMin = Vector256.Create(min);
+            var vLo = Vector256.Create(lo);
             fixed (uint* lowPtr = low, highPtr = high, keyPtr = keys, drawPtr = draws)
             {
                 for (; j0 <= n - 8; j0 += 8)
                 {
-                    var bin = Vector256.AsInt32(Vector256.ShiftRightLogical(Vector256.Load(keyPtr + j0) - vMin, shift));
-                    var lo = Avx2.GatherVector256(lowPtr, bin, 4);
-                    var hi = Avx2.GatherVector256(highPtr, bin, 4);
+                    var bin = Vector256.AsInt32(Vector256.ShiftRightLogical(Vector256.Max(Vector256.Load(keyPtr + j0), vLo) - vLo, shift));
+                    var tLow = Avx2.GatherVector256(lowPtr, bin, 4);
+                    var tHigh = Avx2.GatherVector256(highPtr, bin, 4);
                     var u = Vector256.Load(drawPtr + j0);
-                    var k = Vector256.LessThan(u, lo);
+                    var k = Vector256.LessThan(u, tLow);
                     keep[j0 >> 6] |= (ulong)Vector256.ExtractMostSignificantBits(k) << (j0 & 63);
-                    uint open = Vector256.ExtractMostSignificantBits(~k & Vector256.LessThan(u, hi));
+                    uint open = Vector256.ExtractMostSignificantBits(~k & Vector256.LessThan(u, tHigh));
                     while (open != 0)
                     {
                         undecided.Add(j0 + BitOperations.TrailingZeroCount(open));
@@ -141,7 +147,7 @@ public static class DellaRow
         for (int j = j0; j < n; j++)
         {
             uint u = draws[j];
-            int b = (int)((keys[j] - min) >> shift);
+            int b = BinOf(keys[j], lo, shift);
             bool k = u < low[b];
             keep[j >> 6] |= (k ? 1UL : 0UL) << (j & 63);
             if (!k & (u < high[b])) undecided.Add(j);
@@ -161,8 +167,77 @@ public static class DellaRow
             foreach (int j in undecided)
                 if (draws[j] < Threshold(p, StableRank(keys, j))) keep[j >> 6] |= 1UL << (j & 63);
         }
-        else ResolveUndecided(keys, min, shift, draws, p, keep, ws);
+        else ResolveUndecided(keys, draws, p, keep, ws);
         return Count(keep, n);
+    }
+
+    /// <summary>Keys below <c>max − LowBinades binades</c> share the lowest bin (as many binades as a magnitude usually needs).</summary>
+    private const uint LowBinades = 6;
+
+    /// <summary>The bin of a key: its offset above <paramref name="lo"/> (keys below it count as <paramref name="lo"/>), shifted.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static int BinOf(uint key, uint lo, int shift) => (int)((Math.Max(key, lo) - lo) >> shift);
+
+    /// <summary>
+    /// Effectively computes <c>keys[j] = bits(values[j]) &amp; 0x7FFF_FFFF</c> (order-preserving for |x|; −0 is +0) and
+    /// returns their minimum and maximum, in one pass.
+    /// </summary>
+    internal static (uint Min, uint Max) KeysOf(ReadOnlySpan<float> values, Span<uint> keys)
+    {
+        var bits = System.Runtime.InteropServices.MemoryMarshal.Cast<float, uint>(values);
+        int n = bits.Length, j = 0;
+        uint min = uint.MaxValue, max = 0;
+        if (Vector256.IsHardwareAccelerated && n >= 8)
+        {
+            var mask = Vector256.Create(0x7FFF_FFFFu);
+            var vMin = Vector256.Create(uint.MaxValue);
+            var vMax = Vector256<uint>.Zero;
+            for (; j <= n - 8; j += 8)
+            {
+                var k = Vector256.Create(bits.Slice(j, 8)) & mask;
+                k.CopyTo(keys.Slice(j, 8));
+                vMin = Vector256.Min(vMin, k);
+                vMax = Vector256.Max(vMax, k);
+            }
+            for (int l = 0; l < 8; l++)
+            {
+                min = Math.Min(min, vMin.GetElement(l));
+                max = Math.Max(max, vMax.GetElement(l));
+            }
+        }
+        for (; j < n; j++)
+        {
+            uint k = bits[j] & 0x7FFF_FFFFu;
+            keys[j] = k;
+            min = Math.Min(min, k);
+            max = Math.Max(max, k);
+        }
+        return (min, max);
+    }
+
+    /// <summary>
+    /// Effectively computes <c>destination[i] = Threshold(p, ranks[i])</c>, four at a time: <c>Step · r</c> is
+    /// <c>lo32(Step) · r + (hi32(Step) · r) &lt;&lt; 32</c> (32 × 32 → 64-bit multiplies), exact modulo 2^64 like the scalar form.
+    /// </summary>
+    internal static void Thresholds(Probability p, ReadOnlySpan<int> ranks, Span<uint> destination)
+    {
+        int n = ranks.Length, i = 0;
+        if (Avx2.IsSupported)
+        {
+            var stepLo = Vector256.Create(p.Step & 0xFFFF_FFFFUL).AsUInt32();
+            var stepHi = Vector256.Create(p.Step >> 32).AsUInt32();
+            var b = Vector256.Create(p.Base);
+            for (; i <= n - 8; i += 8)
+            {
+                var r = Vector256.Create(ranks.Slice(i, 8));
+                var lower = Avx2.ConvertToVector256Int64(r.GetLower()).AsUInt32();
+                var upper = Avx2.ConvertToVector256Int64(r.GetUpper()).AsUInt32();
+                var tl = (b + Avx2.Multiply(lower, stepLo) + (Avx2.Multiply(lower, stepHi) << 32)) >> 32;
+                var tu = (b + Avx2.Multiply(upper, stepLo) + (Avx2.Multiply(upper, stepHi) << 32)) >> 32;
+                Vector256.Narrow(tl, tu).CopyTo(destination.Slice(i, 8));
+            }
+        }
+        for (; i < n; i++) destination[i] = Threshold(p, ranks[i]);
     }
 
     /// <summary>Most undecided elements of a row ranked one by one with <see cref="StableRank"/> (each costs a pass over the row's keys).</summary>
@@ -193,20 +268,22 @@ public static class DellaRow
     }
 
     /// <summary>Exact ranks for the undecided elements: members of their bins (in index order), counted or sorted.</summary>
-    private static void ResolveUndecided(Span<uint> keys, uint min, int shift, ReadOnlySpan<uint> draws, Probability p, Span<ulong> keep, Workspace ws)
+    private static void ResolveUndecided(Span<uint> keys, ReadOnlySpan<uint> draws, Probability p, Span<ulong> keep, Workspace ws)
     {
         int n = keys.Length;
+        uint lo = ws.Lo;
+        int shift = ws.Shift;
         // Bin members in index order (a stable counting scatter).
         int bins = ws.Bins;
         var next = ws.Count.AsSpan(0, bins); // reused as fill pointers
         for (int b = 0; b < bins; b++) next[b] = ws.Start[b];
         var members = ws.Members.AsSpan(0, n);
-        for (int j = 0; j < n; j++) members[next[(int)((keys[j] - min) >> shift)]++] = j;
+        for (int j = 0; j < n; j++) members[next[BinOf(keys[j], lo, shift)]++] = j;
         Array.Clear(ws.BinState, 0, bins);
         var binRank = ws.BinRank.AsSpan(0, n); // rank of each member, by position in members, once its bin is ranked
         foreach (int j in ws.Undecided)
         {
-            int b = (int)((keys[j] - min) >> shift);
+            int b = BinOf(keys[j], lo, shift);
             int s = ws.Start[b], c = ws.Start[b + 1] - s;
             var bin = members.Slice(s, c);
             int rank;

@@ -28,7 +28,8 @@ public static class DellaRow
         internal readonly uint[] Low = new uint[MaxBins], High = new uint[MaxBins];
         internal int[] Members = [];
         internal readonly int[] Count = new int[MaxBins + 1], Start = new int[MaxBins + 1];
-        internal readonly List<int> Undecided = [];
+        internal readonly int[] Counts4 = new int[4 * MaxBins];
+        internal int[] Undecided = [];
         internal readonly byte[] BinState = new byte[MaxBins]; // 0 not ranked yet, 1 every member ranked in BinRank
         internal int[] BinRank = [];
         internal ulong[] Packed = [];
@@ -45,6 +46,7 @@ public static class DellaRow
             Draws = new uint[n];
             BinRank = new int[n];
             Members = new int[n];
+            Undecided = new int[n];
             Packed = new ulong[n];
         }
     }
@@ -99,27 +101,26 @@ public static class DellaRow
         ws.Bins = bins;
         ws.Lo = lo;
         ws.Shift = shift;
-        var count = ws.Count.AsSpan(0, bins + 1);
         var first = ws.Start.AsSpan(0, bins + 1);
-        count.Clear();
-        foreach (var k in keys) count[BinOf(k, lo, shift)]++;
+        Histogram(keys, lo, shift, bins, ws);
         // Per bin, its first rank and the thresholds at its lowest and highest possible rank.
         var low = ws.Low.AsSpan(0, bins);
         var high = ws.High.AsSpan(0, bins);
         var last = ws.Last.AsSpan(0, bins);
+        var c = ws.Counts4.AsSpan(0, 4 * bins);
         int acc = 0;
         for (int b = 0; b < bins; b++)
         {
             // Empty bins get harmless values (no element looks them up); no branch on the data.
             first[b] = acc;
-            acc += count[b];
+            acc += c[b] + c[bins + b] + c[2 * bins + b] + c[3 * bins + b];
             last[b] = Math.Max(first[b], acc - 1);
         }
         first[bins] = n;
         Thresholds(p, first[..bins], low);
         Thresholds(p, last, high);
-        var undecided = ws.Undecided;
-        undecided.Clear();
+        var undecidedAll = ws.Undecided.AsSpan(0, n);
+        int open = 0;
         int j0 = 0;
         if (Avx2.IsSupported)
         {
@@ -135,11 +136,11 @@ public static class DellaRow
                     var u = Vector256.Load(drawPtr + j0);
                     var k = Vector256.LessThan(u, tLow);
                     keep[j0 >> 6] |= (ulong)Vector256.ExtractMostSignificantBits(k) << (j0 & 63);
-                    uint open = Vector256.ExtractMostSignificantBits(~k & Vector256.LessThan(u, tHigh));
-                    while (open != 0)
+                    uint mask = Vector256.ExtractMostSignificantBits(~k & Vector256.LessThan(u, tHigh));
+                    while (mask != 0)
                     {
-                        undecided.Add(j0 + BitOperations.TrailingZeroCount(open));
-                        open &= open - 1;
+                        undecidedAll[open++] = j0 + BitOperations.TrailingZeroCount(mask);
+                        mask &= mask - 1;
                     }
                 }
             }
@@ -150,9 +151,11 @@ public static class DellaRow
             int b = BinOf(keys[j], lo, shift);
             bool k = u < low[b];
             keep[j >> 6] |= (k ? 1UL : 0UL) << (j & 63);
-            if (!k & (u < high[b])) undecided.Add(j);
+            undecidedAll[open] = j;
+            open += !k & (u < high[b]) ? 1 : 0;
         }
-        if (undecided.Count > n / 16)
+        var undecided = undecidedAll[..open];
+        if (undecided.Length > n / 16)
         {
             // Many undecided (heavy ties make big bins): rank the whole row once instead.
             var ranks = ws.BinRank.AsSpan(0, n);
@@ -160,19 +163,43 @@ public static class DellaRow
             foreach (int j in undecided)
                 if (draws[j] < Threshold(p, ranks[j])) keep[j >> 6] |= 1UL << (j & 63);
         }
-        else if (undecided.Count <= DirectRankLimit)
+        else if (undecided.Length <= DirectRankLimit)
         {
             // A few undecided (the usual case): each one's stable rank by one vectorised count over the row, cheaper
             // than bucketing the whole row by bin.
             foreach (int j in undecided)
                 if (draws[j] < Threshold(p, StableRank(keys, j))) keep[j >> 6] |= 1UL << (j & 63);
         }
-        else ResolveUndecided(keys, draws, p, keep, ws);
+        else ResolveUndecided(keys, undecided, draws, p, keep, ws);
         return Count(keep, n);
     }
 
     /// <summary>Keys below <c>max − LowBinades binades</c> share the lowest bin (as many binades as a magnitude usually needs).</summary>
     private const uint LowBinades = 6;
+
+    /// <summary>
+    /// Per-bin counts of <paramref name="keys"/> as four interleaved partial histograms in <c>ws.Counts4</c> (summed by
+    /// the caller): BF16 deltas repeat a few values, and one counter incremented by neighbouring elements would chain every
+    /// increment on the previous store.
+    /// </summary>
+    private static void Histogram(ReadOnlySpan<uint> keys, uint lo, int shift, int bins, Workspace ws)
+    {
+        var c = ws.Counts4.AsSpan(0, 4 * bins);
+        c.Clear();
+        var c0 = c[..bins];
+        var c1 = c.Slice(bins, bins);
+        var c2 = c.Slice(2 * bins, bins);
+        var c3 = c.Slice(3 * bins, bins);
+        int n = keys.Length, j = 0;
+        for (; j <= n - 4; j += 4)
+        {
+            c0[BinOf(keys[j], lo, shift)]++;
+            c1[BinOf(keys[j + 1], lo, shift)]++;
+            c2[BinOf(keys[j + 2], lo, shift)]++;
+            c3[BinOf(keys[j + 3], lo, shift)]++;
+        }
+        for (; j < n; j++) c0[BinOf(keys[j], lo, shift)]++;
+    }
 
     /// <summary>The bin of a key: its offset above <paramref name="lo"/> (keys below it count as <paramref name="lo"/>), shifted.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
@@ -247,17 +274,31 @@ public static class DellaRow
     /// The stable ascending rank of element <paramref name="j"/>: <c>#{i &lt; j : key_i ≤ key_j} + #{i &gt; j : key_i &lt; key_j}</c>.
     /// Keys are below 2^31 (sign bit cleared), so signed comparisons order them.
     /// </summary>
-    internal static int StableRank(ReadOnlySpan<uint> keys, int j)
+    internal static unsafe int StableRank(ReadOnlySpan<uint> keys, int j)
     {
         var k = System.Runtime.InteropServices.MemoryMarshal.Cast<uint, int>(keys);
         int kj = k[j], n = k.Length, i = 0, rank = 0;
+        // key_i <= key_j is key_i < key_j + 1 (keys are below 2^31, so key_j + 1 does not overflow).
+        var below = Vector256.Create(kj + 1);
         var vk = Vector256.Create(kj);
-        var acc = Vector256<int>.Zero;
-        for (; i <= j - 8; i += 8) acc -= ~Vector256.GreaterThan(Vector256.Create(k.Slice(i, 8)), vk); // key_i <= key_j adds 1
-        for (; i < j; i++) rank += k[i] <= kj ? 1 : 0;
-        for (i = j + 1; i <= n - 8; i += 8) acc -= Vector256.LessThan(Vector256.Create(k.Slice(i, 8)), vk);
-        for (; i < n; i++) rank += k[i] < kj ? 1 : 0;
-        return rank + Vector256.Sum(acc);
+        var a0 = Vector256<int>.Zero;
+        var a1 = Vector256<int>.Zero;
+        fixed (int* kp = k)
+        {
+            for (; i <= j - 16; i += 16)
+            {
+                a0 -= Vector256.GreaterThan(below, Vector256.Load(kp + i));
+                a1 -= Vector256.GreaterThan(below, Vector256.Load(kp + i + 8));
+            }
+            for (; i < j; i++) rank += kp[i] <= kj ? 1 : 0;
+            for (i = j + 1; i <= n - 16; i += 16)
+            {
+                a0 -= Vector256.GreaterThan(vk, Vector256.Load(kp + i));
+                a1 -= Vector256.GreaterThan(vk, Vector256.Load(kp + i + 8));
+            }
+            for (; i < n; i++) rank += kp[i] < kj ? 1 : 0;
+        }
+        return rank + Vector256.Sum(a0 + a1);
     }
 
     private static int Count(ReadOnlySpan<ulong> keep, int n)
@@ -268,7 +309,7 @@ public static class DellaRow
     }
 
     /// <summary>Exact ranks for the undecided elements: members of their bins (in index order), counted or sorted.</summary>
-    private static void ResolveUndecided(Span<uint> keys, ReadOnlySpan<uint> draws, Probability p, Span<ulong> keep, Workspace ws)
+    private static void ResolveUndecided(Span<uint> keys, ReadOnlySpan<int> undecided, ReadOnlySpan<uint> draws, Probability p, Span<ulong> keep, Workspace ws)
     {
         int n = keys.Length;
         uint lo = ws.Lo;
@@ -281,7 +322,7 @@ public static class DellaRow
         for (int j = 0; j < n; j++) members[next[BinOf(keys[j], lo, shift)]++] = j;
         Array.Clear(ws.BinState, 0, bins);
         var binRank = ws.BinRank.AsSpan(0, n); // rank of each member, by position in members, once its bin is ranked
-        foreach (int j in ws.Undecided)
+        foreach (int j in undecided)
         {
             int b = BinOf(keys[j], lo, shift);
             int s = ws.Start[b], c = ws.Start[b + 1] - s;

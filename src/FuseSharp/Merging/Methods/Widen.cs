@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 using FuseSharp.Merging.Kernels;
 using FuseSharp.Merging.Planning;
 
@@ -57,7 +58,6 @@ public sealed class Widen : IMergeMethod
         int m = task.Inputs.Count;
         long rows = task.Shape[0], cols = task.Shape[1];
         bool transposed = task.IsInputEmbedding;
-        var deltas = MethodHelpers.Deltas(task);
         long n = transposed ? rows : cols;
         // Per "column" (a storage column, or a storage row when transposed): Σ b², Σ θ_i², Σ θ_i·b.
         int width = 1 + 2 * m;
@@ -65,6 +65,7 @@ public sealed class Widen : IMergeMethod
         if (transposed)
         {
             stats = new double[n * width];
+            var deltas = MethodHelpers.Deltas(task);
             Chunked.ForRows(rows, cols, ctx.Cancellation, (r0, count, sc) =>
             {
                 for (long r = r0; r < r0 + count; r++)
@@ -114,21 +115,28 @@ public sealed class Widen : IMergeMethod
         }
         ctx.Diagnostics.EffectiveWeights(w.Select(x => x.Average(v => (double)v)).ToList());
 
-        // θ = θ_b + Σ Δ_i ⊙ w_i[column].
+        // θ = θ_b + Σ Δ_i ⊙ w_i[column], one fused pass over the raw inputs.
         Chunked.ForRows(rows, cols, ctx.Cancellation, (r0, count, sc) =>
         {
+            var x = new float[m][];
+            var wr = new float[m][];
             for (long r = r0; r < r0 + count; r++)
                 foreach (var (start, len, off) in new Segments(r * cols, cols))
                 {
-                    deltas(start, len, sc);
-                    var b = sc.Get(m, len);
+                    var b = sc.Array(m, len);
+                    task.Base!.Source.Read(start, b.AsSpan(0, len));
                     for (int i = 0; i < m; i++)
                     {
-                        var d = sc.Get(i, len);
-                        if (transposed) TensorPrimitives.MultiplyAdd(d, w[i][r], b, b);
-                        else TensorPrimitives.MultiplyAdd(d, w[i].AsSpan((int)off, len), b, b);
+                        x[i] = sc.Array(i, len);
+                        task.Inputs[i].Source.Read(start, x[i].AsSpan(0, len));
                     }
-                    ctx.Output.Write(start, b);
+                    if (transposed)
+                    {
+                        for (int i = 0; i < m; i++) (wr[i] ??= new float[1])[0] = w[i][r];
+                        WeightedDeltas(b, x, wr, 0, 0, len);
+                    }
+                    else WeightedDeltas(b, x, w, (int)off, 1, len);
+                    ctx.Output.Write(start, b.AsSpan(0, len));
                 }
         });
     }
@@ -151,24 +159,20 @@ public sealed class Widen : IMergeMethod
             var f = new float[width][];
             for (int k = 0; k < width; k++) f[k] = new float[cols];
             var sc = ChunkScratch.ForCurrentThread();
+            var x = new float[m][];
             int pending = 0;
             for (long r = r0; r < r1; r++)
             {
                 foreach (var (start, len, off) in new Segments(r * cols, cols))
                 {
-                    var b = sc.Get(m, len);
-                    task.Base!.Source.Read(start, b);
-                    var fb = f[0].AsSpan((int)off, len);
-                    TensorPrimitives.MultiplyAdd(b, b, fb, fb);
+                    var b = sc.Array(m, len);
+                    task.Base!.Source.Read(start, b.AsSpan(0, len));
                     for (int i = 0; i < m; i++)
                     {
-                        var x = sc.Get(i, len);
-                        task.Inputs[i].Source.Read(start, x);
-                        var fx = f[1 + i].AsSpan((int)off, len);
-                        TensorPrimitives.MultiplyAdd(x, x, fx, fx);
-                        var fd = f[1 + m + i].AsSpan((int)off, len);
-                        TensorPrimitives.MultiplyAdd(x, b, fd, fd);
+                        x[i] = sc.Array(i, len);
+                        task.Inputs[i].Source.Read(start, x[i].AsSpan(0, len));
                     }
+                    AccumulateColumnStatistics(b, x, f, (int)off, len);
                 }
                 if (++pending == 16 || r == r1 - 1)
                 {
@@ -186,6 +190,79 @@ public sealed class Widen : IMergeMethod
         for (int g = 0; g < groups; g++)
             for (long j = 0; j < total.Length; j++) total[j] += partial[g][j];
         return total;
+    }
+
+    /// <summary>
+    /// One row segment's contribution to the column statistics: with <c>b</c> the base and <c>x_i</c> the inputs
+    /// (first <paramref name="length"/> elements), effectively <c>f[0] += b·b</c>, <c>f[1+i] += x_i·x_i</c>,
+    /// <c>f[1+m+i] += x_i·b</c> element-wise at column offset <paramref name="offset"/> (multiply, then add: the same
+    /// roundings as <see cref="TensorPrimitives.MultiplyAdd(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float})"/>),
+    /// reading each input once.
+    /// </summary>
+    internal static void AccumulateColumnStatistics(float[] b, float[][] x, float[][] f, int offset, int length)
+    {
+        int m = x.Length, j = 0;
+        if (Vector256.IsHardwareAccelerated && m <= 8)
+        {
+            for (; j <= length - 8; j += 8)
+            {
+                var vb = Vector256.Create(b.AsSpan(j, 8));
+                int c = offset + j;
+                (Vector256.Create(f[0].AsSpan(c, 8)) + vb * vb).CopyTo(f[0].AsSpan(c, 8));
+                for (int i = 0; i < m; i++)
+                {
+                    var vx = Vector256.Create(x[i].AsSpan(j, 8));
+                    var fx = f[1 + i].AsSpan(c, 8);
+                    (vx * vx + Vector256.Create(fx)).CopyTo(fx);
+                    var fd = f[1 + m + i].AsSpan(c, 8);
+                    (vx * vb + Vector256.Create(fd)).CopyTo(fd);
+                }
+            }
+        }
+        for (; j < length; j++)
+        {
+            int c = offset + j;
+            float vb = b[j];
+            f[0][c] = vb * vb + f[0][c];
+            for (int i = 0; i < m; i++)
+            {
+                float vx = x[i][j];
+                f[1 + i][c] = vx * vx + f[1 + i][c];
+                f[1 + m + i][c] = vx * vb + f[1 + m + i][c];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Effectively, for each input i in order, <c>b[j] = (x_i[j] − b₀[j]) · w_i[offset + step·j] + b[j]</c> over the first
+    /// <paramref name="length"/> elements, with b₀ the base values <paramref name="b"/> held on entry (step 0: one weight
+    /// per input, step 1: a weight per column) — the roundings of a subtraction into a task vector followed by
+    /// <see cref="TensorPrimitives.MultiplyAdd(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float})"/>,
+    /// in one pass.
+    /// </summary>
+    internal static void WeightedDeltas(float[] b, float[][] x, float[][] w, int offset, int step, int length)
+    {
+        int m = x.Length, j = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; j <= length - 8; j += 8)
+            {
+                var vb = Vector256.Create(b.AsSpan(j, 8));
+                var acc = vb;
+                for (int i = 0; i < m; i++)
+                {
+                    var vw = step == 0 ? Vector256.Create(w[i][offset]) : Vector256.Create(w[i].AsSpan(offset + j, 8));
+                    acc = (Vector256.Create(x[i].AsSpan(j, 8)) - vb) * vw + acc;
+                }
+                acc.CopyTo(b.AsSpan(j, 8));
+            }
+        }
+        for (; j < length; j++)
+        {
+            float vb = b[j], acc = vb;
+            for (int i = 0; i < m; i++) acc = (x[i][j] - vb) * w[i][offset + step * j] + acc;
+            b[j] = acc;
+        }
     }
 
     private static void MergeVector(TensorMergeContext ctx, double ratio, double calibration)

@@ -1,4 +1,6 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using FuseSharp.Merging.Kernels;
 using FuseSharp.Merging.Planning;
@@ -119,7 +121,6 @@ public sealed class Widen : IMergeMethod
         Chunked.ForRows(rows, cols, ctx.Cancellation, (r0, count, sc) =>
         {
             var x = new float[m][];
-            var wr = new float[m][];
             for (long r = r0; r < r0 + count; r++)
                 foreach (var (start, len, off) in new Segments(r * cols, cols))
                 {
@@ -130,13 +131,10 @@ public sealed class Widen : IMergeMethod
                         x[i] = sc.Array(i, len);
                         task.Inputs[i].Source.Read(start, x[i].AsSpan(0, len));
                     }
-                    if (transposed)
-                    {
-                        for (int i = 0; i < m; i++) (wr[i] ??= new float[1])[0] = w[i][r];
-                        WeightedDeltas(b, x, wr, 0, 0, len);
-                    }
-                    else WeightedDeltas(b, x, w, (int)off, 1, len);
-                    ctx.Output.Write(start, b.AsSpan(0, len));
+                    var o = sc.Array(m + 1, len);
+                    if (transposed) WeightedDeltas(b, x, w, (int)r, 0, o, len);
+                    else WeightedDeltas(b, x, w, (int)off, 1, o, len);
+                    ctx.Output.Write(start, o.AsSpan(0, len));
                 }
         });
     }
@@ -159,20 +157,24 @@ public sealed class Widen : IMergeMethod
             var f = new float[width][];
             for (int k = 0; k < width; k++) f[k] = new float[cols];
             var sc = ChunkScratch.ForCurrentThread();
-            var x = new float[m][];
             int pending = 0;
             for (long r = r0; r < r1; r++)
             {
                 foreach (var (start, len, off) in new Segments(r * cols, cols))
                 {
-                    var b = sc.Array(m, len);
-                    task.Base!.Source.Read(start, b.AsSpan(0, len));
+                    var b = sc.Get(m, len);
+                    task.Base!.Source.Read(start, b);
+                    var fb = f[0].AsSpan((int)off, len);
+                    TensorPrimitives.MultiplyAdd(b, b, fb, fb);
                     for (int i = 0; i < m; i++)
                     {
-                        x[i] = sc.Array(i, len);
-                        task.Inputs[i].Source.Read(start, x[i].AsSpan(0, len));
+                        var x = sc.Get(i, len);
+                        task.Inputs[i].Source.Read(start, x);
+                        var fx = f[1 + i].AsSpan((int)off, len);
+                        TensorPrimitives.MultiplyAdd(x, x, fx, fx);
+                        var fd = f[1 + m + i].AsSpan((int)off, len);
+                        TensorPrimitives.MultiplyAdd(x, b, fd, fd);
                     }
-                    AccumulateColumnStatistics(b, x, f, (int)off, len);
                 }
                 if (++pending == 16 || r == r1 - 1)
                 {
@@ -193,76 +195,41 @@ public sealed class Widen : IMergeMethod
     }
 
     /// <summary>
-    /// One row segment's contribution to the column statistics: with <c>b</c> the base and <c>x_i</c> the inputs
-    /// (first <paramref name="length"/> elements), effectively <c>f[0] += b·b</c>, <c>f[1+i] += x_i·x_i</c>,
-    /// <c>f[1+m+i] += x_i·b</c> element-wise at column offset <paramref name="offset"/> (multiply, then add: the same
-    /// roundings as <see cref="TensorPrimitives.MultiplyAdd(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float})"/>),
-    /// reading each input once.
-    /// </summary>
-    internal static void AccumulateColumnStatistics(float[] b, float[][] x, float[][] f, int offset, int length)
-    {
-        int m = x.Length, j = 0;
-        if (Vector256.IsHardwareAccelerated && m <= 8)
-        {
-            for (; j <= length - 8; j += 8)
-            {
-                var vb = Vector256.Create(b.AsSpan(j, 8));
-                int c = offset + j;
-                (Vector256.Create(f[0].AsSpan(c, 8)) + vb * vb).CopyTo(f[0].AsSpan(c, 8));
-                for (int i = 0; i < m; i++)
-                {
-                    var vx = Vector256.Create(x[i].AsSpan(j, 8));
-                    var fx = f[1 + i].AsSpan(c, 8);
-                    (vx * vx + Vector256.Create(fx)).CopyTo(fx);
-                    var fd = f[1 + m + i].AsSpan(c, 8);
-                    (vx * vb + Vector256.Create(fd)).CopyTo(fd);
-                }
-            }
-        }
-        for (; j < length; j++)
-        {
-            int c = offset + j;
-            float vb = b[j];
-            f[0][c] = vb * vb + f[0][c];
-            for (int i = 0; i < m; i++)
-            {
-                float vx = x[i][j];
-                f[1 + i][c] = vx * vx + f[1 + i][c];
-                f[1 + m + i][c] = vx * vb + f[1 + m + i][c];
-            }
-        }
-    }
-
-    /// <summary>
-    /// Effectively, for each input i in order, <c>b[j] = (x_i[j] − b₀[j]) · w_i[offset + step·j] + b[j]</c> over the first
-    /// <paramref name="length"/> elements, with b₀ the base values <paramref name="b"/> held on entry (step 0: one weight
-    /// per input, step 1: a weight per column) — the roundings of a subtraction into a task vector followed by
+    /// <c>output = b + Σ_i (x_i − b) ⊙ w_i</c> over the first <paramref name="length"/> elements, input by input: for
+    /// each i in order <c>output[j] = (x_i[j] − b[j]) · w_i[offset + step·j] + output[j]</c> (step 0: one weight per
+    /// input, step 1: a weight per column) — the roundings of a subtraction into a task vector followed by
     /// <see cref="TensorPrimitives.MultiplyAdd(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float})"/>,
-    /// in one pass.
+    /// without writing the task vectors.
     /// </summary>
-    internal static void WeightedDeltas(float[] b, float[][] x, float[][] w, int offset, int step, int length)
+    internal static void WeightedDeltas(float[] b, float[][] x, float[][] w, int offset, int step, float[] output, int length)
     {
-        int m = x.Length, j = 0;
-        if (Vector256.IsHardwareAccelerated)
+        if (b.Length < length || output.Length < length) throw new ArgumentException("buffers too short", nameof(output));
+        ref float rb = ref MemoryMarshal.GetArrayDataReference(b);
+        ref float ro = ref MemoryMarshal.GetArrayDataReference(output);
+        for (int i = 0; i < x.Length; i++)
         {
-            for (; j <= length - 8; j += 8)
+            if (x[i].Length < length || w[i].Length < offset + (step == 0 ? 1 : length)) throw new ArgumentException("buffers too short", nameof(w));
+            ref float rx = ref MemoryMarshal.GetArrayDataReference(x[i]);
+            ref float rw = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(w[i]), offset);
+            // The first input adds onto the base itself.
+            ref float racc = ref i == 0 ? ref rb : ref ro;
+            int j = 0;
+            if (Vector256.IsHardwareAccelerated)
             {
-                var vb = Vector256.Create(b.AsSpan(j, 8));
-                var acc = vb;
-                for (int i = 0; i < m; i++)
+                if (step == 0)
                 {
-                    var vw = step == 0 ? Vector256.Create(w[i][offset]) : Vector256.Create(w[i].AsSpan(offset + j, 8));
-                    acc = (Vector256.Create(x[i].AsSpan(j, 8)) - vb) * vw + acc;
+                    var vw = Vector256.Create(rw);
+                    for (; j <= length - 8; j += 8)
+                        ((Vector256.LoadUnsafe(ref rx, (nuint)j) - Vector256.LoadUnsafe(ref rb, (nuint)j)) * vw + Vector256.LoadUnsafe(ref racc, (nuint)j)).StoreUnsafe(ref ro, (nuint)j);
                 }
-                acc.CopyTo(b.AsSpan(j, 8));
+                else
+                    for (; j <= length - 8; j += 8)
+                        ((Vector256.LoadUnsafe(ref rx, (nuint)j) - Vector256.LoadUnsafe(ref rb, (nuint)j)) * Vector256.LoadUnsafe(ref rw, (nuint)j) + Vector256.LoadUnsafe(ref racc, (nuint)j)).StoreUnsafe(ref ro, (nuint)j);
             }
+            for (; j < length; j++)
+                Unsafe.Add(ref ro, j) = (Unsafe.Add(ref rx, j) - Unsafe.Add(ref rb, j)) * Unsafe.Add(ref rw, step * j) + Unsafe.Add(ref racc, j);
         }
-        for (; j < length; j++)
-        {
-            float vb = b[j], acc = vb;
-            for (int i = 0; i < m; i++) acc = (x[i][j] - vb) * w[i][offset + step * j] + acc;
-            b[j] = acc;
-        }
+        if (x.Length == 0) new ReadOnlySpan<float>(b, 0, length).CopyTo(output);
     }
 
     private static void MergeVector(TensorMergeContext ctx, double ratio, double calibration)

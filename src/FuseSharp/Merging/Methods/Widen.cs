@@ -1,9 +1,11 @@
+using System.Buffers;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using FuseSharp.Merging.Kernels;
 using FuseSharp.Merging.Planning;
+using FuseSharp.Tensors;
 
 namespace FuseSharp.Merging.Methods;
 
@@ -43,7 +45,22 @@ public sealed class Widen : IMergeMethod
 
     public void Validate(TensorTask task) => MethodHelpers.RequireCounts(task, Name, needsBase: true, min: 1);
 
-    public long WorkspaceBytes(TensorTask task) => task.Shape.Rank == 2 ? task.Shape[1] * 8L * (3 * task.Inputs.Count + 1) * 64 : 0;
+    /// <summary>
+    /// 2-D tensors: the pooled FP64 group sums of the column statistics (or the per-row statistics of a transposed
+    /// embedding), their total, the threads' F32 row accumulators, and the per-column arrays of changes, ranks, scores
+    /// and weights (about 64 bytes per column and model).
+    /// </summary>
+    public long WorkspaceBytes(TensorTask task)
+    {
+        if (task.Shape.Rank != 2) return 0;
+        int m = task.Inputs.Count, width = 1 + 2 * m;
+        long rows = task.Shape[0], cols = task.Shape[1];
+        long n = task.IsInputEmbedding ? rows : cols;
+        long statistics = task.IsInputEmbedding
+            ? n * width * 8
+            : (StatisticsGroups(rows, cols, m) + 1) * cols * width * 8 + Parallelism.MaxThreads * cols * width * 4L;
+        return statistics + n * m * 64L;
+    }
 
     public void Merge(TensorMergeContext ctx)
     {
@@ -147,13 +164,16 @@ public sealed class Widen : IMergeMethod
     private static double[] ColumnStatistics(TensorTask task, long rows, long cols, CancellationToken ct)
     {
         int m = task.Inputs.Count, width = 1 + 2 * m;
-        long perGroupBytes = cols * width * 8;
-        int groups = (int)Math.Clamp(Math.Min(rows, (64L << 20) / Math.Max(1, perGroupBytes)), 1, 64);
-        var partial = new double[groups][];
+        int groups = StatisticsGroups(rows, cols, m);
+        long groupLength = cols * width;
+        // All groups' FP64 sums in one pooled array, [group][stat][column]: one buffer reused tensor after tensor rather
+        // than large-object garbage per tensor.
+        var partial = ArrayPool<double>.Shared.Rent((int)(groups * groupLength));
+        Array.Clear(partial, 0, (int)(groups * groupLength));
         Chunked.ForEach(groups, ct, g =>
         {
             long r0 = rows * g / groups, r1 = rows * (g + 1) / groups;
-            var acc = partial[g] = new double[cols * width];
+            var acc = partial.AsSpan((int)(g * groupLength), (int)groupLength);
             var f = new float[width][];
             for (int k = 0; k < width; k++) f[k] = new float[cols];
             var sc = ChunkScratch.ForCurrentThread();
@@ -180,18 +200,41 @@ public sealed class Widen : IMergeMethod
                 {
                     for (int k = 0; k < width; k++)
                     {
-                        var fk = f[k];
-                        for (long c = 0; c < cols; c++) acc[c * width + k] += fk[c];
-                        Array.Clear(fk);
+                        AddWidened(f[k], acc.Slice((int)(k * cols), (int)cols));
+                        Array.Clear(f[k]);
                     }
                     pending = 0;
                 }
             }
         });
+        // Groups summed in order into the [column * width + stat] layout the caller reads.
         var total = new double[cols * width];
         for (int g = 0; g < groups; g++)
-            for (long j = 0; j < total.Length; j++) total[j] += partial[g][j];
+            for (int k = 0; k < width; k++)
+            {
+                var pk = partial.AsSpan((int)(g * groupLength + k * cols), (int)cols);
+                for (int c = 0; c < cols; c++) total[c * width + k] += pk[c];
+            }
+        ArrayPool<double>.Shared.Return(partial);
         return total;
+    }
+
+    /// <summary>Row groups of <see cref="ColumnStatistics"/>: fixed by the shape (at most 64, about 64 MB of FP64 sums).</summary>
+    private static int StatisticsGroups(long rows, long cols, int m) =>
+        (int)Math.Clamp(Math.Min(rows, (64L << 20) / Math.Max(1, cols * (1 + 2 * m) * 8)), 1, 64);
+
+    /// <summary><c>acc[c] += (double)f[c]</c>.</summary>
+    private static void AddWidened(ReadOnlySpan<float> f, Span<double> acc)
+    {
+        int c = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; c <= f.Length - 8; c += 8)
+            {
+                var (lower, upper) = Vector256.Widen(Vector256.Create(f.Slice(c, 8)));
+                (Vector256.Create(acc.Slice(c, 4)) + lower).CopyTo(acc.Slice(c, 4));
+                (Vector256.Create(acc.Slice(c + 4, 4)) + upper).CopyTo(acc.Slice(c + 4, 4));
+            }
+        for (; c < f.Length; c++) acc[c] += f[c];
     }
 
     /// <summary>

@@ -313,14 +313,20 @@ public class KernelTests
     {
         var values = Bf16Deltas(n, n);
         values[n / 2] = 1e-40f; // a denormal
-        var rng = new UniformStream(new CounterRandom(5, "wide", 2));
-        foreach (var (d, e) in new[] { (0.5, 0.1), (0.2, 0.19), (0.7, 0.0) })
+        AssertDecidesAsReference(values, new UniformStream(new CounterRandom(5, "wide", 2)), 777, [(0.5, 0.1), (0.2, 0.19), (0.7, 0.0)]);
+    }
+
+    /// <summary>DellaRow.Decide against its full-ranking reference for each (density, ε).</summary>
+    private static void AssertDecidesAsReference(float[] values, UniformStream rng, long start, (double Density, double Epsilon)[] settings)
+    {
+        int n = values.Length;
+        foreach (var (d, e) in settings)
         {
             var p = DellaRow.Probability.Of(d - e, 2 * e / (n - 1));
             var fast = new ulong[(n + 63) / 64];
             var reference = new bool[n];
-            int k1 = DellaRow.Decide(values, 777, rng, p, fast, DellaRow.Workspace.ForCurrentThread());
-            int k2 = DellaRow.Reference(values, 777, rng, p, reference);
+            int k1 = DellaRow.Decide(values, start, rng, p, fast, DellaRow.Workspace.ForCurrentThread());
+            int k2 = DellaRow.Reference(values, start, rng, p, reference);
             for (int j = 0; j < n; j++) Assert.Equal(reference[j], (fast[j >> 6] >> (j & 63) & 1) != 0);
             Assert.Equal(k2, k1);
         }
@@ -357,16 +363,6 @@ public class KernelTests
     public void DellaRow_DecidesExactlyAsFullRanking(int n, int levels)
     {
         var values = Quantised(n, levels, levels).Select((v, i) => i % 9 == 0 ? 0f : v).ToArray();
-        var rng = new UniformStream(new CounterRandom(11, "row", 1));
-        foreach (var (d, e) in new[] { (0.5, 0.15), (0.3, 0.2), (0.9, 0.05) })
-        {
-            var p = DellaRow.Probability.Of(d - e, 2 * e / (n - 1));
-            var fast = new ulong[(n + 63) / 64];
-            var reference = new bool[n];
-            int k1 = DellaRow.Decide(values, 12345, rng, p, fast, DellaRow.Workspace.ForCurrentThread());
-            int k2 = DellaRow.Reference(values, 12345, rng, p, reference);
-            for (int j = 0; j < n; j++) Assert.Equal(reference[j], (fast[j >> 6] >> (j & 63) & 1) != 0);
-            Assert.Equal(k2, k1);
-        }
+        AssertDecidesAsReference(values, new UniformStream(new CounterRandom(11, "row", 1)), 12345, [(0.5, 0.15), (0.3, 0.2), (0.9, 0.05)]);
     }
 }

@@ -282,11 +282,22 @@ public class KernelTests
     [InlineData(3, 37)]
     [InlineData(4, 1024)]
     [InlineData(0, 9)]
-    public void WidenWeightedDeltas_MatchesTheTensorPrimitivesSequence_Bitwise(int m, int length)
+    public void WidenKernels_MatchTheTensorPrimitivesSequence_Bitwise(int m, int length)
     {
         const int offset = 5;
         var b = MethodHarness.Random(length, 1);
         var x = Enumerable.Range(0, m).Select(i => MethodHarness.Random(length, 10 + i).Select((v, j) => b[j] + 0.01f * v).ToArray()).ToArray();
+        // Column statistics: f[0] += b², f[1+i] += x_i², f[1+m+i] += x_i·b.
+        var f = Enumerable.Range(0, 1 + 2 * m).Select(k => MethodHarness.Random(offset + length, 50 + k)).ToArray();
+        var expected = f.Select(a => (float[])a.Clone()).ToArray();
+        System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(b, b, expected[0].AsSpan(offset, length), expected[0].AsSpan(offset, length));
+        for (int i = 0; i < m; i++)
+        {
+            System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(x[i], x[i], expected[1 + i].AsSpan(offset, length), expected[1 + i].AsSpan(offset, length));
+            System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(x[i], b, expected[1 + m + i].AsSpan(offset, length), expected[1 + m + i].AsSpan(offset, length));
+        }
+        FuseSharp.Merging.Methods.Widen.AccumulateColumnStatistics(b, x, f, offset, length);
+        for (int k = 0; k < f.Length; k++) Assert.Equal(expected[k].Select(BitConverter.SingleToInt32Bits), f[k].Select(BitConverter.SingleToInt32Bits));
         // Weighted deltas, per-column and per-input weights: b += (x_i − b₀) ⊙ w_i, input by input.
         var w = Enumerable.Range(0, m).Select(i => MethodHarness.Random(offset + length, 70 + i)).ToArray();
         foreach (int step in new[] { 0, 1 })

@@ -177,24 +177,20 @@ public sealed class Widen : IMergeMethod
             var f = new float[width][];
             for (int k = 0; k < width; k++) f[k] = new float[cols];
             var sc = ChunkScratch.ForCurrentThread();
+            var x = new float[m][];
             int pending = 0;
             for (long r = r0; r < r1; r++)
             {
                 foreach (var (start, len, off) in new Segments(r * cols, cols))
                 {
-                    var b = sc.Get(m, len);
-                    task.Base!.Source.Read(start, b);
-                    var fb = f[0].AsSpan((int)off, len);
-                    TensorPrimitives.MultiplyAdd(b, b, fb, fb);
+                    var b = sc.Array(m, len);
+                    task.Base!.Source.Read(start, b.AsSpan(0, len));
                     for (int i = 0; i < m; i++)
                     {
-                        var x = sc.Get(i, len);
-                        task.Inputs[i].Source.Read(start, x);
-                        var fx = f[1 + i].AsSpan((int)off, len);
-                        TensorPrimitives.MultiplyAdd(x, x, fx, fx);
-                        var fd = f[1 + m + i].AsSpan((int)off, len);
-                        TensorPrimitives.MultiplyAdd(x, b, fd, fd);
+                        x[i] = sc.Array(i, len);
+                        task.Inputs[i].Source.Read(start, x[i].AsSpan(0, len));
                     }
+                    AccumulateColumnStatistics(b, x, f, (int)off, len);
                 }
                 if (++pending == 16 || r == r1 - 1)
                 {
@@ -217,6 +213,51 @@ public sealed class Widen : IMergeMethod
             }
         ArrayPool<double>.Shared.Return(partial);
         return total;
+    }
+
+    /// <summary>
+    /// One row segment's contribution to the column statistics, with <c>b</c> the base and <c>x_i</c> the inputs
+    /// (first <paramref name="length"/> elements) and column offset <paramref name="offset"/>: <c>f[0] += b·b</c>,
+    /// then per input <c>f[1+i] += x_i·x_i</c> and <c>f[1+m+i] += x_i·b</c>, element-wise (multiply, then add: the
+    /// roundings of <see cref="TensorPrimitives.MultiplyAdd(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float})"/>);
+    /// both sums of an input in one pass over it.
+    /// </summary>
+    internal static void AccumulateColumnStatistics(float[] b, float[][] x, float[][] f, int offset, int length)
+    {
+        int m = x.Length;
+        bool ok = f.Length == 1 + 2 * m && b.Length >= length;
+        for (int k = 0; ok && k < f.Length; k++) ok = f[k].Length >= offset + length && (k == 0 || k > m || x[k - 1].Length >= length);
+        if (!ok) throw new ArgumentException("f needs 1 + 2m rows of offset + length, b and x length elements", nameof(f));
+        ref float rb = ref MemoryMarshal.GetArrayDataReference(b);
+        ref float rf = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(f[0]), offset);
+        int j = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; j <= length - 8; j += 8)
+            {
+                var vb = Vector256.LoadUnsafe(ref rb, (nuint)j);
+                (vb * vb + Vector256.LoadUnsafe(ref rf, (nuint)j)).StoreUnsafe(ref rf, (nuint)j);
+            }
+        for (; j < length; j++) Unsafe.Add(ref rf, j) = Unsafe.Add(ref rb, j) * Unsafe.Add(ref rb, j) + Unsafe.Add(ref rf, j);
+        for (int i = 0; i < m; i++)
+        {
+            ref float rx = ref MemoryMarshal.GetArrayDataReference(x[i]);
+            ref float rxx = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(f[1 + i]), offset);
+            ref float rxb = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(f[1 + m + i]), offset);
+            j = 0;
+            if (Vector256.IsHardwareAccelerated)
+                for (; j <= length - 8; j += 8)
+                {
+                    var vx = Vector256.LoadUnsafe(ref rx, (nuint)j);
+                    (vx * vx + Vector256.LoadUnsafe(ref rxx, (nuint)j)).StoreUnsafe(ref rxx, (nuint)j);
+                    (vx * Vector256.LoadUnsafe(ref rb, (nuint)j) + Vector256.LoadUnsafe(ref rxb, (nuint)j)).StoreUnsafe(ref rxb, (nuint)j);
+                }
+            for (; j < length; j++)
+            {
+                float vx = Unsafe.Add(ref rx, j);
+                Unsafe.Add(ref rxx, j) = vx * vx + Unsafe.Add(ref rxx, j);
+                Unsafe.Add(ref rxb, j) = vx * Unsafe.Add(ref rb, j) + Unsafe.Add(ref rxb, j);
+            }
+        }
     }
 
     /// <summary>Row groups of <see cref="ColumnStatistics"/>: fixed by the shape (at most 64, about 64 MB of FP64 sums).</summary>

@@ -253,31 +253,6 @@ public class KernelTests
     }
 
     [Theory]
-    [InlineData(1, 1, true)]
-    [InlineData(1, 1027, true)]
-    [InlineData(2, 37, false)]
-    [InlineData(6, 100, true)]
-    [InlineData(0, 19, true)]
-    public void GramCombine_MatchesTheTensorPrimitivesSequence_Bitwise(int m, int length, bool withBase)
-    {
-        var x = Enumerable.Range(0, m).Select(i => MethodHarness.Random(length, 30 + i)).ToArray();
-        var b = MethodHarness.Random(length, 29);
-        x = [.. x, b];
-        if (m > 0) x[0][0] = -0f; // a signed zero, with and without a base term to add it to
-        var f = Enumerable.Range(0, m).Select(i => 0.3f - 0.2f * i).ToArray();
-        const float fb = 0.55f;
-        var want = new float[length];
-        if (withBase) System.Numerics.Tensors.TensorPrimitives.Multiply(b, fb, want);
-        for (int i = 0; i < m; i++) System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(x[i], f[i], want, want);
-        var got = new float[length];
-        FuseSharp.Merging.Methods.Gram.Combine(x, f, withBase ? b : null, fb, got, length);
-        Assert.Equal(want.Select(BitConverter.SingleToInt32Bits), got.Select(BitConverter.SingleToInt32Bits));
-        // In place over the base, as WriteCombination calls it.
-        FuseSharp.Merging.Methods.Gram.Combine(x, f, withBase ? b : null, fb, b, length);
-        Assert.Equal(want.Select(BitConverter.SingleToInt32Bits), b.Select(BitConverter.SingleToInt32Bits));
-    }
-
-    [Theory]
     [InlineData(1, 1)]
     [InlineData(3, 37)]
     [InlineData(4, 1024)]

@@ -1,6 +1,5 @@
 using System.Numerics;
 using System.Numerics.Tensors;
-using System.Runtime.Intrinsics;
 using FuseSharp.Merging.Kernels;
 using FuseSharp.Merging.Planning;
 
@@ -174,48 +173,22 @@ internal static class Gram
     {
         var f = coefficients.Select(x => (float)x).ToArray();
         float fb = (float)baseCoefficient;
-        int m = inputs.Count;
         Chunked.For(ctx.Count, ctx.Cancellation, (_, start, length, sc) =>
         {
-            var x = sc.Arrays(m + 1, length);
-            if (baseInput is not null) baseInput.Source.Read(start, x[m].AsSpan(0, length));
-            for (int i = 0; i < m; i++) inputs[i].Source.Read(start, x[i].AsSpan(0, length));
-            Combine(x, f, baseInput is null ? null : x[m], fb, x[m], length);
-            ctx.Output.Write(start, x[m].AsSpan(0, length));
-        });
-    }
-
-    /// <summary>
-    /// <c>output = fb·b, then output = f_i·x_i + output</c> for each input in order (0 in place of <c>fb·b</c> without a
-    /// base), over the first <paramref name="length"/> elements, in one pass: the roundings of
-    /// <see cref="TensorPrimitives.Multiply(ReadOnlySpan{float}, float, Span{float})"/> followed by one
-    /// <see cref="TensorPrimitives.MultiplyAdd(ReadOnlySpan{float}, float, ReadOnlySpan{float}, Span{float})"/> per input.
-    /// <paramref name="output"/> may be <paramref name="b"/>; <paramref name="x"/> holds at least <c>f.Length</c> arrays.
-    /// </summary>
-    internal static void Combine(float[][] x, float[] f, float[]? b, float fb, float[] output, int length)
-    {
-        int m = f.Length;
-        if (output.Length < length || (b is not null && b.Length < length)) throw new ArgumentException("buffers too short", nameof(output));
-        for (int i = 0; i < m; i++)
-            if (x[i].Length < length) throw new ArgumentException("buffers too short", nameof(x));
-        ref float ro = ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(output);
-        ref float rb = ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(b ?? output);
-        int j = 0;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            for (; j <= length - 8; j += 8)
+            var acc = sc.Get(0, length);
+            var x = sc.Get(1, length);
+            if (baseInput is not null)
             {
-                var acc = b is null ? Vector256<float>.Zero : Vector256.LoadUnsafe(ref rb, (nuint)j) * fb;
-                for (int i = 0; i < m; i++)
-                    acc = Vector256.LoadUnsafe(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(x[i]), (nuint)j) * f[i] + acc;
-                acc.StoreUnsafe(ref ro, (nuint)j);
+                baseInput.Source.Read(start, acc);
+                TensorPrimitives.Multiply(acc, fb, acc);
             }
-        }
-        for (; j < length; j++)
-        {
-            float acc = b is null ? 0f : System.Runtime.CompilerServices.Unsafe.Add(ref rb, j) * fb;
-            for (int i = 0; i < m; i++) acc = x[i][j] * f[i] + acc;
-            System.Runtime.CompilerServices.Unsafe.Add(ref ro, j) = acc;
-        }
+            else acc.Clear();
+            for (int i = 0; i < inputs.Count; i++)
+            {
+                inputs[i].Source.Read(start, x);
+                TensorPrimitives.MultiplyAdd(x, f[i], acc, acc);
+            }
+            ctx.Output.Write(start, acc);
+        });
     }
 }

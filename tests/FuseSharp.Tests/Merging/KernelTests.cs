@@ -1,4 +1,5 @@
 using FuseSharp.Merging.Kernels;
+using FuseSharp.Merging.Methods;
 using FuseSharp.Tensors;
 using Xunit;
 
@@ -87,10 +88,13 @@ public class KernelTests
         }
     }
 
-    [Fact]
-    public void MergeChunk_MatchesItsScalarReference_ForEveryMaskKindAndMode()
+    [Theory]
+    [InlineData(1000, false)]
+    [InlineData(1003, true)]
+    [InlineData(5, true)]
+    public void MergeChunk_MatchesItsScalarReference_ForEveryMaskKindAndMode(int n, bool elementScale)
     {
-        const int n = 1000, m = 4;
+        const int m = 4;
         var b = MethodHarness.Random(n, 11);
         var x = new float[m][];
         for (int i = 0; i < m; i++) x[i] = MethodHarness.Random(n, 10 + i).Select((v, j) => b[j] + 0.5f * v).ToArray();
@@ -105,6 +109,14 @@ public class KernelTests
         for (int w = 0; w < words.Length; w++) words[w] = rng.NextUInt64(w);
         var scaled = SparseMask.Range(n + 64, new MaskKey(0.1f, long.MinValue), MaskKey.Max, 0);
         scaled.Scale = 1.7f;
+        using var perElement = new FloatBuffer(n + 64, zero: true);
+        if (elementScale)
+        {
+            // DELLA's inverse keep probabilities: a positive per-element factor instead of the scalar one.
+            var f = perElement.Slice(0, n + 64);
+            for (int j = 0; j < f.Length; j++) f[j] = 1f / (0.3f + 0.001f * (j % 400));
+            scaled.ElementScale = perElement;
+        }
         var masks = new SparseMask?[] { null, SparseMask.Range(n + 64, new MaskKey(0.25f, 300), new MaskKey(0.375f, 700), 0), SparseMask.FromBits(bits, 0), scaled };
         float[] weights = [0.7f, 1f, -0.4f, 0.5f], flip = [1, 1, -1, 1];
         foreach (bool consensus in new[] { true, false })
@@ -120,10 +132,12 @@ public class KernelTests
                     Assert.Equal(c2, c1);
                     for (int j = 0; j < n; j++) Assert.True(Math.Abs(b1[j] - b2[j]) <= 1e-6f * (1 + Math.Abs(b2[j])), $"[{j}] {b1[j]} vs {b2[j]} ({consensus}, {basis})");
                     for (int i = 0; i < m; i++) Assert.Equal(ss2[i], ss1[i], 3);
-                    // Without diagnostics the merged values are bit-identical.
+                    // Without diagnostics (the per-model specialised loops) the merged values are bit-identical, and the inputs untouched.
                     var b3 = (float[])b.Clone();
+                    var before = x.Select(a => (float[])a.Clone()).ToArray();
                     TaskVectorKernels.MergeChunk(x, m, b3, 64, masks, weights, flip, consensus, basis, tie, count, normalize, 1.8f, 0.9f, new double[m], diagnostics: false);
-                    Assert.Equal(b1, b3);
+                    Assert.Equal(b1.Select(BitConverter.SingleToInt32Bits), b3.Select(BitConverter.SingleToInt32Bits));
+                    Assert.Equal(before, x);
                 }
     }
 

@@ -48,6 +48,10 @@ public class KernelTests
                 Assert.Equal(expected, sel.IndexOfEqual(series, ranks[k], q));
             }
         }
+        // Without sums the pass finds the same elements.
+        var noSums = OrderStatistics.Select(n, 2, [ranksA, ranksB], produce, 42, default, sums: false);
+        for (int s = 0; s < 2; s++)
+            Assert.Equal(sel.Results[s].Select(r => (r.Rank, r.Value, r.Less, r.Equal)), noSums.Results[s].Select(r => (r.Rank, r.Value, r.Less, r.Equal)));
     }
 
     [Fact]

@@ -161,7 +161,8 @@ public static class Sparsify
         }
 
         var selection = ranks.Any(r => r.Count > 0)
-            ? OrderStatistics.Select(n, m, ranks.Select(r => (IReadOnlyList<long>)r).ToList(), abs, 0x5EED_0F_5E1EC7UL ^ (ulong)n, ct)
+            ? OrderStatistics.Select(n, m, ranks.Select(r => (IReadOnlyList<long>)r).ToList(), abs, 0x5EED_0F_5E1EC7UL ^ (ulong)n, ct,
+                sums: models.Any(i => settings[i].Rescale))
             : null;
 
         foreach (int i in models)

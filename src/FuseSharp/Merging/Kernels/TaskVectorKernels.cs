@@ -179,7 +179,7 @@ public static class TaskVectorKernels
     {
         if (_work is null || _work.Length <= index) System.Array.Resize(ref _work, Math.Max(index + 1, MaxVectorModels + 1));
         var a = _work[index];
-        if (a is null || a.Length < length) _work[index] = a = GC.AllocateUninitializedArray<float>(Math.Max(length, Chunked.Size));
+        if (a is null || a.Length < length) _work[index] = a = GC.AllocateUninitializedArray<float>(Math.Max(length, Block));
         return a;
     }
 
@@ -196,32 +196,14 @@ public static class TaskVectorKernels
         const int w = 8;
         int n = b.Length, vectorEnd = n - n % w;
         if (vectorEnd == 0) return 0;
-        var bs = b[..vectorEnd];
-        var election = consensus ? Work(m, vectorEnd).AsSpan(0, vectorEnd) : default;
-        election.Clear();
-        var dv = new float[]?[m];
+        // Per model: how it is masked, and its constants (hoisted out of every loop).
+        Span<byte> kind = stackalloc byte[m]; // 0 keep all, 1 key range, 2 bits
+        var terms = new ModelTerms[m];
         for (int i = 0; i < m; i++)
         {
             var mk = masks[i];
-            var d = Work(i, vectorEnd);
-            dv[i] = d;
-            var terms = new ModelTerms(weights[i], mk?.Scale ?? 1f, mk?.ElementScale, consensus ? basis : null);
-            if (mk is null || mk.IsAll) MaskModel(new KeepAll(), x[i], bs, d, election, start, terms);
-            else if (mk.Bits is null) MaskModel(new KeepRange(mk.Low, mk.High), x[i], bs, d, election, start, terms);
-            else MaskModel(new KeepBits(mk.Bits.RawWords), x[i], bs, d, election, start, terms);
-        }
-        var zero = Vector<float>.Zero;
-        if (!consensus)
-        {
-            var vScalarScale = new Vector<float>(lambda / (normalize ? scalarDivisor : 1f));
-            for (int j = 0; j < vectorEnd; j += w)
-            {
-                var mix = zero;
-                for (int i = 0; i < m; i++) mix += new Vector<float>(dv[i]!, j);
-                var bv = new Vector<float>(bs.Slice(j, w));
-                (bv + vScalarScale * mix).CopyTo(bs.Slice(j, w));
-            }
-            return vectorEnd;
+            kind[i] = (byte)(mk is null || mk.IsAll ? 0 : mk.Bits is null ? 1 : 2);
+            terms[i] = new ModelTerms(weights[i], mk?.Scale ?? 1f, mk?.ElementScale, consensus ? basis : null);
         }
         Span<Vector<float>> vDiv = stackalloc Vector<float>[m];
         Span<bool> flipped = stackalloc bool[m];
@@ -230,33 +212,69 @@ public static class TaskVectorKernels
             vDiv[i] = countDivisor ? Vector<float>.One : new Vector<float>(weights[i]);
             flipped[i] = !(flip[i] > 0);
         }
+        var dv = new float[m][];
+        for (int i = 0; i < m; i++) dv[i] = Work(i, Block);
+        var election = Work(m, Block);
+        var zero = Vector<float>.Zero;
+        var vScalarScale = new Vector<float>(lambda / (normalize ? scalarDivisor : 1f));
         var vLambda = new Vector<float>(lambda);
         var tiePos = tieSign > 0 ? Vector<int>.AllBitsSet : Vector<int>.Zero;
         var tieNeg = tieSign < 0 ? Vector<int>.AllBitsSet : Vector<int>.Zero;
-        for (int j = 0; j < vectorEnd; j += w)
+        // Blocks small enough that the per-model outputs stay in L1 while the combine loop reads them back.
+        for (int b0 = 0; b0 < vectorEnd; b0 += Block)
         {
-            var e = new Vector<float>(election.Slice(j, w));
-            var atZero = Vector.Equals(e, zero);
-            var pos = Vector.GreaterThan(e, zero) | (tiePos & atZero);
-            var neg = Vector.LessThan(e, zero) | (tieNeg & atZero);
-            var mix = zero;
-            var div = zero;
+            int len = Math.Min(Block, vectorEnd - b0);
+            var bs = b.Slice(b0, len);
+            var el = election.AsSpan(0, len);
+            if (consensus) el.Clear();
             for (int i = 0; i < m; i++)
             {
-                var di = new Vector<float>(dv[i]!, j);
-                // sign(flip_i · D_i) agrees with the elected sign: with flip -1, "positive" means D_i < 0.
-                var gt = Vector.GreaterThan(di, zero);
-                var lt = Vector.LessThan(di, zero);
-                var agree = flipped[i] ? (pos & lt) | (neg & gt) : (pos & gt) | (neg & lt);
-                mix += Vector.ConditionalSelect(agree, di, zero);
-                div += Vector.ConditionalSelect(agree, vDiv[i], zero);
+                var xs = x[i].AsSpan(b0, len);
+                long first = start + b0;
+                var mk = masks[i];
+                if (kind[i] == 0) MaskModel(new KeepAll(), xs, bs, dv[i], el, first, terms[i]);
+                else if (kind[i] == 1) MaskModel(new KeepRange(mk!.Low, mk.High), xs, bs, dv[i], el, first, terms[i]);
+                else MaskModel(new KeepBits(mk!.Bits!.RawWords), xs, bs, dv[i], el, first, terms[i]);
             }
-            div = Vector.ConditionalSelect(Vector.Equals(div, zero), Vector<float>.One, div);
-            var bv = new Vector<float>(bs.Slice(j, w));
-            (bv + vLambda * (normalize ? mix / div : mix)).CopyTo(bs.Slice(j, w));
+            if (!consensus)
+            {
+                for (int j = 0; j < len; j += w)
+                {
+                    var mix = zero;
+                    for (int i = 0; i < m; i++) mix += new Vector<float>(dv[i], j);
+                    var bv = new Vector<float>(bs.Slice(j, w));
+                    (bv + vScalarScale * mix).CopyTo(bs.Slice(j, w));
+                }
+                continue;
+            }
+            for (int j = 0; j < len; j += w)
+            {
+                var e = new Vector<float>(election, j);
+                var atZero = Vector.Equals(e, zero);
+                var pos = Vector.GreaterThan(e, zero) | (tiePos & atZero);
+                var neg = Vector.LessThan(e, zero) | (tieNeg & atZero);
+                var mix = zero;
+                var div = zero;
+                for (int i = 0; i < m; i++)
+                {
+                    var di = new Vector<float>(dv[i], j);
+                    // sign(flip_i · D_i) agrees with the elected sign: with flip -1, "positive" means D_i < 0.
+                    var gt = Vector.GreaterThan(di, zero);
+                    var lt = Vector.LessThan(di, zero);
+                    var agree = flipped[i] ? (pos & lt) | (neg & gt) : (pos & gt) | (neg & lt);
+                    mix += Vector.ConditionalSelect(agree, di, zero);
+                    div += Vector.ConditionalSelect(agree, vDiv[i], zero);
+                }
+                div = Vector.ConditionalSelect(Vector.Equals(div, zero), Vector<float>.One, div);
+                var bv = new Vector<float>(bs.Slice(j, w));
+                (bv + vLambda * (normalize ? mix / div : mix)).CopyTo(bs.Slice(j, w));
+            }
         }
         return vectorEnd;
     }
+
+    /// <summary>Elements per block of <see cref="MergeChunkSpecialised"/> (a multiple of 64, so bit-mask words are whole).</summary>
+    private const int Block = 1024;
 
     /// <summary>One model's constants for <see cref="MaskModel"/>; <see cref="Election"/> null when no election is summed.</summary>
     private readonly record struct ModelTerms(float Weight, float Scale, Methods.FloatBuffer? ElementScale, ElectionBasis? Election);
@@ -266,7 +284,7 @@ public static class TaskVectorKernels
     /// <c>m · scale_j · w</c> per element) into <paramref name="dOut"/>, and the election term added to
     /// <paramref name="election"/> (D, the unweighted <c>m · scale</c>, or sign(D)).
     /// </summary>
-    private static void MaskModel<TKeep>(TKeep keep, float[] x, ReadOnlySpan<float> b, float[] dOut, Span<float> election, long start, ModelTerms t)
+    private static void MaskModel<TKeep>(TKeep keep, ReadOnlySpan<float> x, ReadOnlySpan<float> b, float[] dOut, Span<float> election, long start, ModelTerms t)
         where TKeep : struct, IKeep
     {
         const int w = 8;
@@ -279,7 +297,7 @@ public static class TaskVectorKernels
             var scales = es.Slice(start, n);
             for (int j = 0; j < n; j += w)
             {
-                var mi = keep.Apply(new Vector<float>(x, j) - new Vector<float>(b.Slice(j, w)), start + j);
+                var mi = keep.Apply(new Vector<float>(x.Slice(j, w)) - new Vector<float>(b.Slice(j, w)), start + j);
                 var perElement = new Vector<float>(scales.Slice(j, w));
                 var di = mi * perElement * vWeight;
                 di.CopyTo(dOut, j);
@@ -290,13 +308,13 @@ public static class TaskVectorKernels
         if (t.Election is null)
         {
             for (int j = 0; j < n; j += w)
-                (keep.Apply(new Vector<float>(x, j) - new Vector<float>(b.Slice(j, w)), start + j) * vWeightScale).CopyTo(dOut, j);
+                (keep.Apply(new Vector<float>(x.Slice(j, w)) - new Vector<float>(b.Slice(j, w)), start + j) * vWeightScale).CopyTo(dOut, j);
             return;
         }
         var el = t.Election.Value;
         for (int j = 0; j < n; j += w)
         {
-            var mi = keep.Apply(new Vector<float>(x, j) - new Vector<float>(b.Slice(j, w)), start + j);
+            var mi = keep.Apply(new Vector<float>(x.Slice(j, w)) - new Vector<float>(b.Slice(j, w)), start + j);
             var di = mi * vWeightScale;
             di.CopyTo(dOut, j);
             var ev = new Vector<float>(election.Slice(j, w));

@@ -214,6 +214,14 @@ public class KernelTests
         long start = (1L << 32) - 500; // crosses a 2^32 boundary
         rng.Fill(start, u);
         for (int j = 0; j < u.Length; j++) Assert.Equal(rng.At(start + j), u[j]);
+        // The fused keep bits: whole words, short tails, a word across the 2^32 boundary.
+        uint t = Sparsify.KeepThreshold(0.4);
+        foreach (var (first, length) in new[] { (0L, 64), (640L, 61), (1L << 32, 5), ((1L << 32) - 32, 64), ((1L << 32) - 3, 64) })
+        {
+            ulong expected = 0;
+            for (int j = 0; j < length; j++) if (rng.At(first + j) < t) expected |= 1UL << j;
+            Assert.Equal(expected, rng.BitsBelow(first, length, t));
+        }
         var big = new uint[1 << 20];
         rng.Fill(0, big);
         var bins = new int[16];

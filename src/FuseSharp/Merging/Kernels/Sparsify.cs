@@ -255,22 +255,8 @@ public static class Sparsify
     public static void FillBernoulli(UniformStream rng, long start, int length, uint threshold, Span<ulong> words)
     {
         if ((start & 63) != 0) throw new ArgumentException("start must be a multiple of 64", nameof(start));
-        Span<uint> u = stackalloc uint[64];
-        var t = new System.Numerics.Vector<uint>(threshold);
-        int w8 = System.Numerics.Vector<uint>.Count;
         for (int w = 0; w < words.Length; w++)
-        {
-            int n = Math.Min(64, length - w * 64);
-            var draws = u[..n];
-            rng.Fill(start + w * 64, draws);
-            ulong bits = 0;
-            int j = 0;
-            if (w8 == 8)
-                for (; j <= n - 8; j += 8)
-                    bits |= (ulong)UniformStream.MaskBits(System.Numerics.Vector.AsVectorInt32(System.Numerics.Vector.LessThan(new System.Numerics.Vector<uint>(draws.Slice(j, 8)), t))) << j;
-            for (; j < n; j++) bits |= (draws[j] < threshold ? 1UL : 0UL) << j;
-            words[w] = bits;
-        }
+            words[w] = rng.BitsBelow(start + w * 64, Math.Min(64, length - w * 64), threshold);
     }
 
     // ---- DELLA MagPrune: per-row rank-based keep probabilities ----

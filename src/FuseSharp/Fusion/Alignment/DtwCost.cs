@@ -108,6 +108,10 @@ internal sealed class DtwCostMatrix
     private readonly int[][] _tgtStripped;
     private readonly int[][] _tgtRaw;
 
+    // Per position (tokens sharing a distinct string may differ in markers): the bytes of text it stands for (TextBytes).
+    private readonly int[] _srcBytes;
+    private readonly int[] _tgtBytes;
+
     // Character sets of the stripped strings (interned id mod 64): disjoint sets mean no common character.
     private readonly ulong[] _srcSig;
     private readonly ulong[] _tgtSig;
@@ -159,6 +163,8 @@ internal sealed class DtwCostMatrix
             _tgtStripped[u] = Intern(_tgtStrippedText[u]);
             _tgtRaw[u] = Intern(tgtDistinct[u]);
         }
+        _srcBytes = blending.Select(t => TextBytes(t, blendingMarker)).ToArray();
+        _tgtBytes = @base.Select(t => TextBytes(t, baseMarker)).ToArray();
         _peq = new ulong[alphabet.Count];
         _srcSig = _srcStripped.Select(Signature).ToArray();
         _tgtSig = _tgtStripped.Select(Signature).ToArray();
@@ -224,11 +230,46 @@ internal sealed class DtwCostMatrix
         return 0;
     }
 
-    /// <summary>Length in code points of blending position <paramref name="i"/>'s string without markers (for the band's centre line).</summary>
-    public int BlendingLength(int i) => _srcStripped[_rowKey[i]].Length;
+    /// <summary>Bytes of text blending position <paramref name="i"/> stands for, as its form tells (<see cref="TextBytes"/>; for the band's centre line).</summary>
+    public int BlendingBytes(int i) => _srcBytes[i];
 
-    /// <summary>Length in code points of base position <paramref name="j"/>'s string without markers.</summary>
-    public int BaseLength(int j) => _tgtStripped[_colKey[j]].Length;
+    /// <summary>Bytes of text base position <paramref name="j"/> stands for.</summary>
+    public int BaseBytes(int j) => _tgtBytes[j];
+
+    /// <summary>
+    /// How many UTF-8 bytes of text a token stands for, estimated from its form, so that two tokenizations of the same
+    /// text advance alike: byte-level BPE pieces (marker <c>Ġ</c>) spell one byte per character of the GPT-2 byte
+    /// alphabet (<c>Ã©</c> is the two bytes of "é", <c>Ċ</c> a newline); SentencePiece pieces spell text, with a
+    /// byte-fallback piece <c>&lt;0x0A&gt;</c> one byte; the marker is one byte (a space); other characters count their UTF-8
+    /// bytes (decoded strings). Counting characters instead lets the centre line drift by a token per newline or
+    /// non-ASCII letter, and a band around a drifted line holds a much dearer path. Only the upper bound depends on it.
+    /// </summary>
+    internal static int TextBytes(string token, string marker)
+    {
+        bool byteLevel = marker == "Ġ";
+        int n = 0;
+        for (int k = 0; k < token.Length; k++)
+        {
+            char ch = token[k];
+            if (marker.Length == 1 && ch == marker[0]) n++;
+            else if (byteLevel && IsByteAlphabet(ch)) n++;
+            else if (!byteLevel && ch == '<' && k + 5 < token.Length && token[k + 1] == '0' && token[k + 2] == 'x' && char.IsAsciiHexDigit(token[k + 3]) && char.IsAsciiHexDigit(token[k + 4]) && token[k + 5] == '>')
+            {
+                n++;
+                k += 5;
+            }
+            else if (char.IsHighSurrogate(ch) && k + 1 < token.Length && char.IsLowSurrogate(token[k + 1]))
+            {
+                n += 4;
+                k++;
+            }
+            else n += ch < 0x80 ? 1 : ch < 0x800 ? 2 : 3;
+        }
+        return n;
+    }
+
+    /// <summary>The characters GPT-2's byte-to-unicode map uses for the 256 bytes.</summary>
+    private static bool IsByteAlphabet(char ch) => ch is >= '!' and <= '~' or >= '\u00A1' and <= '\u00AC' or >= '\u00AE' and <= '\u0143';
 
     /// <summary>
     /// The memo (distinct pair -> cost; not computed yet: -1 for int, NaN for double) for the table's inner loop. T is
@@ -444,6 +485,7 @@ internal sealed class DtwCostMatrix
         string a = _srcStrippedText[s], b = _tgtStrippedText[t];
         bool plain = a.Length == _srcStripped[s].Length && b.Length == _tgtStripped[t].Length;
         if (plain && distance != Math.Abs(a.Length - b.Length)) return false;
+        if (plain && a.Length == b.Length) return distance == 0; // equal lengths: containing is being equal
         return a.Contains(b, StringComparison.Ordinal) || b.Contains(a, StringComparison.Ordinal);
     }
 

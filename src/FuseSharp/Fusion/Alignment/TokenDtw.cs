@@ -132,7 +132,7 @@ public static class TokenDtw
         return Traceback(moves!, n, m, total);
     }
 
-    /// <summary>Half-width of the upper-bound band around the character-offset centre line, in tokens.</summary>
+    /// <summary>Half-width of the upper-bound band around the text-offset centre line, in tokens.</summary>
     internal const int BandHalfWidth = 24;
 
     /// <summary>The moves the forward pass decided, stored per row over the row's computed column range.</summary>
@@ -145,8 +145,8 @@ public static class TokenDtw
     }
 
     /// <summary>
-    /// Per row, a connected band of columns around the base position at the same relative character offset as the
-    /// row's blending token (marker-stripped lengths), widened by <paramref name="halfWidth"/>. Connected: every row
+    /// Per row, a connected band of columns around the base position at the same relative text offset as the row's
+    /// blending token (bytes of text, <see cref="DtwCostMatrix.TextBytes"/>), widened by <paramref name="halfWidth"/>. Connected: every row
     /// overlaps the previous one, bounds never decrease, row 0 starts at column 0 and the last row ends at m − 1, so
     /// the band holds a valid path and its cost is an upper bound of the optimum.
     /// </summary>
@@ -154,15 +154,15 @@ public static class TokenDtw
     {
         int n = costs.Rows, m = costs.Columns;
         var cumT = new long[m + 1];
-        for (int j = 0; j < m; j++) cumT[j + 1] = cumT[j] + Math.Max(1, costs.BaseLength(j));
+        for (int j = 0; j < m; j++) cumT[j + 1] = cumT[j] + Math.Max(1, costs.BaseBytes(j));
         long totalS = 0;
-        for (int i = 0; i < n; i++) totalS += Math.Max(1, costs.BlendingLength(i));
+        for (int i = 0; i < n; i++) totalS += Math.Max(1, costs.BlendingBytes(i));
         var lo = new int[n];
         var hi = new int[n];
         long cumS = 0;
         for (int i = 0; i < n; i++)
         {
-            int len = Math.Max(1, costs.BlendingLength(i));
+            int len = Math.Max(1, costs.BlendingBytes(i));
             double mid = (cumS + len / 2.0) * cumT[m] / totalS;
             cumS += len;
             int c = Array.BinarySearch(cumT, (long)mid);
@@ -239,8 +239,9 @@ public static class TokenDtw
             : T.CreateTruncating(typeof(T) == typeof(int) ? ub : ub + 1e-9 * Math.Max(1, Math.Abs(ub)));
         int[]? rowLo = keepMoves ? new int[n] : null, rowHi = keepMoves ? new int[n] : null;
         long[]? rowOffset = keepMoves ? new long[n + 1] : null;
-        // Full tables need every cell; pruned ones grow the buffer as rows come.
-        byte[] data = keepMoves ? new byte[Math.Min((long)n * m, double.IsPositiveInfinity(ub) && bandLo is null ? Array.MaxLength : 1L << 16)] : [];
+        // Full tables need every cell; pruned ones start at up to 16 MB and grow the buffer as rows come. Every byte
+        // read is written first, so the buffer is not cleared.
+        byte[] data = keepMoves ? GC.AllocateUninitializedArray<byte>((int)Math.Min((long)n * m, double.IsPositiveInfinity(ub) && bandLo is null ? Array.MaxLength : 1L << 24)) : [];
         long used = 0;
         var memo = costs.Memo<T>();
         var colKey = costs.ColumnKeys;
@@ -343,6 +344,22 @@ public static class TokenDtw
         var restRowV = Vector128.CreateScalarUnsafe(restRow);
         bool live = leftLive, done = true;
         int k = j, last = lastLive;
+        if (!bounded && limit == (typeof(T) == typeof(int) ? T.CreateTruncating(int.MaxValue) : Infinity<T>()))
+        {
+            // Unbounded (the full table, the upper-bound band): every cell is live, the row runs to the end.
+            for (; k <= end; k++)
+            {
+                T c = Unsafe.Add(ref memo, rowBase + Unsafe.Add(ref colKey, k));
+                if (Missing(c)) break;
+                l = Vector128.CreateScalarUnsafe(c) + Min(Min(Vector128.CreateScalarUnsafe(Unsafe.Add(ref prev, k)), Vector128.CreateScalarUnsafe(Unsafe.Add(ref prev, k + 1))), l);
+                Unsafe.Add(ref cur, k + 1) = l.ToScalar();
+            }
+            j = k;
+            left = l.ToScalar();
+            leftLive = true;
+            lastLive = k - 1;
+            return k > end;
+        }
         for (; k <= end; k++)
         {
             if (k > stopAfter && !live) break;

@@ -188,6 +188,21 @@ public class DtwTests
         }
     }
 
+    [Theory]
+    [InlineData("Ġthe", "Ġ", 4)]
+    [InlineData("Ã©", "Ġ", 2)]          // "é" as GPT-2 byte characters: its two UTF-8 bytes
+    [InlineData("ä¸Ń", "Ġ", 3)]         // "中"
+    [InlineData("ĊĊ", "Ġ", 2)]
+    [InlineData("中", "Ġ", 3)]           // a decoded string under a byte-level marker: UTF-8 bytes
+    [InlineData("▁the", "▁", 4)]
+    [InlineData("▁é", "▁", 3)]
+    [InlineData("<0x0A>", "▁", 1)]       // SentencePiece byte fallback
+    [InlineData("<0x0G>", "▁", 6)]
+    [InlineData("😀", "▁", 4)]
+    [InlineData("", "▁", 0)]
+    public void TextBytesFollowTheTokenizerFamily(string token, string marker, int bytes) =>
+        Assert.Equal(bytes, DtwCostMatrix.TextBytes(token, marker));
+
     [Fact]
     public void LongDocumentsKeepOnlyARowOfCosts()
     {

@@ -486,6 +486,7 @@ internal sealed class DtwCostMatrix
         bool plain = a.Length == _srcStripped[s].Length && b.Length == _tgtStripped[t].Length;
         if (plain && distance != Math.Abs(a.Length - b.Length)) return false;
         if (plain && a.Length == b.Length) return distance == 0; // equal lengths: containing is being equal
+        if (plain && Math.Min(a.Length, b.Length) <= 1) return true; // one symbol (or none) at distance |b| - 1: it occurs
         return a.Contains(b, StringComparison.Ordinal) || b.Contains(a, StringComparison.Ordinal);
     }
 

@@ -234,9 +234,11 @@ public static class TokenDtw
         var restCols = bounded ? Array.ConvertAll(restColsReal!, T.CreateTruncating) : null;
         // The bounds are sums of float costs; a hair of slack keeps rounding from pruning a cell on the boundary
         // (integer sums are exact). Unbounded: every value is live, +∞ included, as in float64.
+        T everything = typeof(T) == typeof(int) ? T.CreateTruncating(int.MaxValue) : inf;
         T limit = double.IsPositiveInfinity(ub)
-            ? (typeof(T) == typeof(int) ? T.CreateTruncating(int.MaxValue) : inf)
+            ? everything
             : T.CreateTruncating(typeof(T) == typeof(int) ? ub : ub + 1e-9 * Math.Max(1, Math.Abs(ub)));
+        long filled = 0;
         int[]? rowLo = keepMoves ? new int[n] : null, rowHi = keepMoves ? new int[n] : null;
         long[]? rowOffset = keepMoves ? new long[n + 1] : null;
         // Full tables need every cell; pruned ones start at up to 16 MB and grow the buffer as rows come. Every byte
@@ -309,6 +311,16 @@ public static class TokenDtw
             prevLo = lo;
             prevHi = hi;
             prevLastLive = lastLive;
+            // A bound that prunes little costs more than it saves (the bounded row loop does more per cell). Past the
+            // first eighth of the rows, with over three quarters of the cells so far live, the rest is filled
+            // unbounded. Still exact: pruned cells read as +∞, so every value is at least the true one, and every
+            // cell the traceback needs (live under the bound) has a live predecessor chain, computed exactly.
+            filled += hi - lo + 1;
+            if (bounded && i + 1 >= Math.Max(8, n / 8) && filled > 0.75 * (i + 1) * m)
+            {
+                bounded = false;
+                limit = everything;
+            }
             if (i == n - 1)
             {
                 moves = keepMoves ? new Moves { RowLo = rowLo!, RowHi = rowHi!, RowOffset = rowOffset!, Data = data } : null;

@@ -91,7 +91,7 @@ internal static class FusionBench
             DtwPhases(pairs);
             return;
         }
-        foreach (var variant in new[] { DtwVariant.FuseLlm, DtwVariant.FuseChatV2 })
+        foreach (var variant in Enum.GetValues<DtwVariant>())
         {
             foreach (var (b, s, sm, name) in pairs.Take(Math.Max(1, pairCount)))
             {
@@ -134,7 +134,7 @@ internal static class FusionBench
             }
             return best;
         }
-        foreach (var variant in new[] { DtwVariant.FuseLlm, DtwVariant.FuseChatV2 })
+        foreach (var variant in Enum.GetValues<DtwVariant>())
         foreach (var (b, s, sm, name) in pairs)
         {
             var tie = variant.TieOrder();
@@ -143,12 +143,26 @@ internal static class FusionBench
             TokenDtw.Moves? mv = null;
             double tCold = Cpu(() => { var c = new DtwCostMatrix(s, b, variant, sm, "▁"); TokenDtw.Fill(c, tie, double.PositiveInfinity, null, null, null, null, true, out mv); cm = c; });
             double tWarm = Cpu(() => TokenDtw.Fill(cm!, tie, double.PositiveInfinity, null, null, null, null, true, out mv), 5);
+            double tAll = Cpu(() => new DtwCostMatrix(s, b, variant, sm, "▁").ComputeAll());
             double tAlignFull = Cpu(() => TokenDtw.Align(s, b, variant, sm, "▁", DtwMode.Full), 5);
             double tAlignBand = Cpu(() => TokenDtw.Align(s, b, variant, sm, "▁", DtwMode.Banded), 5);
             var cm2 = new DtwCostMatrix(s, b, variant, sm, "▁");
             double tBand = Cpu(() => TokenDtw.TextBand(cm2, TokenDtw.BandHalfWidth), 5);
             double tFloors = Cpu(() => { cm2.RowFloors(); cm2.ColumnFloors(); }, 5);
-            Console.WriteLine($"  phases {variant} {name} {b.Length}x{s.Length}: pairs {cm!.PairsComputed}, ctor {tCtor * 1e3:0.00} ms, fill+misses {tCold * 1e3:0.00} ms, fill warm {tWarm * 1e3:0.00} ms, align full {tAlignFull * 1e3:0.00} ms ({b.Length / tAlignFull / 1e3:0.0}k tok/s cpu), banded {tAlignBand * 1e3:0.00} ms ({b.Length / tAlignBand / 1e3:0.0}k tok/s cpu), textband {tBand * 1e3:0.00} floors {tFloors * 1e3:0.00}");
+            // How much the exact band prunes: the upper bound from the band, the floors' lower bounds, the cells filled.
+            var (lo, hi) = TokenDtw.TextBand(cm2, TokenDtw.BandHalfWidth);
+            double ub = TokenDtw.Fill(cm2, tie, double.PositiveInfinity, lo, hi, null, null, false, out _);
+            var rowFloors = cm2.RowFloors();
+            var colFloors = cm2.ColumnFloors();
+            var rows = new double[rowFloors.Length + 1];
+            for (int i = rowFloors.Length - 1; i >= 0; i--) rows[i] = rows[i + 1] + rowFloors[i];
+            var cols = new double[colFloors.Length + 1];
+            for (int j = colFloors.Length - 1; j >= 0; j--) cols[j] = cols[j + 1] + colFloors[j];
+            double opt = TokenDtw.Fill(cm2, tie, ub, null, null, rows, cols, true, out var pm);
+            long filled = 0;
+            for (int i = 0; i < pm!.RowLo.Length; i++) filled += pm.RowHi[i] - pm.RowLo[i] + 1;
+            Console.WriteLine($"  pruning {variant} {name}: optimum {opt}, band bound {ub}, floors {rows[0]} / {cols[0]}, cells filled {filled} of {(long)b.Length * s.Length} ({100.0 * filled / ((long)b.Length * s.Length):0.0}%)");
+            Console.WriteLine($"  phases {variant} {name} {b.Length}x{s.Length}: pairs {cm!.PairsComputed}, ctor {tCtor * 1e3:0.00} ms, ctor+all pairs {tAll * 1e3:0.00} ms, fill+misses {tCold * 1e3:0.00} ms, fill warm {tWarm * 1e3:0.00} ms, align full {tAlignFull * 1e3:0.00} ms ({b.Length / tAlignFull / 1e3:0.0}k tok/s cpu), banded {tAlignBand * 1e3:0.00} ms ({b.Length / tAlignBand / 1e3:0.0}k tok/s cpu), textband {tBand * 1e3:0.00} floors {tFloors * 1e3:0.00}");
         }
     }
 

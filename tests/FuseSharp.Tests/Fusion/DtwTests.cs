@@ -70,13 +70,7 @@ public class DtwTests
             {
                 var r = TokenDtw.AlignReference(s, t, variant, "Ġ", "▁");
                 foreach (var mode in new[] { DtwMode.Full, DtwMode.Banded })
-                {
-                    var a = TokenDtw.Align(s, t, variant, "Ġ", "▁", mode);
-                    Assert.Equal(r.TotalCost, a.TotalCost);
-                    Assert.Equal(r.PathLength, a.PathLength);
-                    Assert.Equal(FusionFixtures.Show(r.BaseToBlending()), FusionFixtures.Show(a.BaseToBlending()));
-                    Assert.Equal(FusionFixtures.Show(r.BlendingToBase()), FusionFixtures.Show(a.BlendingToBase()));
-                }
+                    AssertSame(r, TokenDtw.Align(s, t, variant, "Ġ", "▁", mode));
             }
         }
     }
@@ -104,14 +98,104 @@ public class DtwTests
             if (s.Count == 0) s.Add("▁");
             foreach (var variant in Enum.GetValues<DtwVariant>())
             {
-                var full = TokenDtw.Align(s, b, variant, "▁", "▁", DtwMode.Full);
-                var band = TokenDtw.Align(s, b, variant, "▁", "▁", DtwMode.Banded);
-                Assert.Equal(full.TotalCost, band.TotalCost);
-                Assert.Equal(FusionFixtures.Show(full.BaseToBlending()), FusionFixtures.Show(band.BaseToBlending()));
-                Assert.Equal(FusionFixtures.Show(full.BlendingToBase()), FusionFixtures.Show(band.BlendingToBase()));
+                var plain = Plain(s, b, variant, "▁", "▁");
+                AssertSame(plain, TokenDtw.Align(s, b, variant, "▁", "▁", DtwMode.Full));
+                AssertSame(plain, TokenDtw.Align(s, b, variant, "▁", "▁", DtwMode.Banded));
             }
         }
     }
+
+    /// <summary>The plain path the fast ones are checked against: float64 costs computed pair by pair on demand, the full table.</summary>
+    private static DtwAlignment Plain(IReadOnlyList<string> s, IReadOnlyList<string> b, DtwVariant variant, string sm, string bm) =>
+        TokenDtw.Align(new DtwCostMatrix(s, b, variant, sm, bm, realCosts: true), variant.TieOrder(), DtwMode.Full, computeAll: false);
+
+    private static void AssertSame(DtwAlignment expected, DtwAlignment actual)
+    {
+        Assert.Equal(BitConverter.DoubleToInt64Bits(expected.TotalCost), BitConverter.DoubleToInt64Bits(actual.TotalCost));
+        Assert.Equal(expected.PathLength, actual.PathLength);
+        Assert.Equal(FusionFixtures.Show(expected.BaseToBlending()), FusionFixtures.Show(actual.BaseToBlending()));
+        Assert.Equal(FusionFixtures.Show(expected.BlendingToBase()), FusionFixtures.Show(actual.BlendingToBase()));
+    }
+
+    [Fact]
+    public void FastPathsEqualPlainFloatTable()
+    {
+        // Every combination of: integer or float64 table (int32 recurrence for FuseLLM / FuseChat v2), costs all up front
+        // (four-lane Myers) or pair by pair, full or banded; against the plain float64 full table. Lengths 1..70 cover
+        // the 4-cell move groups' tails; a small alphabet with markers, empty stripped strings and a long token makes
+        // ties, FuseChat v2's fallback and the > 64-symbol path.
+        var rng = new Random(77);
+        string[] alphabet = ["▁a", "a", "b", "▁", "ab", "▁ab", "ba", "c", "▁c", "aa", "abc", "▁bca", "é", "😀a", "▁" + new string('a', 70), "cab"];
+        for (int trial = 0; trial < 120; trial++)
+        {
+            int n = rng.Next(1, 71), m = rng.Next(1, 71);
+            var s = Enumerable.Range(0, n).Select(_ => alphabet[rng.Next(alphabet.Length)].Replace('▁', 'Ġ')).ToArray();
+            var t = Enumerable.Range(0, m).Select(_ => alphabet[rng.Next(alphabet.Length)]).ToArray();
+            foreach (var variant in Enum.GetValues<DtwVariant>())
+            {
+                var plain = Plain(s, t, variant, "Ġ", "▁");
+                foreach (bool real in new[] { false, true })
+                foreach (bool all in new[] { false, true })
+                foreach (var mode in new[] { DtwMode.Full, DtwMode.Banded })
+                {
+                    var costs = new DtwCostMatrix(s, t, variant, "Ġ", "▁", realCosts: real);
+                    Assert.Equal(!real && variant != DtwVariant.FuseChatV1, costs.IntegerCosts);
+                    AssertSame(plain, TokenDtw.Align(costs, variant.TieOrder(), mode, computeAll: all));
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void AllPairsUpFrontEqualPairByPairCosts()
+    {
+        // The four-lane Myers table against the reference's per-cell cost: groups of 1..4 lanes, patterns of 1..64
+        // symbols (and 65: pair by pair), empty stripped strings, substrings (FuseChat v1's discount), astral characters.
+        var rng = new Random(5);
+        string letters = "abcde";
+        string Word(int len) => new(Enumerable.Range(0, len).Select(_ => letters[rng.Next(letters.Length)]).ToArray());
+        var pool = new List<string> { "▁", "", "😀", "▁😀b", "a\uD800", new string('a', 64), new string('a', 65), "▁" + new string('b', 64) };
+        foreach (int len in new[] { 1, 2, 3, 5, 8, 13, 31, 32, 33, 63, 64 }) pool.Add(Word(len));
+        for (int i = 0; i < 20; i++) pool.Add(Word(rng.Next(1, 9)));
+        // Substrings of pool words, with and without markers.
+        for (int i = 0; i < 10; i++)
+        {
+            var w = pool[rng.Next(8, pool.Count)];
+            int a = rng.Next(w.Length), l = rng.Next(0, w.Length - a + 1);
+            pool.Add((rng.Next(2) == 0 ? "▁" : "") + w.Substring(a, l));
+        }
+        foreach (int rows in new[] { 1, 2, 3, 4, 5, 9, pool.Count })
+        {
+            var s = pool.OrderBy(_ => rng.Next()).Take(rows).Select(x => x.Replace('▁', 'Ġ')).ToArray();
+            var t = pool.OrderBy(_ => rng.Next()).ToArray();
+            foreach (var variant in Enum.GetValues<DtwVariant>())
+            {
+                var all = new DtwCostMatrix(s, t, variant, "Ġ", "▁");
+                all.ComputeAll();
+                for (int i = 0; i < s.Length; i++)
+                {
+                    int rowBase = all.RowBase(i);
+                    for (int j = 0; j < t.Length; j++)
+                        Assert.Equal(TokenDtw.ReferenceCost(s[i], t[j], variant, "Ġ", "▁"), all.Cost(rowBase, j));
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData("Ġthe", "Ġ", 4)]
+    [InlineData("Ã©", "Ġ", 2)]          // "é" as GPT-2 byte characters: its two UTF-8 bytes
+    [InlineData("ä¸Ń", "Ġ", 3)]         // "中"
+    [InlineData("ĊĊ", "Ġ", 2)]
+    [InlineData("中", "Ġ", 3)]           // a decoded string under a byte-level marker: UTF-8 bytes
+    [InlineData("▁the", "▁", 4)]
+    [InlineData("▁é", "▁", 3)]
+    [InlineData("<0x0A>", "▁", 1)]       // SentencePiece byte fallback
+    [InlineData("<0x0G>", "▁", 6)]
+    [InlineData("😀", "▁", 4)]
+    [InlineData("", "▁", 0)]
+    public void TextBytesFollowTheTokenizerFamily(string token, string marker, int bytes) =>
+        Assert.Equal(bytes, DtwCostMatrix.TextBytes(token, marker));
 
     [Fact]
     public void LongDocumentsKeepOnlyARowOfCosts()

@@ -1,4 +1,5 @@
 using FuseSharp.Merging.Kernels;
+using FuseSharp.Merging.Methods;
 using FuseSharp.Tensors;
 using Xunit;
 
@@ -47,6 +48,10 @@ public class KernelTests
                 Assert.Equal(expected, sel.IndexOfEqual(series, ranks[k], q));
             }
         }
+        // Without sums the pass finds the same elements.
+        var noSums = OrderStatistics.Select(n, 2, [ranksA, ranksB], produce, 42, default, sums: false);
+        for (int s = 0; s < 2; s++)
+            Assert.Equal(sel.Results[s].Select(r => (r.Rank, r.Value, r.Less, r.Equal)), noSums.Results[s].Select(r => (r.Rank, r.Value, r.Less, r.Equal)));
     }
 
     [Fact]
@@ -87,10 +92,13 @@ public class KernelTests
         }
     }
 
-    [Fact]
-    public void MergeChunk_MatchesItsScalarReference_ForEveryMaskKindAndMode()
+    [Theory]
+    [InlineData(1000, false)]
+    [InlineData(1003, true)]
+    [InlineData(5, true)]
+    public void MergeChunk_MatchesItsScalarReference_ForEveryMaskKindAndMode(int n, bool elementScale)
     {
-        const int n = 1000, m = 4;
+        const int m = 4;
         var b = MethodHarness.Random(n, 11);
         var x = new float[m][];
         for (int i = 0; i < m; i++) x[i] = MethodHarness.Random(n, 10 + i).Select((v, j) => b[j] + 0.5f * v).ToArray();
@@ -105,6 +113,14 @@ public class KernelTests
         for (int w = 0; w < words.Length; w++) words[w] = rng.NextUInt64(w);
         var scaled = SparseMask.Range(n + 64, new MaskKey(0.1f, long.MinValue), MaskKey.Max, 0);
         scaled.Scale = 1.7f;
+        using var perElement = new FloatBuffer(n + 64, zero: true);
+        if (elementScale)
+        {
+            // DELLA's inverse keep probabilities: a positive per-element factor instead of the scalar one.
+            var f = perElement.Slice(0, n + 64);
+            for (int j = 0; j < f.Length; j++) f[j] = 1f / (0.3f + 0.001f * (j % 400));
+            scaled.ElementScale = perElement;
+        }
         var masks = new SparseMask?[] { null, SparseMask.Range(n + 64, new MaskKey(0.25f, 300), new MaskKey(0.375f, 700), 0), SparseMask.FromBits(bits, 0), scaled };
         float[] weights = [0.7f, 1f, -0.4f, 0.5f], flip = [1, 1, -1, 1];
         foreach (bool consensus in new[] { true, false })
@@ -120,11 +136,37 @@ public class KernelTests
                     Assert.Equal(c2, c1);
                     for (int j = 0; j < n; j++) Assert.True(Math.Abs(b1[j] - b2[j]) <= 1e-6f * (1 + Math.Abs(b2[j])), $"[{j}] {b1[j]} vs {b2[j]} ({consensus}, {basis})");
                     for (int i = 0; i < m; i++) Assert.Equal(ss2[i], ss1[i], 3);
-                    // Without diagnostics the merged values are bit-identical.
+                    // Without diagnostics (the per-model specialised loops) the merged values are bit-identical, and the inputs untouched.
                     var b3 = (float[])b.Clone();
+                    var before = x.Select(a => (float[])a.Clone()).ToArray();
                     TaskVectorKernels.MergeChunk(x, m, b3, 64, masks, weights, flip, consensus, basis, tie, count, normalize, 1.8f, 0.9f, new double[m], diagnostics: false);
-                    Assert.Equal(b1, b3);
+                    Assert.Equal(b1.Select(BitConverter.SingleToInt32Bits), b3.Select(BitConverter.SingleToInt32Bits));
+                    Assert.Equal(before, x);
                 }
+    }
+
+    [Fact]
+    public void SceEraseTerms_MatchSeparatePasses()
+    {
+        foreach (var (n, keyed) in new[] { (1003, true), (64, false), (7, true) }) CheckEraseTerms(n, keyed);
+    }
+
+    private static void CheckEraseTerms(int n, bool keyed)
+    {
+        var keys = Quantised(n, 5, 12);                      // many keys equal to the threshold
+        var low = new MaskKey(keys[n / 2], 3 + n / 3);       // ties at the threshold cut by index
+        var d0 = MethodHarness.Random(n, 70).Select((v, j) => j % 9 == 0 ? 0f : v).ToArray();
+        var d1 = MethodHarness.Random(n, 71);
+        float[] fast = new float[3 * n], slow = new float[3 * n];
+        var df = new[] { (float[])d0.Clone(), (float[])d1.Clone() };
+        var ds = new[] { (float[])d0.Clone(), (float[])d1.Clone() };
+        for (int i = 0; i < 2; i++)
+        {
+            FuseSharp.Merging.Methods.Sce.EraseTerms(df[i], keys, 128, low, keyed, 0.3f + i, fast.AsSpan(0, n), fast.AsSpan(n, n), fast.AsSpan(2 * n, n), first: i == 0);
+            FuseSharp.Merging.Methods.Sce.EraseTermsReference(ds[i], keys, 128, low, keyed, 0.3f + i, slow.AsSpan(0, n), slow.AsSpan(n, n), slow.AsSpan(2 * n, n), first: i == 0);
+            Assert.Equal(ds[i].Select(BitConverter.SingleToInt32Bits), df[i].Select(BitConverter.SingleToInt32Bits));
+        }
+        Assert.Equal(slow, fast); // sums, maxima, minima (a max/min of ±0 may differ only in the zero's sign)
     }
 
     [Fact]
@@ -196,6 +238,14 @@ public class KernelTests
         long start = (1L << 32) - 500; // crosses a 2^32 boundary
         rng.Fill(start, u);
         for (int j = 0; j < u.Length; j++) Assert.Equal(rng.At(start + j), u[j]);
+        // The fused keep bits: whole words, short tails, a word across the 2^32 boundary.
+        uint t = Sparsify.KeepThreshold(0.4);
+        foreach (var (first, length) in new[] { (0L, 64), (640L, 61), (1L << 32, 5), ((1L << 32) - 32, 64), ((1L << 32) - 3, 64) })
+        {
+            ulong expected = 0;
+            for (int j = 0; j < length; j++) if (rng.At(first + j) < t) expected |= 1UL << j;
+            Assert.Equal(expected, rng.BitsBelow(first, length, t));
+        }
         var big = new uint[1 << 20];
         rng.Fill(0, big);
         var bins = new int[16];

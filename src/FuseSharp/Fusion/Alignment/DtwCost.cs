@@ -1,3 +1,6 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
 namespace FuseSharp.Fusion.Alignment;
 
 /// <summary>
@@ -87,8 +90,12 @@ internal sealed class DtwCostMatrix
     private readonly int[] _rowKey;   // blending position -> distinct blending string
     private readonly int[] _colKey;   // base position -> distinct base string
     private readonly int _cols;       // distinct base strings
-    private readonly double[] _memo;  // distinct pair -> cost; NaN = not computed yet (or one row's worth, see _rowMemo)
+    // Distinct pair -> cost (or one row's worth, see _rowMemo): int costs (-1 = not computed yet) when every cost is an
+    // integer and every path sum fits (FuseLLM, FuseChat v2), else float64 costs (NaN = not computed yet).
+    private readonly int[]? _intMemo;
+    private readonly double[]? _realMemo;
     private readonly bool _rowMemo;   // too many distinct pairs to keep: memoize the current distinct row only
+    private bool _complete;           // every distinct pair computed (ComputeAll)
     private int _memoRow = -1;
 
     // Per distinct blending string: marker removed (text, interned code points); marker replaced by the base marker (v2's fallback).
@@ -101,6 +108,10 @@ internal sealed class DtwCostMatrix
     private readonly int[][] _tgtStripped;
     private readonly int[][] _tgtRaw;
 
+    // Per position (tokens sharing a distinct string may differ in markers): the bytes of text it stands for (TextBytes).
+    private readonly int[] _srcBytes;
+    private readonly int[] _tgtBytes;
+
     // Character sets of the stripped strings (interned id mod 64): disjoint sets mean no common character.
     private readonly ulong[] _srcSig;
     private readonly ulong[] _tgtSig;
@@ -109,7 +120,9 @@ internal sealed class DtwCostMatrix
     private readonly ulong[] _peq;
     private int _loaded = -1;
 
-    public DtwCostMatrix(IReadOnlyList<string> blending, IReadOnlyList<string> @base, DtwVariant variant, string blendingMarker, string baseMarker)
+    // realCosts: keep float64 costs even where integer ones are exact (the plain path the integer table is tested against).
+    public DtwCostMatrix(IReadOnlyList<string> blending, IReadOnlyList<string> @base, DtwVariant variant, string blendingMarker, string baseMarker,
+        bool realCosts = false)
     {
         _variant = variant;
         // FuseLLM and FuseChat v1 costs depend on the marker-stripped strings alone, so tokens that differ only in
@@ -120,8 +133,6 @@ internal sealed class DtwCostMatrix
         _cols = tgtDistinct.Count;
         long cells = (long)srcDistinct.Count * _cols;
         _rowMemo = cells > MaxMemo;
-        _memo = new double[_rowMemo ? _cols : cells];
-        Array.Fill(_memo, double.NaN);
 
         var alphabet = new Dictionary<int, int>();
         int[] Intern(string text)
@@ -152,10 +163,36 @@ internal sealed class DtwCostMatrix
             _tgtStripped[u] = Intern(_tgtStrippedText[u]);
             _tgtRaw[u] = Intern(tgtDistinct[u]);
         }
+        _srcBytes = blending.Select(t => TextBytes(t, blendingMarker)).ToArray();
+        _tgtBytes = @base.Select(t => TextBytes(t, baseMarker)).ToArray();
         _peq = new ulong[alphabet.Count];
         _srcSig = _srcStripped.Select(Signature).ToArray();
         _tgtSig = _tgtStripped.Select(Signature).ToArray();
+
+        // A distance is at most the longer string; a path has at most n + m - 1 cells. Integer sums are exact and
+        // equal the reference's float64 sums (every partial sum is an integer below 2^53), so the integer table takes
+        // the same decisions; below IntInfinity / 2 no sum (nor +inf plus a few costs) can overflow.
+        long longest = 1;
+        foreach (var a in _srcStripped.Concat(_srcHarmonized).Concat(_tgtStripped).Concat(_tgtRaw)) longest = Math.Max(longest, a.Length);
+        IntegerCosts = !realCosts && variant != DtwVariant.FuseChatV1 && (blending.Count + (long)@base.Count) * longest < IntInfinity / 2;
+        long memoLength = _rowMemo ? _cols : cells;
+        if (IntegerCosts)
+        {
+            _intMemo = new int[memoLength];
+            Array.Fill(_intMemo, -1);
+        }
+        else
+        {
+            _realMemo = new double[memoLength];
+            Array.Fill(_realMemo, double.NaN);
+        }
     }
+
+    /// <summary>+∞ of the integer table: above every path sum, and adding a few costs to it cannot overflow.</summary>
+    internal const int IntInfinity = 1 << 30;
+
+    /// <summary>Costs are exact integers kept as <see cref="int"/> (<see cref="Memo{T}"/> with T = int), else float64.</summary>
+    internal bool IntegerCosts { get; }
 
     private static ulong Signature(int[] interned)
     {
@@ -186,41 +223,182 @@ internal sealed class DtwCostMatrix
         if (!_rowMemo) return u * _cols;
         if (_memoRow != u)
         {
-            Array.Fill(_memo, double.NaN);
+            if (_intMemo is not null) Array.Fill(_intMemo, -1);
+            else Array.Fill(_realMemo!, double.NaN);
             _memoRow = u;
         }
         return 0;
     }
 
-    /// <summary>Length in code points of blending position <paramref name="i"/>'s string without markers (for the band's centre line).</summary>
-    public int BlendingLength(int i) => _srcStripped[_rowKey[i]].Length;
+    /// <summary>Bytes of text blending position <paramref name="i"/> stands for, as its form tells (<see cref="TextBytes"/>; for the band's centre line).</summary>
+    public int BlendingBytes(int i) => _srcBytes[i];
 
-    /// <summary>Length in code points of base position <paramref name="j"/>'s string without markers.</summary>
-    public int BaseLength(int j) => _tgtStripped[_colKey[j]].Length;
+    /// <summary>Bytes of text base position <paramref name="j"/> stands for.</summary>
+    public int BaseBytes(int j) => _tgtBytes[j];
 
-    /// <summary>The memo (distinct pair -> cost, NaN = not computed) and the base positions' distinct indices, for the table's inner loop.</summary>
-    internal double[] Memo => _memo;
+    /// <summary>
+    /// How many UTF-8 bytes of text a token stands for, estimated from its form, so that two tokenizations of the same
+    /// text advance alike: byte-level BPE pieces (marker <c>Ġ</c>) spell one byte per character of the GPT-2 byte
+    /// alphabet (<c>Ã©</c> is the two bytes of "é", <c>Ċ</c> a newline); SentencePiece pieces spell text, with a
+    /// byte-fallback piece <c>&lt;0x0A&gt;</c> one byte; the marker is one byte (a space); other characters count their UTF-8
+    /// bytes (decoded strings). Counting characters instead lets the centre line drift by a token per newline or
+    /// non-ASCII letter, and a band around a drifted line holds a much dearer path. Only the upper bound depends on it.
+    /// </summary>
+    internal static int TextBytes(string token, string marker)
+    {
+        bool byteLevel = marker == "Ġ";
+        int n = 0;
+        for (int k = 0; k < token.Length; k++)
+        {
+            char ch = token[k];
+            if (marker.Length == 1 && ch == marker[0]) n++;
+            else if (byteLevel && IsByteAlphabet(ch)) n++;
+            else if (!byteLevel && ch == '<' && k + 5 < token.Length && token[k + 1] == '0' && token[k + 2] == 'x' && char.IsAsciiHexDigit(token[k + 3]) && char.IsAsciiHexDigit(token[k + 4]) && token[k + 5] == '>')
+            {
+                n++;
+                k += 5;
+            }
+            else if (char.IsHighSurrogate(ch) && k + 1 < token.Length && char.IsLowSurrogate(token[k + 1]))
+            {
+                n += 4;
+                k++;
+            }
+            else n += ch < 0x80 ? 1 : ch < 0x800 ? 2 : 3;
+        }
+        return n;
+    }
+
+    /// <summary>The characters GPT-2's byte-to-unicode map uses for the 256 bytes.</summary>
+    private static bool IsByteAlphabet(char ch) => ch is >= '!' and <= '~' or >= '\u00A1' and <= '\u00AC' or >= '\u00AE' and <= '\u0143';
+
+    /// <summary>
+    /// The memo (distinct pair -> cost; not computed yet: -1 for int, NaN for double) for the table's inner loop. T is
+    /// int when <see cref="IntegerCosts"/>, else double.
+    /// </summary>
+    internal T[] Memo<T>() => typeof(T) == typeof(int) ? (T[])(object)_intMemo! : (T[])(object)_realMemo!;
 
     internal int[] ColumnKeys => _colKey;
 
     /// <summary>The cost of blending position i (via its <see cref="RowBase"/>) against base position <paramref name="j"/>.</summary>
     public double Cost(int rowBase, int j)
     {
-        double c = _memo[rowBase + _colKey[j]];
-        return double.IsNaN(c) ? Miss(rowBase, j) : c;
+        if (IntegerCosts)
+        {
+            int c = _intMemo![rowBase + _colKey[j]];
+            return c < 0 ? Miss<int>(rowBase, j) : c;
+        }
+        double r = _realMemo![rowBase + _colKey[j]];
+        return double.IsNaN(r) ? Miss<double>(rowBase, j) : r;
     }
 
     /// <summary>The cost of a pair not computed yet; memoizes it.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    internal double Miss(int rowBase, int j)
+    internal T Miss<T>(int rowBase, int j)
     {
-        int packed = Compute(_rowMemo ? _memoRow : rowBase / _cols, _colKey[j]);
-        // int * 0.1 as Python computes `dist * w` with w = 0.1 (a float64 product, not dist / 10).
-        double c = (packed & 1) != 0 ? (packed >> 1) * 0.1 : packed >> 1;
-        _memo[rowBase + _colKey[j]] = c;
+        T c = Value<T>(Compute(_rowMemo ? _memoRow : rowBase / _cols, _colKey[j]));
+        Memo<T>()[rowBase + _colKey[j]] = c;
         PairsComputed++;
         return c;
     }
+
+    /// <summary>A packed cost (distance &lt;&lt; 1 | substring discount) as the memo's type.</summary>
+    private static T Value<T>(int packed)
+    {
+        if (typeof(T) == typeof(int)) return (T)(object)(packed >> 1);
+        // int * 0.1 as Python computes `dist * w` with w = 0.1 (a float64 product, not dist / 10).
+        return (T)(object)((packed & 1) != 0 ? (packed >> 1) * 0.1 : packed >> 1);
+    }
+
+    /// <summary>
+    /// Computes every distinct pair up front (a no-op for long documents, whose memo is one row): four blending strings
+    /// at once against each base string, Myers' recurrence in the four 64-bit lanes of a 256-bit vector. The full table
+    /// needs every pair anyway, and a pruned one on text of different tokenizer families most of them; pair by pair,
+    /// the call and setup per pair cost more than the distance itself.
+    /// </summary>
+    internal void ComputeAll()
+    {
+        if (_rowMemo || _complete) return;
+        if (IntegerCosts) ComputeAll<int>();
+        else ComputeAll<double>();
+        _complete = true;
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private void ComputeAll<T>()
+    {
+        var memo = Memo<T>();
+        int rows = _srcStripped.Length;
+        bool v2 = _variant == DtwVariant.FuseChatV2;
+        // Lanes: blending strings of 1..64 code points. Others, and FuseChat v2's empty base strings (its fallback
+        // compares other forms), pair by pair.
+        var lanes = new List<int>(rows);
+        for (int u = 0; u < rows; u++)
+        {
+            int length = _srcStripped[u].Length;
+            if (length >= 1 && length <= Levenshtein.WordBits && Vector256.IsHardwareAccelerated) lanes.Add(u);
+            else
+                for (int v = 0; v < _cols; v++) Store(memo, u, v, Compute(u, v));
+        }
+        if (v2)
+            foreach (int u in lanes)
+                for (int v = 0; v < _cols; v++)
+                    if (_tgtStripped[v].Length == 0) Store(memo, u, v, Compute(u, v));
+        PairsComputed += rows * _cols;
+        var peq = new ulong[_peq.Length * 4]; // per interned character, the four lanes' match masks
+        Span<long> scores = stackalloc long[4], len = stackalloc long[4];
+        Span<ulong> pv0 = stackalloc ulong[4], last = stackalloc ulong[4];
+        for (int g = 0; g < lanes.Count; g += 4)
+        {
+            int k = Math.Min(4, lanes.Count - g);
+            for (int l = 0; l < 4; l++)
+            {
+                // An unused lane runs a one-symbol pattern that matches nothing; its result is ignored.
+                var a = l < k ? _srcStripped[lanes[g + l]] : [];
+                int m = Math.Max(1, a.Length);
+                for (int i = 0; i < a.Length; i++) peq[a[i] * 4 + l] |= 1UL << i;
+                pv0[l] = m == 64 ? ulong.MaxValue : (1UL << m) - 1;
+                last[l] = 1UL << (m - 1);
+                len[l] = m;
+            }
+            var pvInit = Vector256.Create<ulong>(pv0);
+            var lastBit = Vector256.Create<ulong>(last);
+            var scoreInit = Vector256.Create<long>(len);
+            ref ulong peqRef = ref MemoryMarshal.GetArrayDataReference(peq);
+            for (int v = 0; v < _cols; v++)
+            {
+                var text = _tgtStripped[v];
+                if (v2 && text.Length == 0) continue;
+                // Levenshtein.Myers, lane-wise (see there): the four patterns against the same text.
+                var pv = pvInit;
+                var mv = Vector256<ulong>.Zero;
+                var score = scoreInit;
+                foreach (int c in text)
+                {
+                    var e = Vector256.LoadUnsafe(ref peqRef, (nuint)c * 4);
+                    var xv = e | mv;
+                    var xh = (((e & pv) + pv) ^ pv) | e;
+                    var ph = mv | ~(xh | pv);
+                    var mh = pv & xh;
+                    // +1 where the last row's horizontal delta is +1, -1 where it is -1 (never both).
+                    score += Vector256.Equals(ph & lastBit, Vector256<ulong>.Zero).AsInt64() - Vector256.Equals(mh & lastBit, Vector256<ulong>.Zero).AsInt64();
+                    ph = (ph << 1) | Vector256<ulong>.One;
+                    mh <<= 1;
+                    pv = mh | ~(xv | ph);
+                    mv = ph & xv;
+                }
+                score.CopyTo(scores);
+                for (int l = 0; l < k; l++)
+                {
+                    int u = lanes[g + l], d = (int)scores[l];
+                    Store(memo, u, v, _variant == DtwVariant.FuseChatV1 ? (d << 1) | (Discount(u, v, d) ? 1 : 0) : d << 1);
+                }
+            }
+            for (int l = 0; l < k; l++)
+                foreach (int c in _srcStripped[lanes[g + l]]) peq[c * 4 + l] = 0;
+        }
+    }
+
+    private void Store<T>(T[] memo, int u, int v, int packed) => memo[u * _cols + v] = Value<T>(packed);
 
     /// <summary>
     /// Per blending position, a lower bound of the cost of every cell of its row: 0 when some base string costs nothing
@@ -286,9 +464,7 @@ internal sealed class DtwCostMatrix
             case DtwVariant.FuseChatV1:
             {
                 int d = Stripped(s, t);
-                string a = _srcStrippedText[s], b = _tgtStrippedText[t];
-                bool discount = a.Contains(b, StringComparison.Ordinal) || b.Contains(a, StringComparison.Ordinal);
-                return (d << 1) | (discount ? 1 : 0);
+                return (d << 1) | (Discount(s, t, d) ? 1 : 0);
             }
             case DtwVariant.FuseChatV2:
                 return _srcStripped[s].Length == 0 || _tgtStripped[t].Length == 0
@@ -297,6 +473,21 @@ internal sealed class DtwCostMatrix
             default:
                 throw new ArgumentOutOfRangeException(nameof(_variant));
         }
+    }
+
+    /// <summary>
+    /// FuseChat v1's discount: one stripped string contains the other. Containing needs distance = the length
+    /// difference (delete the rest), so other pairs skip the search; strings with surrogates (UTF-16 length ≠ code
+    /// points) always search, as the reference's <c>in</c> is checked here on UTF-16.
+    /// </summary>
+    private bool Discount(int s, int t, int distance)
+    {
+        string a = _srcStrippedText[s], b = _tgtStrippedText[t];
+        bool plain = a.Length == _srcStripped[s].Length && b.Length == _tgtStripped[t].Length;
+        if (plain && distance != Math.Abs(a.Length - b.Length)) return false;
+        if (plain && a.Length == b.Length) return distance == 0; // equal lengths: containing is being equal
+        if (plain && Math.Min(a.Length, b.Length) <= 1) return true; // one symbol (or none) at distance |b| - 1: it occurs
+        return a.Contains(b, StringComparison.Ordinal) || b.Contains(a, StringComparison.Ordinal);
     }
 
     /// <summary>Distance between stripped strings, bit-parallel with the row's pattern loaded once.</summary>

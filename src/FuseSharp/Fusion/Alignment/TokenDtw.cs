@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -110,9 +111,10 @@ public static class TokenDtw
         return Align(costs, variant.TieOrder(), mode);
     }
 
-    internal static DtwAlignment Align(DtwCostMatrix costs, DtwTieOrder tie, DtwMode mode)
+    internal static DtwAlignment Align(DtwCostMatrix costs, DtwTieOrder tie, DtwMode mode, bool computeAll = true)
     {
         int n = costs.Rows, m = costs.Columns;
+        if (computeAll) costs.ComputeAll();
         if (mode == DtwMode.Full || (long)n * m <= 256)
         {
             var full = Fill(costs, tie, double.PositiveInfinity, null, null, null, null, keepMoves: true, out var fm);
@@ -130,7 +132,7 @@ public static class TokenDtw
         return Traceback(moves!, n, m, total);
     }
 
-    /// <summary>Half-width of the upper-bound band around the character-offset centre line, in tokens.</summary>
+    /// <summary>Half-width of the upper-bound band around the text-offset centre line, in tokens.</summary>
     internal const int BandHalfWidth = 24;
 
     /// <summary>The moves the forward pass decided, stored per row over the row's computed column range.</summary>
@@ -143,8 +145,8 @@ public static class TokenDtw
     }
 
     /// <summary>
-    /// Per row, a connected band of columns around the base position at the same relative character offset as the
-    /// row's blending token (marker-stripped lengths), widened by <paramref name="halfWidth"/>. Connected: every row
+    /// Per row, a connected band of columns around the base position at the same relative text offset as the row's
+    /// blending token (bytes of text, <see cref="DtwCostMatrix.TextBytes"/>), widened by <paramref name="halfWidth"/>. Connected: every row
     /// overlaps the previous one, bounds never decrease, row 0 starts at column 0 and the last row ends at m − 1, so
     /// the band holds a valid path and its cost is an upper bound of the optimum.
     /// </summary>
@@ -152,15 +154,15 @@ public static class TokenDtw
     {
         int n = costs.Rows, m = costs.Columns;
         var cumT = new long[m + 1];
-        for (int j = 0; j < m; j++) cumT[j + 1] = cumT[j] + Math.Max(1, costs.BaseLength(j));
+        for (int j = 0; j < m; j++) cumT[j + 1] = cumT[j] + Math.Max(1, costs.BaseBytes(j));
         long totalS = 0;
-        for (int i = 0; i < n; i++) totalS += Math.Max(1, costs.BlendingLength(i));
+        for (int i = 0; i < n; i++) totalS += Math.Max(1, costs.BlendingBytes(i));
         var lo = new int[n];
         var hi = new int[n];
         long cumS = 0;
         for (int i = 0; i < n; i++)
         {
-            int len = Math.Max(1, costs.BlendingLength(i));
+            int len = Math.Max(1, costs.BlendingBytes(i));
             double mid = (cumS + len / 2.0) * cumT[m] / totalS;
             cumS += len;
             int c = Array.BinarySearch(cumT, (long)mid);
@@ -196,31 +198,56 @@ public static class TokenDtw
     /// compares such a cell with that could tie it, is live and computed exactly; skipped cells are provably more
     /// expensive. With ub = +∞ this is the full table; <paramref name="bandLo"/>/<paramref name="bandHi"/> restrict
     /// rows further (for the upper-bound pass).
+    /// <para>
+    /// Integer costs (<see cref="DtwCostMatrix.IntegerCosts"/>) run the recurrence in int32: every partial sum is an
+    /// integer below 2^30, which float64 holds exactly, so the sums, the minima and every tie decision are those of the
+    /// reference's float64 table; +∞ is <see cref="DtwCostMatrix.IntInfinity"/> (plus a few costs, still above every
+    /// finite sum, so an infinite neighbour never wins or ties a finite one). FuseChat v1's ×0.1 costs stay float64:
+    /// its sums are rounded, and only the same additions in the same order give the same bits.
+    /// </para>
     /// </summary>
     /// <returns>The cumulative cost at (n−1, m−1), +∞ if it was not reached.</returns>
     internal static double Fill(DtwCostMatrix costs, DtwTieOrder tie, double ub, int[]? bandLo, int[]? bandHi,
         double[]? restRows, double[]? restCols, bool keepMoves, out Moves? moves)
     {
+        if (!costs.IntegerCosts) return Fill<double>(costs, tie, ub, bandLo, bandHi, restRows, restCols, keepMoves, out moves);
+        double total = Fill<int>(costs, tie, ub, bandLo, bandHi, restRows, restCols, keepMoves, out moves);
+        return total >= DtwCostMatrix.IntInfinity ? double.PositiveInfinity : total;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called a few times per alignment: no tier-0 / OSR code for the hot loops
+    private static double Fill<T>(DtwCostMatrix costs, DtwTieOrder tie, double ub, int[]? bandLo, int[]? bandHi,
+        double[]? restRowsReal, double[]? restColsReal, bool keepMoves, out Moves? moves)
+        where T : struct, INumber<T>
+    {
         int n = costs.Rows, m = costs.Columns;
         // Rows are stored shifted by one: index j + 1 holds column j, index 0 is the +∞ border. Cells outside a row's
         // computed range hold +∞ (the range of the row two back is cleared before reuse), so reads need no checks.
-        double inf = double.PositiveInfinity;
-        var prev = new double[m + 1];
-        var cur = new double[m + 1];
+        T inf = Infinity<T>();
+        var prev = new T[m + 1];
+        var cur = new T[m + 1];
         Array.Fill(prev, inf);
         Array.Fill(cur, inf);
         int prevLo = 0, prevHi = -1, prevLastLive = -1, curOldLo = 0, curOldHi = -1;
-        bool bounded = !double.IsPositiveInfinity(ub) && restRows is not null && restCols is not null;
-        // The bounds are sums of float costs; a hair of slack keeps rounding from pruning a cell on the boundary.
-        double limit = double.IsPositiveInfinity(ub) ? ub : ub + 1e-9 * Math.Max(1, Math.Abs(ub));
+        bool bounded = !double.IsPositiveInfinity(ub) && restRowsReal is not null && restColsReal is not null;
+        var restRows = bounded ? Array.ConvertAll(restRowsReal!, T.CreateTruncating) : null;
+        var restCols = bounded ? Array.ConvertAll(restColsReal!, T.CreateTruncating) : null;
+        // The bounds are sums of float costs; a hair of slack keeps rounding from pruning a cell on the boundary
+        // (integer sums are exact). Unbounded: every value is live, +∞ included, as in float64.
+        T everything = typeof(T) == typeof(int) ? T.CreateTruncating(int.MaxValue) : inf;
+        T limit = double.IsPositiveInfinity(ub)
+            ? everything
+            : T.CreateTruncating(typeof(T) == typeof(int) ? ub : ub + 1e-9 * Math.Max(1, Math.Abs(ub)));
+        long filled = 0;
         int[]? rowLo = keepMoves ? new int[n] : null, rowHi = keepMoves ? new int[n] : null;
         long[]? rowOffset = keepMoves ? new long[n + 1] : null;
-        // Full tables need every cell; pruned ones grow the buffer as rows come.
-        byte[] data = keepMoves ? new byte[Math.Min((long)n * m, double.IsPositiveInfinity(ub) && bandLo is null ? Array.MaxLength : 1L << 16)] : [];
+        // Full tables need every cell; pruned ones start at up to 16 MB and grow the buffer as rows come. Every byte
+        // read is written first, so the buffer is not cleared.
+        byte[] data = keepMoves ? GC.AllocateUninitializedArray<byte>((int)Math.Min((long)n * m, double.IsPositiveInfinity(ub) && bandLo is null ? Array.MaxLength : 1L << 24)) : [];
         long used = 0;
-        bool diagFirstThenUp = tie == DtwTieOrder.DiagUpLeft;
-        var memo = costs.Memo;
+        var memo = costs.Memo<T>();
         var colKey = costs.ColumnKeys;
+        var lut = tie == DtwTieOrder.DiagUpLeft ? MovesDiagUpLeft : MovesDiagLeftUp;
 
         for (int i = 0; i < n; i++)
         {
@@ -228,7 +255,7 @@ public static class TokenDtw
             if (i == 0)
             {
                 lo = 0;
-                prev[0] = 0.0; // D[0][0] = 0: the virtual predecessor of (0, 0)
+                prev[0] = T.Zero; // D[0][0] = 0: the virtual predecessor of (0, 0)
             }
             else
             {
@@ -253,45 +280,26 @@ public static class TokenDtw
                 Array.Resize(ref data, (int)want);
             }
             int rowBase = costs.RowBase(i);
-            int lastLive = -1;
-            int j2 = lo;
-            double left = inf;
+            ref T restColRef = ref bounded ? ref MemoryMarshal.GetArrayDataReference(restCols!) : ref Unsafe.NullRef<T>();
+            int hi = lo, lastLive = -1; // hi: the next column, then the last one
+            T left = inf;
             bool leftLive = false;
-            int stopAfter = prevLastLive + 1; // beyond it only a live left neighbour keeps the row going
-            double restRow = bounded ? restRows![i + 1] : 0;
-            // Bounds were checked above (lo >= 0, end < m, the move buffer holds m - lo more bytes): unchecked refs.
-            ref double prevRef = ref MemoryMarshal.GetArrayDataReference(prev);
-            ref double curRef = ref MemoryMarshal.GetArrayDataReference(cur);
-            ref double memoRef = ref MemoryMarshal.GetArrayDataReference(memo);
-            ref int colRef = ref MemoryMarshal.GetArrayDataReference(colKey);
-            ref byte moveRef = ref keepMoves ? ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(data), (nint)(used - lo)) : ref Unsafe.NullRef<byte>();
-            ref double restColRef = ref bounded ? ref MemoryMarshal.GetArrayDataReference(restCols!) : ref Unsafe.NullRef<double>();
-            for (; j2 <= end; j2++)
+            // The recurrence stops at a cost not computed yet (long documents keep one row of costs): compute it, go on.
+            while (!RowRecurrence(rowBase, ref MemoryMarshal.GetArrayDataReference(prev), ref MemoryMarshal.GetArrayDataReference(cur),
+                ref MemoryMarshal.GetArrayDataReference(memo), ref MemoryMarshal.GetArrayDataReference(colKey), ref restColRef,
+                bounded ? restRows![i + 1] : T.Zero, limit, end, prevLastLive + 1, ref hi, ref left, ref leftLive, ref lastLive))
             {
-                if (j2 > stopAfter && !leftLive) break;
-                double diag = Unsafe.Add(ref prevRef, j2), up = Unsafe.Add(ref prevRef, j2 + 1);
-                // np.argmin's first minimum in the variant's order; the minimum itself is order-independent. Branch-free:
-                // which neighbour wins is data-dependent and mispredicted branches dominated the cell's cost.
-                int notDiag = Bit(!((diag <= up) & (diag <= left)));
-                int upOrLeft = diagFirstThenUp ? Left - Bit(up <= left) : Up + Bit(left <= up);
-                int move = upOrLeft & -notDiag;
-                // min(diag, up) first: only the last min and the add wait for the left neighbour (the loop's dependency chain).
-                double best = MinNonNaN(MinNonNaN(diag, up), left);
-                double c = Unsafe.Add(ref memoRef, rowBase + Unsafe.Add(ref colRef, j2));
-                if (double.IsNaN(c)) c = costs.Miss(rowBase, j2);
-                double v = c + best;
-                Unsafe.Add(ref curRef, j2 + 1) = v;
-                if (keepMoves) Unsafe.Add(ref moveRef, j2) = (byte)move;
-                leftLive = bounded ? v + MaxNonNaN(restRow, Unsafe.Add(ref restColRef, j2 + 1)) <= limit : v <= limit;
-                if (leftLive) lastLive = j2;
-                left = v;
+                costs.Miss<T>(rowBase, hi);
             }
-            int hi = j2 - 1;
-            // Clear what the buffer held two rows back outside this row's range.
+            hi--;
+            // Clear what the buffer held two rows back outside this row's range (and column lo - 1: row i - 2's
+            // border may hold the virtual 0 of row 0).
             for (int k = curOldLo; k <= Math.Min(curOldHi, lo - 1); k++) cur[k + 1] = inf;
             for (int k = Math.Max(curOldLo, hi + 1); k <= curOldHi; k++) cur[k + 1] = inf;
+            cur[lo] = inf;
             if (keepMoves)
             {
+                RowMoves(ref MemoryMarshal.GetArrayDataReference(prev), ref MemoryMarshal.GetArrayDataReference(cur), ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(data), (nint)(used - lo)), lo, hi, tie, lut);
                 rowLo![i] = lo;
                 rowHi![i] = hi;
                 rowOffset![i] = used;
@@ -303,31 +311,178 @@ public static class TokenDtw
             prevLo = lo;
             prevHi = hi;
             prevLastLive = lastLive;
+            // A bound that prunes little costs more than it saves (the bounded row loop does more per cell). Past the
+            // first eighth of the rows, with over three quarters of the cells so far live, the rest is filled
+            // unbounded. Still exact: pruned cells read as +∞, so every value is at least the true one, and every
+            // cell the traceback needs (live under the bound) has a live predecessor chain, computed exactly.
+            filled += hi - lo + 1;
+            if (bounded && i + 1 >= Math.Max(8, n / 8) && filled > 0.75 * (i + 1) * m)
+            {
+                bounded = false;
+                limit = everything;
+            }
             if (i == n - 1)
             {
                 moves = keepMoves ? new Moves { RowLo = rowLo!, RowHi = rowHi!, RowOffset = rowOffset!, Data = data } : null;
-                return hi == m - 1 ? prev[m] : inf;
+                return hi == m - 1 ? double.CreateTruncating(prev[m]) : double.PositiveInfinity;
             }
         }
         moves = null;
-        return inf;
+        return double.PositiveInfinity;
 
-        bool Live(double value, int row, int col) =>
-            bounded ? value + Math.Max(restRows![row + 1], restCols![col + 1]) <= limit : value <= limit;
+        bool Live(T value, int row, int col) =>
+            bounded ? value + T.Max(restRows![row + 1], restCols![col + 1]) <= limit : value <= limit;
     }
+
+    /// <summary>
+    /// One row of the recurrence from column <paramref name="j"/> up to <paramref name="end"/>, stopping after column
+    /// <paramref name="stopAfter"/> (the previous row's last live column + 1) once the left neighbour is not live; the
+    /// moves follow from the finished rows (<see cref="RowMoves{T}"/>). The chain is left -> min -> add -> left, kept in
+    /// a vector register as lane 0: one pminsd/minsd and one add per cell, no branch (which neighbour wins is
+    /// data-dependent; mispredicted branches dominated the cell's cost), and no call in the loop (the register
+    /// allocator would keep the chain in memory across it). <paramref name="prev"/>/<paramref name="cur"/> are shifted
+    /// by one (index j + 1 holds column j); <paramref name="restCol"/> is a null ref without bounds.
+    /// </summary>
+    /// <returns>False when it stopped at column <paramref name="j"/> because its cost is not computed yet; the state
+    /// (<paramref name="left"/>, <paramref name="leftLive"/>, <paramref name="lastLive"/>) continues from there.
+    /// True when the row is done: <paramref name="j"/> is one past its last column.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static bool RowRecurrence<T>(int rowBase, ref T prev, ref T cur, ref T memo, ref int colKey, ref T restCol, T restRow, T limit,
+        int end, int stopAfter, ref int j, ref T left, ref bool leftLive, ref int lastLive)
+        where T : struct, INumber<T>
+    {
+        bool bounded = !Unsafe.IsNullRef(ref restCol);
+        var l = Vector128.CreateScalarUnsafe(left);
+        var restRowV = Vector128.CreateScalarUnsafe(restRow);
+        bool live = leftLive, done = true;
+        int k = j, last = lastLive;
+        if (!bounded && limit == (typeof(T) == typeof(int) ? T.CreateTruncating(int.MaxValue) : Infinity<T>()))
+        {
+            // Unbounded (the full table, the upper-bound band): every cell is live, the row runs to the end.
+            for (; k <= end; k++)
+            {
+                T c = Unsafe.Add(ref memo, rowBase + Unsafe.Add(ref colKey, k));
+                if (Missing(c)) break;
+                l = Vector128.CreateScalarUnsafe(c) + Min(Min(Vector128.CreateScalarUnsafe(Unsafe.Add(ref prev, k)), Vector128.CreateScalarUnsafe(Unsafe.Add(ref prev, k + 1))), l);
+                Unsafe.Add(ref cur, k + 1) = l.ToScalar();
+            }
+            j = k;
+            left = l.ToScalar();
+            leftLive = true;
+            lastLive = k - 1;
+            return k > end;
+        }
+        for (; k <= end; k++)
+        {
+            if (k > stopAfter && !live) break;
+            T c = Unsafe.Add(ref memo, rowBase + Unsafe.Add(ref colKey, k));
+            if (Missing(c))
+            {
+                done = false;
+                break;
+            }
+            // min(diag, up) first: only the last min and the add wait for the left neighbour.
+            var diagUp = Min(Vector128.CreateScalarUnsafe(Unsafe.Add(ref prev, k)), Vector128.CreateScalarUnsafe(Unsafe.Add(ref prev, k + 1)));
+            l = Vector128.CreateScalarUnsafe(c) + Min(diagUp, l);
+            T v = l.ToScalar();
+            Unsafe.Add(ref cur, k + 1) = v;
+            live = (bounded ? (l + Max(restRowV, Vector128.CreateScalarUnsafe(Unsafe.Add(ref restCol, k + 1)))).ToScalar() : v) <= limit;
+            if (live) last = k;
+        }
+        j = k;
+        left = l.ToScalar();
+        leftLive = live;
+        lastLive = last;
+        return done;
+    }
+
+    /// <summary>
+    /// The traceback's move at cells lo..hi of a finished row (<paramref name="cur"/>, from <paramref name="prev"/>):
+    /// the first minimum of diag / up / left in the tie order, <c>np.argmin</c>'s choice. Four cells at a time: the
+    /// comparisons as lane masks, a table maps (is-diag bits, second-choice bits) to four move bytes.
+    /// <paramref name="moves"/> points at column 0 of the row's move bytes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowMoves<T>(ref T prev, ref T cur, ref byte moves, int lo, int hi, DtwTieOrder tie, uint[] lut)
+        where T : struct, INumber<T>
+    {
+        bool upFirst = tie == DtwTieOrder.DiagUpLeft;
+        int j = lo;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; j + 3 <= hi; j += 4)
+            {
+                uint isDiag, second;
+                if (typeof(T) == typeof(int))
+                {
+                    var d = Vector128.LoadUnsafe(ref Unsafe.As<T, int>(ref prev), (nuint)j);
+                    var u = Vector128.LoadUnsafe(ref Unsafe.As<T, int>(ref prev), (nuint)j + 1);
+                    var l = Vector128.LoadUnsafe(ref Unsafe.As<T, int>(ref cur), (nuint)j);
+                    isDiag = (Vector128.LessThanOrEqual(d, u) & Vector128.LessThanOrEqual(d, l)).ExtractMostSignificantBits();
+                    second = (upFirst ? Vector128.LessThanOrEqual(u, l) : Vector128.LessThanOrEqual(l, u)).ExtractMostSignificantBits();
+                }
+                else
+                {
+                    var d = Vector256.LoadUnsafe(ref Unsafe.As<T, double>(ref prev), (nuint)j);
+                    var u = Vector256.LoadUnsafe(ref Unsafe.As<T, double>(ref prev), (nuint)j + 1);
+                    var l = Vector256.LoadUnsafe(ref Unsafe.As<T, double>(ref cur), (nuint)j);
+                    isDiag = (Vector256.LessThanOrEqual(d, u) & Vector256.LessThanOrEqual(d, l)).ExtractMostSignificantBits();
+                    second = (upFirst ? Vector256.LessThanOrEqual(u, l) : Vector256.LessThanOrEqual(l, u)).ExtractMostSignificantBits();
+                }
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref moves, j), lut[isDiag | (second << 4)]);
+            }
+        }
+        for (; j <= hi; j++)
+        {
+            T diag = Unsafe.Add(ref prev, j), up = Unsafe.Add(ref prev, j + 1), left = Unsafe.Add(ref cur, j);
+            int isDiag = Bit((diag <= up) & (diag <= left));
+            int second = Bit(upFirst ? up <= left : left <= up);
+            Unsafe.Add(ref moves, j) = (byte)(lut[isDiag | (second << 4)] & 0xFF);
+        }
+    }
+
+    /// <summary>
+    /// Move bytes of four cells (cell k in byte k) from bit k = "diag is a first minimum" and bit 4 + k = "the tie order's
+    /// second choice is no worse than its third" (up ≤ left for diag &gt; up &gt; left, left ≤ up for diag &gt; left &gt; up).
+    /// </summary>
+    private static readonly uint[] MovesDiagUpLeft = MoveTable(Up, Left), MovesDiagLeftUp = MoveTable(Left, Up);
+
+    private static uint[] MoveTable(byte second, byte third)
+    {
+        var t = new uint[256];
+        for (int index = 0; index < 256; index++)
+            for (int k = 0; k < 4; k++)
+            {
+                uint move = (index >> k & 1) != 0 ? Diag : (index >> (4 + k) & 1) != 0 ? second : third;
+                t[index] |= move << (8 * k);
+            }
+        return t;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static T Infinity<T>() where T : struct, INumber<T> =>
+        typeof(T) == typeof(int) ? T.CreateTruncating(DtwCostMatrix.IntInfinity) : T.CreateTruncating(double.PositiveInfinity);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Missing<T>(T c) where T : struct, INumber<T> =>
+        typeof(T) == typeof(int) ? Unsafe.BitCast<T, int>(c) < 0 : double.IsNaN(Unsafe.BitCast<T, double>(c));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int Bit(bool b) => Unsafe.BitCast<bool, byte>(b);
 
-    /// <summary>min(a, b) for values that are never NaN (costs are finite or +∞): one <c>minsd</c>, no branch.</summary>
+    /// <summary>
+    /// Lane 0 of min(a, b) for values that are never NaN (costs are finite or +∞): one <c>minsd</c> / <c>pminsd</c>.
+    /// (<see cref="Vector128.Min{T}(Vector128{T}, Vector128{T})"/> on float64 adds NaN and signed-zero fix-ups this
+    /// table has no use for.)
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static double MinNonNaN(double a, double b) =>
-        Sse2.IsSupported ? Sse2.MinScalar(Vector128.CreateScalarUnsafe(a), Vector128.CreateScalarUnsafe(b)).ToScalar() : (a < b ? a : b);
+    private static Vector128<T> Min<T>(Vector128<T> a, Vector128<T> b) where T : struct, INumber<T> =>
+        typeof(T) == typeof(double) && Sse2.IsSupported ? Sse2.MinScalar(a.AsDouble(), b.AsDouble()).As<double, T>() : Vector128.Min(a, b);
 
-    /// <summary>max(a, b) for values that are never NaN: one <c>maxsd</c>, no branch.</summary>
+    /// <summary>Lane 0 of max(a, b) for values that are never NaN, as <see cref="Min{T}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static double MaxNonNaN(double a, double b) =>
-        Sse2.IsSupported ? Sse2.MaxScalar(Vector128.CreateScalarUnsafe(a), Vector128.CreateScalarUnsafe(b)).ToScalar() : (a > b ? a : b);
+    private static Vector128<T> Max<T>(Vector128<T> a, Vector128<T> b) where T : struct, INumber<T> =>
+        typeof(T) == typeof(double) && Sse2.IsSupported ? Sse2.MaxScalar(a.AsDouble(), b.AsDouble()).As<double, T>() : Vector128.Max(a, b);
 
     private static DtwAlignment Traceback(Moves moves, int n, int m, double total)
     {

@@ -15,7 +15,7 @@ public readonly record struct RankedValue(long Rank, float Value, long Less, lon
 
 /// <summary>
 /// Exact order statistics over values produced chunk by chunk, in O(n) without sorting the data
-/// (Floyd-Rivest style): a sorted random sample brackets each wanted rank, one pass counts the elements below
+/// (Floyd-Rivest style): order statistics of a random sample bracket each wanted rank, one pass counts the elements below
 /// each bracket and collects those inside it, and a quickselect over the (few) collected candidates finds the
 /// exact value. Several series (e.g. one per model) and several ranks per series share the pass, so the inputs
 /// are read once. Small inputs, or a bracket that misses (unlucky sample, heavy ties), fall back to collecting
@@ -48,7 +48,9 @@ public static class OrderStatistics
     /// <param name="produce">Fills the series' values for a range.</param>
     /// <param name="sampleKey">Seed for the sample positions (results do not depend on it, only the speed).</param>
     /// <param name="ct">Cancellation, checked between chunks.</param>
-    public static Selection Select(long count, int series, IReadOnlyList<IReadOnlyList<long>> ranks, ChunkProducer produce, ulong sampleKey, CancellationToken ct)
+    /// <param name="sums">Whether <see cref="RankedValue.SumLess"/> is wanted (false skips summing in the pass; it is then meaningless).</param>
+    public static Selection Select(long count, int series, IReadOnlyList<IReadOnlyList<long>> ranks, ChunkProducer produce, ulong sampleKey, CancellationToken ct,
+        bool sums = true)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
         for (int s = 0; s < series; s++)
@@ -56,7 +58,7 @@ public static class OrderStatistics
                 if (r < 0 || r >= count) throw new ArgumentOutOfRangeException(nameof(ranks), $"rank {r} outside [0, {count})");
         if (count <= DirectThreshold) return Direct(count, series, ranks, produce, ct);
 
-        // 1. A sorted sample per series: runs of consecutive elements at random positions (cheap to produce; the
+        // 1. A sample per series: runs of consecutive elements at random positions (cheap to produce; the
         //    sample only places the brackets, so its quality affects speed, never the result).
         var rng = new CounterRandom(sampleKey);
         int sampleRuns = SampleRunsFor(count);
@@ -66,8 +68,8 @@ public static class OrderStatistics
         int sampleSize = sampleRuns * RunLength;
         var samples = new float[series][];
         for (int s = 0; s < series; s++) samples[s] = new float[sampleSize];
-        // Runs are produced in groups on all threads (each run fills its own slice) and each series' sample is sorted
-        // on its own thread: done serially, this step left the other cores idle for a good part of the selection.
+        // Runs are produced in groups on all threads (each run fills its own slice) and each series' bracket ends are
+        // picked on its own thread: done serially, this step left the other cores idle for a good part of the selection.
         int groups = (sampleRuns + SampleRunsPerItem - 1) / SampleRunsPerItem;
         Chunked.ForEach(groups, ct, g =>
         {
@@ -78,13 +80,17 @@ public static class OrderStatistics
                 for (int s = 0; s < series; s++) scratch.Get(s, RunLength).CopyTo(samples[s].AsSpan(i * RunLength));
             }
         });
-        Chunked.ForEach(series, ct, s => Array.Sort(samples[s]));
         foreach (var a in samples)
-            if (float.IsNaN(a[0])) return Direct(count, series, ranks, produce, ct);
+            if (ContainsNaN(a)) return Direct(count, series, ranks, produce, ct);
 
         // 2. One bracket [lo, hi] per (series, rank), wide enough that the rank falls inside with overwhelming probability.
-        var brackets = new List<(int Series, int RankIndex, float Lo, float Hi)>();
-        for (int s = 0; s < series; s++)
+        //    The ends are order statistics of the sample picked by quickselect, O(S) each instead of sorting the sample
+        //    (S log S, which cost about half a read of the inputs): the same values a sort puts at those positions, so
+        //    the brackets, and every sum measured against them, do not change.
+        var brackets = new (int Series, int RankIndex, float Lo, float Hi)[ranks.Take(series).Sum(r => r.Count)];
+        var firstBracket = new int[series + 1];
+        for (int s = 0; s < series; s++) firstBracket[s + 1] = firstBracket[s] + ranks[s].Count;
+        Chunked.ForEach(series, ct, s =>
         {
             for (int k = 0; k < ranks[s].Count; k++)
             {
@@ -93,15 +99,15 @@ public static class OrderStatistics
                 // Runs make the sample less than fully random (neighbours correlate), so the margin is generous.
                 double margin = 6 * Math.Sqrt(sampleSize * Math.Max(p * (1 - p), 1.0 / sampleSize)) + 16;
                 int iLo = (int)Math.Floor(center - margin), iHi = (int)Math.Ceiling(center + margin);
-                float lo = iLo <= 0 ? float.NegativeInfinity : samples[s][iLo];
-                float hi = iHi >= sampleSize - 1 ? float.PositiveInfinity : samples[s][iHi];
-                brackets.Add((s, k, lo, hi));
+                float lo = iLo <= 0 ? float.NegativeInfinity : QuickSelect(samples[s], iLo);
+                float hi = iHi >= sampleSize - 1 ? float.PositiveInfinity : QuickSelect(samples[s], iHi);
+                brackets[firstBracket[s] + k] = (s, k, lo, hi);
             }
-        }
+        });
 
         // 3. One pass: per bracket, the count and sum below it, the counts equal to each end (BF16 checkpoints repeat
         //    values a lot, so ties are counted, not stored), and the values strictly inside (kept per chunk).
-        int nb = brackets.Count;
+        int nb = brackets.Length;
         int chunks = Chunked.CountOf(count);
         long maxCandidates = Math.Max(count, 1 << 20);
         var inside = new float[]?[nb, chunks]; // per bracket and chunk: each chunk writes only its own cells
@@ -118,7 +124,7 @@ public static class OrderStatistics
             {
                 var (s, _, lo, hi) = brackets[b];
                 var v = sc.Get(s, length);
-                var r = Scan(v, lo, hi);
+                var r = Scan(v, lo, hi, sums);
                 acc[2 * b] += r.Below;
                 acc[2 * b + 1] += r.SumBelow;
                 endCounts[b][2 * chunk] = r.AtLow;
@@ -179,8 +185,8 @@ public static class OrderStatistics
     }
 
     /// <summary>Single-series convenience.</summary>
-    public static Selection Select(long count, IReadOnlyList<long> ranks, ChunkProducer produce, ulong sampleKey, CancellationToken ct) =>
-        Select(count, 1, [ranks], produce, sampleKey, ct);
+    public static Selection Select(long count, IReadOnlyList<long> ranks, ChunkProducer produce, ulong sampleKey, CancellationToken ct, bool sums = true) =>
+        Select(count, 1, [ranks], produce, sampleKey, ct, sums);
 
     /// <summary>The rank of a value within candidates plus the counts below the candidates' range.</summary>
     private static RankedValue Finish(long rank, float[] values, long localRank, long lessBefore, double sumBefore)
@@ -318,10 +324,10 @@ public static class OrderStatistics
     internal readonly record struct ScanResult(long Below, double SumBelow, long AtLow, long AtHigh, float[] Inside);
 
     /// <summary>
-    /// Counts and sums the values below <paramref name="lo"/>, counts those equal to <paramref name="lo"/> and to
+    /// Counts and (with <paramref name="sums"/>) sums the values below <paramref name="lo"/>, counts those equal to <paramref name="lo"/> and to
     /// <paramref name="hi"/> (once when lo = hi), and returns those strictly between (NaN counts as above every bracket).
     /// </summary>
-    internal static ScanResult Scan(ReadOnlySpan<float> v, float lo, float hi)
+    internal static ScanResult Scan(ReadOnlySpan<float> v, float lo, float hi, bool sums = true)
     {
         long below = 0, atLow = 0, atHigh = 0;
         double sumBelow = 0;
@@ -344,7 +350,7 @@ public static class OrderStatistics
                 var x = new Vector<float>(v.Slice(i, w));
                 var isBelow = Vector.LessThan(x, vlo);
                 cntBelow -= isBelow;
-                sum += Vector.ConditionalSelect(isBelow, x, Vector<float>.Zero);
+                if (sums) sum += Vector.ConditionalSelect(isBelow, x, Vector<float>.Zero);
                 cntLow -= Vector.Equals(x, vlo);
                 if (!single) cntHigh -= Vector.Equals(x, vhi);
                 var isIn = Vector.GreaterThan(x, vlo) & Vector.LessThan(x, vhi);
@@ -384,6 +390,13 @@ public static class OrderStatistics
             else if (x < hi) (inside ??= []).Add(x);
         }
         return new ScanResult(below, sumBelow, atLow, atHigh, inside is null ? [] : inside.ToArray());
+    }
+
+    private static bool ContainsNaN(float[] a)
+    {
+        foreach (var x in a)
+            if (float.IsNaN(x)) return true;
+        return false;
     }
 
     /// <summary>The element of ascending rank <paramref name="k"/> (0-based), NaN last; reorders <paramref name="a"/>. Expected O(n).</summary>

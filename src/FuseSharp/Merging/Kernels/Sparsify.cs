@@ -161,7 +161,8 @@ public static class Sparsify
         }
 
         var selection = ranks.Any(r => r.Count > 0)
-            ? OrderStatistics.Select(n, m, ranks.Select(r => (IReadOnlyList<long>)r).ToList(), abs, 0x5EED_0F_5E1EC7UL ^ (ulong)n, ct)
+            ? OrderStatistics.Select(n, m, ranks.Select(r => (IReadOnlyList<long>)r).ToList(), abs, 0x5EED_0F_5E1EC7UL ^ (ulong)n, ct,
+                sums: models.Any(i => settings[i].Rescale))
             : null;
 
         foreach (int i in models)
@@ -254,22 +255,8 @@ public static class Sparsify
     public static void FillBernoulli(UniformStream rng, long start, int length, uint threshold, Span<ulong> words)
     {
         if ((start & 63) != 0) throw new ArgumentException("start must be a multiple of 64", nameof(start));
-        Span<uint> u = stackalloc uint[64];
-        var t = new System.Numerics.Vector<uint>(threshold);
-        int w8 = System.Numerics.Vector<uint>.Count;
         for (int w = 0; w < words.Length; w++)
-        {
-            int n = Math.Min(64, length - w * 64);
-            var draws = u[..n];
-            rng.Fill(start + w * 64, draws);
-            ulong bits = 0;
-            int j = 0;
-            if (w8 == 8)
-                for (; j <= n - 8; j += 8)
-                    bits |= (ulong)UniformStream.MaskBits(System.Numerics.Vector.AsVectorInt32(System.Numerics.Vector.LessThan(new System.Numerics.Vector<uint>(draws.Slice(j, 8)), t))) << j;
-            for (; j < n; j++) bits |= (draws[j] < threshold ? 1UL : 0UL) << j;
-            words[w] = bits;
-        }
+            words[w] = rng.BitsBelow(start + w * 64, Math.Min(64, length - w * 64), threshold);
     }
 
     // ---- DELLA MagPrune: per-row rank-based keep probabilities ----

@@ -52,7 +52,11 @@ public static class TaskVectorKernels
     {
         int n = b.Length, j = 0, w = Vector<float>.Count;
         long conflicts = 0;
-        if (Vector.IsHardwareAccelerated && w == 8 && m <= MaxVectorModels)
+        if (!diagnostics && Vector.IsHardwareAccelerated && w == 8 && m <= MaxVectorModels)
+        {
+            j = MergeChunkSpecialised(x, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda);
+        }
+        else if (Vector.IsHardwareAccelerated && w == 8 && m <= MaxVectorModels)
         {
             // Everything the inner loop needs per model, hoisted out of it (no interface calls or lookups per element).
             Span<int> kind = stackalloc int[m];          // 0 keep all, 1 key range, 2 bits
@@ -165,6 +169,207 @@ public static class TaskVectorKernels
         }
         for (; j < n; j++) conflicts += MergeElement(x, m, b, j, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss) ? 1 : 0;
         return conflicts;
+    }
+
+    /// <summary>Per-thread work buffers of <see cref="MergeChunkSpecialised"/>: the weighted masked deltas of each model and the election sums.</summary>
+    [ThreadStatic]
+    private static float[][]? _work;
+
+    private static float[] Work(int index, int length)
+    {
+        if (_work is null || _work.Length <= index) System.Array.Resize(ref _work, Math.Max(index + 1, MaxVectorModels + 1));
+        var a = _work[index];
+        if (a is null || a.Length < length) _work[index] = a = GC.AllocateUninitializedArray<float>(Math.Max(length, Block));
+        return a;
+    }
+
+    /// <summary>
+    /// The vector part of <see cref="MergeChunk"/> without diagnostics, as one tight loop per model and mask kind
+    /// (generic over <see cref="IKeep"/>, so each kind gets its own compiled loop with nothing re-checked per element)
+    /// that writes the weighted masked deltas D_i and adds the election terms, then one combine loop. The arithmetic
+    /// is the same operations in the same order as the fused loop, so results are bit-identical. Returns the number
+    /// of elements done (whole vectors); the caller finishes the tail.
+    /// </summary>
+    private static int MergeChunkSpecialised(float[][] x, int m, Span<float> b, long start, IReadOnlyList<SparseMask?> masks, ReadOnlySpan<float> weights,
+        ReadOnlySpan<float> flip, bool consensus, ElectionBasis basis, float tieSign, bool countDivisor, bool normalize, float scalarDivisor, float lambda)
+    {
+        const int w = 8;
+        int n = b.Length, vectorEnd = n - n % w;
+        if (vectorEnd == 0) return 0;
+        // Per model: how it is masked, and its constants (hoisted out of every loop).
+        Span<byte> kind = stackalloc byte[m]; // 0 keep all, 1 key range, 2 bits
+        var terms = new ModelTerms[m];
+        for (int i = 0; i < m; i++)
+        {
+            var mk = masks[i];
+            kind[i] = (byte)(mk is null || mk.IsAll ? 0 : mk.Bits is null ? 1 : 2);
+            terms[i] = new ModelTerms(weights[i], mk?.Scale ?? 1f, mk?.ElementScale, consensus ? basis : null);
+        }
+        Span<Vector<float>> vDiv = stackalloc Vector<float>[m];
+        Span<bool> flipped = stackalloc bool[m];
+        for (int i = 0; i < m; i++)
+        {
+            vDiv[i] = countDivisor ? Vector<float>.One : new Vector<float>(weights[i]);
+            flipped[i] = !(flip[i] > 0);
+        }
+        var dv = new float[m][];
+        for (int i = 0; i < m; i++) dv[i] = Work(i, Block);
+        var election = Work(m, Block);
+        var zero = Vector<float>.Zero;
+        var vScalarScale = new Vector<float>(lambda / (normalize ? scalarDivisor : 1f));
+        var vLambda = new Vector<float>(lambda);
+        var tiePos = tieSign > 0 ? Vector<int>.AllBitsSet : Vector<int>.Zero;
+        var tieNeg = tieSign < 0 ? Vector<int>.AllBitsSet : Vector<int>.Zero;
+        // Blocks small enough that the per-model outputs stay in L1 while the combine loop reads them back.
+        for (int b0 = 0; b0 < vectorEnd; b0 += Block)
+        {
+            int len = Math.Min(Block, vectorEnd - b0);
+            var bs = b.Slice(b0, len);
+            var el = election.AsSpan(0, len);
+            if (consensus) el.Clear();
+            for (int i = 0; i < m; i++)
+            {
+                var xs = x[i].AsSpan(b0, len);
+                long first = start + b0;
+                var mk = masks[i];
+                if (kind[i] == 0) MaskModel(new KeepAll(), xs, bs, dv[i], el, first, terms[i]);
+                else if (kind[i] == 1) MaskModel(new KeepRange(mk!.Low, mk.High), xs, bs, dv[i], el, first, terms[i]);
+                else MaskModel(new KeepBits(mk!.Bits!.RawWords), xs, bs, dv[i], el, first, terms[i]);
+            }
+            if (!consensus)
+            {
+                for (int j = 0; j < len; j += w)
+                {
+                    var mix = zero;
+                    for (int i = 0; i < m; i++) mix += new Vector<float>(dv[i], j);
+                    var bv = new Vector<float>(bs.Slice(j, w));
+                    (bv + vScalarScale * mix).CopyTo(bs.Slice(j, w));
+                }
+                continue;
+            }
+            for (int j = 0; j < len; j += w)
+            {
+                var e = new Vector<float>(election, j);
+                var atZero = Vector.Equals(e, zero);
+                var pos = Vector.GreaterThan(e, zero) | (tiePos & atZero);
+                var neg = Vector.LessThan(e, zero) | (tieNeg & atZero);
+                var mix = zero;
+                var div = zero;
+                for (int i = 0; i < m; i++)
+                {
+                    var di = new Vector<float>(dv[i], j);
+                    // sign(flip_i · D_i) agrees with the elected sign: with flip -1, "positive" means D_i < 0.
+                    var gt = Vector.GreaterThan(di, zero);
+                    var lt = Vector.LessThan(di, zero);
+                    var agree = flipped[i] ? (pos & lt) | (neg & gt) : (pos & gt) | (neg & lt);
+                    mix += Vector.ConditionalSelect(agree, di, zero);
+                    div += Vector.ConditionalSelect(agree, vDiv[i], zero);
+                }
+                div = Vector.ConditionalSelect(Vector.Equals(div, zero), Vector<float>.One, div);
+                var bv = new Vector<float>(bs.Slice(j, w));
+                (bv + vLambda * (normalize ? mix / div : mix)).CopyTo(bs.Slice(j, w));
+            }
+        }
+        return vectorEnd;
+    }
+
+    /// <summary>Elements per block of <see cref="MergeChunkSpecialised"/> (a multiple of 64, so bit-mask words are whole).</summary>
+    private const int Block = 1024;
+
+    /// <summary>One model's constants for <see cref="MaskModel"/>; <see cref="Election"/> null when no election is summed.</summary>
+    private readonly record struct ModelTerms(float Weight, float Scale, Methods.FloatBuffer? ElementScale, ElectionBasis? Election);
+
+    /// <summary>
+    /// One model over the chunk: <c>m = keep(d) ? d : 0</c> with <c>d = x − b</c>, <c>D = m · (w · scale)</c> (or
+    /// <c>m · scale_j · w</c> per element) into <paramref name="dOut"/>, and the election term added to
+    /// <paramref name="election"/> (D, the unweighted <c>m · scale</c>, or sign(D)).
+    /// </summary>
+    private static void MaskModel<TKeep>(TKeep keep, ReadOnlySpan<float> x, ReadOnlySpan<float> b, float[] dOut, Span<float> election, long start, ModelTerms t)
+        where TKeep : struct, IKeep
+    {
+        const int w = 8;
+        int n = b.Length;
+        var vWeight = new Vector<float>(t.Weight);
+        var vScale = new Vector<float>(t.Scale);
+        var vWeightScale = new Vector<float>(t.Weight * t.Scale);
+        if (t.ElementScale is { } es)
+        {
+            var scales = es.Slice(start, n);
+            for (int j = 0; j < n; j += w)
+            {
+                var mi = keep.Apply(new Vector<float>(x.Slice(j, w)) - new Vector<float>(b.Slice(j, w)), start + j);
+                var perElement = new Vector<float>(scales.Slice(j, w));
+                var di = mi * perElement * vWeight;
+                di.CopyTo(dOut, j);
+                if (t.Election is { } basis) AddElection(election, j, basis, di, mi * perElement);
+            }
+            return;
+        }
+        if (t.Election is null)
+        {
+            for (int j = 0; j < n; j += w)
+                (keep.Apply(new Vector<float>(x.Slice(j, w)) - new Vector<float>(b.Slice(j, w)), start + j) * vWeightScale).CopyTo(dOut, j);
+            return;
+        }
+        var el = t.Election.Value;
+        for (int j = 0; j < n; j += w)
+        {
+            var mi = keep.Apply(new Vector<float>(x.Slice(j, w)) - new Vector<float>(b.Slice(j, w)), start + j);
+            var di = mi * vWeightScale;
+            di.CopyTo(dOut, j);
+            var ev = new Vector<float>(election.Slice(j, w));
+            ev += el switch
+            {
+                ElectionBasis.Weighted => di,
+                ElectionBasis.Unweighted => mi * vScale,
+                _ => Sign(di),
+            };
+            ev.CopyTo(election.Slice(j, w));
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddElection(Span<float> election, int j, ElectionBasis basis, Vector<float> weighted, Vector<float> unweighted)
+    {
+        var ev = new Vector<float>(election.Slice(j, 8));
+        ev += basis switch
+        {
+            ElectionBasis.Weighted => weighted,
+            ElectionBasis.Unweighted => unweighted,
+            _ => Sign(weighted),
+        };
+        ev.CopyTo(election.Slice(j, 8));
+    }
+
+    /// <summary>Which lanes of a delta vector a mask keeps (kept lanes as is, dropped lanes 0).</summary>
+    private interface IKeep
+    {
+        Vector<float> Apply(Vector<float> d, long first);
+    }
+
+    private readonly struct KeepAll : IKeep
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Apply(Vector<float> d, long first) => d;
+    }
+
+    private readonly struct KeepRange(MaskKey low, MaskKey high) : IKeep
+    {
+        private readonly Vector<float> _lo = new(low.Value);
+        private readonly Vector<float> _hi = new(high.Value);
+        private readonly long _loIndex = low.Index;
+        private readonly long _hiIndex = high.Index;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Apply(Vector<float> d, long first) =>
+            Vector.ConditionalSelect(RangeKeep(d, first, _lo, _hi, _loIndex, _hiIndex), d, Vector<float>.Zero);
+    }
+
+    private readonly struct KeepBits(ulong[] words) : IKeep
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Apply(Vector<float> d, long first) =>
+            Vector.ConditionalSelect(ByteMasks[(int)((words[first >> 6] >> (int)(first & 63)) & 0xFF)], d, Vector<float>.Zero);
     }
 
     /// <summary>Most models the vectorised <see cref="MergeChunk"/> handles; more use the scalar path.</summary>

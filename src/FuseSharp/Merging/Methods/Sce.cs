@@ -76,7 +76,7 @@ public sealed class Sce : IMergeMethod
             else
             {
                 var buf = variance;
-                var selection = OrderStatistics.Select(n, [n - k], (start, length, sc) => buf.Slice(start, length).CopyTo(sc.Get(0, length)), 0x5CE5_E1EC7UL ^ (ulong)n, ctx.Cancellation);
+                var selection = OrderStatistics.Select(n, [n - k], (start, length, sc) => buf.Slice(start, length).CopyTo(sc.Get(0, length)), 0x5CE5_E1EC7UL ^ (ulong)n, ctx.Cancellation, sums: false);
                 var r = selection.Results[0][0];
                 // Exactly k positions (ties at the threshold by index, like any top-k order).
                 low = r.Less == n - k ? new MaskKey(r.Value, long.MinValue) : new MaskKey(r.Value, selection.IndexOfEqual(0, n - k, n - k - r.Less));
@@ -128,23 +128,13 @@ public sealed class Sce : IMergeMethod
             var sum = xs[m + 1].AsSpan(0, length);
             var mx = xs[m + 2].AsSpan(0, length);
             var mn = xs[m + 3].AsSpan(0, length);
-            sum.Clear();
+            bool keyed = maskDeltas && variance is not null && !none;
+            var keys = keyed ? variance!.Slice(start, length) : default;
             for (int i = 0; i < m; i++)
             {
                 var d = xs[i].AsSpan(0, length);
-                if (maskDeltas) Select(d, start, length);
-                TensorPrimitives.Add(sum, d, sum);
-                if (i == 0)
-                {
-                    d.CopyTo(mx);
-                    d.CopyTo(mn);
-                }
-                else
-                {
-                    TensorPrimitives.Max(mx, d, mx);
-                    TensorPrimitives.Min(mn, d, mn);
-                }
-                TensorPrimitives.Multiply(d, wf[i], d);
+                if (maskDeltas && none) d.Clear();
+                EraseTerms(d, keys, start, low, keyed, wf[i], sum, mx, mn, first: i == 0);
             }
             acc[0] += TaskVectorKernels.Combine(xs, m, b, sum, wf, flip, 1f, countDivisor: false, normalize: true, lambda: 1f, floor, mx, mn);
             ctx.Output.Write(start, b);
@@ -207,6 +197,70 @@ public sealed class Sce : IMergeMethod
             if (variance[j] != 0) nonzero++;
         }
         return nonzero;
+    }
+
+    /// <summary>
+    /// One model's share of the erase pass, in one loop: with <paramref name="keyed"/> the select mask
+    /// (<see cref="KeepAtLeast"/>), then <c>sum += d</c> (the first model: <c>sum = 0 + d</c>), the running max/min
+    /// (the first model: copies) and <c>d *= weight</c>. <see cref="EraseTermsReference"/> is the same as separate passes.
+    /// Max/min only feed the conflict count (max &gt; 0 and min &lt; 0), which no choice between ±0 changes.
+    /// </summary>
+    internal static void EraseTerms(Span<float> d, ReadOnlySpan<float> keys, long start, MaskKey low, bool keyed, float weight,
+        Span<float> sum, Span<float> max, Span<float> min, bool first)
+    {
+        int j = 0, w = Vector<float>.Count, n = d.Length;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var lo = new Vector<float>(low.Value);
+            var vw = new Vector<float>(weight);
+            var zero = Vector<float>.Zero;
+            for (; j <= n - w; j += w)
+            {
+                var v = new Vector<float>(d.Slice(j, w));
+                if (keyed)
+                {
+                    var k = new Vector<float>(keys.Slice(j, w));
+                    if (!Vector.EqualsAll(Vector.Equals(k, lo), Vector<int>.Zero))
+                    {
+                        for (int i = j; i < j + w; i++) if (!low.AtLeast(keys[i], start + i)) d[i] = 0;
+                        v = new Vector<float>(d.Slice(j, w));
+                    }
+                    else v = Vector.ConditionalSelect(Vector.GreaterThan(k, lo), v, zero);
+                }
+                (first ? zero + v : new Vector<float>(sum.Slice(j, w)) + v).CopyTo(sum.Slice(j, w));
+                (first ? v : Vector.Max(new Vector<float>(max.Slice(j, w)), v)).CopyTo(max.Slice(j, w));
+                (first ? v : Vector.Min(new Vector<float>(min.Slice(j, w)), v)).CopyTo(min.Slice(j, w));
+                (v * vw).CopyTo(d.Slice(j, w));
+            }
+        }
+        for (; j < n; j++)
+        {
+            float v = keyed && !low.AtLeast(keys[j], start + j) ? 0f : d[j];
+            sum[j] = first ? 0f + v : sum[j] + v;
+            max[j] = first ? v : MathF.Max(max[j], v);
+            min[j] = first ? v : MathF.Min(min[j], v);
+            d[j] = v * weight;
+        }
+    }
+
+    /// <summary>The definition of <see cref="EraseTerms"/> as separate passes (for tests).</summary>
+    internal static void EraseTermsReference(Span<float> d, ReadOnlySpan<float> keys, long start, MaskKey low, bool keyed, float weight,
+        Span<float> sum, Span<float> max, Span<float> min, bool first)
+    {
+        if (keyed) KeepAtLeast(d, keys, start, low);
+        if (first) sum.Clear();
+        TensorPrimitives.Add(sum, d, sum);
+        if (first)
+        {
+            d.CopyTo(max);
+            d.CopyTo(min);
+        }
+        else
+        {
+            TensorPrimitives.Max(max, d, max);
+            TensorPrimitives.Min(min, d, min);
+        }
+        TensorPrimitives.Multiply(d, weight, d);
     }
 
     /// <summary>Zeroes <paramref name="target"/> where (key, index) &lt; <paramref name="low"/> (vectorised; boundary ties per element).</summary>

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using FuseSharp.Tensors;
 
 namespace FuseSharp.Merging.Kernels;
@@ -327,7 +328,14 @@ public static class OrderStatistics
     /// Counts and (with <paramref name="sums"/>) sums the values below <paramref name="lo"/>, counts those equal to <paramref name="lo"/> and to
     /// <paramref name="hi"/> (once when lo = hi), and returns those strictly between (NaN counts as above every bracket).
     /// </summary>
-    internal static ScanResult Scan(ReadOnlySpan<float> v, float lo, float hi, bool sums = true)
+    internal static ScanResult Scan(ReadOnlySpan<float> v, float lo, float hi, bool sums = true) =>
+        PackedScanSupported && v.Length >= 8 ? ScanPacked(v, lo, hi, sums) : ScanPortable(v, lo, hi, sums);
+
+    /// <summary>Whether <see cref="ScanPacked"/> runs here (AVX2, 8-lane <see cref="Vector{T}"/>).</summary>
+    internal static bool PackedScanSupported => Avx2.IsSupported && Vector<float>.Count == 8;
+
+    /// <summary><see cref="Scan"/> in portable vector code (the reference for <see cref="ScanPacked"/>).</summary>
+    internal static ScanResult ScanPortable(ReadOnlySpan<float> v, float lo, float hi, bool sums = true)
     {
         long below = 0, atLow = 0, atHigh = 0;
         double sumBelow = 0;
@@ -391,6 +399,80 @@ public static class OrderStatistics
         }
         return new ScanResult(below, sumBelow, atLow, atHigh, inside is null ? [] : inside.ToArray());
     }
+
+    /// <summary>
+    /// <see cref="Scan"/> with AVX2: the values inside the bracket are packed to the front of each vector by a lane
+    /// permutation and stored unconditionally (lowest lane first, the same values in the same order), so the pass has
+    /// no data-dependent branch; about a tenth of the vectors hold such a value, and as a branch (and one list add per
+    /// value) they cost a third of the scan. Counts, sums (the same float partial sums) and the tail are computed exactly as in <see cref="ScanPortable"/>.
+    /// </summary>
+    internal static ScanResult ScanPacked(ReadOnlySpan<float> v, float lo, float hi, bool sums = true)
+    {
+        long below, atLow, atHigh;
+        double sumBelow = 0;
+        bool single = lo == hi;
+        var buffer = _insideBuffer is { } held && held.Length >= v.Length + 8 ? held : (_insideBuffer = new float[Math.Max(v.Length + 8, Chunked.Size + 8)]);
+        int n = 0, i = 0;
+        var vlo = Vector256.Create(lo);
+        var vhi = Vector256.Create(hi);
+        var cntBelow = Vector256<int>.Zero;
+        var cntLow = Vector256<int>.Zero;
+        var cntHigh = Vector256<int>.Zero;
+        var sum = Vector<float>.Zero;
+        var pack = PackPermutations;
+        ref float dst = ref buffer[0];
+        // Partial sums in float per 1024 elements, then into double, to keep the sum accurate (as in Scan).
+        int block = 0;
+        for (; i <= v.Length - 8; i += 8)
+        {
+            var x = Vector256.Create(v.Slice(i, 8));
+            var isBelow = Vector256.LessThan(x, vlo);
+            cntBelow -= isBelow.AsInt32();
+            if (sums) sum += Vector.ConditionalSelect(isBelow.AsVector(), x.AsVector(), Vector<float>.Zero);
+            cntLow -= Vector256.Equals(x, vlo).AsInt32();
+            if (!single) cntHigh -= Vector256.Equals(x, vhi).AsInt32();
+            var isIn = Vector256.GreaterThan(x, vlo) & Vector256.LessThan(x, vhi);
+            uint bits = Vector256.ExtractMostSignificantBits(isIn);
+            Avx2.PermuteVar8x32(x, pack[bits]).StoreUnsafe(ref dst, (nuint)n);
+            n += BitOperations.PopCount(bits);
+            if (++block == 128)
+            {
+                sumBelow += Vector.Sum(sum);
+                sum = Vector<float>.Zero;
+                block = 0;
+            }
+        }
+        below = Vector256.Sum(cntBelow);
+        atLow = Vector256.Sum(cntLow);
+        atHigh = Vector256.Sum(cntHigh);
+        sumBelow += Vector.Sum(sum);
+        for (; i < v.Length; i++)
+        {
+            float x = v[i];
+            if (x < lo)
+            {
+                below++;
+                sumBelow += x;
+            }
+            else if (x == lo) atLow++;
+            else if (x == hi && !single) atHigh++;
+            else if (x < hi) buffer[n++] = x;
+        }
+        return new ScanResult(below, sumBelow, atLow, atHigh, n == 0 ? [] : buffer.AsSpan(0, n).ToArray());
+    }
+
+    [ThreadStatic]
+    private static float[]? _insideBuffer;
+
+    /// <summary>Per 8-bit lane mask, the lane indices of its set bits, lowest first (then zeros): moves the selected lanes to the front.</summary>
+    private static readonly Vector256<int>[] PackPermutations = Enumerable.Range(0, 256).Select(mask =>
+    {
+        var lanes = new int[8];
+        int k = 0;
+        for (int j = 0; j < 8; j++)
+            if ((mask >> j & 1) != 0) lanes[k++] = j;
+        return Vector256.Create(lanes);
+    }).ToArray();
 
     private static bool ContainsNaN(float[] a)
     {

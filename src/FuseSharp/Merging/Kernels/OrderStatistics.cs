@@ -340,8 +340,8 @@ public static class OrderStatistics
         long below = 0, atLow = 0, atHigh = 0;
         double sumBelow = 0;
         bool single = lo == hi;
-        List<float>? inside = null;
-        int i = 0;
+        var inside = InsideBuffer(v.Length);
+        int n = 0, i = 0;
         if (Vector.IsHardwareAccelerated && v.Length >= Vector<float>.Count)
         {
             var vlo = new Vector<float>(lo);
@@ -364,14 +364,13 @@ public static class OrderStatistics
                 var isIn = Vector.GreaterThan(x, vlo) & Vector.LessThan(x, vhi);
                 if (!Vector.EqualsAll(isIn, Vector<int>.Zero))
                 {
-                    inside ??= [];
                     // The set lanes, lowest first (one bit per lane), instead of testing every lane.
                     if (w == 8)
                         for (uint bits = Vector256.ExtractMostSignificantBits(isIn.AsVector256()); bits != 0; bits &= bits - 1)
-                            inside.Add(v[i + BitOperations.TrailingZeroCount(bits)]);
+                            inside[n++] = v[i + BitOperations.TrailingZeroCount(bits)];
                     else
                         for (int j = 0; j < w; j++)
-                            if (isIn[j] != 0) inside.Add(x[j]);
+                            if (isIn[j] != 0) inside[n++] = x[j];
                 }
                 if (++block == 128)
                 {
@@ -385,6 +384,13 @@ public static class OrderStatistics
             atHigh = Vector.Sum(cntHigh);
             sumBelow += Vector.Sum(sum);
         }
+        return ScanTail(v, i, lo, hi, below, sumBelow, atLow, atHigh, inside, n);
+    }
+
+    /// <summary>Elements [i, end) one by one after a vector loop, then the result with the collected inside values.</summary>
+    private static ScanResult ScanTail(ReadOnlySpan<float> v, int i, float lo, float hi, long below, double sumBelow, long atLow, long atHigh, float[] inside, int n)
+    {
+        bool single = lo == hi;
         for (; i < v.Length; i++)
         {
             float x = v[i];
@@ -395,23 +401,27 @@ public static class OrderStatistics
             }
             else if (x == lo) atLow++;
             else if (x == hi && !single) atHigh++;
-            else if (x < hi) (inside ??= []).Add(x);
+            else if (x < hi) inside[n++] = x;
         }
-        return new ScanResult(below, sumBelow, atLow, atHigh, inside is null ? [] : inside.ToArray());
+        return new ScanResult(below, sumBelow, atLow, atHigh, n == 0 ? [] : inside.AsSpan(0, n).ToArray());
     }
+
+    /// <summary>The calling thread's buffer for the values inside a bracket (8 spare lanes for whole-vector stores).</summary>
+    private static float[] InsideBuffer(int length) =>
+        _insideBuffer is { } held && held.Length >= length + 8 ? held : (_insideBuffer = new float[Math.Max(length, Chunked.Size) + 8]);
 
     /// <summary>
     /// <see cref="Scan"/> with AVX2: the values inside the bracket are packed to the front of each vector by a lane
     /// permutation and stored unconditionally (lowest lane first, the same values in the same order), so the pass has
-    /// no data-dependent branch; about a tenth of the vectors hold such a value, and as a branch (and one list add per
-    /// value) they cost a third of the scan. Counts, sums (the same float partial sums) and the tail are computed exactly as in <see cref="ScanPortable"/>.
+    /// no data-dependent branch (a bracket holds a few percent of the values, so a good share of the vectors hold one,
+    /// and as a branch they were mispredicted). Counts, sums (the same float partial sums) and the tail are computed
+    /// exactly as in <see cref="ScanPortable"/>.
     /// </summary>
     internal static ScanResult ScanPacked(ReadOnlySpan<float> v, float lo, float hi, bool sums = true)
     {
-        long below, atLow, atHigh;
         double sumBelow = 0;
         bool single = lo == hi;
-        var buffer = _insideBuffer is { } held && held.Length >= v.Length + 8 ? held : (_insideBuffer = new float[Math.Max(v.Length + 8, Chunked.Size + 8)]);
+        var buffer = InsideBuffer(v.Length);
         int n = 0, i = 0;
         var vlo = Vector256.Create(lo);
         var vhi = Vector256.Create(hi);
@@ -421,7 +431,7 @@ public static class OrderStatistics
         var sum = Vector<float>.Zero;
         var pack = PackPermutations;
         ref float dst = ref buffer[0];
-        // Partial sums in float per 1024 elements, then into double, to keep the sum accurate (as in Scan).
+        // Partial sums in float per 1024 elements, then into double, to keep the sum accurate (as in ScanPortable).
         int block = 0;
         for (; i <= v.Length - 8; i += 8)
         {
@@ -442,23 +452,8 @@ public static class OrderStatistics
                 block = 0;
             }
         }
-        below = Vector256.Sum(cntBelow);
-        atLow = Vector256.Sum(cntLow);
-        atHigh = Vector256.Sum(cntHigh);
         sumBelow += Vector.Sum(sum);
-        for (; i < v.Length; i++)
-        {
-            float x = v[i];
-            if (x < lo)
-            {
-                below++;
-                sumBelow += x;
-            }
-            else if (x == lo) atLow++;
-            else if (x == hi && !single) atHigh++;
-            else if (x < hi) buffer[n++] = x;
-        }
-        return new ScanResult(below, sumBelow, atLow, atHigh, n == 0 ? [] : buffer.AsSpan(0, n).ToArray());
+        return ScanTail(v, i, lo, hi, Vector256.Sum(cntBelow), sumBelow, Vector256.Sum(cntLow), Vector256.Sum(cntHigh), buffer, n);
     }
 
     [ThreadStatic]

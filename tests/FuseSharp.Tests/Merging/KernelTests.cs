@@ -55,6 +55,28 @@ public class KernelTests
     }
 
     [Fact]
+    public void BracketScan_MatchesScalarDefinition()
+    {
+        // Counts and the inside values (in index order) are those of the plain per-element definition, for every length
+        // (tails), ends that occur, lo = hi, open ends and NaN.
+        var r = new Random(11);
+        foreach (int n in new[] { 0, 1, 7, 8, 9, 63, 1029, 16384 + 5 })
+            foreach (var (lo, hi) in new[] { (0.3f, 0.35f), (0.5f, 0.5f), (float.NegativeInfinity, 0.1f), (0.9f, float.PositiveInfinity), (2f, 3f) })
+            {
+                var v = Enumerable.Range(0, n).Select(_ => (float)Math.Round(r.NextDouble() * 40) / 40).ToArray();
+                if (n > 9) v[n / 2] = float.NaN;
+                var got = OrderStatistics.Scan(v, lo, hi);
+                var below = v.Where(x => x < lo).ToArray();
+                Assert.Equal(below.Length, got.Below);
+                Assert.Equal(v.Count(x => x == lo), got.AtLow);
+                Assert.Equal(lo == hi ? 0 : v.Count(x => x == hi), got.AtHigh);
+                Assert.Equal(v.Where(x => x > lo && x < hi).ToArray(), got.Inside);
+                double sum = below.Sum(x => (double)x);
+                Assert.True(Math.Abs(sum - got.SumBelow) <= 1e-6 * Math.Abs(sum) + 1e-9, $"sum below: {got.SumBelow} vs {sum}");
+            }
+    }
+
+    [Fact]
     public void QuickSelect_MatchesSorting()
     {
         var r = new Random(5);

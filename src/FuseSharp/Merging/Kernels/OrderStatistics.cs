@@ -327,13 +327,17 @@ public static class OrderStatistics
     /// Counts and (with <paramref name="sums"/>) sums the values below <paramref name="lo"/>, counts those equal to <paramref name="lo"/> and to
     /// <paramref name="hi"/> (once when lo = hi), and returns those strictly between (NaN counts as above every bracket).
     /// </summary>
+    /// <remarks>
+    /// The inside values go into a per-thread buffer, copied out once per call: as a list (an add per value, growth,
+    /// then a copy) they made the scan about 2.5× slower (a bracket holds a few percent of the values).
+    /// </remarks>
     internal static ScanResult Scan(ReadOnlySpan<float> v, float lo, float hi, bool sums = true)
     {
         long below = 0, atLow = 0, atHigh = 0;
         double sumBelow = 0;
         bool single = lo == hi;
-        List<float>? inside = null;
-        int i = 0;
+        var inside = InsideBuffer(v.Length);
+        int n = 0, i = 0;
         if (Vector.IsHardwareAccelerated && v.Length >= Vector<float>.Count)
         {
             var vlo = new Vector<float>(lo);
@@ -356,14 +360,13 @@ public static class OrderStatistics
                 var isIn = Vector.GreaterThan(x, vlo) & Vector.LessThan(x, vhi);
                 if (!Vector.EqualsAll(isIn, Vector<int>.Zero))
                 {
-                    inside ??= [];
                     // The set lanes, lowest first (one bit per lane), instead of testing every lane.
                     if (w == 8)
                         for (uint bits = Vector256.ExtractMostSignificantBits(isIn.AsVector256()); bits != 0; bits &= bits - 1)
-                            inside.Add(v[i + BitOperations.TrailingZeroCount(bits)]);
+                            inside[n++] = v[i + BitOperations.TrailingZeroCount(bits)];
                     else
                         for (int j = 0; j < w; j++)
-                            if (isIn[j] != 0) inside.Add(x[j]);
+                            if (isIn[j] != 0) inside[n++] = x[j];
                 }
                 if (++block == 128)
                 {
@@ -387,10 +390,17 @@ public static class OrderStatistics
             }
             else if (x == lo) atLow++;
             else if (x == hi && !single) atHigh++;
-            else if (x < hi) (inside ??= []).Add(x);
+            else if (x < hi) inside[n++] = x;
         }
-        return new ScanResult(below, sumBelow, atLow, atHigh, inside is null ? [] : inside.ToArray());
+        return new ScanResult(below, sumBelow, atLow, atHigh, n == 0 ? [] : inside.AsSpan(0, n).ToArray());
     }
+
+    /// <summary>The calling thread's buffer for the values inside a bracket (at most one per scanned value).</summary>
+    private static float[] InsideBuffer(int length) =>
+        _insideBuffer is { } held && held.Length >= length ? held : (_insideBuffer = new float[Math.Max(length, Chunked.Size)]);
+
+    [ThreadStatic]
+    private static float[]? _insideBuffer;
 
     private static bool ContainsNaN(float[] a)
     {

@@ -423,4 +423,78 @@ public class KernelTests
         var values = Quantised(n, levels, levels).Select((v, i) => i % 9 == 0 ? 0f : v).ToArray();
         AssertDecidesAsReference(values, new UniformStream(new CounterRandom(11, "row", 1)), 12345, [(0.5, 0.15), (0.3, 0.2), (0.9, 0.05)]);
     }
+
+    /// <summary>
+    /// The per-row sums DELLA now takes over |Δ| (the buffer the signed deltas used to occupy) equal the sums over the
+    /// signed deltas bit for bit: same buffer, same accumulation order, |·| idempotent. Odd sizes cover the vector tails.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(67)]
+    [InlineData(1001)]
+    [InlineData(4099)]
+    public void MagnitudeSums_OverAbsoluteDeltas_MatchSignedDeltas(int n)
+    {
+        var r = new Random(n);
+        var x = Enumerable.Range(0, n).Select(_ => (float)(r.NextDouble() - 0.5)).ToArray();
+        var b = Enumerable.Range(0, n).Select(_ => (float)(r.NextDouble() - 0.5) * 0.9f).ToArray();
+        var words = Enumerable.Range(0, (n + 63) / 64).Select(_ => (ulong)r.NextInt64() ^ (ulong)r.NextInt64() << 1).ToArray();
+        var d = new float[n];
+        System.Numerics.Tensors.TensorPrimitives.Subtract(x, b, d);
+        float total = System.Numerics.Tensors.TensorPrimitives.SumOfMagnitudes(d);
+        double kept = TaskVectorKernels.MaskedSumOfMagnitudes(d, words);
+        MethodHelpers.AbsoluteDifference(x, b, d); // in place: the same buffer, so the same alignment
+        Assert.Equal(BitConverter.SingleToInt32Bits(total), BitConverter.SingleToInt32Bits(System.Numerics.Tensors.TensorPrimitives.SumOfMagnitudes(d)));
+        Assert.Equal(BitConverter.DoubleToInt64Bits(kept), BitConverter.DoubleToInt64Bits(TaskVectorKernels.MaskedSumOfMagnitudes(d, words)));
+    }
+
+    /// <summary>
+    /// DELLA masks from the one-pass |x − b| producer equal those from separate Subtract and Abs passes: bits, kept
+    /// counts, L1 scales and per-element inverse probabilities, for word-aligned and unaligned rows.
+    /// </summary>
+    [Theory]
+    [InlineData(3, 67)]
+    [InlineData(4, 192)]
+    [InlineData(2, 1001)]
+    public void Della_MasksFromMagnitudeProducer_MatchSeparatePasses(int rows, int cols)
+    {
+        long n = (long)rows * cols;
+        int m = 2;
+        var r = new Random(rows * 7919 + cols);
+        var bs = Enumerable.Range(0, (int)n).Select(_ => (float)(r.NextDouble() - 0.5)).ToArray();
+        var xs = Enumerable.Range(0, m).Select(_ => bs.Select(v => v + (float)(r.NextDouble() - 0.5) * 0.01f).ToArray()).ToArray();
+        void Read(long start, int length, ChunkScratch sc, bool magnitudes)
+        {
+            var baseBuf = sc.Get(m, length);
+            bs.AsSpan((int)start, length).CopyTo(baseBuf);
+            for (int i = 0; i < m; i++)
+            {
+                var d = sc.Get(i, length);
+                xs[i].AsSpan((int)start, length).CopyTo(d);
+                if (magnitudes) MethodHelpers.AbsoluteDifference(d, baseBuf, d);
+                else System.Numerics.Tensors.TensorPrimitives.Subtract(d, baseBuf, d);
+            }
+        }
+        foreach (var mode in new[] { RescaleMode.L1Norm, RescaleMode.InverseProbability })
+        {
+            var settings = Enumerable.Range(0, m).Select(i => new SparsifySettings(SparsifyMethod.DellaMagprune, 0.4 + 0.1 * i, 0, 0.15, true, mode,
+                TopKTies.Exact, BreadcrumbsSlice.Intended)).ToList();
+            var buffers = new List<FloatBuffer>();
+            SparseMask[] Build(ChunkProducer? abs) => Sparsify.Build(n, cols, settings, (s, l, sc) => Read(s, l, sc, false),
+                i => new CounterRandom(3, "della", i), len => { var f = new FloatBuffer(len, zero: true); buffers.Add(f); return f; },
+                _ => { }, CancellationToken.None, abs);
+            var separate = Build(null);
+            var fused = Build((s, l, sc) => Read(s, l, sc, true));
+            for (int i = 0; i < m; i++)
+            {
+                Assert.Equal(separate[i].Kept, fused[i].Kept);
+                Assert.Equal(BitConverter.SingleToInt32Bits(separate[i].Scale), BitConverter.SingleToInt32Bits(fused[i].Scale));
+                Assert.Equal(separate[i].Bits!.RawWords, fused[i].Bits!.RawWords);
+                if (mode == RescaleMode.InverseProbability)
+                    Assert.Equal(separate[i].ElementScale!.Slice(0, (int)n).ToArray(), fused[i].ElementScale!.Slice(0, (int)n).ToArray());
+            }
+            foreach (var f in buffers) f.Dispose();
+        }
+    }
 }

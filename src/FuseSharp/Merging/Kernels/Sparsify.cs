@@ -95,7 +95,7 @@ public static class Sparsify
         if (byMethod.TryGetValue(SparsifyMethod.MagnitudeOutliers, out var bc)) ranked.AddRange(bc);
         if (ranked.Count > 0) BuildRanked(count, ranked, settings, absDeltas ?? AbsOf(deltas, ranked), masks, guard, ct);
         if (byMethod.TryGetValue(SparsifyMethod.Bernoulli, out var dare)) BuildBernoulli(count, dare, settings, deltas, random, masks, guard, ct);
-        if (byMethod.TryGetValue(SparsifyMethod.DellaMagprune, out var della)) BuildDella(count, rowLength, della, settings, deltas, random, allocate, masks, guard, ct);
+        if (byMethod.TryGetValue(SparsifyMethod.DellaMagprune, out var della)) BuildDella(count, rowLength, della, settings, absDeltas ?? AbsOf(deltas, della), random, allocate, masks, guard, ct);
         return masks;
     }
 
@@ -261,7 +261,13 @@ public static class Sparsify
 
     // ---- DELLA MagPrune: per-row rank-based keep probabilities ----
 
-    private static void BuildDella(long n, long rowLength, List<int> models, IReadOnlyList<SparsifySettings> settings, ChunkProducer deltas,
+    /// <remarks>
+    /// DELLA needs only |Δ|, so the rows come from the magnitude producer (|x − b| in one pass) and every per-row
+    /// reduction reads that buffer: the ranking, Σ|Δ| and the kept Σ|Δ|. |·| is idempotent and the buffer is the
+    /// one the signed deltas used to occupy, so the sums are bit-identical to the separate Subtract, Abs and
+    /// SumOfMagnitudes passes over the signed deltas (checked by the kernel tests).
+    /// </remarks>
+    private static void BuildDella(long n, long rowLength, List<int> models, IReadOnlyList<SparsifySettings> settings, ChunkProducer absDeltas,
         Func<int, CounterRandom> random, Func<long, Methods.FloatBuffer> allocate, SparseMask[] masks, Action<string> guard, CancellationToken ct)
     {
         long rows = n / rowLength, cols = rowLength;
@@ -279,15 +285,13 @@ public static class Sparsify
             {
                 long start = r * cols;
                 int len = (int)cols;
-                deltas(start, len, sc);
+                absDeltas(start, len, sc);
                 var rank = RankBuffer(len);
                 for (int k = 0; k < models.Count; k++)
                 {
                     int i = models[k];
                     var s = settings[i];
-                    var d = sc.Get(i, len);
-                    var a = sc.Get(settings.Count + 1, len);
-                    TensorPrimitives.Abs(d, a);
+                    var a = sc.Get(i, len);
                     var rng = rngs[i];
                     var scaleBuffer = scales[i];
                     var scale = scaleBuffer is null ? default : scaleBuffer.Slice(start, len);
@@ -303,7 +307,7 @@ public static class Sparsify
                         {
                             var words = bits[i].Words(start, len);
                             kept = DellaRow.Decide(a, start, rng, prob, words, dellaWs);
-                            keptSum = TaskVectorKernels.MaskedSumOfMagnitudes(d, words);
+                            keptSum = TaskVectorKernels.MaskedSumOfMagnitudes(a, words);
                         }
                         else
                         {
@@ -335,7 +339,7 @@ public static class Sparsify
                         }
                     }
                     acc[3 * k] += kept;
-                    acc[3 * k + 1] += TensorPrimitives.SumOfMagnitudes(d);
+                    acc[3 * k + 1] += TensorPrimitives.SumOfMagnitudes(a);
                     acc[3 * k + 2] += keptSum;
                 }
             }

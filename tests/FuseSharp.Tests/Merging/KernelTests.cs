@@ -476,7 +476,7 @@ public class KernelTests
                 else System.Numerics.Tensors.TensorPrimitives.Subtract(d, baseBuf, d);
             }
         }
-        foreach (var mode in new[] { RescaleMode.L1Norm, RescaleMode.InverseProbability })
+        foreach (var mode in new[] { RescaleMode.L1Norm, RescaleMode.InverseProbability, RescaleMode.InverseDensity })
         {
             var settings = Enumerable.Range(0, m).Select(i => new SparsifySettings(SparsifyMethod.DellaMagprune, 0.4 + 0.1 * i, 0, 0.15, true, mode,
                 TopKTies.Exact, BreadcrumbsSlice.Intended)).ToList();

@@ -298,6 +298,8 @@ public static class Sparsify
                     // p = density − ε + 2ε·rank/(cols − 1), compared as a 32-bit threshold with the uniform draw.
                     double pBase = cols == 1 ? s.Density : s.Density - s.Epsilon, pStep = cols == 1 ? 0 : 2 * s.Epsilon / (cols - 1);
                     var prob = DellaRow.Probability.Of(pBase, pStep);
+                    // Σ|Δ| and the kept Σ|Δ| only feed the L1 rescale factor.
+                    bool l1 = s.Rescale && s.RescaleMode == RescaleMode.L1Norm;
                     long kept = 0;
                     double keptSum = 0;
                     if (scaleBuffer is null)
@@ -307,7 +309,7 @@ public static class Sparsify
                         {
                             var words = bits[i].Words(start, len);
                             kept = DellaRow.Decide(a, start, rng, prob, words, dellaWs);
-                            keptSum = TaskVectorKernels.MaskedSumOfMagnitudes(a, words);
+                            if (l1) keptSum = TaskVectorKernels.MaskedSumOfMagnitudes(a, words);
                         }
                         else
                         {
@@ -339,7 +341,7 @@ public static class Sparsify
                         }
                     }
                     acc[3 * k] += kept;
-                    acc[3 * k + 1] += TensorPrimitives.SumOfMagnitudes(a);
+                    if (l1) acc[3 * k + 1] += TensorPrimitives.SumOfMagnitudes(a);
                     acc[3 * k + 2] += keptSum;
                 }
             }

@@ -317,14 +317,7 @@ public static class TaskVectorKernels
             var mi = keep.Apply(new Vector<float>(x.Slice(j, w)) - new Vector<float>(b.Slice(j, w)), start + j);
             var di = mi * vWeightScale;
             di.CopyTo(dOut, j);
-            var ev = new Vector<float>(election.Slice(j, w));
-            ev += el switch
-            {
-                ElectionBasis.Weighted => di,
-                ElectionBasis.Unweighted => mi * vScale,
-                _ => Sign(di),
-            };
-            ev.CopyTo(election.Slice(j, w));
+            AddElection(election, j, el, di, mi * vScale);
         }
     }
 

@@ -60,9 +60,7 @@ internal static class FuseTrainCommand
             var adam = o.Adam;
             if (p.Get(betas) is { } b)
             {
-                var parts = b.Split(',');
-                if (parts.Length != 2 || !double.TryParse(parts[0], NumberStyles.Float, CultureInfo.InvariantCulture, out double b1) || !double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double b2))
-                    throw new FuseSharpException($"--adam-betas must be two numbers like 0.9,0.95, got '{b}'");
+                var (b1, b2) = TrainCommand.ParseBetas(b);
                 adam = adam with { Beta1 = b1, Beta2 = b2 };
             }
             if (p.Get(decay) is { } wd) adam = adam with { WeightDecay = wd };

@@ -139,10 +139,17 @@ internal static class TrainCommand
 
     private static AdamWOptions ParseAdam(string betas, double eps, double weightDecay)
     {
+        var (b1, b2) = ParseBetas(betas);
+        return new AdamWOptions(b1, b2, eps, weightDecay);
+    }
+
+    /// <summary>The <c>--adam-betas</c> value "β1,β2" (also used by <c>fuse train</c>).</summary>
+    internal static (double Beta1, double Beta2) ParseBetas(string betas)
+    {
         var parts = betas.Split(',', StringSplitOptions.TrimEntries);
         if (parts.Length != 2 || !double.TryParse(parts[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var b1)
             || !double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var b2))
             throw new FuseSharpException($"--adam-betas '{betas}': expected two numbers, e.g. 0.9,0.95");
-        return new AdamWOptions(b1, b2, eps, weightDecay);
+        return (b1, b2);
     }
 }

@@ -22,14 +22,15 @@ namespace FuseSharp.Bench;
 ///     Zipf top-k model, against the reference Arrow layout's 100 bytes per padded position; target <= 0.40.
 /// Options: --fixtures DIR (default tests/FuseSharp.Tests/Fixtures/fusion), --pairs N (default 3 kinds), --keys N (sample
 /// for the full-scan baseline, default 300), --positions N (storage test, default 400000), --skip-mined, --dtw-phases (only
-/// the DTW phase profile: cost-matrix setup, table fill with and without cost misses, whole alignments, in process CPU time).
+/// the DTW phase profile: cost-matrix setup, table fill with and without cost misses, whole alignments, in process CPU time),
+/// --reps N (best of N for the phase profile, default 5; a loaded machine needs more).
 /// </summary>
 internal static class FusionBench
 {
     public static void Run(string[] args)
     {
         string fixtures = Path.Combine("tests", "FuseSharp.Tests", "Fixtures", "fusion");
-        int pairs = 3, keys = 300, positions = 400_000;
+        int pairs = 3, keys = 300, positions = 400_000, reps = 5;
         bool skipMinEd = false, phases = false;
         for (int i = 0; i < args.Length; i++)
         {
@@ -41,6 +42,7 @@ internal static class FusionBench
                 case "--positions": positions = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--skip-mined": skipMinEd = true; break;
                 case "--dtw-phases": phases = true; break;
+                case "--reps": reps = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
             }
         }
         if (!Directory.Exists(fixtures))
@@ -49,12 +51,12 @@ internal static class FusionBench
             return;
         }
         Console.WriteLine($"fusion: threads {Parallelism.MaxThreads}, fixtures {fixtures}");
-        Dtw(fixtures, pairs, phases);
+        Dtw(fixtures, pairs, phases, reps);
         if (!skipMinEd) MinEd(fixtures, keys);
         Storage(positions);
     }
 
-    private static void Dtw(string fixtures, int pairCount, bool phases)
+    private static void Dtw(string fixtures, int pairCount, bool phases, int reps)
     {
         Console.WriteLine("dtw: ~2048 x 2048-token pairs, one core (the machine may be shared: compare the ratios)");
         var snippets = File.ReadLines(Path.Combine(fixtures, "dtw_alignments.jsonl"))
@@ -88,7 +90,7 @@ internal static class FusionBench
         }
         if (phases)
         {
-            DtwPhases(pairs);
+            DtwPhases(pairs, reps);
             return;
         }
         foreach (var variant in Enum.GetValues<DtwVariant>())
@@ -118,13 +120,13 @@ internal static class FusionBench
     /// time to other processes on a shared machine) of the cost-matrix setup, the full table fill computing every distinct
     /// pair's cost (cold) and with the costs memoized (warm: the recurrence alone), and the whole full and banded alignments.
     /// </summary>
-    private static void DtwPhases(List<(string[] Base, string[] Source, string SourceMarker, string Name)> pairs)
+    private static void DtwPhases(List<(string[] Base, string[] Source, string SourceMarker, string Name)> pairs, int reps)
     {
         var proc = Process.GetCurrentProcess();
-        double Cpu(Action a, int reps = 3)
+        double Cpu(Action a, int n = 0)
         {
             double best = double.MaxValue;
-            for (int r = 0; r < reps; r++)
+            for (int r = 0; r < (n > 0 ? n : reps); r++)
             {
                 proc.Refresh();
                 var t0 = proc.TotalProcessorTime;
@@ -141,14 +143,14 @@ internal static class FusionBench
             DtwCostMatrix? cm = null;
             double tCtor = Cpu(() => cm = new DtwCostMatrix(s, b, variant, sm, "▁"));
             TokenDtw.Moves? mv = null;
-            double tCold = Cpu(() => { var c = new DtwCostMatrix(s, b, variant, sm, "▁"); TokenDtw.Fill(c, tie, double.PositiveInfinity, null, null, null, null, true, out mv); cm = c; });
-            double tWarm = Cpu(() => TokenDtw.Fill(cm!, tie, double.PositiveInfinity, null, null, null, null, true, out mv), 5);
+            double tCold = Cpu(() => { var c = new DtwCostMatrix(s, b, variant, sm, "▁"); TokenDtw.Fill(c, tie, double.PositiveInfinity, null, null, null, null, true, out mv); cm = c; }, 3);
+            double tWarm = Cpu(() => TokenDtw.Fill(cm!, tie, double.PositiveInfinity, null, null, null, null, true, out mv));
             double tAll = Cpu(() => new DtwCostMatrix(s, b, variant, sm, "▁").ComputeAll());
-            double tAlignFull = Cpu(() => TokenDtw.Align(s, b, variant, sm, "▁", DtwMode.Full), 5);
-            double tAlignBand = Cpu(() => TokenDtw.Align(s, b, variant, sm, "▁", DtwMode.Banded), 5);
+            double tAlignFull = Cpu(() => TokenDtw.Align(s, b, variant, sm, "▁", DtwMode.Full));
+            double tAlignBand = Cpu(() => TokenDtw.Align(s, b, variant, sm, "▁", DtwMode.Banded));
             var cm2 = new DtwCostMatrix(s, b, variant, sm, "▁");
-            double tBand = Cpu(() => TokenDtw.TextBand(cm2, TokenDtw.BandHalfWidth), 5);
-            double tFloors = Cpu(() => { cm2.RowFloors(); cm2.ColumnFloors(); }, 5);
+            double tBand = Cpu(() => TokenDtw.TextBand(cm2, TokenDtw.BandHalfWidth));
+            double tFloors = Cpu(() => { cm2.RowFloors(); cm2.ColumnFloors(); });
             // How much the exact band prunes: the upper bound from the band, the floors' lower bounds, the cells filled.
             var (lo, hi) = TokenDtw.TextBand(cm2, TokenDtw.BandHalfWidth);
             double ub = TokenDtw.Fill(cm2, tie, double.PositiveInfinity, lo, hi, null, null, false, out _);

@@ -149,13 +149,13 @@ public class DtwTests
     [Fact]
     public void AllPairsUpFrontEqualPairByPairCosts()
     {
-        // The four-lane Myers table against the reference's per-cell cost: groups of 1..4 lanes, patterns of 1..64
-        // symbols (and 65: pair by pair), empty stripped strings, substrings (FuseChat v1's discount), astral characters.
+        // The lane-wise Myers table against the reference's per-cell cost: groups of 1..16 16-bit lanes and 1..4
+        // 64-bit lanes, patterns of 1..64 symbols (16 | 17: the lane widths' edge; 65: pair by pair), empty stripped strings, substrings (FuseChat v1's discount), astral characters.
         var rng = new Random(5);
         string letters = "abcde";
         string Word(int len) => new(Enumerable.Range(0, len).Select(_ => letters[rng.Next(letters.Length)]).ToArray());
         var pool = new List<string> { "▁", "", "😀", "▁😀b", "a\uD800", new string('a', 64), new string('a', 65), "▁" + new string('b', 64) };
-        foreach (int len in new[] { 1, 2, 3, 5, 8, 13, 31, 32, 33, 63, 64 }) pool.Add(Word(len));
+        foreach (int len in new[] { 1, 2, 3, 5, 8, 13, 15, 16, 17, 31, 32, 33, 63, 64 }) pool.Add(Word(len));
         for (int i = 0; i < 20; i++) pool.Add(Word(rng.Next(1, 9)));
         // Substrings of pool words, with and without markers.
         for (int i = 0; i < 10; i++)
@@ -164,7 +164,7 @@ public class DtwTests
             int a = rng.Next(w.Length), l = rng.Next(0, w.Length - a + 1);
             pool.Add((rng.Next(2) == 0 ? "▁" : "") + w.Substring(a, l));
         }
-        foreach (int rows in new[] { 1, 2, 3, 4, 5, 9, pool.Count })
+        foreach (int rows in new[] { 1, 2, 3, 4, 5, 9, 16, 17, 33, pool.Count })
         {
             var s = pool.OrderBy(_ => rng.Next()).Take(rows).Select(x => x.Replace('▁', 'Ġ')).ToArray();
             var t = pool.OrderBy(_ => rng.Next()).ToArray();

@@ -1,3 +1,5 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -292,7 +294,7 @@ internal sealed class DtwCostMatrix
     }
 
     /// <summary>The cost of a pair not computed yet; memoizes it.</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining)]
     internal T Miss<T>(int rowBase, int j)
     {
         T c = Value<T>(Compute(_rowMemo ? _memoRow : rowBase / _cols, _colKey[j]));
@@ -310,10 +312,11 @@ internal sealed class DtwCostMatrix
     }
 
     /// <summary>
-    /// Computes every distinct pair up front (a no-op for long documents, whose memo is one row): four blending strings
-    /// at once against each base string, Myers' recurrence in the four 64-bit lanes of a 256-bit vector. The full table
-    /// needs every pair anyway, and a pruned one on text of different tokenizer families most of them; pair by pair,
-    /// the call and setup per pair cost more than the distance itself.
+    /// Computes every distinct pair up front (a no-op for long documents, whose memo is one row): many blending strings
+    /// at once against each base string, Myers' recurrence lane-wise in a 256-bit vector: sixteen 16-bit lanes for
+    /// patterns of up to 16 symbols (almost every token), four 64-bit lanes for longer ones. The full table needs every
+    /// pair anyway, and a pruned one on text of different tokenizer families most of them; pair by pair, the call and
+    /// setup per pair cost more than the distance itself.
     /// </summary>
     internal void ComputeAll()
     {
@@ -323,78 +326,117 @@ internal sealed class DtwCostMatrix
         _complete = true;
     }
 
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private void ComputeAll<T>()
     {
         var memo = Memo<T>();
         int rows = _srcStripped.Length;
         bool v2 = _variant == DtwVariant.FuseChatV2;
-        // Lanes: blending strings of 1..64 code points. Others, and FuseChat v2's empty base strings (its fallback
-        // compares other forms), pair by pair.
-        var lanes = new List<int>(rows);
+        // Lanes: blending strings of 1..16 code points (16-bit lanes) and 17..64 (64-bit lanes). Others, and FuseChat
+        // v2's empty base strings (its fallback compares other forms), pair by pair.
+        var narrow = new List<int>(rows);
+        var wide = new List<int>();
         for (int u = 0; u < rows; u++)
         {
             int length = _srcStripped[u].Length;
-            if (length >= 1 && length <= Levenshtein.WordBits && Vector256.IsHardwareAccelerated) lanes.Add(u);
+            if (length >= 1 && length <= 16 && Vector256.IsHardwareAccelerated) narrow.Add(u);
+            else if (length >= 1 && length <= Levenshtein.WordBits && Vector256.IsHardwareAccelerated) wide.Add(u);
             else
                 for (int v = 0; v < _cols; v++) Store(memo, u, v, Compute(u, v));
         }
         if (v2)
-            foreach (int u in lanes)
+            foreach (int u in narrow.Concat(wide))
                 for (int v = 0; v < _cols; v++)
                     if (_tgtStripped[v].Length == 0) Store(memo, u, v, Compute(u, v));
         PairsComputed += rows * _cols;
-        var peq = new ulong[_peq.Length * 4]; // per interned character, the four lanes' match masks
-        Span<long> scores = stackalloc long[4], len = stackalloc long[4];
-        Span<ulong> pv0 = stackalloc ulong[4], last = stackalloc ulong[4];
-        for (int g = 0; g < lanes.Count; g += 4)
+        MyersLanes<T, ushort>(memo, narrow);
+        MyersLanes<T, ulong>(memo, wide);
+    }
+
+    /// <summary>
+    /// <see cref="Levenshtein.Myers"/> lane-wise: <c>Vector256&lt;TLane&gt;.Count</c> patterns (each at most as many
+    /// symbols as a lane has bits) against the same base string. The carry of <c>(e &amp; pv) + pv</c> out of a lane's top
+    /// bit is dropped, as in one word; scores wrap in the lane's width, which holds every distance of a text of at most
+    /// <c>TLane.MaxValue</c> symbols (longer texts go pair by pair). FuseChat v1's substring search only runs where the
+    /// distance equals the length difference (or for strings with surrogates, see <see cref="Discount"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void MyersLanes<T, TLane>(T[] memo, List<int> lanes)
+        where TLane : unmanaged, IBinaryInteger<TLane>, IUnsignedNumber<TLane>
+    {
+        int width = Vector256<TLane>.Count, bits = Unsafe.SizeOf<TLane>() * 8;
+        bool v1 = _variant == DtwVariant.FuseChatV1, v2 = _variant == DtwVariant.FuseChatV2;
+        var peq = new TLane[_peq.Length * width]; // per interned character, the lanes' match masks
+        Span<TLane> scores = stackalloc TLane[width], pv0 = stackalloc TLane[width], last = stackalloc TLane[width], len = stackalloc TLane[width];
+        Span<int> rowOffset = stackalloc int[width];
+        ulong maxText = ulong.CreateTruncating(TLane.AllBitsSet);
+        for (int g = 0; g < lanes.Count; g += width)
         {
-            int k = Math.Min(4, lanes.Count - g);
-            for (int l = 0; l < 4; l++)
+            int k = Math.Min(width, lanes.Count - g);
+            ulong surrogateLanes = 0;
+            for (int l = 0; l < width; l++)
             {
                 // An unused lane runs a one-symbol pattern that matches nothing; its result is ignored.
                 var a = l < k ? _srcStripped[lanes[g + l]] : [];
                 int m = Math.Max(1, a.Length);
-                for (int i = 0; i < a.Length; i++) peq[a[i] * 4 + l] |= 1UL << i;
-                pv0[l] = m == 64 ? ulong.MaxValue : (1UL << m) - 1;
-                last[l] = 1UL << (m - 1);
-                len[l] = m;
+                for (int i = 0; i < a.Length; i++) peq[a[i] * width + l] |= TLane.One << i;
+                pv0[l] = TLane.AllBitsSet >>> (bits - m);
+                last[l] = TLane.One << (m - 1);
+                len[l] = TLane.CreateTruncating(m);
+                if (l < k)
+                {
+                    rowOffset[l] = lanes[g + l] * _cols;
+                    if (_srcStrippedText[lanes[g + l]].Length != a.Length) surrogateLanes |= 1UL << l;
+                }
             }
-            var pvInit = Vector256.Create<ulong>(pv0);
-            var lastBit = Vector256.Create<ulong>(last);
-            var scoreInit = Vector256.Create<long>(len);
-            ref ulong peqRef = ref MemoryMarshal.GetArrayDataReference(peq);
+            var pvInit = Vector256.Create<TLane>(pv0);
+            var lastBit = Vector256.Create<TLane>(last);
+            var lengths = Vector256.Create<TLane>(len);
+            ref TLane peqRef = ref MemoryMarshal.GetArrayDataReference(peq);
             for (int v = 0; v < _cols; v++)
             {
                 var text = _tgtStripped[v];
                 if (v2 && text.Length == 0) continue;
-                // Levenshtein.Myers, lane-wise (see there): the four patterns against the same text.
+                if ((ulong)text.Length > maxText)
+                {
+                    for (int l = 0; l < k; l++) Store(memo, lanes[g + l], v, Compute(lanes[g + l], v));
+                    continue;
+                }
                 var pv = pvInit;
-                var mv = Vector256<ulong>.Zero;
-                var score = scoreInit;
+                var mv = Vector256<TLane>.Zero;
+                var score = lengths;
                 foreach (int c in text)
                 {
-                    var e = Vector256.LoadUnsafe(ref peqRef, (nuint)c * 4);
+                    var e = Vector256.LoadUnsafe(ref peqRef, (nuint)c * (nuint)width);
                     var xv = e | mv;
                     var xh = (((e & pv) + pv) ^ pv) | e;
                     var ph = mv | ~(xh | pv);
                     var mh = pv & xh;
-                    // +1 where the last row's horizontal delta is +1, -1 where it is -1 (never both).
-                    score += Vector256.Equals(ph & lastBit, Vector256<ulong>.Zero).AsInt64() - Vector256.Equals(mh & lastBit, Vector256<ulong>.Zero).AsInt64();
-                    ph = (ph << 1) | Vector256<ulong>.One;
+                    // +1 where the last row's horizontal delta is +1, -1 where it is -1 (never both): the masks are all
+                    // ones (-1) where the bit is clear.
+                    score += Vector256.Equals(ph & lastBit, Vector256<TLane>.Zero) - Vector256.Equals(mh & lastBit, Vector256<TLane>.Zero);
+                    ph = (ph << 1) | Vector256<TLane>.One;
                     mh <<= 1;
                     pv = mh | ~(xv | ph);
                     mv = ph & xv;
                 }
                 score.CopyTo(scores);
+                if (!v1)
+                {
+                    for (int l = 0; l < k; l++) memo[rowOffset[l] + v] = Value<T>(int.CreateTruncating(scores[l]) << 1);
+                    continue;
+                }
+                // Discount candidates: distance = length difference, or strings with surrogates.
+                var textLength = Vector256.Create(TLane.CreateTruncating(text.Length));
+                ulong candidates = Vector256.Equals(score, Vector256.Max(lengths, textLength) - Vector256.Min(lengths, textLength)).ExtractMostSignificantBits() | surrogateLanes;
+                if (_tgtStrippedText[v].Length != text.Length) candidates = ulong.MaxValue;
                 for (int l = 0; l < k; l++)
                 {
-                    int u = lanes[g + l], d = (int)scores[l];
-                    Store(memo, u, v, _variant == DtwVariant.FuseChatV1 ? (d << 1) | (Discount(u, v, d) ? 1 : 0) : d << 1);
+                    int d = int.CreateTruncating(scores[l]);
+                    memo[rowOffset[l] + v] = Value<T>((d << 1) | ((candidates >> l & 1) != 0 && Discount(lanes[g + l], v, d) ? 1 : 0));
                 }
             }
             for (int l = 0; l < k; l++)
-                foreach (int c in _srcStripped[lanes[g + l]]) peq[c * 4 + l] = 0;
+                foreach (int c in _srcStripped[lanes[g + l]]) peq[c * width + l] = TLane.Zero;
         }
     }
 

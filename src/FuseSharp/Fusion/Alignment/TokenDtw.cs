@@ -359,6 +359,8 @@ public static class TokenDtw
         if (!bounded && limit == (typeof(T) == typeof(int) ? T.CreateTruncating(int.MaxValue) : Infinity<T>()))
         {
             // Unbounded (the full table, the upper-bound band): every cell is live, the row runs to the end.
+            if (typeof(T) == typeof(int) && Ssse3.IsSupported && Sse41.IsSupported)
+                l = MinPlusScan(rowBase, ref Unsafe.As<T, int>(ref prev), ref Unsafe.As<T, int>(ref cur), ref Unsafe.As<T, int>(ref memo), ref colKey, end, ref k, l.AsInt32()).As<int, T>();
             for (; k <= end; k++)
             {
                 T c = Unsafe.Add(ref memo, rowBase + Unsafe.Add(ref colKey, k));
@@ -394,6 +396,47 @@ public static class TokenDtw
         leftLive = live;
         lastLive = last;
         return done;
+    }
+
+    /// <summary>
+    /// The unbounded integer row four cells at a time, as a (min, +) scan instead of a serial chain. With
+    /// <c>u_j = min(diag_j, up_j)</c>, the recurrence <c>D_j = c_j + min(u_j, D_{j−1})</c> unrolls to
+    /// <c>D_j = min(D_{−1} + P_j, min_{k≤j} (u_k + c_k + … + c_j)) = P_j + min(D_{−1}, min_{k≤j} t_k)</c> with the prefix
+    /// sums <c>P_j = c_0 + … + c_j</c> of the four costs and <c>t_k = u_k + c_k − P_k</c>; <c>D_{−1}</c> is the left
+    /// neighbour carried from the previous four. Integer (min, +) is exact, so every value equals the serial chain's
+    /// (the same minimum of the same sums). No overflow: costs are at most the longest string and a row's costs sum to
+    /// below 2^29 (<see cref="DtwCostMatrix.IntegerCosts"/>), so <c>t_k ≤ u_k</c> stays below 2^31 even for the +∞ border
+    /// (<see cref="DtwCostMatrix.IntInfinity"/> plus a few costs), and <c>P_j + min(…)</c> is a value the chain holds too.
+    /// Stops before four cells with a cost not computed yet (the scalar loop takes over there).
+    /// </summary>
+    /// <returns>The last computed value (the next cell's left neighbour) in lane 0; <paramref name="k"/> is the next column.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<int> MinPlusScan(int rowBase, ref int prev, ref int cur, ref int memo, ref int colKey, int end, ref int k, Vector128<int> left)
+    {
+        var identity = Vector128.Create(int.MaxValue);
+        var carry = Vector128.Create(left.ToScalar());
+        int j = k;
+        for (; j + 3 <= end; j += 4)
+        {
+            var c = Vector128.Create(
+                Unsafe.Add(ref memo, rowBase + Unsafe.Add(ref colKey, j)),
+                Unsafe.Add(ref memo, rowBase + Unsafe.Add(ref colKey, j + 1)),
+                Unsafe.Add(ref memo, rowBase + Unsafe.Add(ref colKey, j + 2)),
+                Unsafe.Add(ref memo, rowBase + Unsafe.Add(ref colKey, j + 3)));
+            if (Vector128.LessThanAny(c, Vector128<int>.Zero)) break;
+            var u = Vector128.Min(Vector128.LoadUnsafe(ref prev, (nuint)j), Vector128.LoadUnsafe(ref prev, (nuint)j + 1));
+            var p = c + Sse2.ShiftLeftLogical128BitLane(c, 4);
+            p += Sse2.ShiftLeftLogical128BitLane(p, 8);
+            var t = u + c - p;
+            // Prefix minimum: lanes shifted up by one and two, int.MaxValue shifted in.
+            t = Vector128.Min(t, Ssse3.AlignRight(t, identity, 12));
+            t = Vector128.Min(t, Ssse3.AlignRight(t, identity, 8));
+            var d = p + Vector128.Min(t, carry);
+            d.StoreUnsafe(ref cur, (nuint)j + 1);
+            carry = Sse2.Shuffle(d, 0xFF);
+        }
+        k = j;
+        return carry;
     }
 
     /// <summary>

@@ -190,6 +190,9 @@ internal sealed class DtwCostMatrix
         }
     }
 
+    /// <summary>Every distinct pair's cost is in the memo (<see cref="ComputeAll"/>): the table needs no cost misses.</summary>
+    internal bool Complete => _complete;
+
     /// <summary>+∞ of the integer table: above every path sum, and adding a few costs to it cannot overflow.</summary>
     internal const int IntInfinity = 1 << 30;
 

@@ -210,6 +210,8 @@ public static class TokenDtw
     internal static double Fill(DtwCostMatrix costs, DtwTieOrder tie, double ub, int[]? bandLo, int[]? bandHi,
         double[]? restRows, double[]? restCols, bool keepMoves, out Moves? moves)
     {
+        if (!costs.IntegerCosts && costs.Complete && keepMoves && bandLo is null && double.IsPositiveInfinity(ub))
+            return FillInterleaved(costs, tie, out moves);
         if (!costs.IntegerCosts) return Fill<double>(costs, tie, ub, bandLo, bandHi, restRows, restCols, keepMoves, out moves);
         double total = Fill<int>(costs, tie, ub, bandLo, bandHi, restRows, restCols, keepMoves, out moves);
         return total >= DtwCostMatrix.IntInfinity ? double.PositiveInfinity : total;
@@ -333,6 +335,129 @@ public static class TokenDtw
         bool Live(T value, int row, int col) =>
             bounded ? value + T.Max(restRows![row + 1], restCols![col + 1]) <= limit : value <= limit;
     }
+
+    /// <summary>
+    /// The full float64 table (every cost memoized) four rows at a time. One row is a serial chain (min, then a float64
+    /// add of 3-4 cycles latency per cell); four rows staggered by one column are four independent chains: at step t,
+    /// row r of the block computes column t − r from its left neighbour (its own previous value), and the cells above
+    /// it (row r − 1's values of steps t − 1 and t − 2), all in registers. Each cell is the same
+    /// <c>c + min(min(diag, up), left)</c> of the same operands, so every value (and the moves from the finished rows)
+    /// is bit for bit that of the row-by-row fill; only the order in which independent cells are computed changes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static double FillInterleaved(DtwCostMatrix costs, DtwTieOrder tie, out Moves? moves)
+    {
+        int n = costs.Rows, m = costs.Columns;
+        if ((long)n * m > Array.MaxLength) throw new FusionException($"DTW table of {n} x {m} tokens is too large", "split the text into shorter documents (fusesharp fuse split)");
+        // Rows shifted by one (index j + 1 holds column j; index 0 is the +∞ border). prev starts as the virtual row
+        // above row 0: D[0][0] = 0 at its border, +∞ elsewhere.
+        var rows = new double[5][];
+        for (int r = 0; r < 5; r++)
+        {
+            rows[r] = new double[m + 1];
+            Array.Fill(rows[r], double.PositiveInfinity);
+        }
+        var prev = rows[4];
+        prev[0] = 0;
+        var data = GC.AllocateUninitializedArray<byte>(n * m);
+        int[] rowLo = new int[n], rowHi = new int[n];
+        long[] rowOffset = new long[n + 1];
+        var memo = costs.Memo<double>();
+        ref double memoRef = ref MemoryMarshal.GetArrayDataReference(memo);
+        ref int colKey = ref MemoryMarshal.GetArrayDataReference(costs.ColumnKeys);
+        var lut = tie == DtwTieOrder.DiagUpLeft ? MovesDiagUpLeft : MovesDiagLeftUp;
+        Span<int> bases = stackalloc int[4];
+        int i0 = 0;
+        for (; i0 < n; i0 += 4)
+        {
+            int block = Math.Min(4, n - i0);
+            for (int r = 0; r < block; r++) bases[r] = costs.RowBase(i0 + r);
+            ref double p = ref MemoryMarshal.GetArrayDataReference(prev);
+            ref double r0 = ref MemoryMarshal.GetArrayDataReference(rows[0]);
+            ref double r1 = ref MemoryMarshal.GetArrayDataReference(rows[1]);
+            ref double r2 = ref MemoryMarshal.GetArrayDataReference(rows[2]);
+            ref double r3 = ref MemoryMarshal.GetArrayDataReference(rows[3]);
+            if (block == 4)
+            {
+                int b0 = bases[0], b1 = bases[1], b2 = bases[2], b3 = bases[3];
+                // Steps 0..2 and m..m+2 (the staggered start and end) cell by cell from the stored rows; steps 3..m−1
+                // (every row of the block has a column) in registers.
+                int t = 0;
+                for (; t < 3; t++) StaggeredStep(t, m, ref p, ref r0, ref r1, ref r2, ref r3, ref memoRef, ref colKey, bases);
+                if (m > 3)
+                {
+                    // Row r's latest value (column t − 1 − r) and the one before; row 3's earlier value is never read.
+                    double v0 = Unsafe.Add(ref r0, t), v1 = Unsafe.Add(ref r1, t - 1), v2 = Unsafe.Add(ref r2, t - 2), v3 = Unsafe.Add(ref r3, t - 3);
+                    double w0 = Unsafe.Add(ref r0, t - 1), w1 = Unsafe.Add(ref r1, t - 2), w2 = Unsafe.Add(ref r2, t - 3);
+                    for (; t < m; t++)
+                    {
+                        // Bottom row first: each row reads the row above's values of the previous two steps.
+                        double n3 = Cell(Unsafe.Add(ref memoRef, b3 + Unsafe.Add(ref colKey, t - 3)), w2, v2, v3);
+                        double n2 = Cell(Unsafe.Add(ref memoRef, b2 + Unsafe.Add(ref colKey, t - 2)), w1, v1, v2);
+                        double n1 = Cell(Unsafe.Add(ref memoRef, b1 + Unsafe.Add(ref colKey, t - 1)), w0, v0, v1);
+                        double n0 = Cell(Unsafe.Add(ref memoRef, b0 + Unsafe.Add(ref colKey, t)), Unsafe.Add(ref p, t), Unsafe.Add(ref p, t + 1), v0);
+                        Unsafe.Add(ref r3, t - 2) = n3;
+                        Unsafe.Add(ref r2, t - 1) = n2;
+                        Unsafe.Add(ref r1, t) = n1;
+                        Unsafe.Add(ref r0, t + 1) = n0;
+                        w2 = v2; w1 = v1; w0 = v0;
+                        v3 = n3; v2 = n2; v1 = n1; v0 = n0;
+                    }
+                }
+                for (t = Math.Max(3, m); t < m + 3; t++) StaggeredStep(t, m, ref p, ref r0, ref r1, ref r2, ref r3, ref memoRef, ref colKey, bases);
+            }
+            else
+            {
+                // The last one to three rows, one at a time.
+                ref double above = ref p;
+                for (int r = 0; r < block; r++)
+                {
+                    ref double cur = ref MemoryMarshal.GetArrayDataReference(rows[r]);
+                    double left = double.PositiveInfinity;
+                    for (int j = 0; j < m; j++)
+                    {
+                        left = Cell(Unsafe.Add(ref memoRef, bases[r] + Unsafe.Add(ref colKey, j)), Unsafe.Add(ref above, j), Unsafe.Add(ref above, j + 1), left);
+                        Unsafe.Add(ref cur, j + 1) = left;
+                    }
+                    above = ref cur;
+                }
+            }
+            for (int r = 0; r < block; r++)
+            {
+                int i = i0 + r;
+                RowMoves(ref MemoryMarshal.GetArrayDataReference(r == 0 ? prev : rows[r - 1]), ref MemoryMarshal.GetArrayDataReference(rows[r]),
+                    ref data[(long)i * m], 0, m - 1, tie, lut);
+                rowLo[i] = 0;
+                rowHi[i] = m - 1;
+                rowOffset[i] = (long)i * m;
+            }
+            // The block's last row is the next block's row above (its border is +∞); its buffer is reused.
+            (prev, rows[block - 1]) = (rows[block - 1], prev);
+            prev[0] = double.PositiveInfinity;
+            rows[block - 1][0] = double.PositiveInfinity;
+        }
+        rowOffset[n] = (long)n * m;
+        moves = new Moves { RowLo = rowLo, RowHi = rowHi, RowOffset = rowOffset, Data = data };
+        return prev[m];
+    }
+
+    /// <summary>One staggered step of <see cref="FillInterleaved"/> cell by cell from the stored rows: row r of the block, column t − r, where it exists.</summary>
+    private static void StaggeredStep(int t, int m, ref double p, ref double r0, ref double r1, ref double r2, ref double r3, ref double memo, ref int colKey, Span<int> bases)
+    {
+        for (int r = 0; r < 4; r++)
+        {
+            int j = t - r;
+            if (j < 0 || j >= m) continue;
+            ref double above = ref r == 0 ? ref p : ref r == 1 ? ref r0 : ref r == 2 ? ref r1 : ref r2;
+            ref double cur = ref r == 0 ? ref r0 : ref r == 1 ? ref r1 : ref r == 2 ? ref r2 : ref r3;
+            Unsafe.Add(ref cur, j + 1) = Cell(Unsafe.Add(ref memo, bases[r] + Unsafe.Add(ref colKey, j)), Unsafe.Add(ref above, j), Unsafe.Add(ref above, j + 1), Unsafe.Add(ref cur, j));
+        }
+    }
+
+    /// <summary><c>c + min(min(diag, up), left)</c> in float64 (<c>minsd</c>: the values are never NaN).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double Cell(double c, double diag, double up, double left) =>
+        (Vector128.CreateScalarUnsafe(c) + Min(Min(Vector128.CreateScalarUnsafe(diag), Vector128.CreateScalarUnsafe(up)), Vector128.CreateScalarUnsafe(left))).ToScalar();
 
     /// <summary>
     /// One row of the recurrence from column <paramref name="j"/> up to <paramref name="end"/>, stopping after column

@@ -23,7 +23,8 @@ namespace FuseSharp.Bench;
 /// Options: --fixtures DIR (default tests/FuseSharp.Tests/Fixtures/fusion), --pairs N (default 3 kinds), --keys N (sample
 /// for the full-scan baseline, default 300), --positions N (storage test, default 400000), --skip-mined, --dtw-phases (only
 /// the DTW phase profile: cost-matrix setup, table fill with and without cost misses, whole alignments, in process CPU time),
-/// --reps N (best of N for the phase profile, default 5; a loaded machine needs more).
+/// --reps N (best of N for the phase profile, default 5; a loaded machine needs more), --variant NAME (one DTW variant:
+/// fusellm, fusechat-v1, fusechat-v2).
 /// </summary>
 internal static class FusionBench
 {
@@ -32,6 +33,7 @@ internal static class FusionBench
         string fixtures = Path.Combine("tests", "FuseSharp.Tests", "Fixtures", "fusion");
         int pairs = 3, keys = 300, positions = 400_000, reps = 5;
         bool skipMinEd = false, phases = false;
+        string? only = null;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -42,6 +44,7 @@ internal static class FusionBench
                 case "--positions": positions = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--skip-mined": skipMinEd = true; break;
                 case "--dtw-phases": phases = true; break;
+                case "--variant": only = args[++i]; break;
                 case "--reps": reps = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
             }
         }
@@ -51,12 +54,13 @@ internal static class FusionBench
             return;
         }
         Console.WriteLine($"fusion: threads {Parallelism.MaxThreads}, fixtures {fixtures}");
-        Dtw(fixtures, pairs, phases, reps);
+        var variants = Enum.GetValues<DtwVariant>().Where(v => only is null || v.Name() == only || v.ToString() == only).ToArray();
+        Dtw(fixtures, pairs, phases, reps, variants);
         if (!skipMinEd) MinEd(fixtures, keys);
         Storage(positions);
     }
 
-    private static void Dtw(string fixtures, int pairCount, bool phases, int reps)
+    private static void Dtw(string fixtures, int pairCount, bool phases, int reps, DtwVariant[] variants)
     {
         Console.WriteLine("dtw: ~2048 x 2048-token pairs, one core (the machine may be shared: compare the ratios)");
         var snippets = File.ReadLines(Path.Combine(fixtures, "dtw_alignments.jsonl"))
@@ -90,10 +94,10 @@ internal static class FusionBench
         }
         if (phases)
         {
-            DtwPhases(pairs, reps);
+            DtwPhases(pairs, reps, variants);
             return;
         }
-        foreach (var variant in Enum.GetValues<DtwVariant>())
+        foreach (var variant in variants)
         {
             foreach (var (b, s, sm, name) in pairs.Take(Math.Max(1, pairCount)))
             {
@@ -120,7 +124,7 @@ internal static class FusionBench
     /// time to other processes on a shared machine) of the cost-matrix setup, the full table fill computing every distinct
     /// pair's cost (cold) and with the costs memoized (warm: the recurrence alone), and the whole full and banded alignments.
     /// </summary>
-    private static void DtwPhases(List<(string[] Base, string[] Source, string SourceMarker, string Name)> pairs, int reps)
+    private static void DtwPhases(List<(string[] Base, string[] Source, string SourceMarker, string Name)> pairs, int reps, DtwVariant[] variants)
     {
         var proc = Process.GetCurrentProcess();
         double Cpu(Action a, int n = 0)
@@ -136,7 +140,7 @@ internal static class FusionBench
             }
             return best;
         }
-        foreach (var variant in Enum.GetValues<DtwVariant>())
+        foreach (var variant in variants)
         foreach (var (b, s, sm, name) in pairs)
         {
             var tie = variant.TieOrder();

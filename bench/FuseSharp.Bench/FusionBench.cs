@@ -168,8 +168,13 @@ internal static class FusionBench
             for (int j = colFloors.Length - 1; j >= 0; j--) cols[j] = cols[j + 1] + colFloors[j];
             double opt = TokenDtw.Fill(cm2, tie, ub, null, null, rows, cols, true, out var pm);
             long filled = 0;
-            for (int i = 0; i < pm!.RowLo.Length; i++) filled += pm.RowHi[i] - pm.RowLo[i] + 1;
-            Console.WriteLine($"  pruning {variant} {name}: optimum {opt}, band bound {ub}, floors {rows[0]} / {cols[0]}, cells filled {filled} of {(long)b.Length * s.Length} ({100.0 * filled / ((long)b.Length * s.Length):0.0}%)");
+            long filledEighth = 0;
+            for (int i = 0; i < pm!.RowLo.Length; i++)
+            {
+                filled += pm.RowHi[i] - pm.RowLo[i] + 1;
+                if (i < Math.Max(8, pm.RowLo.Length / 8)) filledEighth += pm.RowHi[i] - pm.RowLo[i] + 1;
+            }
+            Console.WriteLine($"  pruning {variant} {name}: optimum {opt}, band bound {ub}, floors {rows[0]} / {cols[0]}, cells filled {filled} of {(long)b.Length * s.Length} ({100.0 * filled / ((long)b.Length * s.Length):0.0}%; first eighth of the rows {100.0 * filledEighth / ((long)Math.Max(8, s.Length / 8) * b.Length):0.0}%)");
             Console.WriteLine($"  phases {variant} {name} {b.Length}x{s.Length}: pairs {pairsComputed}, ctor {tCtor * 1e3:0.00} ms, ctor+all pairs {tAll * 1e3:0.00} ms, fill+misses {tCold * 1e3:0.00} ms, fill warm {tWarm * 1e3:0.00} ms, align full {tAlignFull * 1e3:0.00} ms ({b.Length / tAlignFull / 1e3:0.0}k tok/s cpu), banded {tAlignBand * 1e3:0.00} ms ({b.Length / tAlignBand / 1e3:0.0}k tok/s cpu), textband {tBand * 1e3:0.00} floors {tFloors * 1e3:0.00}");
         }
     }

@@ -319,18 +319,20 @@ public static class TokenDtw
             prevLastLive = lastLive;
             // A bound that prunes little costs more than it saves (the bounded row loop does more per cell). Past the
             // first eighth of the rows, with over three quarters of the cells so far live, the rest is filled
-            // unbounded (or, for a float64 table with every cost memoized, the caller fills it all four rows at a time). Still exact: pruned cells read as +∞, so every value is at least the true one, and every
+            // unbounded. Still exact: pruned cells read as +∞, so every value is at least the true one, and every
             // cell the traceback needs (live under the bound) has a live predecessor chain, computed exactly.
+            // A float64 table with every cost memoized gives up at the first eighth with over half of it live (a
+            // bounded cell costs about three of FillInterleaved's): the caller fills the whole table four rows at a
+            // time. Decided once, so that little work is thrown away.
             filled += hi - lo + 1;
+            if (bounded && i + 1 == Math.Max(8, n / 8) && filled > 0.5 * (i + 1) * m
+                && typeof(T) == typeof(double) && costs.Complete && keepMoves && bandLo is null)
+            {
+                moves = null;
+                return double.NaN;
+            }
             if (bounded && i + 1 >= Math.Max(8, n / 8) && filled > 0.75 * (i + 1) * m)
             {
-                if (typeof(T) == typeof(double) && costs.Complete && keepMoves && bandLo is null)
-                {
-                    // Float64 rows run one chain each: the caller fills the whole table four rows at a time instead
-                    // (FillInterleaved), faster than the rest of this one row by row.
-                    moves = null;
-                    return double.NaN;
-                }
                 bounded = false;
                 limit = everything;
             }

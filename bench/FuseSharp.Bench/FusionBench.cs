@@ -15,7 +15,7 @@ namespace FuseSharp.Bench;
 ///     fixtures, concatenated snippet pairs so both sides cover the same text, and a same-family pair): aligned target
 ///     tokens per second on one core for the reference algorithm ported to C# (full table, per-cell string work and
 ///     plain Levenshtein, as the Python loop does it; faster than the Python original), the full-table mode and the
-///     exact banded mode, with their ratios to it;
+///     exact banded mode, with their ratios to it (wall time; tokens per CPU second too, steadier on a shared machine);
 /// (2) the MinED vocabulary map NeoX (50,277) -> Llama-2 (32,000) on all cores, against the plain full scan for a
 ///     sample of keys extrapolated to the whole vocabulary; target: minutes;
 /// (3) representation storage: bytes per stored position of a representation store (k = 10) with a synthetic
@@ -23,7 +23,7 @@ namespace FuseSharp.Bench;
 /// Options: --fixtures DIR (default tests/FuseSharp.Tests/Fixtures/fusion), --pairs N (default 3 kinds), --keys N (sample
 /// for the full-scan baseline, default 300), --positions N (storage test, default 400000), --skip-mined, --dtw-phases (only
 /// the DTW phase profile: cost-matrix setup, table fill with and without cost misses, whole alignments, in process CPU time),
-/// --reps N (best of N for the phase profile, default 5; a loaded machine needs more), --variant NAME (one DTW variant:
+/// --reps N (best of N wall and CPU times for the DTW alignments and the phase profile, default 5; a loaded machine needs more), --variant NAME (one DTW variant:
 /// fusellm, fusechat-v1, fusechat-v2).
 /// </summary>
 internal static class FusionBench
@@ -103,15 +103,17 @@ internal static class FusionBench
             {
                 var r = Time(() => TokenDtw.AlignReference(s, b, variant, sm, "▁"));
                 DtwAlignment? full = null, band = null;
-                double tFull = BenchUtil.BestOf(3, () => full = TokenDtw.Align(s, b, variant, sm, "▁", DtwMode.Full));
-                double tBand = BenchUtil.BestOf(3, () => band = TokenDtw.Align(s, b, variant, sm, "▁", DtwMode.Banded));
+                double tFull = BenchUtil.BestOf(reps, () => full = TokenDtw.Align(s, b, variant, sm, "▁", DtwMode.Full));
+                double tBand = BenchUtil.BestOf(reps, () => band = TokenDtw.Align(s, b, variant, sm, "▁", DtwMode.Banded));
+                double cFull = BestCpu(reps, () => TokenDtw.Align(s, b, variant, sm, "▁", DtwMode.Full));
+                double cBand = BestCpu(reps, () => TokenDtw.Align(s, b, variant, sm, "▁", DtwMode.Banded));
                 if (full!.TotalCost != r.Result.TotalCost || band!.TotalCost != r.Result.TotalCost || full.PathLength != r.Result.PathLength || band.PathLength != r.Result.PathLength)
                     throw new InvalidOperationException("DTW modes disagree with the reference");
                 int tokens = b.Length;
                 Console.WriteLine($"  {variant}, {name}: {b.Length} x {s.Length} tokens, optimal cost {r.Result.TotalCost}");
                 Console.WriteLine($"    reference algorithm (C# port of the Python loop): {F(tokens / r.Seconds)} tokens/s");
-                Console.WriteLine($"    full table:     {F(tokens / tFull)} tokens/s");
-                Console.WriteLine($"    banded (exact): {F(tokens / tBand)} tokens/s");
+                Console.WriteLine($"    full table:     {F(tokens / tFull)} tokens/s ({F(tokens / cFull)} per CPU second)");
+                Console.WriteLine($"    banded (exact): {F(tokens / tBand)} tokens/s ({F(tokens / cBand)} per CPU second)");
                 BenchUtil.Ratio($"dtw {variant} full vs reference algorithm, {name}", r.Seconds / tFull, ">=", 10);
                 BenchUtil.Ratio($"dtw {variant} banded vs reference algorithm, {name}", r.Seconds / tBand, ">=", 10);
             }
@@ -126,20 +128,7 @@ internal static class FusionBench
     /// </summary>
     private static void DtwPhases(List<(string[] Base, string[] Source, string SourceMarker, string Name)> pairs, int reps, DtwVariant[] variants)
     {
-        var proc = Process.GetCurrentProcess();
-        double Cpu(Action a, int n = 0)
-        {
-            double best = double.MaxValue;
-            for (int r = 0; r < (n > 0 ? n : reps); r++)
-            {
-                proc.Refresh();
-                var t0 = proc.TotalProcessorTime;
-                a();
-                proc.Refresh();
-                best = Math.Min(best, (proc.TotalProcessorTime - t0).TotalSeconds);
-            }
-            return best;
-        }
+        double Cpu(Action a, int n = 0) => BestCpu(n > 0 ? n : reps, a);
         foreach (var variant in variants)
         foreach (var (b, s, sm, name) in pairs)
         {
@@ -177,6 +166,22 @@ internal static class FusionBench
             Console.WriteLine($"  pruning {variant} {name}: optimum {opt}, band bound {ub}, floors {rows[0]} / {cols[0]}, cells filled {filled} of {(long)b.Length * s.Length} ({100.0 * filled / ((long)b.Length * s.Length):0.0}%; first eighth of the rows {100.0 * filledEighth / ((long)Math.Max(8, s.Length / 8) * b.Length):0.0}%)");
             Console.WriteLine($"  phases {variant} {name} {b.Length}x{s.Length}: pairs {pairsComputed}, ctor {tCtor * 1e3:0.00} ms, ctor+all pairs {tAll * 1e3:0.00} ms, fill+misses {tCold * 1e3:0.00} ms, fill warm {tWarm * 1e3:0.00} ms, align full {tAlignFull * 1e3:0.00} ms ({b.Length / tAlignFull / 1e3:0.0}k tok/s cpu), banded {tAlignBand * 1e3:0.00} ms ({b.Length / tAlignBand / 1e3:0.0}k tok/s cpu), textband {tBand * 1e3:0.00} floors {tFloors * 1e3:0.00}");
         }
+    }
+
+    /// <summary>Best-of-N process CPU time in seconds (far less sensitive than wall time to other processes on a shared machine).</summary>
+    private static double BestCpu(int repeats, Action body)
+    {
+        using var proc = Process.GetCurrentProcess();
+        double best = double.MaxValue;
+        for (int r = 0; r < repeats; r++)
+        {
+            proc.Refresh();
+            var t0 = proc.TotalProcessorTime;
+            body();
+            proc.Refresh();
+            best = Math.Min(best, (proc.TotalProcessorTime - t0).TotalSeconds);
+        }
+        return best;
     }
 
     private static void MinEd(string fixtures, int sample)

@@ -120,9 +120,10 @@ public class DtwTests
     [Fact]
     public void FastPathsEqualPlainFloatTable()
     {
-        // Every combination of: integer or float64 table (int32 recurrence for FuseLLM / FuseChat v2), costs all up front
-        // (four-lane Myers) or pair by pair, full or banded; against the plain float64 full table. Lengths 1..70 cover
-        // the 4-cell move groups' tails; a small alphabet with markers, empty stripped strings and a long token makes
+        // Every combination of: integer or float64 table (int32 recurrence for FuseLLM / FuseChat v2, its unbounded rows as
+        // a four-cell scan; float64 full tables four rows at a time), costs all up front (lane-wise Myers) or pair by pair,
+        // full or banded (a bound that prunes little handing over to the full fill); against the plain float64 full
+        // table. Lengths 1..70 cover the 4-cell move groups' tails; a small alphabet with markers, empty stripped strings and a long token makes
         // ties, FuseChat v2's fallback and the > 64-symbol path.
         var rng = new Random(77);
         string[] alphabet = ["▁a", "a", "b", "▁", "ab", "▁ab", "ba", "c", "▁c", "aa", "abc", "▁bca", "é", "😀a", "▁" + new string('a', 70), "cab"];
@@ -142,6 +143,28 @@ public class DtwTests
                     Assert.Equal(!real && variant != DtwVariant.FuseChatV1, costs.IntegerCosts);
                     AssertSame(plain, TokenDtw.Align(costs, variant.TieOrder(), mode, computeAll: all));
                 }
+            }
+        }
+    }
+
+    [Fact]
+    public void SmallTablesEqualPlainFloatTable()
+    {
+        // Every shape up to 9 x 9: the four-row blocks of the float64 full fill (leftover rows, fewer than four columns,
+        // one row or column) and the integer row scan's four-cell groups and tails, on a two-letter alphabet (ties everywhere).
+        var rng = new Random(11);
+        string[] alphabet = ["▁a", "a", "b", "▁", "ab", "▁ba"];
+        for (int n = 1; n <= 9; n++)
+        for (int m = 1; m <= 9; m++)
+        {
+            var s = Enumerable.Range(0, n).Select(_ => alphabet[rng.Next(alphabet.Length)].Replace('▁', 'Ġ')).ToArray();
+            var t = Enumerable.Range(0, m).Select(_ => alphabet[rng.Next(alphabet.Length)]).ToArray();
+            foreach (var variant in Enum.GetValues<DtwVariant>())
+            {
+                var plain = Plain(s, t, variant, "Ġ", "▁");
+                foreach (bool real in new[] { false, true })
+                foreach (var mode in new[] { DtwMode.Full, DtwMode.Banded })
+                    AssertSame(plain, TokenDtw.Align(new DtwCostMatrix(s, t, variant, "Ġ", "▁", realCosts: real), variant.TieOrder(), mode));
             }
         }
     }

@@ -118,6 +118,7 @@ public class KernelTests
     [InlineData(1000, false)]
     [InlineData(1003, true)]
     [InlineData(5, true)]
+    [InlineData(4099, false)]
     public void MergeChunk_MatchesItsScalarReference_ForEveryMaskKindAndMode(int n, bool elementScale)
     {
         const int m = 4;
@@ -143,11 +144,14 @@ public class KernelTests
             for (int j = 0; j < f.Length; j++) f[j] = 1f / (0.3f + 0.001f * (j % 400));
             scaled.ElementScale = perElement;
         }
-        var masks = new SparseMask?[] { null, SparseMask.Range(n + 64, new MaskKey(0.25f, 300), new MaskKey(0.375f, 700), 0), SparseMask.FromBits(bits, 0), scaled };
+        var rangeMasks = new SparseMask?[] { null, SparseMask.Range(n + 64, new MaskKey(0.25f, 300), new MaskKey(0.375f, 700), 0), SparseMask.FromBits(bits, 0), scaled };
+        // The magnitude top-k (no upper bound) with its tie index inside the chunk.
+        var topK = new SparseMask?[] { null, SparseMask.Range(n + 64, new MaskKey(0.25f, 64 + n / 2), MaskKey.Max, 0), rangeMasks[2], rangeMasks[3] };
         float[] weights = [0.7f, 1f, -0.4f, 0.5f], flip = [1, 1, -1, 1];
         foreach (bool consensus in new[] { true, false })
             foreach (var basis in new[] { ElectionBasis.Weighted, ElectionBasis.Unweighted, ElectionBasis.Count })
                 foreach (var (tie, count, normalize) in new[] { (1f, false, true), (-1f, true, false) })
+                foreach (var masks in new[] { rangeMasks, topK })
                 {
                     var b1 = (float[])b.Clone();
                     var b2 = (float[])b.Clone();
@@ -164,6 +168,13 @@ public class KernelTests
                     TaskVectorKernels.MergeChunk(x, m, b3, 64, masks, weights, flip, consensus, basis, tie, count, normalize, 1.8f, 0.9f, new double[m], diagnostics: false);
                     Assert.Equal(b1.Select(BitConverter.SingleToInt32Bits), b3.Select(BitConverter.SingleToInt32Bits));
                     Assert.Equal(before, x);
+                    // The per-model loops with diagnostics against the earlier fused loop: values, sums of squares and conflicts bit for bit.
+                    var b4 = (float[])b.Clone();
+                    var ss4 = new double[m];
+                    long c4 = TaskVectorKernels.MergeChunkFused(x, m, b4, 64, masks, weights, flip, consensus, basis, tie, count, normalize, 1.8f, 0.9f, ss4);
+                    Assert.Equal(c4, c1);
+                    Assert.Equal(b4.Select(BitConverter.SingleToInt32Bits), b1.Select(BitConverter.SingleToInt32Bits));
+                    Assert.Equal(ss4.Select(BitConverter.DoubleToInt64Bits), ss1.Select(BitConverter.DoubleToInt64Bits));
                 }
     }
 

@@ -50,13 +50,29 @@ public static class TaskVectorKernels
         ReadOnlySpan<float> flip, bool consensus, ElectionBasis basis, float tieSign, bool countDivisor, bool normalize, float scalarDivisor,
         float lambda, Span<double> ss, bool diagnostics = true)
     {
+        int j = 0;
+        long conflicts = 0;
+        if (Vector.IsHardwareAccelerated && Vector<float>.Count == 8 && m <= MaxVectorModels)
+        {
+            j = diagnostics
+                ? MergeChunkSpecialised<Enabled>(x, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss, out conflicts)
+                : MergeChunkSpecialised<Disabled>(x, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss, out conflicts);
+        }
+        for (; j < b.Length; j++) conflicts += MergeElement(x, m, b, j, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss) ? 1 : 0;
+        return conflicts;
+    }
+
+    /// <summary>
+    /// <see cref="MergeChunk"/> with diagnostics as one element-outer loop over all models (the earlier implementation,
+    /// kept as the reference the per-model loops are checked against bit for bit, sums of squares included).
+    /// </summary>
+    internal static long MergeChunkFused(float[][] x, int m, Span<float> b, long start, IReadOnlyList<SparseMask?> masks, ReadOnlySpan<float> weights,
+        ReadOnlySpan<float> flip, bool consensus, ElectionBasis basis, float tieSign, bool countDivisor, bool normalize, float scalarDivisor,
+        float lambda, Span<double> ss)
+    {
         int n = b.Length, j = 0, w = Vector<float>.Count;
         long conflicts = 0;
-        if (!diagnostics && Vector.IsHardwareAccelerated && w == 8 && m <= MaxVectorModels)
-        {
-            j = MergeChunkSpecialised(x, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda);
-        }
-        else if (Vector.IsHardwareAccelerated && w == 8 && m <= MaxVectorModels)
+        if (Vector.IsHardwareAccelerated && w == 8 && m <= MaxVectorModels)
         {
             // Everything the inner loop needs per model, hoisted out of it (no interface calls or lookups per element).
             Span<int> kind = stackalloc int[m];          // 0 keep all, 1 key range, 2 bits
@@ -104,7 +120,7 @@ public static class TaskVectorKernels
                 for (int i = 0; i < m; i++)
                 {
                     var d = new Vector<float>(x[i], j) - bv;
-                    if (diagnostics) ssv[i] += d * d;
+                    ssv[i] += d * d;
                     Vector<float> mi = kind[i] switch
                     {
                         0 => d,
@@ -127,13 +143,10 @@ public static class TaskVectorKernels
                     dv[i] = di;
                     if (basis == ElectionBasis.Weighted) election += di;
                     else if (basis == ElectionBasis.Count) election += Sign(di);
-                    if (diagnostics)
-                    {
-                        mx = i == 0 ? mi : Vector.Max(mx, mi);
-                        mn = i == 0 ? mi : Vector.Min(mn, mi);
-                    }
+                    mx = i == 0 ? mi : Vector.Max(mx, mi);
+                    mn = i == 0 ? mi : Vector.Min(mn, mi);
                 }
-                if (diagnostics) cnt -= Vector.GreaterThan(mx, zero) & Vector.LessThan(mn, zero);
+                cnt -= Vector.GreaterThan(mx, zero) & Vector.LessThan(mn, zero);
                 Vector<float> result;
                 if (consensus)
                 {
@@ -184,25 +197,30 @@ public static class TaskVectorKernels
     }
 
     /// <summary>
-    /// The vector part of <see cref="MergeChunk"/> without diagnostics, as one tight loop per model and mask kind
-    /// (generic over <see cref="IKeep"/>, so each kind gets its own compiled loop with nothing re-checked per element)
-    /// that writes the weighted masked deltas D_i and adds the election terms, then one combine loop. The arithmetic
-    /// is the same operations in the same order as the fused loop, so results are bit-identical. Returns the number
-    /// of elements done (whole vectors); the caller finishes the tail.
+    /// The vector part of <see cref="MergeChunk"/> as one tight loop per model and mask kind (generic over
+    /// <see cref="IKeep"/>, so each kind gets its own compiled loop with nothing re-checked per element) that writes the
+    /// weighted masked deltas D_i and adds the election terms, then one combine loop. With <typeparamref name="TDiag"/>
+    /// on, the same loops also sum d² per model (F32 per 64 vectors, then FP64, the grouping of
+    /// <see cref="MergeChunkFused"/>) and keep the running max/min of the masked deltas for the conflict count. The
+    /// arithmetic is the same operations in the same order as the fused loop, so results and sums are bit-identical.
+    /// Returns the number of elements done (whole vectors); the caller finishes the tail.
     /// </summary>
-    private static int MergeChunkSpecialised(float[][] x, int m, Span<float> b, long start, IReadOnlyList<SparseMask?> masks, ReadOnlySpan<float> weights,
-        ReadOnlySpan<float> flip, bool consensus, ElectionBasis basis, float tieSign, bool countDivisor, bool normalize, float scalarDivisor, float lambda)
+    private static int MergeChunkSpecialised<TDiag>(float[][] x, int m, Span<float> b, long start, IReadOnlyList<SparseMask?> masks, ReadOnlySpan<float> weights,
+        ReadOnlySpan<float> flip, bool consensus, ElectionBasis basis, float tieSign, bool countDivisor, bool normalize, float scalarDivisor, float lambda,
+        Span<double> ss, out long conflicts)
+        where TDiag : struct, IFlag
     {
         const int w = 8;
+        conflicts = 0;
         int n = b.Length, vectorEnd = n - n % w;
         if (vectorEnd == 0) return 0;
         // Per model: how it is masked, and its constants (hoisted out of every loop).
-        Span<byte> kind = stackalloc byte[m]; // 0 keep all, 1 key range, 2 bits
+        Span<byte> kind = stackalloc byte[m]; // 0 keep all, 1 key range, 2 bits, 3 key range with no upper bound
         var terms = new ModelTerms[m];
         for (int i = 0; i < m; i++)
         {
             var mk = masks[i];
-            kind[i] = (byte)(mk is null || mk.IsAll ? 0 : mk.Bits is null ? 1 : 2);
+            kind[i] = (byte)(mk is null || mk.IsAll ? 0 : mk.Bits is not null ? 2 : mk.High == MaskKey.Max ? 3 : 1);
             terms[i] = new ModelTerms(weights[i], mk?.Scale ?? 1f, mk?.ElementScale, consensus ? basis : null);
         }
         Span<Vector<float>> vDiv = stackalloc Vector<float>[m];
@@ -215,6 +233,11 @@ public static class TaskVectorKernels
         var dv = new float[m][];
         for (int i = 0; i < m; i++) dv[i] = Work(i, Block);
         var election = Work(m, Block);
+        var max = default(TDiag).On ? Work(m + 1, Block) : election;
+        var min = default(TDiag).On ? Work(m + 2, Block) : election;
+        Span<Vector<float>> ssv = stackalloc Vector<float>[m];
+        ssv.Clear();
+        var cnt = Vector<int>.Zero;
         var zero = Vector<float>.Zero;
         var vScalarScale = new Vector<float>(lambda / (normalize ? scalarDivisor : 1f));
         var vLambda = new Vector<float>(lambda);
@@ -232,10 +255,18 @@ public static class TaskVectorKernels
                 var xs = x[i].AsSpan(b0, len);
                 long first = start + b0;
                 var mk = masks[i];
-                if (kind[i] == 0) MaskModel(new KeepAll(), xs, bs, dv[i], el, first, terms[i]);
-                else if (kind[i] == 1) MaskModel(new KeepRange(mk!.Low, mk.High), xs, bs, dv[i], el, first, terms[i]);
-                else MaskModel(new KeepBits(mk!.Bits!.RawWords), xs, bs, dv[i], el, first, terms[i]);
+                var diag = new DiagTerms(max, min, i == 0, ss, i);
+                switch (kind[i])
+                {
+                    case 0: MaskModel<KeepAll, TDiag>(new KeepAll(), xs, bs, dv[i], el, first, terms[i], ref ssv[i], diag); break;
+                    case 1: MaskModel<KeepRange, TDiag>(new KeepRange(mk!.Low, mk.High, first, len), xs, bs, dv[i], el, first, terms[i], ref ssv[i], diag); break;
+                    case 2: MaskModel<KeepBits, TDiag>(new KeepBits(mk!.Bits!.RawWords), xs, bs, dv[i], el, first, terms[i], ref ssv[i], diag); break;
+                    default: MaskModel<KeepAbove, TDiag>(new KeepAbove(mk!.Low, first, len), xs, bs, dv[i], el, first, terms[i], ref ssv[i], diag); break;
+                }
             }
+            if (default(TDiag).On)
+                for (int j = 0; j < len; j += w)
+                    cnt -= Vector.GreaterThan(new Vector<float>(max, j), zero) & Vector.LessThan(new Vector<float>(min, j), zero);
             if (!consensus)
             {
                 for (int j = 0; j < len; j += w)
@@ -270,54 +301,99 @@ public static class TaskVectorKernels
                 (bv + vLambda * (normalize ? mix / div : mix)).CopyTo(bs.Slice(j, w));
             }
         }
+        if (default(TDiag).On)
+        {
+            for (int i = 0; i < m; i++) ss[i] += Vector.Sum(ssv[i]);
+            conflicts = Vector.Sum(cnt);
+        }
         return vectorEnd;
     }
 
-    /// <summary>Elements per block of <see cref="MergeChunkSpecialised"/> (a multiple of 64, so bit-mask words are whole).</summary>
+    /// <summary>Elements per block of <see cref="MergeChunkSpecialised"/> (a multiple of 512, so bit-mask words and diagnostic sum groups are whole).</summary>
     private const int Block = 1024;
 
     /// <summary>One model's constants for <see cref="MaskModel"/>; <see cref="Election"/> null when no election is summed.</summary>
     private readonly record struct ModelTerms(float Weight, float Scale, Methods.FloatBuffer? ElementScale, ElectionBasis? Election);
 
+    /// <summary>Where <see cref="MaskModel"/> puts its diagnostics: running max/min of the masked deltas (the first model writes them) and model <c>Index</c>'s FP64 sum of squares.</summary>
+    private readonly ref struct DiagTerms(float[] max, float[] min, bool first, Span<double> ss, int index)
+    {
+        public readonly float[] Max = max;
+        public readonly float[] Min = min;
+        public readonly bool First = first;
+        public readonly Span<double> Ss = ss;
+        public readonly int Index = index;
+    }
+
+    /// <summary>A compile-time switch for generic kernels (the JIT folds <c>default(T).On</c>).</summary>
+    private interface IFlag
+    {
+        bool On { get; }
+    }
+
+    private readonly struct Enabled : IFlag
+    {
+        public bool On => true;
+    }
+
+    private readonly struct Disabled : IFlag
+    {
+        public bool On => false;
+    }
+
     /// <summary>
-    /// One model over the chunk: <c>m = keep(d) ? d : 0</c> with <c>d = x − b</c>, <c>D = m · (w · scale)</c> (or
+    /// One model over a block: <c>m = keep(d) ? d : 0</c> with <c>d = x − b</c>, <c>D = m · (w · scale)</c> (or
     /// <c>m · scale_j · w</c> per element) into <paramref name="dOut"/>, and the election term added to
-    /// <paramref name="election"/> (D, the unweighted <c>m · scale</c>, or sign(D)).
+    /// <paramref name="election"/> (D, the unweighted <c>m · scale</c>, or sign(D)). With <typeparamref name="TDiag"/>:
+    /// <c>ssv += d·d</c>, flushed into the FP64 sum every 64 vectors (the block starts on a 512-element boundary of the
+    /// chunk), and the running max/min of m.
     /// </summary>
-    private static void MaskModel<TKeep>(TKeep keep, ReadOnlySpan<float> x, ReadOnlySpan<float> b, float[] dOut, Span<float> election, long start, ModelTerms t)
+    private static void MaskModel<TKeep, TDiag>(TKeep keep, ReadOnlySpan<float> x, ReadOnlySpan<float> b, float[] dOut, Span<float> election, long start, ModelTerms t,
+        ref Vector<float> ssv, DiagTerms diag)
         where TKeep : struct, IKeep
+        where TDiag : struct, IFlag
     {
         const int w = 8;
         int n = b.Length;
         var vWeight = new Vector<float>(t.Weight);
         var vScale = new Vector<float>(t.Scale);
         var vWeightScale = new Vector<float>(t.Weight * t.Scale);
-        if (t.ElementScale is { } es)
-        {
-            var scales = es.Slice(start, n);
-            for (int j = 0; j < n; j += w)
-            {
-                var mi = keep.Apply(new Vector<float>(x.Slice(j, w)) - new Vector<float>(b.Slice(j, w)), start + j);
-                var perElement = new Vector<float>(scales.Slice(j, w));
-                var di = mi * perElement * vWeight;
-                di.CopyTo(dOut, j);
-                if (t.Election is { } basis) AddElection(election, j, basis, di, mi * perElement);
-            }
-            return;
-        }
-        if (t.Election is null)
-        {
-            for (int j = 0; j < n; j += w)
-                (keep.Apply(new Vector<float>(x.Slice(j, w)) - new Vector<float>(b.Slice(j, w)), start + j) * vWeightScale).CopyTo(dOut, j);
-            return;
-        }
-        var el = t.Election.Value;
+        var scales = t.ElementScale is { } es ? es.Slice(start, n) : default;
+        bool perElement = t.ElementScale is not null;
+        var basis = t.Election ?? ElectionBasis.Weighted;
+        bool elect = t.Election is not null;
         for (int j = 0; j < n; j += w)
         {
-            var mi = keep.Apply(new Vector<float>(x.Slice(j, w)) - new Vector<float>(b.Slice(j, w)), start + j);
-            var di = mi * vWeightScale;
-            di.CopyTo(dOut, j);
-            AddElection(election, j, el, di, mi * vScale);
+            var d = new Vector<float>(x.Slice(j, w)) - new Vector<float>(b.Slice(j, w));
+            if (default(TDiag).On)
+            {
+                ssv += d * d;
+                if (((j + w) & 511) == 0)
+                {
+                    diag.Ss[diag.Index] += Vector.Sum(ssv);
+                    ssv = Vector<float>.Zero;
+                }
+            }
+            var mi = keep.Apply(d, start + j);
+            if (default(TDiag).On)
+            {
+                (diag.First ? mi : Vector.Max(new Vector<float>(diag.Max, j), mi)).CopyTo(diag.Max, j);
+                (diag.First ? mi : Vector.Min(new Vector<float>(diag.Min, j), mi)).CopyTo(diag.Min, j);
+            }
+            if (perElement)
+            {
+                var pe = new Vector<float>(scales.Slice(j, w));
+                var di = mi * pe * vWeight;
+                di.CopyTo(dOut, j);
+                if (elect) AddElection(election, j, basis, di, mi * pe);
+            }
+            else if (!elect) (mi * vWeightScale).CopyTo(dOut, j);
+            else
+            {
+                var di = mi * vWeightScale;
+                di.CopyTo(dOut, j);
+                AddElection(election, j, basis, di, mi * vScale);
+            }
         }
     }
 
@@ -346,16 +422,43 @@ public static class TaskVectorKernels
         public Vector<float> Apply(Vector<float> d, long first) => d;
     }
 
-    private readonly struct KeepRange(MaskKey low, MaskKey high) : IKeep
+    /// <summary>
+    /// low &lt;= (|d|, index) &lt;= high without branches: (|d| &gt; lo or |d| = lo at an index &gt;= the low index) and
+    /// (|d| &lt; hi or |d| = hi at an index &lt;= the high index). The tie indices are clamped to the block once, so a
+    /// lane's index test is one int compare against the vector's first element (BF16 deltas tie at the bounds often,
+    /// which made the tie branch of <see cref="RangeKeep"/> mispredict).
+    /// </summary>
+    private readonly struct KeepRange(MaskKey low, MaskKey high, long blockStart, int blockLength) : IKeep
     {
         private readonly Vector<float> _lo = new(low.Value);
         private readonly Vector<float> _hi = new(high.Value);
-        private readonly long _loIndex = low.Index;
-        private readonly long _hiIndex = high.Index;
+        private readonly long _loIndex = Math.Clamp(low.Index, blockStart - 1, blockStart + blockLength);
+        private readonly long _hiIndex = Math.Clamp(high.Index, blockStart - 1, blockStart + blockLength);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Apply(Vector<float> d, long first) =>
-            Vector.ConditionalSelect(RangeKeep(d, first, _lo, _hi, _loIndex, _hiIndex), d, Vector<float>.Zero);
+        public Vector<float> Apply(Vector<float> d, long first)
+        {
+            var a = Vector.Abs(d);
+            var atLo = Vector.Equals(a, _lo) & Vector.GreaterThanOrEqual(Lanes, new Vector<int>((int)(_loIndex - first)));
+            var atHi = Vector.Equals(a, _hi) & Vector.LessThanOrEqual(Lanes, new Vector<int>((int)(_hiIndex - first)));
+            var keep = (Vector.GreaterThan(a, _lo) | atLo) & (Vector.LessThan(a, _hi) | atHi);
+            return Vector.ConditionalSelect(keep, d, Vector<float>.Zero);
+        }
+    }
+
+    /// <summary><see cref="KeepRange"/> with no upper bound (<see cref="MaskKey.Max"/>: every non-NaN value is below it): the magnitude top-k.</summary>
+    private readonly struct KeepAbove(MaskKey low, long blockStart, int blockLength) : IKeep
+    {
+        private readonly Vector<float> _lo = new(low.Value);
+        private readonly long _loIndex = Math.Clamp(low.Index, blockStart - 1, blockStart + blockLength);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Apply(Vector<float> d, long first)
+        {
+            var a = Vector.Abs(d);
+            var atLo = Vector.Equals(a, _lo) & Vector.GreaterThanOrEqual(Lanes, new Vector<int>((int)(_loIndex - first)));
+            return Vector.ConditionalSelect(Vector.GreaterThan(a, _lo) | atLo, d, Vector<float>.Zero);
+        }
     }
 
     private readonly struct KeepBits(ulong[] words) : IKeep

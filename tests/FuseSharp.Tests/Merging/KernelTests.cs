@@ -203,6 +203,54 @@ public class KernelTests
     }
 
     [Fact]
+    public void SceVariance_CountsTheNonZeroVariances()
+    {
+        foreach (int n in new[] { 4099, 7 })
+        {
+            var d = Enumerable.Range(0, 3).Select(i => Quantised(n, 90 + i, 3)).ToArray();
+            for (int j = 0; j < n; j += 5) { d[1][j] = d[0][j]; d[2][j] = d[0][j]; } // equal deltas: variance exactly 0
+            var variance = new float[n];
+            long nonzero = FuseSharp.Merging.Methods.Sce.Variance(d, 3, variance);
+            Assert.Equal(variance.Count(v => v != 0), nonzero);
+            Assert.True(nonzero < n);
+        }
+    }
+
+    [Theory]
+    [InlineData(4099, 3)]
+    [InlineData(1003, 2)]
+    [InlineData(5, 3)]
+    public void SceEraseAndCombine_MatchesTheSeparateLoops_Bitwise(int n, int m)
+    {
+        var keys = Quantised(n, 5, 12);                      // many keys equal to the threshold
+        var b = MethodHarness.Random(n, 80);
+        var deltas = Enumerable.Range(0, m).Select(i => MethodHarness.Random(n, 81 + i).Select((v, j) => j % (7 + i) == 0 ? 0f : v).ToArray()).ToArray();
+        float[] weights = [0.2f, 0.5f, 0.3f];
+        foreach (var (keyed, zeroAll, floor, tieIndex) in new[] { (true, false, 1e-6f, 3L + n / 3), (true, false, 0f, long.MinValue), (false, false, 0f, 0L), (false, true, 1e-6f, 0L) })
+        {
+            var low = new MaskKey(keys[n / 2], tieIndex);
+            var fast = new float[m + 4][];
+            var slow = new float[m + 4][];
+            for (int i = 0; i < m + 4; i++)
+            {
+                fast[i] = i < m ? (float[])deltas[i].Clone() : new float[n];
+                slow[i] = i < m ? (float[])deltas[i].Clone() : new float[n];
+            }
+            var bf = (float[])b.Clone();
+            var bs = (float[])b.Clone();
+            long cf = FuseSharp.Merging.Methods.Sce.EraseAndCombine(fast, m, bf, keyed ? keys : default, 128, low, keyed, zeroAll, weights[..m], floor);
+            for (int i = 0; i < m; i++)
+            {
+                if (zeroAll) slow[i].AsSpan().Clear();
+                FuseSharp.Merging.Methods.Sce.EraseTerms(slow[i], keyed ? keys : default, 128, low, keyed, weights[i], slow[m + 1], slow[m + 2], slow[m + 3], first: i == 0);
+            }
+            long cs = TaskVectorKernels.Combine(slow, m, bs, slow[m + 1], weights[..m], Enumerable.Repeat(1f, m).ToArray(), 1f, countDivisor: false, normalize: true, lambda: 1f, floor, slow[m + 2], slow[m + 3]);
+            Assert.Equal(cs, cf);
+            Assert.Equal(bs.Select(BitConverter.SingleToInt32Bits), bf.Select(BitConverter.SingleToInt32Bits));
+        }
+    }
+
+    [Fact]
     public void Combine_MatchesItsScalarDefinition()
     {
         const int n = 203, m = 3;

@@ -203,6 +203,41 @@ public class KernelTests
     }
 
     [Fact]
+    public unsafe void MergeChunk_BFloat16InputsDecodedInTheKernel_MatchF32Inputs_Bitwise()
+    {
+        if (!TaskVectorKernels.CanDecodeBFloat16) return;
+        const int m = 3, n = 4104; // several blocks, whole vectors
+        var b = MethodHarness.Random(n, 21).Select(v => BFloat16Conversion.ToSingle(BFloat16Conversion.FromSingle(v))).ToArray();
+        var bits = new ushort[m][];
+        var x = new float[m][];
+        for (int i = 0; i < m; i++)
+        {
+            bits[i] = MethodHarness.Random(n, 22 + i).Select((v, j) => BFloat16Conversion.FromSingle(b[j] + 0.05f * v)).ToArray();
+            x[i] = bits[i].Select(BFloat16Conversion.ToSingle).ToArray();
+        }
+        var dense = SparseMask.Range(n + 64, new MaskKey(MathF.Abs(x[0][n / 2] - b[n / 2]), 64 + n / 3), MaskKey.Max, 0);
+        var masks = new SparseMask?[] { dense, null, SparseMask.Range(n + 64, new MaskKey(0.01f, long.MinValue), new MaskKey(0.04f, 900), 0) };
+        float[] weights = [0.6f, -0.3f, 1f], flip = [1, 1, 1];
+        fixed (ushort* p0 = bits[0], p1 = bits[1], p2 = bits[2])
+        {
+            var raw = new nint[] { (nint)p0, (nint)p1, (nint)p2 };
+            foreach (bool consensus in new[] { true, false })
+                foreach (bool diagnostics in new[] { true, false })
+                {
+                    var b1 = (float[])b.Clone();
+                    var b2 = (float[])b.Clone();
+                    var ss1 = new double[m];
+                    var ss2 = new double[m];
+                    long c1 = TaskVectorKernels.MergeChunk(x, m, b1, 64, masks, weights, flip, consensus, ElectionBasis.Weighted, 1f, false, true, 1.3f, 0.8f, ss1, diagnostics);
+                    long c2 = TaskVectorKernels.MergeChunkWithBFloat16Inputs(new float[m][], raw, m, b2, 64, masks, weights, flip, consensus, ElectionBasis.Weighted, 1f, false, true, 1.3f, 0.8f, ss2, diagnostics);
+                    Assert.Equal(c1, c2);
+                    Assert.Equal(b1.Select(BitConverter.SingleToInt32Bits), b2.Select(BitConverter.SingleToInt32Bits));
+                    Assert.Equal(ss1.Select(BitConverter.DoubleToInt64Bits), ss2.Select(BitConverter.DoubleToInt64Bits));
+                }
+        }
+    }
+
+    [Fact]
     public void SceVariance_CountsTheNonZeroVariances()
     {
         foreach (int n in new[] { 4099, 7 })

@@ -50,15 +50,28 @@ public static class TaskVectorKernels
     /// </summary>
     public static long MergeChunk(float[][] x, int m, Span<float> b, long start, IReadOnlyList<SparseMask?> masks, ReadOnlySpan<float> weights,
         ReadOnlySpan<float> flip, bool consensus, ElectionBasis basis, float tieSign, bool countDivisor, bool normalize, float scalarDivisor,
+        float lambda, Span<double> ss, bool diagnostics = true) =>
+        MergeChunkWithBFloat16Inputs(x, default, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss, diagnostics);
+
+    /// <summary>
+    /// <see cref="MergeChunk"/> with the inputs optionally given as BF16 bits in native memory (<paramref name="bf16"/>[i]: a <c>ushort*</c> to the
+    /// chunk's first element, e.g. a memory-mapped tensor), decoded in the kernel (exact: a 16-bit shift) instead of
+    /// read into <paramref name="x"/> first; then <paramref name="x"/> is not read, and b's length must be a multiple of 8.
+    /// </summary>
+    internal static long MergeChunkWithBFloat16Inputs(float[][] x, ReadOnlySpan<nint> bf16, int m, Span<float> b, long start, IReadOnlyList<SparseMask?> masks, ReadOnlySpan<float> weights,
+        ReadOnlySpan<float> flip, bool consensus, ElectionBasis basis, float tieSign, bool countDivisor, bool normalize, float scalarDivisor,
         float lambda, Span<double> ss, bool diagnostics = true)
     {
         int j = 0;
         long conflicts = 0;
+        bool raw = !bf16.IsEmpty;
+        if (raw && (!CanDecodeBFloat16 || b.Length % 8 != 0 || m > MaxVectorModels))
+            throw new ArgumentException("BF16 inputs need AVX2, at most MaxVectorModels models and whole vectors", nameof(bf16));
         if (Vector256.IsHardwareAccelerated && m <= MaxVectorModels)
         {
             j = diagnostics
-                ? MergeChunkSpecialised<Enabled>(x, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss, out conflicts)
-                : MergeChunkSpecialised<Disabled>(x, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss, out conflicts);
+                ? MergeChunkSpecialised<Enabled>(x, bf16, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss, out conflicts)
+                : MergeChunkSpecialised<Disabled>(x, bf16, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss, out conflicts);
         }
         for (; j < b.Length; j++) conflicts += MergeElement(x, m, b, j, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss) ? 1 : 0;
         return conflicts;
@@ -209,7 +222,7 @@ public static class TaskVectorKernels
     /// operations in the same order as the fused loop, so results and sums are bit-identical. Returns the number of
     /// elements done (whole vectors); the caller finishes the tail.
     /// </summary>
-    private static int MergeChunkSpecialised<TDiag>(float[][] x, int m, Span<float> b, long start, IReadOnlyList<SparseMask?> masks, ReadOnlySpan<float> weights,
+    private static unsafe int MergeChunkSpecialised<TDiag>(float[][] x, ReadOnlySpan<nint> bf16, int m, Span<float> b, long start, IReadOnlyList<SparseMask?> masks, ReadOnlySpan<float> weights,
         ReadOnlySpan<float> flip, bool consensus, ElectionBasis basis, float tieSign, bool countDivisor, bool normalize, float scalarDivisor, float lambda,
         Span<double> ss, out long conflicts)
         where TDiag : struct, IFlag
@@ -259,16 +272,17 @@ public static class TaskVectorKernels
             long first = start + b0;
             for (int i = 0; i < m; i++)
             {
-                ref float xs = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(x[i]), b0);
+                ref float xs = ref bf16.IsEmpty ? ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(x[i]), b0) : ref Unsafe.NullRef<float>();
+                ushort* xb = bf16.IsEmpty ? null : (ushort*)bf16[i] + b0;
                 ref float d = ref MemoryMarshal.GetArrayDataReference(dv[i]);
                 var mk = masks[i];
                 var diag = new DiagTerms(ref mxr, ref mnr, i == 0, ref ss[i]);
                 switch (kind[i])
                 {
-                    case 0: MaskModel<KeepAll, TDiag>(default, ref xs, ref bs, ref d, ref el, len, first, i == 0, terms[i], ref ssv[i], diag); break;
-                    case 1: MaskModel<KeepRange, TDiag>(new KeepRange(mk!.Low, mk.High, first, len), ref xs, ref bs, ref d, ref el, len, first, i == 0, terms[i], ref ssv[i], diag); break;
-                    case 2: MaskModel<KeepBits, TDiag>(new KeepBits(mk!.Bits!.RawWords), ref xs, ref bs, ref d, ref el, len, first, i == 0, terms[i], ref ssv[i], diag); break;
-                    default: MaskModel<KeepAbove, TDiag>(new KeepAbove(mk!.Low, first, len), ref xs, ref bs, ref d, ref el, len, first, i == 0, terms[i], ref ssv[i], diag); break;
+                    case 0: MaskModel<KeepAll, TDiag>(default, ref xs, xb, ref bs, ref d, ref el, len, first, i == 0, terms[i], ref ssv[i], diag); break;
+                    case 1: MaskModel<KeepRange, TDiag>(new KeepRange(mk!.Low, mk.High, first, len), ref xs, xb, ref bs, ref d, ref el, len, first, i == 0, terms[i], ref ssv[i], diag); break;
+                    case 2: MaskModel<KeepBits, TDiag>(new KeepBits(mk!.Bits!.RawWords), ref xs, xb, ref bs, ref d, ref el, len, first, i == 0, terms[i], ref ssv[i], diag); break;
+                    default: MaskModel<KeepAbove, TDiag>(new KeepAbove(mk!.Low, first, len), ref xs, xb, ref bs, ref d, ref el, len, first, i == 0, terms[i], ref ssv[i], diag); break;
                 }
             }
             if (default(TDiag).On)
@@ -352,7 +366,7 @@ public static class TaskVectorKernels
     /// to 0). With <typeparamref name="TDiag"/>: <c>ssv += d·d</c>, flushed into the FP64 sum every 64 vectors (the
     /// block starts on a 512-element boundary of the chunk), and the running max/min of m.
     /// </summary>
-    private static void MaskModel<TKeep, TDiag>(TKeep keep, ref float x, ref float b, ref float dOut, ref float election, int n, long start, bool firstModel,
+    private static unsafe void MaskModel<TKeep, TDiag>(TKeep keep, ref float x, ushort* xb, ref float b, ref float dOut, ref float election, int n, long start, bool firstModel,
         ModelTerms t, ref Vector256<float> ssv, DiagTerms diag)
         where TKeep : struct, IKeep
         where TDiag : struct, IFlag
@@ -371,7 +385,8 @@ public static class TaskVectorKernels
         var step = Vector256.Create(w);
         for (int j = 0; j < n; j += w, lane += step)
         {
-            var d = Vector256.LoadUnsafe(ref x, (nuint)j) - Vector256.LoadUnsafe(ref b, (nuint)j);
+            var xv = xb is null ? Vector256.LoadUnsafe(ref x, (nuint)j) : DecodeBFloat16(xb + j);
+            var d = xv - Vector256.LoadUnsafe(ref b, (nuint)j);
             if (default(TDiag).On)
             {
                 ssv += d * d;
@@ -410,6 +425,14 @@ public static class TaskVectorKernels
             ((firstModel ? zero : Vector256.LoadUnsafe(ref election, (nuint)j)) + term).StoreUnsafe(ref election, (nuint)j);
         }
     }
+
+    /// <summary>Whether <see cref="DecodeBFloat16"/> runs here (AVX2).</summary>
+    internal static bool CanDecodeBFloat16 => System.Runtime.Intrinsics.X86.Avx2.IsSupported;
+
+    /// <summary>8 BF16 values as F32 (zero-extend to 32 bits, shift left 16: exact).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe Vector256<float> DecodeBFloat16(ushort* p) =>
+        Vector256.ShiftLeft(System.Runtime.Intrinsics.X86.Avx2.ConvertToVector256Int32(p), 16).AsSingle();
 
     /// <summary>Which lanes of a delta vector a mask keeps (kept lanes as is, dropped lanes 0), given the lanes' positions in the block and the first lane's element index.</summary>
     private interface IKeep

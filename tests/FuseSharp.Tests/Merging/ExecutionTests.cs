@@ -20,6 +20,34 @@ public class ExecutionTests
 {
     private static string CaseConfig(string name) => Path.Combine(TestModels.FixtureDir, name, "merge.yml");
 
+    [Theory]
+    [InlineData("ties", "density: 0.5")]
+    [InlineData("dare_ties", "density: 0.6")]
+    [InlineData("breadcrumbs", "density: 0.8\n      gamma: 0.05")]
+    public void BFloat16Inputs_DecodedInTheKernel_MergeBitIdenticalToTheSameValuesStoredAsF32(string method, string parameters)
+    {
+        // The merge pass decodes BF16 chunks screened by the sparsifier's pass straight from the mapped file; F32 inputs
+        // holding the same values take the read-into-F32 path. Vocab 8200: the embeddings span two chunks and a tail.
+        var dir = TestModels.TempDir("bf16-decode-" + method);
+        static Dictionary<string, (float[] Values, long[] Shape)> Round(Dictionary<string, (float[] Values, long[] Shape)> t) =>
+            t.ToDictionary(kv => kv.Key, kv => (kv.Value.Values.Select(v => BFloat16Conversion.ToSingle(BFloat16Conversion.FromSingle(v))).ToArray(), kv.Value.Shape));
+        var baseModel = Round(TestModels.RandomLlama(1, vocab: 8200));
+        var models = new[] { baseModel }.Concat(Enumerable.Range(2, 3).Select(k => Round(TestModels.RandomLlama(k, baseModel, 0.05f, vocab: 8200)))).ToList();
+        var outputs = new List<Dictionary<string, (float[] Values, long[] Shape)>>();
+        foreach (var dtype in new[] { DType.BF16, DType.F32 })
+        {
+            var names = models.Select((t, k) => TestModels.WriteModel(Path.Combine(dir, $"{dtype}-{k}"), t, dtype)).ToList();
+            var yaml = $"merge_method: {method}\nbase_model: {names[0]}\nmodels:\n" +
+                string.Concat(names.Skip(1).Select(n => $"  - model: {n}\n    parameters:\n      weight: 0.5\n      {parameters}\n")) + "dtype: float32\n";
+            var output = Path.Combine(dir, $"out-{dtype}");
+            using (var plan = MergePlanner.Plan(MergeConfigParser.Parse(yaml, Path.Combine(dir, "merge.yml")), new MergeOptions { Seed = 5 }))
+                MergeExecutor.Run(plan, output);
+            outputs.Add(TestModels.Read(output));
+        }
+        foreach (var (name, (values, _)) in outputs[1])
+            Assert.Equal(values.Select(BitConverter.SingleToInt32Bits), outputs[0][name].Values.Select(BitConverter.SingleToInt32Bits));
+    }
+
     private static byte[] MergeBytes(string caseName, int threads, long shardBytes = MergeOptions.DefaultShardBytes)
     {
         int saved = Parallelism.MaxThreads;

@@ -118,6 +118,7 @@ public class KernelTests
     [InlineData(1000, false)]
     [InlineData(1003, true)]
     [InlineData(5, true)]
+    [InlineData(4099, false)]
     public void MergeChunk_MatchesItsScalarReference_ForEveryMaskKindAndMode(int n, bool elementScale)
     {
         const int m = 4;
@@ -143,11 +144,14 @@ public class KernelTests
             for (int j = 0; j < f.Length; j++) f[j] = 1f / (0.3f + 0.001f * (j % 400));
             scaled.ElementScale = perElement;
         }
-        var masks = new SparseMask?[] { null, SparseMask.Range(n + 64, new MaskKey(0.25f, 300), new MaskKey(0.375f, 700), 0), SparseMask.FromBits(bits, 0), scaled };
+        var rangeMasks = new SparseMask?[] { null, SparseMask.Range(n + 64, new MaskKey(0.25f, 300), new MaskKey(0.375f, 700), 0), SparseMask.FromBits(bits, 0), scaled };
+        // The magnitude top-k (no upper bound) with its tie index inside the chunk.
+        var topK = new SparseMask?[] { null, SparseMask.Range(n + 64, new MaskKey(0.25f, 64 + n / 2), MaskKey.Max, 0), rangeMasks[2], rangeMasks[3] };
         float[] weights = [0.7f, 1f, -0.4f, 0.5f], flip = [1, 1, -1, 1];
         foreach (bool consensus in new[] { true, false })
             foreach (var basis in new[] { ElectionBasis.Weighted, ElectionBasis.Unweighted, ElectionBasis.Count })
                 foreach (var (tie, count, normalize) in new[] { (1f, false, true), (-1f, true, false) })
+                foreach (var masks in new[] { rangeMasks, topK })
                 {
                     var b1 = (float[])b.Clone();
                     var b2 = (float[])b.Clone();
@@ -164,6 +168,13 @@ public class KernelTests
                     TaskVectorKernels.MergeChunk(x, m, b3, 64, masks, weights, flip, consensus, basis, tie, count, normalize, 1.8f, 0.9f, new double[m], diagnostics: false);
                     Assert.Equal(b1.Select(BitConverter.SingleToInt32Bits), b3.Select(BitConverter.SingleToInt32Bits));
                     Assert.Equal(before, x);
+                    // The per-model loops with diagnostics against the earlier fused loop: values, sums of squares and conflicts bit for bit.
+                    var b4 = (float[])b.Clone();
+                    var ss4 = new double[m];
+                    long c4 = TaskVectorKernels.MergeChunkFused(x, m, b4, 64, masks, weights, flip, consensus, basis, tie, count, normalize, 1.8f, 0.9f, ss4);
+                    Assert.Equal(c4, c1);
+                    Assert.Equal(b4.Select(BitConverter.SingleToInt32Bits), b1.Select(BitConverter.SingleToInt32Bits));
+                    Assert.Equal(ss4.Select(BitConverter.DoubleToInt64Bits), ss1.Select(BitConverter.DoubleToInt64Bits));
                 }
     }
 
@@ -189,6 +200,89 @@ public class KernelTests
             Assert.Equal(ds[i].Select(BitConverter.SingleToInt32Bits), df[i].Select(BitConverter.SingleToInt32Bits));
         }
         Assert.Equal(slow, fast); // sums, maxima, minima (a max/min of ±0 may differ only in the zero's sign)
+    }
+
+    [Fact]
+    public unsafe void MergeChunk_BFloat16InputsDecodedInTheKernel_MatchF32Inputs_Bitwise()
+    {
+        if (!TaskVectorKernels.CanDecodeBFloat16) return;
+        const int m = 3, n = 4104; // several blocks, whole vectors
+        var b = MethodHarness.Random(n, 21).Select(v => BFloat16Conversion.ToSingle(BFloat16Conversion.FromSingle(v))).ToArray();
+        var bits = new ushort[m][];
+        var x = new float[m][];
+        for (int i = 0; i < m; i++)
+        {
+            bits[i] = MethodHarness.Random(n, 22 + i).Select((v, j) => BFloat16Conversion.FromSingle(b[j] + 0.05f * v)).ToArray();
+            x[i] = bits[i].Select(BFloat16Conversion.ToSingle).ToArray();
+        }
+        var dense = SparseMask.Range(n + 64, new MaskKey(MathF.Abs(x[0][n / 2] - b[n / 2]), 64 + n / 3), MaskKey.Max, 0);
+        var masks = new SparseMask?[] { dense, null, SparseMask.Range(n + 64, new MaskKey(0.01f, long.MinValue), new MaskKey(0.04f, 900), 0) };
+        float[] weights = [0.6f, -0.3f, 1f], flip = [1, 1, 1];
+        fixed (ushort* p0 = bits[0], p1 = bits[1], p2 = bits[2])
+        {
+            var raw = new nint[] { (nint)p0, (nint)p1, (nint)p2 };
+            foreach (bool consensus in new[] { true, false })
+                foreach (bool diagnostics in new[] { true, false })
+                {
+                    var b1 = (float[])b.Clone();
+                    var b2 = (float[])b.Clone();
+                    var ss1 = new double[m];
+                    var ss2 = new double[m];
+                    long c1 = TaskVectorKernels.MergeChunk(x, m, b1, 64, masks, weights, flip, consensus, ElectionBasis.Weighted, 1f, false, true, 1.3f, 0.8f, ss1, diagnostics);
+                    long c2 = TaskVectorKernels.MergeChunkWithBFloat16Inputs(new float[m][], raw, m, b2, 64, masks, weights, flip, consensus, ElectionBasis.Weighted, 1f, false, true, 1.3f, 0.8f, ss2, diagnostics);
+                    Assert.Equal(c1, c2);
+                    Assert.Equal(b1.Select(BitConverter.SingleToInt32Bits), b2.Select(BitConverter.SingleToInt32Bits));
+                    Assert.Equal(ss1.Select(BitConverter.DoubleToInt64Bits), ss2.Select(BitConverter.DoubleToInt64Bits));
+                }
+        }
+    }
+
+    [Fact]
+    public void SceVariance_CountsTheNonZeroVariances()
+    {
+        foreach (int n in new[] { 4099, 7 })
+        {
+            var d = Enumerable.Range(0, 3).Select(i => Quantised(n, 90 + i, 3)).ToArray();
+            for (int j = 0; j < n; j += 5) { d[1][j] = d[0][j]; d[2][j] = d[0][j]; } // equal deltas: variance exactly 0
+            var variance = new float[n];
+            long nonzero = FuseSharp.Merging.Methods.Sce.Variance(d, 3, variance);
+            Assert.Equal(variance.Count(v => v != 0), nonzero);
+            Assert.True(nonzero < n);
+        }
+    }
+
+    [Theory]
+    [InlineData(4099, 3)]
+    [InlineData(1003, 2)]
+    [InlineData(5, 3)]
+    public void SceEraseAndCombine_MatchesTheSeparateLoops_Bitwise(int n, int m)
+    {
+        var keys = Quantised(n, 5, 12);                      // many keys equal to the threshold
+        var b = MethodHarness.Random(n, 80);
+        var deltas = Enumerable.Range(0, m).Select(i => MethodHarness.Random(n, 81 + i).Select((v, j) => j % (7 + i) == 0 ? 0f : v).ToArray()).ToArray();
+        float[] weights = [0.2f, 0.5f, 0.3f];
+        foreach (var (keyed, zeroAll, floor, tieIndex) in new[] { (true, false, 1e-6f, 3L + n / 3), (true, false, 0f, long.MinValue), (false, false, 0f, 0L), (false, true, 1e-6f, 0L) })
+        {
+            var low = new MaskKey(keys[n / 2], tieIndex);
+            var fast = new float[m + 4][];
+            var slow = new float[m + 4][];
+            for (int i = 0; i < m + 4; i++)
+            {
+                fast[i] = i < m ? (float[])deltas[i].Clone() : new float[n];
+                slow[i] = i < m ? (float[])deltas[i].Clone() : new float[n];
+            }
+            var bf = (float[])b.Clone();
+            var bs = (float[])b.Clone();
+            long cf = FuseSharp.Merging.Methods.Sce.EraseAndCombine(fast, m, bf, keyed ? keys : default, 128, low, keyed, zeroAll, weights[..m], floor);
+            for (int i = 0; i < m; i++)
+            {
+                if (zeroAll) slow[i].AsSpan().Clear();
+                FuseSharp.Merging.Methods.Sce.EraseTerms(slow[i], keyed ? keys : default, 128, low, keyed, weights[i], slow[m + 1], slow[m + 2], slow[m + 3], first: i == 0);
+            }
+            long cs = TaskVectorKernels.Combine(slow, m, bs, slow[m + 1], weights[..m], Enumerable.Repeat(1f, m).ToArray(), 1f, countDivisor: false, normalize: true, lambda: 1f, floor, slow[m + 2], slow[m + 3]);
+            Assert.Equal(cs, cf);
+            Assert.Equal(bs.Select(BitConverter.SingleToInt32Bits), bf.Select(BitConverter.SingleToInt32Bits));
+        }
     }
 
     [Fact]

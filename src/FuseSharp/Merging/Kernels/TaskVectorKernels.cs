@@ -1,5 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using FuseSharp.Merging.Methods;
 
 namespace FuseSharp.Merging.Kernels;
@@ -48,15 +50,44 @@ public static class TaskVectorKernels
     /// </summary>
     public static long MergeChunk(float[][] x, int m, Span<float> b, long start, IReadOnlyList<SparseMask?> masks, ReadOnlySpan<float> weights,
         ReadOnlySpan<float> flip, bool consensus, ElectionBasis basis, float tieSign, bool countDivisor, bool normalize, float scalarDivisor,
+        float lambda, Span<double> ss, bool diagnostics = true) =>
+        MergeChunkWithBFloat16Inputs(x, default, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss, diagnostics);
+
+    /// <summary>
+    /// <see cref="MergeChunk"/> with the inputs optionally given as BF16 bits in native memory (<paramref name="bf16"/>[i]: a <c>ushort*</c> to the
+    /// chunk's first element, e.g. a memory-mapped tensor), decoded in the kernel (exact: a 16-bit shift) instead of
+    /// read into <paramref name="x"/> first; then <paramref name="x"/> is not read, and b's length must be a multiple of 8.
+    /// </summary>
+    internal static long MergeChunkWithBFloat16Inputs(float[][] x, ReadOnlySpan<nint> bf16, int m, Span<float> b, long start, IReadOnlyList<SparseMask?> masks, ReadOnlySpan<float> weights,
+        ReadOnlySpan<float> flip, bool consensus, ElectionBasis basis, float tieSign, bool countDivisor, bool normalize, float scalarDivisor,
         float lambda, Span<double> ss, bool diagnostics = true)
+    {
+        int j = 0;
+        long conflicts = 0;
+        bool raw = !bf16.IsEmpty;
+        if (raw && (!CanDecodeBFloat16 || b.Length % 8 != 0 || m > MaxVectorModels))
+            throw new ArgumentException("BF16 inputs need AVX2, at most MaxVectorModels models and whole vectors", nameof(bf16));
+        if (Vector256.IsHardwareAccelerated && m <= MaxVectorModels)
+        {
+            j = diagnostics
+                ? MergeChunkSpecialised<Enabled>(x, bf16, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss, out conflicts)
+                : MergeChunkSpecialised<Disabled>(x, bf16, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss, out conflicts);
+        }
+        for (; j < b.Length; j++) conflicts += MergeElement(x, m, b, j, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss) ? 1 : 0;
+        return conflicts;
+    }
+
+    /// <summary>
+    /// <see cref="MergeChunk"/> with diagnostics as one element-outer loop over all models (the earlier implementation,
+    /// kept as the reference the per-model loops are checked against bit for bit, sums of squares included).
+    /// </summary>
+    internal static long MergeChunkFused(float[][] x, int m, Span<float> b, long start, IReadOnlyList<SparseMask?> masks, ReadOnlySpan<float> weights,
+        ReadOnlySpan<float> flip, bool consensus, ElectionBasis basis, float tieSign, bool countDivisor, bool normalize, float scalarDivisor,
+        float lambda, Span<double> ss)
     {
         int n = b.Length, j = 0, w = Vector<float>.Count;
         long conflicts = 0;
-        if (!diagnostics && Vector.IsHardwareAccelerated && w == 8 && m <= MaxVectorModels)
-        {
-            j = MergeChunkSpecialised(x, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda);
-        }
-        else if (Vector.IsHardwareAccelerated && w == 8 && m <= MaxVectorModels)
+        if (Vector.IsHardwareAccelerated && w == 8 && m <= MaxVectorModels)
         {
             // Everything the inner loop needs per model, hoisted out of it (no interface calls or lookups per element).
             Span<int> kind = stackalloc int[m];          // 0 keep all, 1 key range, 2 bits
@@ -104,7 +135,7 @@ public static class TaskVectorKernels
                 for (int i = 0; i < m; i++)
                 {
                     var d = new Vector<float>(x[i], j) - bv;
-                    if (diagnostics) ssv[i] += d * d;
+                    ssv[i] += d * d;
                     Vector<float> mi = kind[i] switch
                     {
                         0 => d,
@@ -127,13 +158,10 @@ public static class TaskVectorKernels
                     dv[i] = di;
                     if (basis == ElectionBasis.Weighted) election += di;
                     else if (basis == ElectionBasis.Count) election += Sign(di);
-                    if (diagnostics)
-                    {
-                        mx = i == 0 ? mi : Vector.Max(mx, mi);
-                        mn = i == 0 ? mi : Vector.Min(mn, mi);
-                    }
+                    mx = i == 0 ? mi : Vector.Max(mx, mi);
+                    mn = i == 0 ? mi : Vector.Min(mn, mi);
                 }
-                if (diagnostics) cnt -= Vector.GreaterThan(mx, zero) & Vector.LessThan(mn, zero);
+                cnt -= Vector.GreaterThan(mx, zero) & Vector.LessThan(mn, zero);
                 Vector<float> result;
                 if (consensus)
                 {
@@ -184,185 +212,283 @@ public static class TaskVectorKernels
     }
 
     /// <summary>
-    /// The vector part of <see cref="MergeChunk"/> without diagnostics, as one tight loop per model and mask kind
-    /// (generic over <see cref="IKeep"/>, so each kind gets its own compiled loop with nothing re-checked per element)
-    /// that writes the weighted masked deltas D_i and adds the election terms, then one combine loop. The arithmetic
-    /// is the same operations in the same order as the fused loop, so results are bit-identical. Returns the number
-    /// of elements done (whole vectors); the caller finishes the tail.
+    /// The vector part of <see cref="MergeChunk"/> in blocks of <see cref="Block"/> elements: one tight loop per model and
+    /// mask kind (generic over <see cref="IKeep"/>, so each kind gets its own compiled loop with nothing re-checked per
+    /// element) writes the weighted masked deltas D_i and adds the election terms into L1-resident block buffers, then one
+    /// combine loop. With <typeparamref name="TDiag"/> on, the same loops also sum d² per model (F32 per 64 vectors, then
+    /// FP64, the grouping of <see cref="MergeChunkFused"/>) and keep the running max/min of the masked deltas for the
+    /// conflict count. The loops index by refs (no span slicing or bounds checks per vector), the keeps are branch-free
+    /// (BF16 deltas tie at the top-k bound often, which made a tie branch mispredict), and the arithmetic is the same
+    /// operations in the same order as the fused loop, so results and sums are bit-identical. Returns the number of
+    /// elements done (whole vectors); the caller finishes the tail.
     /// </summary>
-    private static int MergeChunkSpecialised(float[][] x, int m, Span<float> b, long start, IReadOnlyList<SparseMask?> masks, ReadOnlySpan<float> weights,
-        ReadOnlySpan<float> flip, bool consensus, ElectionBasis basis, float tieSign, bool countDivisor, bool normalize, float scalarDivisor, float lambda)
+    private static unsafe int MergeChunkSpecialised<TDiag>(float[][] x, ReadOnlySpan<nint> bf16, int m, Span<float> b, long start, IReadOnlyList<SparseMask?> masks, ReadOnlySpan<float> weights,
+        ReadOnlySpan<float> flip, bool consensus, ElectionBasis basis, float tieSign, bool countDivisor, bool normalize, float scalarDivisor, float lambda,
+        Span<double> ss, out long conflicts)
+        where TDiag : struct, IFlag
     {
         const int w = 8;
+        conflicts = 0;
         int n = b.Length, vectorEnd = n - n % w;
         if (vectorEnd == 0) return 0;
         // Per model: how it is masked, and its constants (hoisted out of every loop).
-        Span<byte> kind = stackalloc byte[m]; // 0 keep all, 1 key range, 2 bits
+        Span<byte> kind = stackalloc byte[m]; // 0 keep all, 1 key range, 2 bits, 3 key range with no upper bound
         var terms = new ModelTerms[m];
         for (int i = 0; i < m; i++)
         {
             var mk = masks[i];
-            kind[i] = (byte)(mk is null || mk.IsAll ? 0 : mk.Bits is null ? 1 : 2);
+            kind[i] = (byte)(mk is null || mk.IsAll ? 0 : mk.Bits is not null ? 2 : mk.High == MaskKey.Max ? 3 : 1);
             terms[i] = new ModelTerms(weights[i], mk?.Scale ?? 1f, mk?.ElementScale, consensus ? basis : null);
         }
-        Span<Vector<float>> vDiv = stackalloc Vector<float>[m];
+        Span<Vector256<float>> vDiv = stackalloc Vector256<float>[m];
         Span<bool> flipped = stackalloc bool[m];
         for (int i = 0; i < m; i++)
         {
-            vDiv[i] = countDivisor ? Vector<float>.One : new Vector<float>(weights[i]);
+            vDiv[i] = countDivisor ? Vector256<float>.One : Vector256.Create(weights[i]);
             flipped[i] = !(flip[i] > 0);
         }
         var dv = new float[m][];
         for (int i = 0; i < m; i++) dv[i] = Work(i, Block);
         var election = Work(m, Block);
-        var zero = Vector<float>.Zero;
-        var vScalarScale = new Vector<float>(lambda / (normalize ? scalarDivisor : 1f));
-        var vLambda = new Vector<float>(lambda);
-        var tiePos = tieSign > 0 ? Vector<int>.AllBitsSet : Vector<int>.Zero;
-        var tieNeg = tieSign < 0 ? Vector<int>.AllBitsSet : Vector<int>.Zero;
+        var max = default(TDiag).On ? Work(m + 1, Block) : election;
+        var min = default(TDiag).On ? Work(m + 2, Block) : election;
+        Span<Vector256<float>> ssv = stackalloc Vector256<float>[m];
+        ssv.Clear();
+        var cnt = Vector256<int>.Zero;
+        var zero = Vector256<float>.Zero;
+        var one = Vector256<float>.One;
+        var vScalarScale = Vector256.Create(lambda / (normalize ? scalarDivisor : 1f));
+        var vLambda = Vector256.Create(lambda);
+        var tiePos = tieSign > 0 ? Vector256<float>.AllBitsSet : zero;
+        var tieNeg = tieSign < 0 ? Vector256<float>.AllBitsSet : zero;
+        ref float el = ref MemoryMarshal.GetArrayDataReference(election);
+        ref float mxr = ref MemoryMarshal.GetArrayDataReference(max);
+        ref float mnr = ref MemoryMarshal.GetArrayDataReference(min);
         // Blocks small enough that the per-model outputs stay in L1 while the combine loop reads them back.
         for (int b0 = 0; b0 < vectorEnd; b0 += Block)
         {
             int len = Math.Min(Block, vectorEnd - b0);
-            var bs = b.Slice(b0, len);
-            var el = election.AsSpan(0, len);
-            if (consensus) el.Clear();
+            ref float bs = ref Unsafe.Add(ref MemoryMarshal.GetReference(b), b0);
+            long first = start + b0;
             for (int i = 0; i < m; i++)
             {
-                var xs = x[i].AsSpan(b0, len);
-                long first = start + b0;
+                ref float xs = ref bf16.IsEmpty ? ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(x[i]), b0) : ref Unsafe.NullRef<float>();
+                ushort* xb = bf16.IsEmpty ? null : (ushort*)bf16[i] + b0;
+                ref float d = ref MemoryMarshal.GetArrayDataReference(dv[i]);
                 var mk = masks[i];
-                if (kind[i] == 0) MaskModel(new KeepAll(), xs, bs, dv[i], el, first, terms[i]);
-                else if (kind[i] == 1) MaskModel(new KeepRange(mk!.Low, mk.High), xs, bs, dv[i], el, first, terms[i]);
-                else MaskModel(new KeepBits(mk!.Bits!.RawWords), xs, bs, dv[i], el, first, terms[i]);
+                var diag = new DiagTerms(ref mxr, ref mnr, i == 0, ref ss[i]);
+                switch (kind[i])
+                {
+                    case 0: MaskModel<KeepAll, TDiag>(default, ref xs, xb, ref bs, ref d, ref el, len, first, i == 0, terms[i], ref ssv[i], diag); break;
+                    case 1: MaskModel<KeepRange, TDiag>(new KeepRange(mk!.Low, mk.High, first, len), ref xs, xb, ref bs, ref d, ref el, len, first, i == 0, terms[i], ref ssv[i], diag); break;
+                    case 2: MaskModel<KeepBits, TDiag>(new KeepBits(mk!.Bits!.RawWords), ref xs, xb, ref bs, ref d, ref el, len, first, i == 0, terms[i], ref ssv[i], diag); break;
+                    default: MaskModel<KeepAbove, TDiag>(new KeepAbove(mk!.Low, first, len), ref xs, xb, ref bs, ref d, ref el, len, first, i == 0, terms[i], ref ssv[i], diag); break;
+                }
             }
+            if (default(TDiag).On)
+                for (int j = 0; j < len; j += w)
+                    cnt -= (Vector256.GreaterThan(Vector256.LoadUnsafe(ref mxr, (nuint)j), zero) & Vector256.LessThan(Vector256.LoadUnsafe(ref mnr, (nuint)j), zero)).AsInt32();
             if (!consensus)
             {
                 for (int j = 0; j < len; j += w)
                 {
                     var mix = zero;
-                    for (int i = 0; i < m; i++) mix += new Vector<float>(dv[i], j);
-                    var bv = new Vector<float>(bs.Slice(j, w));
-                    (bv + vScalarScale * mix).CopyTo(bs.Slice(j, w));
+                    for (int i = 0; i < m; i++) mix += Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(dv[i]), (nuint)j);
+                    (Vector256.LoadUnsafe(ref bs, (nuint)j) + vScalarScale * mix).StoreUnsafe(ref bs, (nuint)j);
                 }
                 continue;
             }
             for (int j = 0; j < len; j += w)
             {
-                var e = new Vector<float>(election, j);
-                var atZero = Vector.Equals(e, zero);
-                var pos = Vector.GreaterThan(e, zero) | (tiePos & atZero);
-                var neg = Vector.LessThan(e, zero) | (tieNeg & atZero);
+                var e = Vector256.LoadUnsafe(ref el, (nuint)j);
+                var atZero = Vector256.Equals(e, zero);
+                var pos = Vector256.GreaterThan(e, zero) | (tiePos & atZero);
+                var neg = Vector256.LessThan(e, zero) | (tieNeg & atZero);
                 var mix = zero;
                 var div = zero;
                 for (int i = 0; i < m; i++)
                 {
-                    var di = new Vector<float>(dv[i], j);
+                    var di = Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(dv[i]), (nuint)j);
                     // sign(flip_i · D_i) agrees with the elected sign: with flip -1, "positive" means D_i < 0.
-                    var gt = Vector.GreaterThan(di, zero);
-                    var lt = Vector.LessThan(di, zero);
+                    var gt = Vector256.GreaterThan(di, zero);
+                    var lt = Vector256.LessThan(di, zero);
                     var agree = flipped[i] ? (pos & lt) | (neg & gt) : (pos & gt) | (neg & lt);
-                    mix += Vector.ConditionalSelect(agree, di, zero);
-                    div += Vector.ConditionalSelect(agree, vDiv[i], zero);
+                    mix += agree & di;
+                    div += agree & vDiv[i];
                 }
-                div = Vector.ConditionalSelect(Vector.Equals(div, zero), Vector<float>.One, div);
-                var bv = new Vector<float>(bs.Slice(j, w));
-                (bv + vLambda * (normalize ? mix / div : mix)).CopyTo(bs.Slice(j, w));
+                div = Vector256.ConditionalSelect(Vector256.Equals(div, zero), one, div);
+                (Vector256.LoadUnsafe(ref bs, (nuint)j) + vLambda * (normalize ? mix / div : mix)).StoreUnsafe(ref bs, (nuint)j);
             }
+        }
+        if (default(TDiag).On)
+        {
+            for (int i = 0; i < m; i++) ss[i] += Vector.Sum(ssv[i].AsVector());
+            conflicts = Vector.Sum(cnt.AsVector());
         }
         return vectorEnd;
     }
 
-    /// <summary>Elements per block of <see cref="MergeChunkSpecialised"/> (a multiple of 64, so bit-mask words are whole).</summary>
+    /// <summary>Elements per block of <see cref="MergeChunkSpecialised"/> (a multiple of 512, so bit-mask words and diagnostic sum groups are whole).</summary>
     private const int Block = 1024;
 
     /// <summary>One model's constants for <see cref="MaskModel"/>; <see cref="Election"/> null when no election is summed.</summary>
     private readonly record struct ModelTerms(float Weight, float Scale, Methods.FloatBuffer? ElementScale, ElectionBasis? Election);
 
+    /// <summary>Where <see cref="MaskModel"/> puts its diagnostics: the running max/min of the masked deltas over the block (the first model writes them) and the model's FP64 sum of squares.</summary>
+    private readonly ref struct DiagTerms(ref float max, ref float min, bool first, ref double ss)
+    {
+        public readonly ref float Max = ref max;
+        public readonly ref float Min = ref min;
+        public readonly bool First = first;
+        public readonly ref double Ss = ref ss;
+    }
+
+    /// <summary>A compile-time switch for generic kernels (the JIT folds <c>default(T).On</c>).</summary>
+    private interface IFlag
+    {
+        bool On { get; }
+    }
+
+    private readonly struct Enabled : IFlag
+    {
+        public bool On => true;
+    }
+
+    private readonly struct Disabled : IFlag
+    {
+        public bool On => false;
+    }
+
     /// <summary>
-    /// One model over the chunk: <c>m = keep(d) ? d : 0</c> with <c>d = x − b</c>, <c>D = m · (w · scale)</c> (or
-    /// <c>m · scale_j · w</c> per element) into <paramref name="dOut"/>, and the election term added to
-    /// <paramref name="election"/> (D, the unweighted <c>m · scale</c>, or sign(D)).
+    /// One model over a block of <paramref name="n"/> elements: <c>m = keep(d) ? d : 0</c> with <c>d = x − b</c>,
+    /// <c>D = m · (w · scale)</c> (or <c>m · scale_j · w</c> per element) into <paramref name="dOut"/>, and the election
+    /// term added to <paramref name="election"/> (D, the unweighted <c>m · scale</c>, or sign(D); the first model adds it
+    /// to 0). With <typeparamref name="TDiag"/>: <c>ssv += d·d</c>, flushed into the FP64 sum every 64 vectors (the
+    /// block starts on a 512-element boundary of the chunk), and the running max/min of m.
     /// </summary>
-    private static void MaskModel<TKeep>(TKeep keep, ReadOnlySpan<float> x, ReadOnlySpan<float> b, float[] dOut, Span<float> election, long start, ModelTerms t)
+    private static unsafe void MaskModel<TKeep, TDiag>(TKeep keep, ref float x, ushort* xb, ref float b, ref float dOut, ref float election, int n, long start, bool firstModel,
+        ModelTerms t, ref Vector256<float> ssv, DiagTerms diag)
         where TKeep : struct, IKeep
+        where TDiag : struct, IFlag
     {
         const int w = 8;
-        int n = b.Length;
-        var vWeight = new Vector<float>(t.Weight);
-        var vScale = new Vector<float>(t.Scale);
-        var vWeightScale = new Vector<float>(t.Weight * t.Scale);
-        if (t.ElementScale is { } es)
+        var vWeight = Vector256.Create(t.Weight);
+        var vScale = Vector256.Create(t.Scale);
+        var vWeightScale = Vector256.Create(t.Weight * t.Scale);
+        var zero = Vector256<float>.Zero;
+        var one = Vector256<float>.One;
+        ref float scales = ref t.ElementScale is { } es ? ref MemoryMarshal.GetReference(es.Slice(start, n)) : ref Unsafe.NullRef<float>();
+        bool perElement = t.ElementScale is not null;
+        var basis = t.Election ?? ElectionBasis.Weighted;
+        bool elect = t.Election is not null;
+        var lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+        var step = Vector256.Create(w);
+        for (int j = 0; j < n; j += w, lane += step)
         {
-            var scales = es.Slice(start, n);
-            for (int j = 0; j < n; j += w)
+            var xv = xb is null ? Vector256.LoadUnsafe(ref x, (nuint)j) : DecodeBFloat16(xb + j);
+            var d = xv - Vector256.LoadUnsafe(ref b, (nuint)j);
+            if (default(TDiag).On)
             {
-                var mi = keep.Apply(new Vector<float>(x.Slice(j, w)) - new Vector<float>(b.Slice(j, w)), start + j);
-                var perElement = new Vector<float>(scales.Slice(j, w));
-                var di = mi * perElement * vWeight;
-                di.CopyTo(dOut, j);
-                if (t.Election is { } basis) AddElection(election, j, basis, di, mi * perElement);
+                ssv += d * d;
+                if (((j + w) & 511) == 0)
+                {
+                    diag.Ss += Vector.Sum(ssv.AsVector());
+                    ssv = zero;
+                }
             }
-            return;
-        }
-        if (t.Election is null)
-        {
-            for (int j = 0; j < n; j += w)
-                (keep.Apply(new Vector<float>(x.Slice(j, w)) - new Vector<float>(b.Slice(j, w)), start + j) * vWeightScale).CopyTo(dOut, j);
-            return;
-        }
-        var el = t.Election.Value;
-        for (int j = 0; j < n; j += w)
-        {
-            var mi = keep.Apply(new Vector<float>(x.Slice(j, w)) - new Vector<float>(b.Slice(j, w)), start + j);
-            var di = mi * vWeightScale;
-            di.CopyTo(dOut, j);
-            AddElection(election, j, el, di, mi * vScale);
+            var mi = keep.Apply(d, lane, start + j);
+            if (default(TDiag).On)
+            {
+                (diag.First ? mi : Vector256.Max(Vector256.LoadUnsafe(ref diag.Max, (nuint)j), mi)).StoreUnsafe(ref diag.Max, (nuint)j);
+                (diag.First ? mi : Vector256.Min(Vector256.LoadUnsafe(ref diag.Min, (nuint)j), mi)).StoreUnsafe(ref diag.Min, (nuint)j);
+            }
+            Vector256<float> di, unweighted;
+            if (perElement)
+            {
+                var pe = Vector256.LoadUnsafe(ref scales, (nuint)j);
+                di = mi * pe * vWeight;
+                unweighted = mi * pe;
+            }
+            else
+            {
+                di = mi * vWeightScale;
+                unweighted = mi * vScale;
+            }
+            di.StoreUnsafe(ref dOut, (nuint)j);
+            if (!elect) continue;
+            var term = basis switch
+            {
+                ElectionBasis.Weighted => di,
+                ElectionBasis.Unweighted => unweighted,
+                _ => (Vector256.GreaterThan(di, zero) & one) - (Vector256.LessThan(di, zero) & one),
+            };
+            ((firstModel ? zero : Vector256.LoadUnsafe(ref election, (nuint)j)) + term).StoreUnsafe(ref election, (nuint)j);
         }
     }
 
+    /// <summary>Whether <see cref="DecodeBFloat16"/> runs here (AVX2).</summary>
+    internal static bool CanDecodeBFloat16 => System.Runtime.Intrinsics.X86.Avx2.IsSupported;
+
+    /// <summary>8 BF16 values as F32 (zero-extend to 32 bits, shift left 16: exact).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AddElection(Span<float> election, int j, ElectionBasis basis, Vector<float> weighted, Vector<float> unweighted)
-    {
-        var ev = new Vector<float>(election.Slice(j, 8));
-        ev += basis switch
-        {
-            ElectionBasis.Weighted => weighted,
-            ElectionBasis.Unweighted => unweighted,
-            _ => Sign(weighted),
-        };
-        ev.CopyTo(election.Slice(j, 8));
-    }
+    private static unsafe Vector256<float> DecodeBFloat16(ushort* p) =>
+        Vector256.ShiftLeft(System.Runtime.Intrinsics.X86.Avx2.ConvertToVector256Int32(p), 16).AsSingle();
 
-    /// <summary>Which lanes of a delta vector a mask keeps (kept lanes as is, dropped lanes 0).</summary>
+    /// <summary>Which lanes of a delta vector a mask keeps (kept lanes as is, dropped lanes 0), given the lanes' positions in the block and the first lane's element index.</summary>
     private interface IKeep
     {
-        Vector<float> Apply(Vector<float> d, long first);
+        Vector256<float> Apply(Vector256<float> d, Vector256<int> blockIndex, long first);
     }
 
     private readonly struct KeepAll : IKeep
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Apply(Vector<float> d, long first) => d;
+        public Vector256<float> Apply(Vector256<float> d, Vector256<int> blockIndex, long first) => d;
     }
 
-    private readonly struct KeepRange(MaskKey low, MaskKey high) : IKeep
+    /// <summary>
+    /// low &lt;= (|d|, index) &lt;= high without branches: (|d| &gt; lo or |d| = lo at an index &gt;= the low tie index) and
+    /// (|d| &lt; hi or |d| = hi at an index &lt;= the high tie index), the tie indices made block-relative once (clamped
+    /// to the block first: they may be long.MinValue / long.MaxValue).
+    /// </summary>
+    private readonly struct KeepRange(MaskKey low, MaskKey high, long blockStart, int blockLength) : IKeep
     {
-        private readonly Vector<float> _lo = new(low.Value);
-        private readonly Vector<float> _hi = new(high.Value);
-        private readonly long _loIndex = low.Index;
-        private readonly long _hiIndex = high.Index;
+        private readonly Vector256<float> _lo = Vector256.Create(low.Value);
+        private readonly Vector256<float> _hi = Vector256.Create(high.Value);
+        private readonly Vector256<int> _loTie = Vector256.Create((int)(Math.Clamp(low.Index, blockStart - 1, blockStart + blockLength) - blockStart));
+        private readonly Vector256<int> _hiTie = Vector256.Create((int)(Math.Clamp(high.Index, blockStart - 1, blockStart + blockLength) - blockStart));
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Apply(Vector<float> d, long first) =>
-            Vector.ConditionalSelect(RangeKeep(d, first, _lo, _hi, _loIndex, _hiIndex), d, Vector<float>.Zero);
+        public Vector256<float> Apply(Vector256<float> d, Vector256<int> blockIndex, long first)
+        {
+            var a = Vector256.Abs(d);
+            // index >= loTie  <=>  !(loTie > index);  index <= hiTie  <=>  !(index > hiTie)
+            var atLo = Vector256.AndNot(Vector256.Equals(a, _lo), Vector256.GreaterThan(_loTie, blockIndex).AsSingle());
+            var atHi = Vector256.AndNot(Vector256.Equals(a, _hi), Vector256.GreaterThan(blockIndex, _hiTie).AsSingle());
+            return ((Vector256.GreaterThan(a, _lo) | atLo) & (Vector256.LessThan(a, _hi) | atHi)) & d;
+        }
+    }
+
+    /// <summary><see cref="KeepRange"/> with no upper bound (<see cref="MaskKey.Max"/>: every non-NaN value is below it): the magnitude top-k.</summary>
+    private readonly struct KeepAbove(MaskKey low, long blockStart, int blockLength) : IKeep
+    {
+        private readonly Vector256<float> _lo = Vector256.Create(low.Value);
+        private readonly Vector256<int> _loTie = Vector256.Create((int)(Math.Clamp(low.Index, blockStart - 1, blockStart + blockLength) - blockStart));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector256<float> Apply(Vector256<float> d, Vector256<int> blockIndex, long first)
+        {
+            var a = Vector256.Abs(d);
+            var atLo = Vector256.AndNot(Vector256.Equals(a, _lo), Vector256.GreaterThan(_loTie, blockIndex).AsSingle());
+            return (Vector256.GreaterThan(a, _lo) | atLo) & d;
+        }
     }
 
     private readonly struct KeepBits(ulong[] words) : IKeep
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Apply(Vector<float> d, long first) =>
-            Vector.ConditionalSelect(ByteMasks[(int)((words[first >> 6] >> (int)(first & 63)) & 0xFF)], d, Vector<float>.Zero);
+        public Vector256<float> Apply(Vector256<float> d, Vector256<int> blockIndex, long first) =>
+            ByteMasks[(int)((words[first >> 6] >> (int)(first & 63)) & 0xFF)].AsVector256().AsSingle() & d;
     }
 
     /// <summary>Most models the vectorised <see cref="MergeChunk"/> handles; more use the scalar path.</summary>

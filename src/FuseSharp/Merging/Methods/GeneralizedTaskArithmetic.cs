@@ -177,7 +177,11 @@ public sealed class GeneralizedTaskArithmetic : IMergeMethod
             var xs = sc.Arrays(m + 1, length);
             var baseBuf = xs[m].AsSpan(0, length);
             b.Source.Read(start, baseBuf);
-            for (int i = 0; i < m; i++) inputs[i].Source.Read(start, xs[i].AsSpan(0, length));
+            // Inputs already screened by an earlier pass (the sparsifier's) are decoded from their BF16 bits inside the kernel.
+            Span<nint> raw = stackalloc nint[m <= TaskVectorKernels.MaxVectorModels ? m : 0];
+            bool decodeInKernel = !(plain && !sampled) && ScreenedBFloat16(inputs, start, length, raw);
+            if (!decodeInKernel)
+                for (int i = 0; i < m; i++) inputs[i].Source.Read(start, xs[i].AsSpan(0, length));
             if (plain && !sampled)
             {
                 // Task arithmetic is linear: b + c Σ w_i (x_i - b) = (1 - c Σ w_i) b + Σ c w_i x_i.
@@ -189,7 +193,7 @@ public sealed class GeneralizedTaskArithmetic : IMergeMethod
             {
                 Span<double> ss = m <= 64 ? stackalloc double[m] : new double[m];
                 ss.Clear();
-                acc[m] += TaskVectorKernels.MergeChunk(xs, m, baseBuf, start, maskList, weights, flip, UsesConsensus, election, tieSign, countDivisor,
+                acc[m] += TaskVectorKernels.MergeChunkWithBFloat16Inputs(xs, decodeInKernel ? raw : default, m, baseBuf, start, maskList, weights, flip, UsesConsensus, election, tieSign, countDivisor,
                     normalize, scalarDivisor, lambda, ss, diagnostics: sampled);
                 if (sampled)
                 {
@@ -203,6 +207,22 @@ public sealed class GeneralizedTaskArithmetic : IMergeMethod
         ctx.Diagnostics.DeltaNorms(stats.Take(m).Select(v => Math.Sqrt(v / fraction)).ToList());
         if (m > 1) ctx.Diagnostics.SignConflictRate(stats[m] / stats[m + 1]);
         if (stride > 1) ctx.Diagnostics.Set("diagnostics_sampled_fraction", fraction);
+    }
+
+    /// <summary>
+    /// Fills <paramref name="raw"/> with every input's BF16 bits for the chunk when all of them are stored BF16 chunks
+    /// already screened for NaN/Inf and the kernel can decode them (whole vectors, AVX2); false otherwise.
+    /// </summary>
+    private static unsafe bool ScreenedBFloat16(IReadOnlyList<TaskInput> inputs, long start, int length, Span<nint> raw)
+    {
+        if (raw.Length != inputs.Count || length % 8 != 0 || !TaskVectorKernels.CanDecodeBFloat16) return false;
+        for (int i = 0; i < inputs.Count; i++)
+        {
+            ushort* p = inputs[i].Source.ScreenedBFloat16(start, length);
+            if (p is null) return false;
+            raw[i] = (nint)p;
+        }
+        return true;
     }
 
     /// <summary>Diagnostics are measured on one chunk in this many (tensors of up to twice as many chunks: every chunk).</summary>

@@ -37,6 +37,13 @@ public abstract class TensorSource
         return one[0];
     }
 
+    /// <summary>
+    /// A pointer to the stored BF16 bits of elements [start, start + length) when this source is a whole stored BF16
+    /// tensor and the range is one whole grid chunk (<see cref="Kernels.Chunked"/>) that an earlier <see cref="Read"/>
+    /// already screened for NaN/Inf, so kernels may decode the bits themselves; otherwise null (use <see cref="Read"/>).
+    /// </summary>
+    internal virtual unsafe ushort* ScreenedBFloat16(long start, int length) => null;
+
     /// <summary>Bytes of storage this source reads in total (for the plan).</summary>
     public abstract long StoredBytes { get; }
 
@@ -102,6 +109,15 @@ public sealed unsafe class StoredTensorSource : TensorSource
                     null, "the input checkpoint is corrupt or was saved from a diverged run; fix or replace it");
         }
         if (chunk >= 0) Interlocked.Or(ref _screened[chunk >> 6], 1UL << (int)(chunk & 63));
+    }
+
+    internal override ushort* ScreenedBFloat16(long start, int length)
+    {
+        if (Entry.DType != DType.BF16 || start < 0 || start % Kernels.Chunked.Size != 0 || start > Count - length
+            || (length != Kernels.Chunked.Size && start + length != Count)) return null;
+        long chunk = start / Kernels.Chunked.Size;
+        if ((Volatile.Read(ref _screened[chunk >> 6]) & (1UL << (int)(chunk & 63))) == 0) return null;
+        return (ushort*)(View.Pointer + start * 2);
     }
 
     private static int FirstNonFinite(ReadOnlySpan<float> values)

@@ -364,6 +364,43 @@ public class KernelTests
     }
 
     [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(8)]
+    [InlineData(37)]
+    [InlineData(1027)]
+    public void WidenKernels_DecodeBf16InRegisters_AsTheF32Kernels_Bitwise(int length)
+    {
+        // Raw BF16 bits (signs, zeros, subnormals and a wide exponent range) against the same values decoded to F32.
+        var r = new Random(length);
+        ushort Bits() => BFloat16Conversion.FromSingle((float)(Math.Pow(2, -30 * r.NextDouble()) * (r.NextDouble() - 0.5)));
+        var raw = Enumerable.Range(0, length).Select(_ => Bits()).ToArray();
+        raw[length / 2] = (ushort)(r.Next(2) << 15 | 1); // a subnormal
+        var x = raw.Select(BFloat16Conversion.ToSingle).ToArray();
+        var b = MethodHarness.Random(length, 3);
+        var xx = MethodHarness.Random(length, 4);
+        var xb = MethodHarness.Random(length, 5);
+        var (xx2, xb2) = ((float[])xx.Clone(), (float[])xb.Clone());
+        FuseSharp.Merging.Methods.Widen.AccumulateInputStatistics<float>(x, b, xx, xb);
+        FuseSharp.Merging.Methods.Widen.AccumulateInputStatistics<ushort>(raw, b, xx2, xb2);
+        Assert.Equal(xx.Select(BitConverter.SingleToInt32Bits), xx2.Select(BitConverter.SingleToInt32Bits));
+        Assert.Equal(xb.Select(BitConverter.SingleToInt32Bits), xb2.Select(BitConverter.SingleToInt32Bits));
+        var w = MethodHarness.Random(length, 6);
+        var acc = MethodHarness.Random(length, 7);
+        foreach (int step in new[] { 0, 1 })
+        {
+            var (want, got) = (new float[length], new float[length]);
+            FuseSharp.Merging.Methods.Widen.WeightedDelta<float>(x, b, acc, w, step, want);
+            FuseSharp.Merging.Methods.Widen.WeightedDelta<ushort>(raw, b, acc, w, step, got);
+            Assert.Equal(want.Select(BitConverter.SingleToInt32Bits), got.Select(BitConverter.SingleToInt32Bits));
+            // Accumulating in place (acc is the output) as the merge pass does.
+            var inPlace = (float[])acc.Clone();
+            FuseSharp.Merging.Methods.Widen.WeightedDelta<ushort>(raw, b, inPlace, w, step, inPlace);
+            Assert.Equal(want.Select(BitConverter.SingleToInt32Bits), inPlace.Select(BitConverter.SingleToInt32Bits));
+        }
+    }
+
+    [Theory]
     [InlineData(129)]
     [InlineData(1001)]
     [InlineData(4099)]

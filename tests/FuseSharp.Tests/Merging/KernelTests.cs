@@ -461,6 +461,42 @@ public class KernelTests
         AssertDecidesAsReference(values, new UniformStream(new CounterRandom(11, "row", 1)), 12345, [(0.5, 0.15), (0.3, 0.2), (0.9, 0.05)]);
     }
 
+    [Theory]
+    [InlineData(2)]
+    [InlineData(7)]
+    [InlineData(9)]
+    [InlineData(63)]
+    [InlineData(130)]
+    public void DellaRow_DecidesExactlyAsFullRanking_OnTinyRowsAndTails(int n)
+    {
+        // Ties (few levels), zeros, and rows shorter than a vector or with vector tails.
+        var values = Quantised(n, 3, 3).Select((v, i) => i % 5 == 0 ? 0f : v).ToArray();
+        AssertDecidesAsReference(values, new UniformStream(new CounterRandom(13, "tiny", 1)), 64 * n, [(0.5, 0.15), (0.3, 0.29), (0.6, 0.0)]);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(8)]
+    [InlineData(67)]
+    [InlineData(1024)]
+    public void DellaRow_BranchFreePasses_MatchScalar(int n)
+    {
+        var r = new Random(n);
+        var draws = Enumerable.Range(0, n).Select(_ => (uint)r.NextInt64(0, 1L << 32)).ToArray();
+        uint always = 0x6000_0000u, never = 0x9000_0000u;
+        var keep = new ulong[(n + 63) / 64];
+        var candidates = new int[n + 8];
+        int count = DellaRow.SureKeepsAndCandidates(draws, always, never, keep, candidates);
+        var expected = Enumerable.Range(0, n).Where(j => draws[j] >= always && draws[j] < never).ToArray();
+        Assert.Equal(expected, candidates[..count]);
+        for (int j = 0; j < n; j++) Assert.Equal(draws[j] < always, (keep[j >> 6] >> (j & 63) & 1) != 0);
+        // Bins: offsets above lo (keys below it count as lo), shifted.
+        var keys = Enumerable.Range(0, n).Select(_ => (uint)r.Next(0x3000_0000, 0x3F80_0000)).ToArray();
+        var bins = new int[n];
+        DellaRow.BinsOf(keys, 0x3800_0000u, 17, bins);
+        Assert.Equal(keys.Select(k => (int)((Math.Max(k, 0x3800_0000u) - 0x3800_0000u) >> 17)), bins);
+    }
+
     /// <summary>
     /// The per-row sums DELLA now takes over |Δ| (the buffer the signed deltas used to occupy) equal the sums over the
     /// signed deltas bit for bit: same buffer, same accumulation order, |·| idempotent. Odd sizes cover the vector tails.

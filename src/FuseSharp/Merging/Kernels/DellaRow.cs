@@ -131,14 +131,25 @@ public static class DellaRow
         fixed (uint* lowPtr = low, highPtr = high, drawPtr = draws)
         fixed (ulong* keepPtr = keep)
         {
+            // Candidates ascend, so the current keep word stays in a register (one memory read-modify-write per
+            // element would chain every decision on the previous store).
+            ulong bits = 0;
+            int word = 0;
             for (int q = 0; q < count; q++)
             {
                 int j = candPtr[q], b = binPtr[j];
                 uint u = drawPtr[j];
-                keepPtr[j >> 6] |= (u < lowPtr[b] ? 1UL : 0UL) << (j & 63);
+                if (j >> 6 != word)
+                {
+                    keepPtr[word] |= bits;
+                    bits = 0;
+                    word = j >> 6;
+                }
+                bits |= (u < lowPtr[b] ? 1UL : 0UL) << (j & 63);
                 undPtr[open] = j;
                 open += (u >= lowPtr[b]) & (u < highPtr[b]) ? 1 : 0;
             }
+            if (count > 0) keepPtr[word] |= bits;
         }
         var undecided = undecidedAll[..open];
         if (undecided.Length > n / 16)

@@ -458,6 +458,43 @@ public class KernelTests
     }
 
     [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(8)]
+    [InlineData(37)]
+    [InlineData(1027)]
+    public void WidenKernels_DecodeBf16InRegisters_AsTheF32Kernels_Bitwise(int length)
+    {
+        // Raw BF16 bits (signs, zeros, subnormals and a wide exponent range) against the same values decoded to F32.
+        var r = new Random(length);
+        ushort Bits() => BFloat16Conversion.FromSingle((float)(Math.Pow(2, -30 * r.NextDouble()) * (r.NextDouble() - 0.5)));
+        var raw = Enumerable.Range(0, length).Select(_ => Bits()).ToArray();
+        raw[length / 2] = (ushort)(r.Next(2) << 15 | 1); // a subnormal
+        var x = raw.Select(BFloat16Conversion.ToSingle).ToArray();
+        var b = MethodHarness.Random(length, 3);
+        var xx = MethodHarness.Random(length, 4);
+        var xb = MethodHarness.Random(length, 5);
+        var (xx2, xb2) = ((float[])xx.Clone(), (float[])xb.Clone());
+        FuseSharp.Merging.Methods.Widen.AccumulateInputStatistics<float>(x, b, xx, xb);
+        FuseSharp.Merging.Methods.Widen.AccumulateInputStatistics<ushort>(raw, b, xx2, xb2);
+        Assert.Equal(xx.Select(BitConverter.SingleToInt32Bits), xx2.Select(BitConverter.SingleToInt32Bits));
+        Assert.Equal(xb.Select(BitConverter.SingleToInt32Bits), xb2.Select(BitConverter.SingleToInt32Bits));
+        var w = MethodHarness.Random(length, 6);
+        var acc = MethodHarness.Random(length, 7);
+        foreach (int step in new[] { 0, 1 })
+        {
+            var (want, got) = (new float[length], new float[length]);
+            FuseSharp.Merging.Methods.Widen.WeightedDelta<float>(x, b, acc, w, step, want);
+            FuseSharp.Merging.Methods.Widen.WeightedDelta<ushort>(raw, b, acc, w, step, got);
+            Assert.Equal(want.Select(BitConverter.SingleToInt32Bits), got.Select(BitConverter.SingleToInt32Bits));
+            // Accumulating in place (acc is the output) as the merge pass does.
+            var inPlace = (float[])acc.Clone();
+            FuseSharp.Merging.Methods.Widen.WeightedDelta<ushort>(raw, b, inPlace, w, step, inPlace);
+            Assert.Equal(want.Select(BitConverter.SingleToInt32Bits), inPlace.Select(BitConverter.SingleToInt32Bits));
+        }
+    }
+
+    [Theory]
     [InlineData(129)]
     [InlineData(1001)]
     [InlineData(4099)]
@@ -516,6 +553,42 @@ public class KernelTests
     {
         var values = Quantised(n, levels, levels).Select((v, i) => i % 9 == 0 ? 0f : v).ToArray();
         AssertDecidesAsReference(values, new UniformStream(new CounterRandom(11, "row", 1)), 12345, [(0.5, 0.15), (0.3, 0.2), (0.9, 0.05)]);
+    }
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(7)]
+    [InlineData(9)]
+    [InlineData(63)]
+    [InlineData(130)]
+    public void DellaRow_DecidesExactlyAsFullRanking_OnTinyRowsAndTails(int n)
+    {
+        // Ties (few levels), zeros, and rows shorter than a vector or with vector tails.
+        var values = Quantised(n, 3, 3).Select((v, i) => i % 5 == 0 ? 0f : v).ToArray();
+        AssertDecidesAsReference(values, new UniformStream(new CounterRandom(13, "tiny", 1)), 64 * n, [(0.5, 0.15), (0.3, 0.29), (0.6, 0.0)]);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(8)]
+    [InlineData(67)]
+    [InlineData(1024)]
+    public void DellaRow_BranchFreePasses_MatchScalar(int n)
+    {
+        var r = new Random(n);
+        var draws = Enumerable.Range(0, n).Select(_ => (uint)r.NextInt64(0, 1L << 32)).ToArray();
+        uint always = 0x6000_0000u, never = 0x9000_0000u;
+        var keep = new ulong[(n + 63) / 64];
+        var candidates = new int[n + 8];
+        int count = DellaRow.SureKeepsAndCandidates(draws, always, never, keep, candidates);
+        var expected = Enumerable.Range(0, n).Where(j => draws[j] >= always && draws[j] < never).ToArray();
+        Assert.Equal(expected, candidates[..count]);
+        for (int j = 0; j < n; j++) Assert.Equal(draws[j] < always, (keep[j >> 6] >> (j & 63) & 1) != 0);
+        // Bins: offsets above lo (keys below it count as lo), shifted.
+        var keys = Enumerable.Range(0, n).Select(_ => (uint)r.Next(0x3000_0000, 0x3F80_0000)).ToArray();
+        var bins = new int[n];
+        DellaRow.BinsOf(keys, 0x3800_0000u, 17, bins);
+        Assert.Equal(keys.Select(k => (int)((Math.Max(k, 0x3800_0000u) - 0x3800_0000u) >> 17)), bins);
     }
 
     /// <summary>

@@ -11,7 +11,9 @@ namespace FuseSharp.Merging.Kernels;
 /// outside [threshold(lo), threshold(hi)); a histogram of the (order-preserving) keys with about one bin per four
 /// elements, spread over the top binades of the row's magnitudes, gives each element such an interval in one pass, and
 /// only the few undecided elements get their exact rank within their bin (counted, found among equal keys by position,
-/// or from the bin sorted once).
+/// or from the bin sorted once). Most draws need no rank at all: below threshold(0) keeps, at or above
+/// threshold(n − 1) drops, so only the candidates in between (about 2ε of the row, listed by a branch-free packing
+/// pass) look up their bin.
 /// The decisions are exactly those of computing every rank (<see cref="Reference"/>), at a fraction of the cost.
 /// </summary>
 public static class DellaRow
@@ -30,6 +32,7 @@ public static class DellaRow
         internal readonly int[] Count = new int[MaxBins + 1], Start = new int[MaxBins + 1];
         internal readonly int[] Counts4 = new int[4 * MaxBins];
         internal int[] Undecided = [];
+        internal int[] BinOf = [], Candidates = [];
         internal readonly byte[] BinState = new byte[MaxBins]; // 0 not ranked yet, 1 every member ranked in BinRank
         internal int[] BinRank = [];
         internal ulong[] Packed = [];
@@ -48,6 +51,8 @@ public static class DellaRow
             Members = new int[n];
             Undecided = new int[n];
             Packed = new ulong[n];
+            BinOf = new int[n];
+            Candidates = new int[n + 8];
         }
     }
 
@@ -102,57 +107,49 @@ public static class DellaRow
         ws.Lo = lo;
         ws.Shift = shift;
         var first = ws.Start.AsSpan(0, bins + 1);
-        Histogram(keys, lo, shift, bins, ws);
-        // Per bin, its first rank and the thresholds at its lowest and highest possible rank.
+        var binOf = ws.BinOf.AsSpan(0, n);
+        BinsOf(keys, lo, shift, binOf);
+        Histogram(binOf, bins, ws);
+        // Per bin, its first rank and the thresholds at its lowest and highest possible rank (empty bins get harmless
+        // values: no element looks them up).
         var low = ws.Low.AsSpan(0, bins);
         var high = ws.High.AsSpan(0, bins);
         var last = ws.Last.AsSpan(0, bins);
-        var c = ws.Counts4.AsSpan(0, 4 * bins);
-        int acc = 0;
-        for (int b = 0; b < bins; b++)
-        {
-            // Empty bins get harmless values (no element looks them up); no branch on the data.
-            first[b] = acc;
-            acc += c[b] + c[bins + b] + c[2 * bins + b] + c[3 * bins + b];
-            last[b] = Math.Max(first[b], acc - 1);
-        }
+        FirstAndLastRanks(ws.Counts4.AsSpan(0, 4 * bins), bins, first, last);
         first[bins] = n;
         Thresholds(p, first[..bins], low);
         Thresholds(p, last, high);
+        // A draw below the threshold of rank 0 keeps its element whatever its rank, one at or above the threshold of
+        // rank n − 1 drops it (thresholds rise with the rank): only the draws in between (about 2ε of them) look at
+        // their bin's thresholds, keep below the low one, and stay undecided below the high one.
+        uint always = Threshold(p, 0), never = Threshold(p, n - 1);
+        var candidates = ws.Candidates.AsSpan(0, n + 8);
+        int count = SureKeepsAndCandidates(draws, always, never, keep, candidates);
         var undecidedAll = ws.Undecided.AsSpan(0, n);
         int open = 0;
-        int j0 = 0;
-        if (Avx2.IsSupported)
+        fixed (int* candPtr = candidates, binPtr = binOf, undPtr = undecidedAll)
+        fixed (uint* lowPtr = low, highPtr = high, drawPtr = draws)
+        fixed (ulong* keepPtr = keep)
         {
-            // Eight elements at a time: gather each bin's thresholds; keep below the low one; between the two is undecided.
-            var vLo = Vector256.Create(lo);
-            fixed (uint* lowPtr = low, highPtr = high, keyPtr = keys, drawPtr = draws)
+            // Candidates ascend, so the current keep word stays in a register (one memory read-modify-write per
+            // element would chain every decision on the previous store).
+            ulong bits = 0;
+            int word = 0;
+            for (int q = 0; q < count; q++)
             {
-                for (; j0 <= n - 8; j0 += 8)
+                int j = candPtr[q], b = binPtr[j];
+                uint u = drawPtr[j];
+                if (j >> 6 != word)
                 {
-                    var bin = Vector256.AsInt32(Vector256.ShiftRightLogical(Vector256.Max(Vector256.Load(keyPtr + j0), vLo) - vLo, shift));
-                    var tLow = Avx2.GatherVector256(lowPtr, bin, 4);
-                    var tHigh = Avx2.GatherVector256(highPtr, bin, 4);
-                    var u = Vector256.Load(drawPtr + j0);
-                    var k = Vector256.LessThan(u, tLow);
-                    keep[j0 >> 6] |= (ulong)Vector256.ExtractMostSignificantBits(k) << (j0 & 63);
-                    uint mask = Vector256.ExtractMostSignificantBits(~k & Vector256.LessThan(u, tHigh));
-                    while (mask != 0)
-                    {
-                        undecidedAll[open++] = j0 + BitOperations.TrailingZeroCount(mask);
-                        mask &= mask - 1;
-                    }
+                    keepPtr[word] |= bits;
+                    bits = 0;
+                    word = j >> 6;
                 }
+                bits |= (u < lowPtr[b] ? 1UL : 0UL) << (j & 63);
+                undPtr[open] = j;
+                open += (u >= lowPtr[b]) & (u < highPtr[b]) ? 1 : 0;
             }
-        }
-        for (int j = j0; j < n; j++)
-        {
-            uint u = draws[j];
-            int b = BinOf(keys[j], lo, shift);
-            bool k = u < low[b];
-            keep[j >> 6] |= (k ? 1UL : 0UL) << (j & 63);
-            undecidedAll[open] = j;
-            open += !k & (u < high[b]) ? 1 : 0;
+            if (count > 0) keepPtr[word] |= bits;
         }
         var undecided = undecidedAll[..open];
         if (undecided.Length > n / 16)
@@ -177,28 +174,132 @@ public static class DellaRow
     /// <summary>Keys below <c>max − LowBinades binades</c> share the lowest bin (as many binades as a magnitude usually needs).</summary>
     private const uint LowBinades = 6;
 
+    /// <summary>Effectively computes <c>bins[j] = BinOf(keys[j], lo, shift)</c>, eight at a time.</summary>
+    internal static unsafe void BinsOf(ReadOnlySpan<uint> keys, uint lo, int shift, Span<int> bins)
+    {
+        int n = keys.Length, j = 0;
+        if (bins.Length < n) throw new ArgumentException("bins shorter than keys", nameof(bins));
+        fixed (uint* k = keys)
+        fixed (int* b = bins)
+        {
+            if (Vector256.IsHardwareAccelerated)
+            {
+                var vLo = Vector256.Create(lo);
+                for (; j <= n - 8; j += 8)
+                    Vector256.ShiftRightLogical(Vector256.Max(Vector256.Load(k + j), vLo) - vLo, shift).AsInt32().Store(b + j);
+            }
+            for (; j < n; j++) b[j] = BinOf(k[j], lo, shift);
+        }
+    }
+
     /// <summary>
-    /// Per-bin counts of <paramref name="keys"/> as four interleaved partial histograms in <c>ws.Counts4</c> (summed by
-    /// the caller): BF16 deltas repeat a few values, and one counter incremented by neighbouring elements would chain every
-    /// increment on the previous store.
+    /// Per-bin counts of <paramref name="binOf"/> as four interleaved partial histograms in <c>ws.Counts4</c>: BF16
+    /// deltas repeat a few values, and one counter incremented by neighbouring elements would chain every increment
+    /// on the previous store. Every bin index is below <paramref name="bins"/> (by construction of the binning).
     /// </summary>
-    private static void Histogram(ReadOnlySpan<uint> keys, uint lo, int shift, int bins, Workspace ws)
+    private static unsafe void Histogram(ReadOnlySpan<int> binOf, int bins, Workspace ws)
     {
         var c = ws.Counts4.AsSpan(0, 4 * bins);
         c.Clear();
-        var c0 = c[..bins];
-        var c1 = c.Slice(bins, bins);
-        var c2 = c.Slice(2 * bins, bins);
-        var c3 = c.Slice(3 * bins, bins);
-        int n = keys.Length, j = 0;
-        for (; j <= n - 4; j += 4)
+        int n = binOf.Length, j = 0;
+        fixed (int* cp = c)
+        fixed (int* bp = binOf)
         {
-            c0[BinOf(keys[j], lo, shift)]++;
-            c1[BinOf(keys[j + 1], lo, shift)]++;
-            c2[BinOf(keys[j + 2], lo, shift)]++;
-            c3[BinOf(keys[j + 3], lo, shift)]++;
+            int* c1 = cp + bins, c2 = cp + 2 * bins, c3 = cp + 3 * bins;
+            for (; j <= n - 4; j += 4)
+            {
+                cp[bp[j]]++;
+                c1[bp[j + 1]]++;
+                c2[bp[j + 2]]++;
+                c3[bp[j + 3]]++;
+            }
+            for (; j < n; j++) cp[bp[j]]++;
         }
-        for (; j < n; j++) c0[BinOf(keys[j], lo, shift)]++;
+    }
+
+    /// <summary>
+    /// From the four partial histograms <paramref name="counts4"/>: <c>first[b]</c> = elements in bins below b, and
+    /// <c>last[b] = max(first[b], first[b] + count[b] − 1)</c> (the highest rank in bin b; first[b] when it is empty).
+    /// </summary>
+    private static void FirstAndLastRanks(Span<int> counts4, int bins, Span<int> first, Span<int> last)
+    {
+        // Totals into the first partial histogram, eight bins at a time.
+        var c0 = counts4[..bins];
+        var c1 = counts4.Slice(bins, bins);
+        var c2 = counts4.Slice(2 * bins, bins);
+        var c3 = counts4.Slice(3 * bins, bins);
+        int b = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; b <= bins - 8; b += 8)
+                (Vector256.Create(c0.Slice(b, 8)) + Vector256.Create(c1.Slice(b, 8)) + Vector256.Create(c2.Slice(b, 8)) + Vector256.Create(c3.Slice(b, 8)))
+                    .CopyTo(c0.Slice(b, 8));
+        for (; b < bins; b++) c0[b] += c1[b] + c2[b] + c3[b];
+        int acc = 0;
+        for (b = 0; b < bins; b++)
+        {
+            first[b] = acc;
+            acc += c0[b];
+            last[b] = acc - 1;
+        }
+        b = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; b <= bins - 8; b += 8)
+                Vector256.Max(Vector256.Create(first.Slice(b, 8)), Vector256.Create(last.Slice(b, 8))).CopyTo(last.Slice(b, 8));
+        for (; b < bins; b++) last[b] = Math.Max(first[b], last[b]);
+    }
+
+    /// <summary>
+    /// Sets bit j of <paramref name="keep"/> where <c>draws[j] &lt; always</c> and lists, in index order, the j with
+    /// <c>always ≤ draws[j] &lt; never</c> in <paramref name="candidates"/> (which needs 8 spare entries); returns their
+    /// count. Branch-free: eight draws at a time, the candidates packed to the front of a vector by a permutation.
+    /// </summary>
+    internal static unsafe int SureKeepsAndCandidates(ReadOnlySpan<uint> draws, uint always, uint never, Span<ulong> keep, Span<int> candidates)
+    {
+        int n = draws.Length, count = 0, j = 0;
+        if (candidates.Length < n + 8 || keep.Length < (n + 63) / 64) throw new ArgumentException("candidates needs n + 8 entries, keep (n + 63) / 64 words", nameof(candidates));
+        fixed (uint* d = draws)
+        fixed (int* c = candidates, perm = PackLeft)
+        fixed (ulong* k = keep)
+        {
+            if (Avx2.IsSupported)
+            {
+                var vAlways = Vector256.Create(always);
+                var vNever = Vector256.Create(never);
+                var lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+                for (; j <= n - 8; j += 8)
+                {
+                    var u = Vector256.Load(d + j);
+                    var sure = Vector256.LessThan(u, vAlways);
+                    k[j >> 6] |= (ulong)Vector256.ExtractMostSignificantBits(sure) << (j & 63);
+                    uint mask = Vector256.ExtractMostSignificantBits(~sure & Vector256.LessThan(u, vNever));
+                    Avx2.PermuteVar8x32(lanes + Vector256.Create(j), Vector256.Load(perm + 8 * mask)).Store(c + count);
+                    count += BitOperations.PopCount(mask);
+                }
+            }
+            for (; j < n; j++)
+            {
+                uint u = d[j];
+                k[j >> 6] |= (u < always ? 1UL : 0UL) << (j & 63);
+                c[count] = j;
+                count += u >= always && u < never ? 1 : 0;
+            }
+        }
+        return count;
+    }
+
+    /// <summary>For each 8-bit lane mask, the permutation moving the selected lanes to the front (in order).</summary>
+    private static readonly int[] PackLeft = BuildPackLeft();
+
+    private static int[] BuildPackLeft()
+    {
+        var t = new int[256 * 8];
+        for (int m = 0; m < 256; m++)
+        {
+            int o = 0;
+            for (int l = 0; l < 8; l++)
+                if ((m >> l & 1) != 0) t[8 * m + o++] = l;
+        }
+        return t;
     }
 
     /// <summary>The bin of a key: its offset above <paramref name="lo"/> (keys below it count as <paramref name="lo"/>), shifted.</summary>

@@ -134,7 +134,9 @@ public sealed class Widen : IMergeMethod
         }
         ctx.Diagnostics.EffectiveWeights(w.Select(x => x.Average(v => (double)v)).ToList());
 
-        // θ = θ_b + Σ Δ_i ⊙ w_i[column], one fused pass over the raw inputs.
+        // θ = θ_b + Σ Δ_i ⊙ w_i[column], one fused pass over the raw inputs. The statistics pass has already screened
+        // every input for NaN/Inf, so stored BF16 inputs are decoded inside the kernel without a screening read.
+        var raw = RawBf16(task);
         Chunked.ForRows(rows, cols, ctx.Cancellation, (r0, count, sc) =>
         {
             var x = new float[m][];
@@ -142,19 +144,44 @@ public sealed class Widen : IMergeMethod
                 foreach (var (start, len, off) in new Segments(r * cols, cols))
                 {
                     var b = sc.Array(m, len);
-                    task.Base!.Source.Read(start, b.AsSpan(0, len));
-                    for (int i = 0; i < m; i++)
-                    {
-                        x[i] = sc.Array(i, len);
-                        task.Inputs[i].Source.Read(start, x[i].AsSpan(0, len));
-                    }
                     var o = sc.Array(m + 1, len);
-                    if (transposed) WeightedDeltas(b, x, w, (int)r, 0, o, len);
-                    else WeightedDeltas(b, x, w, (int)off, 1, o, len);
+                    int wOffset = transposed ? (int)r : (int)off, step = transposed ? 0 : 1;
+                    if (raw is not null)
+                    {
+                        BFloat16Conversion.ToSingle(Bits(raw[0], start, len), b.AsSpan(0, len));
+                        for (int i = 0; i < m; i++)
+                            WeightedDelta(Bits(raw[1 + i], start, len), b, i == 0 ? b : o, w[i].AsSpan(wOffset), step, o.AsSpan(0, len));
+                        if (m == 0) b.AsSpan(0, len).CopyTo(o);
+                    }
+                    else
+                    {
+                        task.Base!.Source.Read(start, b.AsSpan(0, len));
+                        for (int i = 0; i < m; i++)
+                        {
+                            x[i] = sc.Array(i, len);
+                            task.Inputs[i].Source.Read(start, x[i].AsSpan(0, len));
+                        }
+                        WeightedDeltas(b, x, w, wOffset, step, o, len);
+                    }
                     ctx.Output.Write(start, o.AsSpan(0, len));
                 }
         });
     }
+
+    /// <summary>
+    /// The base and inputs as stored BF16 tensors (index 0 the base), whose raw bits the kernels decode as they go
+    /// (BF16 → F32 is exact: the same values <see cref="TensorSource.Read"/> gives); null when any source is remapped
+    /// or stored in another dtype.
+    /// </summary>
+    private static StoredTensorSource[]? RawBf16(TensorTask task)
+    {
+        var all = task.AllInputs.Select(i => i.Source).ToArray();
+        return all.All(s => s is StoredTensorSource { DType: DType.BF16 }) ? all.Cast<StoredTensorSource>().ToArray() : null;
+    }
+
+    /// <summary>The raw BF16 bits of elements [start, start + length).</summary>
+    private static ReadOnlySpan<ushort> Bits(StoredTensorSource source, long start, int length) =>
+        MemoryMarshal.Cast<byte, ushort>(source.RawBytes(start, length));
 
     /// <summary>
     /// Per column c of a [rows, cols] matrix: Σ b², then Σ θ_i² and Σ θ_i·b per model, laid out [c * (1 + 2m) + stat].
@@ -165,6 +192,7 @@ public sealed class Widen : IMergeMethod
     {
         int m = task.Inputs.Count, width = 1 + 2 * m;
         int groups = StatisticsGroups(rows, cols, m);
+        var raw = RawBf16(task);
         long groupLength = cols * width;
         // All groups' FP64 sums in one pooled array, [group][stat][column]: one buffer reused tensor after tensor rather
         // than large-object garbage per tensor.
@@ -184,6 +212,15 @@ public sealed class Widen : IMergeMethod
                 foreach (var (start, len, off) in new Segments(r * cols, cols))
                 {
                     var b = sc.Array(m, len);
+                    if (raw is not null)
+                    {
+                        // Stored BF16: decoded inside the kernel, screened for NaN/Inf through the sums below.
+                        BFloat16Conversion.ToSingle(Bits(raw[0], start, len), b.AsSpan(0, len));
+                        AccumulateSquares(b, f[0].AsSpan((int)off, len));
+                        for (int i = 0; i < m; i++)
+                            AccumulateInputStatistics(Bits(raw[1 + i], start, len), b, f[1 + i].AsSpan((int)off, len), f[1 + m + i].AsSpan((int)off, len));
+                        continue;
+                    }
                     task.Base!.Source.Read(start, b.AsSpan(0, len));
                     for (int i = 0; i < m; i++)
                     {
@@ -212,6 +249,12 @@ public sealed class Widen : IMergeMethod
                 for (int c = 0; c < cols; c++) total[c * width + k] += pk[c];
             }
         ArrayPool<double>.Shared.Return(partial);
+        // Raw reads skip the per-read screening: a NaN or infinity in any input makes its sums of squares non-finite
+        // (squares are never negative, so infinities cannot cancel). Only then are the inputs read through the
+        // screening path, which names the first bad element (a finite overflow passes, as it did before).
+        if (raw is not null && !total.All(double.IsFinite))
+            foreach (var source in raw)
+                Chunked.For(source.Count, ct, (_, start, length, sc) => source.Read(start, sc.Get(0, length)));
         return total;
     }
 
@@ -228,9 +271,18 @@ public sealed class Widen : IMergeMethod
         bool ok = f.Length == 1 + 2 * m && b.Length >= length;
         for (int k = 0; ok && k < f.Length; k++) ok = f[k].Length >= offset + length && (k == 0 || k > m || x[k - 1].Length >= length);
         if (!ok) throw new ArgumentException("f needs 1 + 2m rows of offset + length, b and x length elements", nameof(f));
-        ref float rb = ref MemoryMarshal.GetArrayDataReference(b);
-        ref float rf = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(f[0]), offset);
-        int j = 0;
+        AccumulateSquares(b, f[0].AsSpan(offset, length));
+        for (int i = 0; i < m; i++)
+            AccumulateInputStatistics<float>(x[i], b, f[1 + i].AsSpan(offset, length), f[1 + m + i].AsSpan(offset, length));
+    }
+
+    /// <summary><c>f[j] = b[j]·b[j] + f[j]</c> for j &lt; f.Length.</summary>
+    private static void AccumulateSquares(ReadOnlySpan<float> b, Span<float> f)
+    {
+        if (b.Length < f.Length) throw new ArgumentException("b shorter than f", nameof(b));
+        ref float rb = ref MemoryMarshal.GetReference(b);
+        ref float rf = ref MemoryMarshal.GetReference(f);
+        int j = 0, length = f.Length;
         if (Vector256.IsHardwareAccelerated)
             for (; j <= length - 8; j += 8)
             {
@@ -238,27 +290,51 @@ public sealed class Widen : IMergeMethod
                 (vb * vb + Vector256.LoadUnsafe(ref rf, (nuint)j)).StoreUnsafe(ref rf, (nuint)j);
             }
         for (; j < length; j++) Unsafe.Add(ref rf, j) = Unsafe.Add(ref rb, j) * Unsafe.Add(ref rb, j) + Unsafe.Add(ref rf, j);
-        for (int i = 0; i < m; i++)
-        {
-            ref float rx = ref MemoryMarshal.GetArrayDataReference(x[i]);
-            ref float rxx = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(f[1 + i]), offset);
-            ref float rxb = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(f[1 + m + i]), offset);
-            j = 0;
-            if (Vector256.IsHardwareAccelerated)
-                for (; j <= length - 8; j += 8)
-                {
-                    var vx = Vector256.LoadUnsafe(ref rx, (nuint)j);
-                    (vx * vx + Vector256.LoadUnsafe(ref rxx, (nuint)j)).StoreUnsafe(ref rxx, (nuint)j);
-                    (vx * Vector256.LoadUnsafe(ref rb, (nuint)j) + Vector256.LoadUnsafe(ref rxb, (nuint)j)).StoreUnsafe(ref rxb, (nuint)j);
-                }
-            for (; j < length; j++)
+    }
+
+    /// <summary>
+    /// One input's column statistics over <c>xx.Length</c> elements: <c>xx[j] = x[j]·x[j] + xx[j]</c> and
+    /// <c>xb[j] = x[j]·b[j] + xb[j]</c>, with <paramref name="x"/> F32 (<see cref="float"/>) or raw BF16 bits
+    /// (<see cref="ushort"/>, widened exactly in registers: the values a decoding read gives, without storing them).
+    /// </summary>
+    internal static void AccumulateInputStatistics<T>(ReadOnlySpan<T> x, ReadOnlySpan<float> b, Span<float> xx, Span<float> xb) where T : unmanaged
+    {
+        int length = xx.Length;
+        if (x.Length < length || b.Length < length || xb.Length != length) throw new ArgumentException("x, b and xb need xx.Length elements", nameof(x));
+        ref T rx = ref MemoryMarshal.GetReference(x);
+        ref float rb = ref MemoryMarshal.GetReference(b);
+        ref float rxx = ref MemoryMarshal.GetReference(xx);
+        ref float rxb = ref MemoryMarshal.GetReference(xb);
+        int j = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; j <= length - 8; j += 8)
             {
-                float vx = Unsafe.Add(ref rx, j);
-                Unsafe.Add(ref rxx, j) = vx * vx + Unsafe.Add(ref rxx, j);
-                Unsafe.Add(ref rxb, j) = vx * Unsafe.Add(ref rb, j) + Unsafe.Add(ref rxb, j);
+                var vx = Load8(ref rx, j);
+                (vx * vx + Vector256.LoadUnsafe(ref rxx, (nuint)j)).StoreUnsafe(ref rxx, (nuint)j);
+                (vx * Vector256.LoadUnsafe(ref rb, (nuint)j) + Vector256.LoadUnsafe(ref rxb, (nuint)j)).StoreUnsafe(ref rxb, (nuint)j);
             }
+        for (; j < length; j++)
+        {
+            float vx = At(ref rx, j);
+            Unsafe.Add(ref rxx, j) = vx * vx + Unsafe.Add(ref rxx, j);
+            Unsafe.Add(ref rxb, j) = vx * Unsafe.Add(ref rb, j) + Unsafe.Add(ref rxb, j);
         }
     }
+
+    /// <summary>Eight values from F32 storage, or from BF16 bits widened (a BF16 value is the top half of its F32).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Load8<T>(ref T r, int j) where T : unmanaged
+    {
+        if (typeof(T) == typeof(float)) return Vector256.LoadUnsafe(ref Unsafe.As<T, float>(ref r), (nuint)j);
+        if (typeof(T) != typeof(ushort)) throw new NotSupportedException(typeof(T).Name);
+        var bits = Vector256.WidenLower(Vector128.LoadUnsafe(ref Unsafe.As<T, ushort>(ref r), (nuint)j).ToVector256Unsafe());
+        return Vector256.ShiftLeft(bits, 16).AsSingle();
+    }
+
+    /// <summary>One value of <see cref="Load8{T}"/>'s kinds.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float At<T>(ref T r, int j) where T : unmanaged =>
+        typeof(T) == typeof(float) ? Unsafe.As<T, float>(ref Unsafe.Add(ref r, j)) : BFloat16Conversion.ToSingle(Unsafe.As<T, ushort>(ref Unsafe.Add(ref r, j)));
 
     /// <summary>Row groups of <see cref="ColumnStatistics"/>: fixed by the shape (at most 64, about 64 MB of FP64 sums).</summary>
     private static int StatisticsGroups(long rows, long cols, int m) =>
@@ -288,32 +364,46 @@ public sealed class Widen : IMergeMethod
     internal static void WeightedDeltas(float[] b, float[][] x, float[][] w, int offset, int step, float[] output, int length)
     {
         if (b.Length < length || output.Length < length) throw new ArgumentException("buffers too short", nameof(output));
-        ref float rb = ref MemoryMarshal.GetArrayDataReference(b);
-        ref float ro = ref MemoryMarshal.GetArrayDataReference(output);
         for (int i = 0; i < x.Length; i++)
         {
             if (x[i].Length < length || w[i].Length < offset + (step == 0 ? 1 : length)) throw new ArgumentException("buffers too short", nameof(w));
-            ref float rx = ref MemoryMarshal.GetArrayDataReference(x[i]);
-            ref float rw = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(w[i]), offset);
             // The first input adds onto the base itself.
-            ref float racc = ref i == 0 ? ref rb : ref ro;
-            int j = 0;
-            if (Vector256.IsHardwareAccelerated)
-            {
-                if (step == 0)
-                {
-                    var vw = Vector256.Create(rw);
-                    for (; j <= length - 8; j += 8)
-                        ((Vector256.LoadUnsafe(ref rx, (nuint)j) - Vector256.LoadUnsafe(ref rb, (nuint)j)) * vw + Vector256.LoadUnsafe(ref racc, (nuint)j)).StoreUnsafe(ref ro, (nuint)j);
-                }
-                else
-                    for (; j <= length - 8; j += 8)
-                        ((Vector256.LoadUnsafe(ref rx, (nuint)j) - Vector256.LoadUnsafe(ref rb, (nuint)j)) * Vector256.LoadUnsafe(ref rw, (nuint)j) + Vector256.LoadUnsafe(ref racc, (nuint)j)).StoreUnsafe(ref ro, (nuint)j);
-            }
-            for (; j < length; j++)
-                Unsafe.Add(ref ro, j) = (Unsafe.Add(ref rx, j) - Unsafe.Add(ref rb, j)) * Unsafe.Add(ref rw, step * j) + Unsafe.Add(ref racc, j);
+            WeightedDelta<float>(x[i], b, i == 0 ? b : output, w[i].AsSpan(offset), step, output.AsSpan(0, length));
         }
         if (x.Length == 0) new ReadOnlySpan<float>(b, 0, length).CopyTo(output);
+    }
+
+    /// <summary>
+    /// One input's term over <c>output.Length</c> elements: <c>output[j] = (x[j] − b[j]) · w[step·j] + acc[j]</c>
+    /// (<paramref name="acc"/> may be <paramref name="output"/> or the base), with <paramref name="x"/> F32 or raw BF16
+    /// bits as in <see cref="AccumulateInputStatistics{T}"/>.
+    /// </summary>
+    internal static void WeightedDelta<T>(ReadOnlySpan<T> x, ReadOnlySpan<float> b, ReadOnlySpan<float> acc, ReadOnlySpan<float> w, int step, Span<float> output)
+        where T : unmanaged
+    {
+        int length = output.Length;
+        if (x.Length < length || b.Length < length || acc.Length < length || w.Length < (step == 0 ? 1 : length))
+            throw new ArgumentException("x, b, acc (and w per column) need output.Length elements", nameof(x));
+        ref T rx = ref MemoryMarshal.GetReference(x);
+        ref float rb = ref MemoryMarshal.GetReference(b);
+        ref float rw = ref MemoryMarshal.GetReference(w);
+        ref float racc = ref MemoryMarshal.GetReference(acc);
+        ref float ro = ref MemoryMarshal.GetReference(output);
+        int j = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            if (step == 0)
+            {
+                var vw = Vector256.Create(rw);
+                for (; j <= length - 8; j += 8)
+                    ((Load8(ref rx, j) - Vector256.LoadUnsafe(ref rb, (nuint)j)) * vw + Vector256.LoadUnsafe(ref racc, (nuint)j)).StoreUnsafe(ref ro, (nuint)j);
+            }
+            else
+                for (; j <= length - 8; j += 8)
+                    ((Load8(ref rx, j) - Vector256.LoadUnsafe(ref rb, (nuint)j)) * Vector256.LoadUnsafe(ref rw, (nuint)j) + Vector256.LoadUnsafe(ref racc, (nuint)j)).StoreUnsafe(ref ro, (nuint)j);
+        }
+        for (; j < length; j++)
+            Unsafe.Add(ref ro, j) = (At(ref rx, j) - Unsafe.Add(ref rb, j)) * Unsafe.Add(ref rw, step * j) + Unsafe.Add(ref racc, j);
     }
 
     private static void MergeVector(TensorMergeContext ctx, double ratio, double calibration)

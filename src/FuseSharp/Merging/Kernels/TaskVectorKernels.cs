@@ -67,7 +67,7 @@ public static class TaskVectorKernels
         bool raw = !bf16.IsEmpty;
         if (raw && (!CanDecodeBFloat16 || b.Length % 8 != 0 || m > MaxVectorModels))
             throw new ArgumentException("BF16 inputs need AVX2, at most MaxVectorModels models and whole vectors", nameof(bf16));
-        if (Vector256.IsHardwareAccelerated && m <= MaxVectorModels)
+        if (VectorPath && m > 0 && m <= MaxVectorModels)
         {
             j = diagnostics
                 ? MergeChunkSpecialised<Enabled>(x, bf16, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss, out conflicts)
@@ -426,8 +426,14 @@ public static class TaskVectorKernels
         }
     }
 
-    /// <summary>Whether <see cref="DecodeBFloat16"/> runs here (AVX2).</summary>
-    internal static bool CanDecodeBFloat16 => System.Runtime.Intrinsics.X86.Avx2.IsSupported;
+    /// <summary>
+    /// Whether the register (Vector256) loops run: 256-bit vectors accelerated and <see cref="Vector{T}"/> of the same
+    /// width, so their sums reduce in the lane order of the <see cref="Vector{T}"/> loops they are checked against.
+    /// </summary>
+    internal static bool VectorPath => Vector256.IsHardwareAccelerated && Vector<float>.Count == 8;
+
+    /// <summary>Whether <see cref="DecodeBFloat16"/> runs here (AVX2, inside the register loops).</summary>
+    internal static bool CanDecodeBFloat16 => System.Runtime.Intrinsics.X86.Avx2.IsSupported && VectorPath;
 
     /// <summary>8 BF16 values as F32 (zero-extend to 32 bits, shift left 16: exact).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -252,7 +252,7 @@ public sealed class Sce : IMergeMethod
     {
         int n = b.Length, j = 0;
         long conflicts = 0;
-        if (Vector256.IsHardwareAccelerated && m <= 16)
+        if (TaskVectorKernels.VectorPath && m <= TaskVectorKernels.MaxVectorModels)
         {
             const int w = 8;
             Span<Vector256<float>> dw = stackalloc Vector256<float>[m];
@@ -324,6 +324,8 @@ public sealed class Sce : IMergeMethod
         }
         Span<float> flip = m <= 64 ? stackalloc float[m] : new float[m];
         flip.Fill(1f);
+        // No register path here (no 256-bit vectors, or more models than it holds): the whole chunk by the vectorised combine.
+        if (j == 0) return TaskVectorKernels.Combine(d, m, b, sumT, weights, flip, 1f, countDivisor: false, normalize: true, lambda: 1f, floor, maxT, minT);
         for (int t = 0; t < tail; t++)
         {
             var (mix, div) = TaskVectorKernels.CombineElement(d, m, j + t, sumT[t], weights, flip, 1f, countDivisor: false);

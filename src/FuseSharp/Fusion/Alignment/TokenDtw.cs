@@ -129,9 +129,6 @@ public static class TokenDtw
         var rest = SuffixSums(costs.RowFloors());
         var restCols = SuffixSums(costs.ColumnFloors());
         double total = Fill(costs, tie, ub, null, null, rest, restCols, keepMoves: true, out var moves);
-        // A bound that prunes little on a float64 table: the full table four rows at a time is faster than the rest
-        // of the bounded rows (see Fill).
-        if (double.IsNaN(total)) total = Fill(costs, tie, double.PositiveInfinity, null, null, null, null, keepMoves: true, out moves);
         return Traceback(moves!, n, m, total);
     }
 
@@ -209,17 +206,25 @@ public static class TokenDtw
     /// its sums are rounded, and only the same additions in the same order give the same bits.
     /// </para>
     /// </summary>
-    /// <returns>The cumulative cost at (n−1, m−1), +∞ if it was not reached; NaN (and no moves) when a float64 table
-    /// with every cost memoized gave up pruning: the full table (<see cref="FillInterleaved"/>) is faster then.</returns>
+    /// <returns>The cumulative cost at (n−1, m−1), +∞ if it was not reached. A float64 table whose bound prunes little
+    /// is given up early and filled whole by <see cref="FillInterleaved"/> (faster then; same values).</returns>
     internal static double Fill(DtwCostMatrix costs, DtwTieOrder tie, double ub, int[]? bandLo, int[]? bandHi,
         double[]? restRows, double[]? restCols, bool keepMoves, out Moves? moves)
     {
-        if (!costs.IntegerCosts && costs.Complete && keepMoves && bandLo is null && double.IsPositiveInfinity(ub))
+        if (CanInterleave(costs, keepMoves, bandLo) && double.IsPositiveInfinity(ub))
             return FillInterleaved(costs, tie, out moves);
-        if (!costs.IntegerCosts) return Fill<double>(costs, tie, ub, bandLo, bandHi, restRows, restCols, keepMoves, out moves);
+        if (!costs.IntegerCosts)
+        {
+            double t = Fill<double>(costs, tie, ub, bandLo, bandHi, restRows, restCols, keepMoves, out moves);
+            return double.IsNaN(t) ? FillInterleaved(costs, tie, out moves) : t; // NaN: the bounded fill gave up
+        }
         double total = Fill<int>(costs, tie, ub, bandLo, bandHi, restRows, restCols, keepMoves, out moves);
         return total >= DtwCostMatrix.IntInfinity ? double.PositiveInfinity : total;
     }
+
+    /// <summary>Whether <see cref="FillInterleaved"/> can stand in: a float64 table with every cost memoized, moves kept, no band.</summary>
+    private static bool CanInterleave(DtwCostMatrix costs, bool keepMoves, int[]? bandLo) =>
+        !costs.IntegerCosts && costs.Complete && keepMoves && bandLo is null;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called a few times per alignment: no tier-0 / OSR code for the hot loops
     private static double Fill<T>(DtwCostMatrix costs, DtwTieOrder tie, double ub, int[]? bandLo, int[]? bandHi,
@@ -326,7 +331,7 @@ public static class TokenDtw
             // time. Decided once, so that little work is thrown away.
             filled += hi - lo + 1;
             if (bounded && i + 1 == Math.Max(8, n / 8) && filled > 0.5 * (i + 1) * m
-                && typeof(T) == typeof(double) && costs.Complete && keepMoves && bandLo is null)
+                && typeof(T) == typeof(double) && CanInterleave(costs, keepMoves, bandLo))
             {
                 moves = null;
                 return double.NaN;

@@ -413,19 +413,18 @@ public static class DellaRow
     private static void ResolveUndecided(Span<uint> keys, ReadOnlySpan<int> undecided, ReadOnlySpan<uint> draws, Probability p, Span<ulong> keep, Workspace ws)
     {
         int n = keys.Length;
-        uint lo = ws.Lo;
-        int shift = ws.Shift;
+        var binOf = ws.BinOf.AsSpan(0, n); // every element's bin, from the histogram pass
         // Bin members in index order (a stable counting scatter).
         int bins = ws.Bins;
         var next = ws.Count.AsSpan(0, bins); // reused as fill pointers
         for (int b = 0; b < bins; b++) next[b] = ws.Start[b];
         var members = ws.Members.AsSpan(0, n);
-        for (int j = 0; j < n; j++) members[next[BinOf(keys[j], lo, shift)]++] = j;
+        for (int j = 0; j < n; j++) members[next[binOf[j]]++] = j;
         Array.Clear(ws.BinState, 0, bins);
         var binRank = ws.BinRank.AsSpan(0, n); // rank of each member, by position in members, once its bin is ranked
         foreach (int j in undecided)
         {
-            int b = BinOf(keys[j], lo, shift);
+            int b = binOf[j];
             int s = ws.Start[b], c = ws.Start[b + 1] - s;
             var bin = members.Slice(s, c);
             int rank;

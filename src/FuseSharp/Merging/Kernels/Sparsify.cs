@@ -94,7 +94,7 @@ public static class Sparsify
         if (byMethod.TryGetValue(SparsifyMethod.Magnitude, out var mag)) ranked.AddRange(mag);
         if (byMethod.TryGetValue(SparsifyMethod.MagnitudeOutliers, out var bc)) ranked.AddRange(bc);
         if (ranked.Count > 0) BuildRanked(count, ranked, settings, absDeltas ?? AbsOf(deltas, ranked), masks, guard, ct);
-        if (byMethod.TryGetValue(SparsifyMethod.Bernoulli, out var dare)) BuildBernoulli(count, dare, settings, deltas, random, masks, guard, ct);
+        if (byMethod.TryGetValue(SparsifyMethod.Bernoulli, out var dare)) BuildBernoulli(count, dare, settings, absDeltas ?? deltas, random, masks, guard, ct);
         if (byMethod.TryGetValue(SparsifyMethod.DellaMagprune, out var della)) BuildDella(count, rowLength, della, settings, absDeltas ?? AbsOf(deltas, della), random, allocate, masks, guard, ct);
         return masks;
     }
@@ -211,6 +211,10 @@ public static class Sparsify
 
     // ---- DARE: Bernoulli(density) per element from the counter-based stream ----
 
+    /// <remarks>
+    /// Only the magnitudes of the deltas matter here (Σ|Δ| and the kept Σ|Δ|), so <paramref name="deltas"/> may produce
+    /// them signed or as |Δ|: the sums of magnitudes are bit-identical either way.
+    /// </remarks>
     private static void BuildBernoulli(long n, List<int> models, IReadOnlyList<SparsifySettings> settings, ChunkProducer deltas,
         Func<int, CounterRandom> random, SparseMask[] masks, Action<string> guard, CancellationToken ct)
     {

@@ -664,4 +664,38 @@ public class KernelTests
             foreach (var f in buffers) f.Dispose();
         }
     }
+
+    [Fact]
+    public void Bernoulli_MasksFromMagnitudeProducer_MatchSignedDeltas()
+    {
+        // DARE's pass only sums magnitudes, so it may take the |Δ| producer: masks and L1 rescale factors bitwise equal.
+        const long n = 2 * Chunked.Size + 1003;
+        int m = 2;
+        var r = new Random(17);
+        var xs = Enumerable.Range(0, m).Select(_ => Enumerable.Range(0, (int)n).Select(_ => (float)(r.NextDouble() - 0.5) * 0.02f).ToArray()).ToArray();
+        void Produce(long start, int length, ChunkScratch sc, bool magnitudes)
+        {
+            for (int i = 0; i < m; i++)
+            {
+                var d = sc.Get(i, length);
+                xs[i].AsSpan((int)start, length).CopyTo(d);
+                if (magnitudes) System.Numerics.Tensors.TensorPrimitives.Abs(d, d);
+            }
+        }
+        foreach (var mode in new[] { RescaleMode.L1Norm, RescaleMode.InverseDensity })
+        {
+            var settings = Enumerable.Range(0, m).Select(i => new SparsifySettings(SparsifyMethod.Bernoulli, 0.3 + 0.4 * i, 0, 0, true, mode,
+                TopKTies.Exact, BreadcrumbsSlice.Intended)).ToList();
+            SparseMask[] Build(ChunkProducer? abs) => Sparsify.Build(n, n, settings, (s, l, sc) => Produce(s, l, sc, false),
+                i => new CounterRandom(5, "dare", i), _ => throw new InvalidOperationException("no factors for DARE"), _ => { }, CancellationToken.None, abs);
+            var signed = Build(null);
+            var magnitudes = Build((s, l, sc) => Produce(s, l, sc, true));
+            for (int i = 0; i < m; i++)
+            {
+                Assert.Equal(signed[i].Kept, magnitudes[i].Kept);
+                Assert.Equal(BitConverter.SingleToInt32Bits(signed[i].Scale), BitConverter.SingleToInt32Bits(magnitudes[i].Scale));
+                Assert.Equal(signed[i].Bits!.RawWords, magnitudes[i].Bits!.RawWords);
+            }
+        }
+    }
 }

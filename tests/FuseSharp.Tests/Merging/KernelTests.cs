@@ -653,14 +653,7 @@ public class KernelTests
                 _ => { }, CancellationToken.None, abs);
             var separate = Build(null);
             var fused = Build((s, l, sc) => Read(s, l, sc, true));
-            for (int i = 0; i < m; i++)
-            {
-                Assert.Equal(separate[i].Kept, fused[i].Kept);
-                Assert.Equal(BitConverter.SingleToInt32Bits(separate[i].Scale), BitConverter.SingleToInt32Bits(fused[i].Scale));
-                Assert.Equal(separate[i].Bits!.RawWords, fused[i].Bits!.RawWords);
-                if (mode == RescaleMode.InverseProbability)
-                    Assert.Equal(separate[i].ElementScale!.Slice(0, (int)n).ToArray(), fused[i].ElementScale!.Slice(0, (int)n).ToArray());
-            }
+            AssertSameMasks(separate, fused, mode == RescaleMode.InverseProbability);
             foreach (var f in buffers) f.Dispose();
         }
     }
@@ -690,12 +683,21 @@ public class KernelTests
                 i => new CounterRandom(5, "dare", i), _ => throw new InvalidOperationException("no factors for DARE"), _ => { }, CancellationToken.None, abs);
             var signed = Build(null);
             var magnitudes = Build((s, l, sc) => Produce(s, l, sc, true));
-            for (int i = 0; i < m; i++)
-            {
-                Assert.Equal(signed[i].Kept, magnitudes[i].Kept);
-                Assert.Equal(BitConverter.SingleToInt32Bits(signed[i].Scale), BitConverter.SingleToInt32Bits(magnitudes[i].Scale));
-                Assert.Equal(signed[i].Bits!.RawWords, magnitudes[i].Bits!.RawWords);
-            }
+            AssertSameMasks(signed, magnitudes, elementScales: false);
+        }
+    }
+
+    /// <summary>Kept counts, scale factors, mask bits and (with <paramref name="elementScales"/>) per-element factors, bitwise.</summary>
+    private static void AssertSameMasks(SparseMask[] expected, SparseMask[] actual, bool elementScales)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.Equal(expected[i].Kept, actual[i].Kept);
+            Assert.Equal(BitConverter.SingleToInt32Bits(expected[i].Scale), BitConverter.SingleToInt32Bits(actual[i].Scale));
+            Assert.Equal(expected[i].Bits!.RawWords, actual[i].Bits!.RawWords);
+            if (elementScales)
+                Assert.Equal(expected[i].ElementScale!.Slice(0, (int)expected[i].Count).ToArray(), actual[i].ElementScale!.Slice(0, (int)actual[i].Count).ToArray());
         }
     }
 }

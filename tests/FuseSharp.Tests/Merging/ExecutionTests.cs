@@ -24,6 +24,7 @@ public class ExecutionTests
     [InlineData("ties", "density: 0.5")]
     [InlineData("dare_ties", "density: 0.6")]
     [InlineData("breadcrumbs", "density: 0.8\n      gamma: 0.05")]
+    [InlineData("della", "density: 0.5\n      epsilon: 0.1")]
     public void BFloat16Inputs_DecodedInTheKernel_MergeBitIdenticalToTheSameValuesStoredAsF32(string method, string parameters)
     {
         // The merge pass decodes BF16 chunks screened by the sparsifier's pass straight from the mapped file; F32 inputs

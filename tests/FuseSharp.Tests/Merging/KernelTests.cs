@@ -653,15 +653,51 @@ public class KernelTests
                 _ => { }, CancellationToken.None, abs);
             var separate = Build(null);
             var fused = Build((s, l, sc) => Read(s, l, sc, true));
+            AssertSameMasks(separate, fused, mode == RescaleMode.InverseProbability);
+            foreach (var f in buffers) f.Dispose();
+        }
+    }
+
+    [Fact]
+    public void Bernoulli_MasksFromMagnitudeProducer_MatchSignedDeltas()
+    {
+        // DARE's pass only sums magnitudes, so it may take the |Δ| producer: masks and L1 rescale factors bitwise equal.
+        const long n = 2 * Chunked.Size + 1003;
+        int m = 2;
+        var r = new Random(17);
+        var xs = Enumerable.Range(0, m).Select(_ => Enumerable.Range(0, (int)n).Select(_ => (float)(r.NextDouble() - 0.5) * 0.02f).ToArray()).ToArray();
+        void Produce(long start, int length, ChunkScratch sc, bool magnitudes)
+        {
             for (int i = 0; i < m; i++)
             {
-                Assert.Equal(separate[i].Kept, fused[i].Kept);
-                Assert.Equal(BitConverter.SingleToInt32Bits(separate[i].Scale), BitConverter.SingleToInt32Bits(fused[i].Scale));
-                Assert.Equal(separate[i].Bits!.RawWords, fused[i].Bits!.RawWords);
-                if (mode == RescaleMode.InverseProbability)
-                    Assert.Equal(separate[i].ElementScale!.Slice(0, (int)n).ToArray(), fused[i].ElementScale!.Slice(0, (int)n).ToArray());
+                var d = sc.Get(i, length);
+                xs[i].AsSpan((int)start, length).CopyTo(d);
+                if (magnitudes) System.Numerics.Tensors.TensorPrimitives.Abs(d, d);
             }
-            foreach (var f in buffers) f.Dispose();
+        }
+        foreach (var mode in new[] { RescaleMode.L1Norm, RescaleMode.InverseDensity })
+        {
+            var settings = Enumerable.Range(0, m).Select(i => new SparsifySettings(SparsifyMethod.Bernoulli, 0.3 + 0.4 * i, 0, 0, true, mode,
+                TopKTies.Exact, BreadcrumbsSlice.Intended)).ToList();
+            SparseMask[] Build(ChunkProducer? abs) => Sparsify.Build(n, n, settings, (s, l, sc) => Produce(s, l, sc, false),
+                i => new CounterRandom(5, "dare", i), _ => throw new InvalidOperationException("no factors for DARE"), _ => { }, CancellationToken.None, abs);
+            var signed = Build(null);
+            var magnitudes = Build((s, l, sc) => Produce(s, l, sc, true));
+            AssertSameMasks(signed, magnitudes, elementScales: false);
+        }
+    }
+
+    /// <summary>Kept counts, scale factors, mask bits and (with <paramref name="elementScales"/>) per-element factors, bitwise.</summary>
+    private static void AssertSameMasks(SparseMask[] expected, SparseMask[] actual, bool elementScales)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.Equal(expected[i].Kept, actual[i].Kept);
+            Assert.Equal(BitConverter.SingleToInt32Bits(expected[i].Scale), BitConverter.SingleToInt32Bits(actual[i].Scale));
+            Assert.Equal(expected[i].Bits!.RawWords, actual[i].Bits!.RawWords);
+            if (elementScales)
+                Assert.Equal(expected[i].ElementScale!.Slice(0, (int)expected[i].Count).ToArray(), actual[i].ElementScale!.Slice(0, (int)actual[i].Count).ToArray());
         }
     }
 }

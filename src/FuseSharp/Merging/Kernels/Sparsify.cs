@@ -94,7 +94,7 @@ public static class Sparsify
         if (byMethod.TryGetValue(SparsifyMethod.Magnitude, out var mag)) ranked.AddRange(mag);
         if (byMethod.TryGetValue(SparsifyMethod.MagnitudeOutliers, out var bc)) ranked.AddRange(bc);
         if (ranked.Count > 0) BuildRanked(count, ranked, settings, absDeltas ?? AbsOf(deltas, ranked), masks, guard, ct);
-        if (byMethod.TryGetValue(SparsifyMethod.Bernoulli, out var dare)) BuildBernoulli(count, dare, settings, deltas, random, masks, guard, ct);
+        if (byMethod.TryGetValue(SparsifyMethod.Bernoulli, out var dare)) BuildBernoulli(count, dare, settings, absDeltas ?? deltas, random, masks, guard, ct);
         if (byMethod.TryGetValue(SparsifyMethod.DellaMagprune, out var della)) BuildDella(count, rowLength, della, settings, absDeltas ?? AbsOf(deltas, della), random, allocate, masks, guard, ct);
         return masks;
     }
@@ -211,6 +211,10 @@ public static class Sparsify
 
     // ---- DARE: Bernoulli(density) per element from the counter-based stream ----
 
+    /// <remarks>
+    /// Only the magnitudes of the deltas matter here (Σ|Δ| and the kept Σ|Δ|), so <paramref name="deltas"/> may produce
+    /// them signed or as |Δ|: the sums of magnitudes are bit-identical either way.
+    /// </remarks>
     private static void BuildBernoulli(long n, List<int> models, IReadOnlyList<SparsifySettings> settings, ChunkProducer deltas,
         Func<int, CounterRandom> random, SparseMask[] masks, Action<string> guard, CancellationToken ct)
     {
@@ -262,7 +266,7 @@ public static class Sparsify
     // ---- DELLA MagPrune: per-row rank-based keep probabilities ----
 
     /// <remarks>
-    /// DELLA needs only |Δ|, so the rows come from the magnitude producer (|x − b| in one pass) and every per-row
+    /// DELLA needs only |Δ|, so the rows come from the magnitude producer (|x − b| in one pass, a block of rows per call) and every per-row
     /// reduction reads that buffer: the ranking, Σ|Δ| and the kept Σ|Δ|. |·| is idempotent and the buffer is the
     /// one the signed deltas used to occupy, so the sums are bit-identical to the separate Subtract, Abs and
     /// SumOfMagnitudes passes over the signed deltas (checked by the kernel tests).
@@ -281,17 +285,20 @@ public static class Sparsify
         {
             var ws = Ranking.Workspace.ForCurrentThread();
             var dellaWs = DellaRow.Workspace.ForCurrentThread();
+            // The block's magnitudes in one call: a block is one whole grid chunk when the row length divides the chunk
+            // size, so a producer that checks its chunks (MethodHelpers.BFloat16Magnitudes) can mark them for the merge pass.
+            int blockLength = (int)(rowCount * cols);
+            absDeltas(r0 * cols, blockLength, sc);
             for (long r = r0; r < r0 + rowCount; r++)
             {
                 long start = r * cols;
                 int len = (int)cols;
-                absDeltas(start, len, sc);
                 var rank = RankBuffer(len);
                 for (int k = 0; k < models.Count; k++)
                 {
                     int i = models[k];
                     var s = settings[i];
-                    var a = sc.Get(i, len);
+                    var a = sc.Get(i, blockLength).Slice((int)((r - r0) * cols), len);
                     var rng = rngs[i];
                     var scaleBuffer = scales[i];
                     var scale = scaleBuffer is null ? default : scaleBuffer.Slice(start, len);

@@ -440,6 +440,35 @@ public static class TaskVectorKernels
     private static unsafe Vector256<float> DecodeBFloat16(ushort* p) =>
         Vector256.ShiftLeft(System.Runtime.Intrinsics.X86.Avx2.ConvertToVector256Int32(p), 16).AsSingle();
 
+    /// <summary>
+    /// <c>destination[j] = |x[j] − b[j]|</c> over <c>destination.Length</c> elements of BF16 bits (decoded exactly, in
+    /// registers), returning the F32 sum of the magnitudes. The values equal bitwise those of reading into F32 and
+    /// <see cref="MethodHelpers.AbsoluteDifference"/>. The sum stands in for a NaN/Inf screen: its terms are never
+    /// negative, so it is non-finite when any x or b is NaN or infinite (a finite overflow also makes it so: a false alarm
+    /// that only costs a re-read).
+    /// </summary>
+    internal static unsafe float AbsoluteDifferenceBFloat16(ushort* x, ushort* b, Span<float> destination)
+    {
+        int n = destination.Length, j = 0;
+        ref float d = ref MemoryMarshal.GetReference(destination);
+        var acc = Vector256<float>.Zero;
+        if (CanDecodeBFloat16)
+            for (; j <= n - 8; j += 8)
+            {
+                var v = Vector256.Abs(DecodeBFloat16(x + j) - DecodeBFloat16(b + j));
+                v.StoreUnsafe(ref d, (nuint)j);
+                acc += v;
+            }
+        float sum = Vector256.Sum(acc);
+        for (; j < n; j++)
+        {
+            float v = MathF.Abs(Tensors.BFloat16Conversion.ToSingle(x[j]) - Tensors.BFloat16Conversion.ToSingle(b[j]));
+            Unsafe.Add(ref d, j) = v;
+            sum += v;
+        }
+        return sum;
+    }
+
     /// <summary>Which lanes of a delta vector a mask keeps (kept lanes as is, dropped lanes 0), given the lanes' positions in the block and the first lane's element index.</summary>
     private interface IKeep
     {

@@ -143,7 +143,8 @@ public sealed class GeneralizedTaskArithmetic : IMergeMethod
             {
                 long rowLength = task.Shape.Rank == 0 ? 1 : task.Shape[task.Shape.Rank - 1];
                 masks = Sparsify.Build(ctx.Count, rowLength, settings, deltas, i => ctx.Random(task.Inputs[i]),
-                    n => ctx.Allocate(n), ctx.Diagnostics.Guard, ctx.Cancellation, MethodHelpers.Deltas(task, magnitudes: true));
+                    n => ctx.Allocate(n), ctx.Diagnostics.Guard, ctx.Cancellation,
+                    MethodHelpers.BFloat16Magnitudes(task) ?? MethodHelpers.Deltas(task, magnitudes: true));
                 ctx.Diagnostics.KeptFractions(masks.Select(x => x.KeptFraction).ToList());
             }
         }

@@ -45,6 +45,37 @@ internal static class MethodHelpers
         };
     }
 
+    /// <summary>
+    /// Task-vector magnitudes <c>|θ_i − θ_base|</c> (buffers 0..M-1) when the base and every input are stored BF16
+    /// tensors read as is: decoded inside <see cref="TaskVectorKernels.AbsoluteDifferenceBFloat16"/> from the mapped bits,
+    /// with no F32 staging read and no separate NaN/Inf screen per read (row reads, as DELLA's, are not chunk-aligned,
+    /// so the checked path screened every one). A non-finite sum of magnitudes sends the range through the checked
+    /// reads, which name the bad element with the same message; a clean whole grid chunk is marked screened, so the
+    /// merge pass decodes it in its kernel too. Null for any other inputs (remapped, other dtypes, no AVX2).
+    /// </summary>
+    public static unsafe ChunkProducer? BFloat16Magnitudes(TensorTask task)
+    {
+        var b = task.Base?.Source as StoredTensorSource;
+        var inputs = task.Inputs.Select(i => i.Source as StoredTensorSource).ToArray();
+        if (!TaskVectorKernels.CanDecodeBFloat16 || b is not { DType: Tensors.DType.BF16 } || inputs.Any(s => s is not { DType: Tensors.DType.BF16 })) return null;
+        var checkedPath = Deltas(task, magnitudes: true);
+        int m = inputs.Length;
+        return (start, length, sc) =>
+        {
+            ushort* bb = b.BFloat16Bits(start, length);
+            bool finite = true;
+            for (int i = 0; i < m; i++)
+                finite &= float.IsFinite(TaskVectorKernels.AbsoluteDifferenceBFloat16(inputs[i]!.BFloat16Bits(start, length), bb, sc.Get(i, length)));
+            if (!finite)
+            {
+                checkedPath(start, length, sc); // throws for a NaN/Inf input; after a finite overflow, the same values
+                return;
+            }
+            b.MarkScreened(start, length);
+            foreach (var s in inputs) s!.MarkScreened(start, length);
+        };
+    }
+
     /// <summary>Effectively computes <c>destination[i] = |x[i] − y[i]|</c>.</summary>
     public static void AbsoluteDifference(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> destination)
     {

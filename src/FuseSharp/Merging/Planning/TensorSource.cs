@@ -94,12 +94,8 @@ public sealed unsafe class StoredTensorSource : TensorSource
         var bytes = new ReadOnlySpan<byte>(View.Pointer + start * size, destination.Length * size);
         DTypeConversion.ToSingle(Entry.DType, bytes, destination);
         if (!Entry.DType.IsFloat()) return;
-        long chunk = -1;
-        if (start % Kernels.Chunked.Size == 0 && (destination.Length == Kernels.Chunked.Size || start + destination.Length == Count))
-        {
-            chunk = start / Kernels.Chunked.Size;
-            if ((Volatile.Read(ref _screened[chunk >> 6]) & (1UL << (int)(chunk & 63))) != 0) return;
-        }
+        long chunk = GridChunk(start, destination.Length);
+        if (chunk >= 0 && (Volatile.Read(ref _screened[chunk >> 6]) & (1UL << (int)(chunk & 63))) != 0) return;
         // One vectorised sum screens for NaN/Inf (a finite sum cannot hide one); only a non-finite sum is inspected.
         if (!float.IsFinite(TensorPrimitives.Sum(destination)))
         {
@@ -113,12 +109,37 @@ public sealed unsafe class StoredTensorSource : TensorSource
 
     internal override ushort* ScreenedBFloat16(long start, int length)
     {
-        if (Entry.DType != DType.BF16 || start < 0 || start % Kernels.Chunked.Size != 0 || start > Count - length
-            || (length != Kernels.Chunked.Size && start + length != Count)) return null;
-        long chunk = start / Kernels.Chunked.Size;
-        if ((Volatile.Read(ref _screened[chunk >> 6]) & (1UL << (int)(chunk & 63))) == 0) return null;
+        if (Entry.DType != DType.BF16 || start < 0 || start > Count - length) return null;
+        long chunk = GridChunk(start, length);
+        if (chunk < 0 || (Volatile.Read(ref _screened[chunk >> 6]) & (1UL << (int)(chunk & 63))) == 0) return null;
         return (ushort*)(View.Pointer + start * 2);
     }
+
+    /// <summary>
+    /// A pointer to the stored BF16 bits of elements [start, start + length), not screened for NaN/Inf: a kernel that
+    /// decodes them must detect non-finite values itself and then <see cref="Read"/> the range (which names the element).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The tensor is not stored as BF16.</exception>
+    internal ushort* BFloat16Bits(long start, int length)
+    {
+        if (Entry.DType != DType.BF16) throw new InvalidOperationException($"{Describe} is stored as {Entry.DType}, not BF16");
+        CheckRange(start, length);
+        return (ushort*)(View.Pointer + start * 2);
+    }
+
+    /// <summary>
+    /// Records that elements [start, start + length) were checked finite by a kernel that decoded them from
+    /// <see cref="BFloat16Bits"/>, so later reads of that grid chunk skip the screen; ranges other than one whole grid chunk are ignored.
+    /// </summary>
+    internal void MarkScreened(long start, int length)
+    {
+        long chunk = start < 0 || start > Count - length ? -1 : GridChunk(start, length);
+        if (chunk >= 0) Interlocked.Or(ref _screened[chunk >> 6], 1UL << (int)(chunk & 63));
+    }
+
+    /// <summary>The grid chunk that [start, start + length) is exactly (<see cref="Kernels.Chunked"/>), or -1.</summary>
+    private long GridChunk(long start, int length) =>
+        start % Kernels.Chunked.Size == 0 && (length == Kernels.Chunked.Size || start + length == Count) ? start / Kernels.Chunked.Size : -1;
 
     private static int FirstNonFinite(ReadOnlySpan<float> values)
     {

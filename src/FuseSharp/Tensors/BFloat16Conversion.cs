@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace FuseSharp.Tensors;
 
@@ -26,6 +27,19 @@ public static class BFloat16Conversion
         uint u = BitConverter.SingleToUInt32Bits(value);
         if ((u & 0x7FFF_FFFFu) > 0x7F80_0000u) return NaN;
         return (ushort)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+    }
+
+    /// <summary>
+    /// Eight BF16 values from <paramref name="source"/> as F32 in a register (zero-extended, shifted into the high half:
+    /// exact), for kernels that decode as they compute instead of converting into a buffer first.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> ToSingle8(ref ushort source)
+    {
+        var bits = Vector128.LoadUnsafe(ref source);
+        return Avx2.IsSupported
+            ? Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(bits), 16).AsSingle()
+            : Vector256.ShiftLeft(Vector256.WidenLower(bits.ToVector256Unsafe()), 16).AsSingle();
     }
 
     /// <summary>Effectively computes <c>destination[i] = (float)source[i]</c>.</summary>

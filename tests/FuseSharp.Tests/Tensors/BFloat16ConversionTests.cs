@@ -54,4 +54,18 @@ public class BFloat16ConversionTests
         for (int i = 0; i < values.Length; i++)
             Assert.Equal(BitConverter.SingleToUInt32Bits(BFloat16Conversion.ToSingle(fast[i])), BitConverter.SingleToUInt32Bits(back[i]));
     }
+
+    [Fact]
+    public void ToSingle8_EveryBitPatternAsTheScalarConversion()
+    {
+        // All 65536 patterns (zeros, subnormals, infinities, NaN payloads), eight per register.
+        var bits = new ushort[65536];
+        for (int i = 0; i < bits.Length; i++) bits[i] = (ushort)i;
+        for (int i = 0; i < bits.Length; i += 8)
+        {
+            var v = BFloat16Conversion.ToSingle8(ref bits[i]);
+            for (int l = 0; l < 8; l++)
+                Assert.Equal(BitConverter.SingleToUInt32Bits(BFloat16Conversion.ToSingle(bits[i + l])), BitConverter.SingleToUInt32Bits(v[l]));
+        }
+    }
 }

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using FuseSharp.Merging.Methods;
+using FuseSharp.Tensors;
 
 namespace FuseSharp.Merging.Kernels;
 
@@ -435,10 +436,9 @@ public static class TaskVectorKernels
     /// <summary>Whether <see cref="DecodeBFloat16"/> runs here (AVX2, inside the register loops).</summary>
     internal static bool CanDecodeBFloat16 => System.Runtime.Intrinsics.X86.Avx2.IsSupported && VectorPath;
 
-    /// <summary>8 BF16 values as F32 (zero-extend to 32 bits, shift left 16: exact).</summary>
+    /// <summary>8 BF16 values as F32 (exact; see <see cref="BFloat16Conversion.ToSingle8"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe Vector256<float> DecodeBFloat16(ushort* p) =>
-        Vector256.ShiftLeft(System.Runtime.Intrinsics.X86.Avx2.ConvertToVector256Int32(p), 16).AsSingle();
+    private static unsafe Vector256<float> DecodeBFloat16(ushort* p) => BFloat16Conversion.ToSingle8(ref *p);
 
     /// <summary>
     /// <c>destination[j] = |x[j] − b[j]|</c> over <c>destination.Length</c> elements of BF16 bits (decoded exactly, in

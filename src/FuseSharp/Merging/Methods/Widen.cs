@@ -327,8 +327,7 @@ public sealed class Widen : IMergeMethod
     {
         if (typeof(T) == typeof(float)) return Vector256.LoadUnsafe(ref Unsafe.As<T, float>(ref r), (nuint)j);
         if (typeof(T) != typeof(ushort)) throw new NotSupportedException(typeof(T).Name);
-        var bits = Vector256.WidenLower(Vector128.LoadUnsafe(ref Unsafe.As<T, ushort>(ref r), (nuint)j).ToVector256Unsafe());
-        return Vector256.ShiftLeft(bits, 16).AsSingle();
+        return BFloat16Conversion.ToSingle8(ref Unsafe.Add(ref Unsafe.As<T, ushort>(ref r), j));
     }
 
     /// <summary>One value of <see cref="Load8{T}"/>'s kinds.</summary>

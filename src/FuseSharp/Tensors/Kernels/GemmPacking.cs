@@ -163,8 +163,7 @@ internal static unsafe class GemmPacking
     public static Vector256<float> Load8<T>(T* p) where T : unmanaged
     {
         if (typeof(T) == typeof(float)) return Vector256.Load((float*)p);
-        if (Avx2.IsSupported) return Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((ushort*)p), 16).AsSingle();
-        return Vector256.ShiftLeft(Vector256.WidenLower(Vector128.Load((ushort*)p).ToVector256Unsafe()), 16).AsSingle();
+        return BFloat16Conversion.ToSingle8(ref *(ushort*)p);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

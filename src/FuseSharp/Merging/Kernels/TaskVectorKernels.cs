@@ -16,9 +16,10 @@ public enum ElectionBasis
 }
 
 /// <summary>
-/// The fused per-chunk kernels of task-vector merging (all models in one element-outer pass), so a chunk is
-/// read once instead of once per elementary operation. <see cref="MergeChunkReference"/> and
-/// <see cref="CombineElement"/> are the plain scalar definitions the tests check the vector versions against.
+/// The per-chunk kernels of task-vector merging: a chunk is read once and merged in L1-sized blocks by one tight loop
+/// per model and mask kind (<c>MergeChunkSpecialised</c>), inputs given as F32 or decoded from stored BF16 bits in
+/// registers. <see cref="MergeChunkReference"/> and <see cref="CombineElement"/> are the plain scalar definitions, and
+/// the earlier element-outer loop (<c>MergeChunkFused</c>) the bitwise reference for the diagnostics' summation order.
 /// </summary>
 public static class TaskVectorKernels
 {
@@ -41,8 +42,8 @@ public static class TaskVectorKernels
     private static readonly Vector<int>[] ByteMasks = BuildByteMasks();
 
     /// <summary>
-    /// One chunk of a task-vector merge, all models at once (element-outer, so every value is loaded once and the
-    /// intermediates stay in registers). Per element: <c>d_i = x_i − b</c>, <c>ss_i += d_i²</c>,
+    /// One chunk of a task-vector merge, all models at once (in L1-sized blocks, see <c>MergeChunkSpecialised</c>;
+    /// the tail element by element). Per element: <c>d_i = x_i − b</c>, <c>ss_i += d_i²</c>,
     /// <c>m_i = keep_i(d_i) ? d_i · scale_i : 0</c>, <c>D_i = w_i · m_i</c>; with consensus the TIES disjoint merge of
     /// <see cref="CombineElement"/> (election on Σ D_i, Σ m_i or Σ sign(D_i)), otherwise <c>mixed = Σ D_i</c> and the scalar
     /// divisor; then <c>b = b + λ · (normalize ? mixed / divisor : mixed)</c>. Returns the number of elements where the

@@ -179,9 +179,9 @@ public sealed class Widen : IMergeMethod
         return all.All(s => s is StoredTensorSource { DType: DType.BF16 }) ? all.Cast<StoredTensorSource>().ToArray() : null;
     }
 
-    /// <summary>The raw BF16 bits of elements [start, start + length).</summary>
-    private static ReadOnlySpan<ushort> Bits(StoredTensorSource source, long start, int length) =>
-        MemoryMarshal.Cast<byte, ushort>(source.RawBytes(start, length));
+    /// <summary>The raw BF16 bits of elements [start, start + length) (range-checked; not screened: the kernels detect NaN/Inf).</summary>
+    private static unsafe ReadOnlySpan<ushort> Bits(StoredTensorSource source, long start, int length) =>
+        new(source.BFloat16Bits(start, length), length);
 
     /// <summary>
     /// Per column c of a [rows, cols] matrix: Σ b², then Σ θ_i² and Σ θ_i·b per model, laid out [c * (1 + 2m) + stat].

@@ -148,7 +148,7 @@ public sealed unsafe class StoredTensorSource : TensorSource
         return -1;
     }
 
-    /// <summary>The raw bytes of elements [start, start + count) (for copying non-float tensors).</summary>
+    /// <summary>The raw bytes of elements [start, start + count), as stored (for copy-only tensors).</summary>
     public ReadOnlySpan<byte> RawBytes(long start, int count)
     {
         int size = Entry.DType.Size();

@@ -90,6 +90,26 @@ public class KernelTests
         }
     }
 
+    [Fact]
+    public void QuickSelect_ManyRanks_MatchesSorting()
+    {
+        // Several ascending ranks in one call (close pairs as the bracket ends are, repeats, the ends of the array), ties and NaN.
+        var r = new Random(6);
+        for (int trial = 0; trial < 60; trial++)
+        {
+            int n = r.Next(1, 3000);
+            var a = Enumerable.Range(0, n).Select(_ => trial % 3 == 0 ? (float)r.Next(0, 7) : (float)r.NextDouble()).ToArray();
+            if (trial % 5 == 0) a[r.Next(n)] = float.NaN;
+            int k0 = r.Next(n);
+            var ks = new[] { k0, Math.Min(n - 1, k0 + r.Next(0, 40)), r.Next(n), 0, n - 1, k0 }.Order().ToArray();
+            var got = new float[ks.Length];
+            OrderStatistics.QuickSelect((float[])a.Clone(), ks, got);
+            var sorted = a.Order().ToArray(); // NaN first in this order; QuickSelect puts it last
+            var nanLast = sorted.Where(x => !float.IsNaN(x)).Concat(sorted.Where(float.IsNaN)).ToArray();
+            Assert.Equal(ks.Select(k => nanLast[k]), got);
+        }
+    }
+
     [Theory]
     [InlineData(7)]
     [InlineData(300)]

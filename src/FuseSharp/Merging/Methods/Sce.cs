@@ -142,27 +142,32 @@ public sealed class Sce : IMergeMethod
     internal static long Variance(float[][] d, int m, Span<float> variance) => Variance(new RowDeltas(d), m, variance);
 
     /// <summary><see cref="Variance(float[][], int, Span{float})"/> of the task vectors <paramref name="d"/> gives.</summary>
-    internal static long Variance<T>(T d, int m, Span<float> variance) where T : struct, ITaskVectors
+    internal static unsafe long Variance<T>(T d, int m, Span<float> variance) where T : struct, ITaskVectors
     {
         int n = variance.Length, j = 0;
         long nonzero = 0;
         if (Vector.IsHardwareAccelerated && Vector<double>.Count * 2 == Vector<float>.Count)
         {
             int w = Vector<float>.Count;
-            Span<Vector<double>> lo = stackalloc Vector<double>[8], hi = stackalloc Vector<double>[8];
+            Vector<double>* lo = stackalloc Vector<double>[8], hi = stackalloc Vector<double>[8];
             bool fits = m <= 8;
             var nonzeroLanes = Vector<int>.Zero;
+            var inv = new Vector<double>(1.0 / m);
+            ref float rv = ref MemoryMarshal.GetReference(variance);
             for (; fits && j <= n - w; j += w)
             {
                 var sumLo = Vector<double>.Zero;
                 var sumHi = Vector<double>.Zero;
+                // 256-bit vectors: the task vectors from their source (the base decoded once); otherwise F32 rows.
+                var b8 = Vector<float>.Count == 8 ? d.Base(j) : default;
                 for (int i = 0; i < m; i++)
                 {
-                    Vector.Widen(d.LoadVector(i, j), out lo[i], out hi[i]);
-                    sumLo += lo[i];
-                    sumHi += hi[i];
+                    Vector.Widen(Vector<float>.Count == 8 ? d.Delta(i, j, b8).AsVector() : d.LoadVector(i, j), out var l, out var h);
+                    lo[i] = l;
+                    hi[i] = h;
+                    sumLo += l;
+                    sumHi += h;
                 }
-                var inv = new Vector<double>(1.0 / m);
                 var meanLo = sumLo * inv;
                 var meanHi = sumHi * inv;
                 var ssLo = Vector<double>.Zero;
@@ -175,7 +180,7 @@ public sealed class Sce : IMergeMethod
                     ssHi += c * c;
                 }
                 var v = Vector.Narrow(ssLo * inv, ssHi * inv);
-                v.CopyTo(variance.Slice(j, w));
+                Unsafe.As<float, Vector<float>>(ref Unsafe.Add(ref rv, j)) = v;
                 nonzeroLanes -= Vector.OnesComplement(Vector.Equals(v, Vector<float>.Zero));
             }
             nonzero = Vector.Sum(nonzeroLanes);
@@ -248,7 +253,9 @@ public sealed class Sce : IMergeMethod
     /// into <paramref name="b"/>. Vectors are done element-outer with every intermediate in registers (the weighted
     /// deltas in a small stack array), one load per input and one store per result, instead of four loads and stores per
     /// model and element across separate loops; the same operations in the same order, so bit-identical (tested against
-    /// the separate loops, which also finish the tail). <paramref name="d"/> holds the m deltas, then scratch rows
+    /// the separate loops, which also finish the tail). The vectors test for a conflict as "some lane above 0 and some
+    /// below", which is max &gt; 0 and min &lt; 0 for task vectors (never NaN: inputs are finite), without the IEEE
+    /// max/min fix-ups. <paramref name="d"/> holds the m deltas, then scratch rows
     /// m+1..m+3; rows 0..m-1 are overwritten. Returns the number of elements whose masked deltas take both signs.
     /// </summary>
     internal static long EraseAndCombine(float[][] d, int m, Span<float> b, ReadOnlySpan<float> keys, long start, MaskKey low, bool keyed, bool zeroAll,
@@ -259,7 +266,7 @@ public sealed class Sce : IMergeMethod
     /// of the task vectors <paramref name="src"/> gives (with the base from <paramref name="src"/>; <paramref name="b"/> receives
     /// the result), <paramref name="d"/> the rows for the tail.
     /// </summary>
-    internal static long EraseAndCombine<T>(T src, float[][] d, int m, Span<float> b, ReadOnlySpan<float> keys, long start, MaskKey low, bool keyed, bool zeroAll,
+    internal static unsafe long EraseAndCombine<T>(T src, float[][] d, int m, Span<float> b, ReadOnlySpan<float> keys, long start, MaskKey low, bool keyed, bool zeroAll,
         float[] weights, float floor) where T : struct, ITaskVectors
     {
         int n = b.Length, j = 0;
@@ -267,14 +274,13 @@ public sealed class Sce : IMergeMethod
         if (TaskVectorKernels.VectorPath && m <= TaskVectorKernels.MaxVectorModels)
         {
             const int w = 8;
-            Span<Vector256<float>> dw = stackalloc Vector256<float>[m];
-            Span<Vector256<float>> vw = stackalloc Vector256<float>[m];
+            Vector256<float>* dw = stackalloc Vector256<float>[m];
+            Vector256<float>* vw = stackalloc Vector256<float>[m];
             for (int i = 0; i < m; i++) vw[i] = Vector256.Create(weights[i]);
             var zero = Vector256<float>.Zero;
             var one = Vector256<float>.One;
             var vLo = Vector256.Create(low.Value);
             var vFloor = Vector256.Create(floor);
-            var vLambda = Vector256.Create(1f);
             var loTie = TieIndex(low, start, n);
             var cnt = Vector256<int>.Zero;
             ref float rb = ref MemoryMarshal.GetReference(b);
@@ -283,15 +289,16 @@ public sealed class Sce : IMergeMethod
             {
                 var keep = keyed ? KeepLanes(ref rk, j, vLo, loTie) : Vector256<float>.AllBitsSet;
                 if (zeroAll) keep = zero;
+                var b8 = src.Base(j);
                 var sum = zero;
-                var mx = zero;
-                var mn = zero;
+                var anyPositive = zero;
+                var anyNegative = zero;
                 for (int i = 0; i < m; i++)
                 {
-                    var v = keep & src.Load(i, j);
+                    var v = keep & src.Delta(i, j, b8);
                     sum = i == 0 ? zero + v : sum + v;
-                    mx = i == 0 ? v : Vector256.Max(mx, v);
-                    mn = i == 0 ? v : Vector256.Min(mn, v);
+                    anyPositive |= Vector256.GreaterThan(v, zero);
+                    anyNegative |= Vector256.LessThan(v, zero);
                     dw[i] = v * vw[i];
                 }
                 // Combine with tie sign +1, flips +1, weights as divisors, normalize, lambda 1.
@@ -309,8 +316,9 @@ public sealed class Sce : IMergeMethod
                 div = Vector256.ConditionalSelect(Vector256.Equals(div, zero), one, div);
                 if (floor > 0) div = Vector256.Max(div, vFloor);
                 mix /= div;
-                (src.Base(ref rb, j) + vLambda * mix).StoreUnsafe(ref rb, (nuint)j);
-                cnt -= (Vector256.GreaterThan(mx, zero) & Vector256.LessThan(mn, zero)).AsInt32();
+                // λ = 1: b + 1 · mix is b + mix exactly.
+                (src.Output(ref rb, j, b8) + mix).StoreUnsafe(ref rb, (nuint)j);
+                cnt -= (anyPositive & anyNegative).AsInt32();
             }
             conflicts = Vector.Sum(cnt.AsVector());
         }
@@ -433,9 +441,10 @@ public sealed class Sce : IMergeMethod
     private static void AddSquares<T>(T d, int m, int j, Vector256<float> lanes, Vector256<float> keep, Span<Vector256<float>> all, Span<Vector256<float>> kept)
         where T : struct, ITaskVectors
     {
+        var b8 = d.Base(j);
         for (int i = 0; i < m; i++)
         {
-            var v = lanes & d.Load(i, j);
+            var v = lanes & d.Delta(i, j, b8);
             all[i] += v * v;
             var k = keep & v;
             kept[i] += k * k;
@@ -520,17 +529,20 @@ public sealed class Sce : IMergeMethod
 /// <summary>Task vectors for the SCE kernels: model i's <c>Δ_i</c> and the base, by element index within a chunk.</summary>
 internal interface ITaskVectors
 {
-    /// <summary>Δ_i of elements j..j+7.</summary>
-    Vector256<float> Load(int i, int j);
+    /// <summary>What <see cref="Delta"/> needs of the base at elements j..j+7 (decoded once for all models; nothing for rows).</summary>
+    Vector256<float> Base(int j);
 
-    /// <summary>Δ_i of elements j.. as a <see cref="Vector{T}"/>.</summary>
+    /// <summary>Δ_i of elements j..j+7, given <see cref="Base"/>(j).</summary>
+    Vector256<float> Delta(int i, int j, Vector256<float> b8);
+
+    /// <summary>Δ_i of elements j.. as a <see cref="Vector{T}"/> of any width (rows only; the vector kernels use <see cref="Delta"/>).</summary>
     Vector<float> LoadVector(int i, int j);
 
     /// <summary>Δ_i of element j.</summary>
     float At(int i, int j);
 
-    /// <summary>The base of elements j..j+7; <paramref name="b"/> is the chunk's base buffer (read by row task vectors).</summary>
-    Vector256<float> Base(ref float b, int j);
+    /// <summary>The base of elements j..j+7 for the output: from the chunk's base buffer <paramref name="b"/> (rows) or <paramref name="b8"/>.</summary>
+    Vector256<float> Output(ref float b, int j, Vector256<float> b8);
 
     /// <summary>Writes Δ_i of elements [from, to) to <c>d[i]</c> and the base to <paramref name="b"/> (nothing for rows, which are these already).</summary>
     void Materialize(float[][] d, Span<float> b, int from, int to);
@@ -539,8 +551,10 @@ internal interface ITaskVectors
 /// <summary>Task vectors already in F32 rows (<c>d[i]</c>), the base in the chunk's base buffer.</summary>
 internal readonly struct RowDeltas(float[][] d) : ITaskVectors
 {
+    public Vector256<float> Base(int j) => default;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Vector256<float> Load(int i, int j) => Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(d[i]), (nuint)j);
+    public Vector256<float> Delta(int i, int j, Vector256<float> b8) => Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(d[i]), (nuint)j);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Vector<float> LoadVector(int i, int j) => new(d[i], j);
@@ -549,7 +563,7 @@ internal readonly struct RowDeltas(float[][] d) : ITaskVectors
     public float At(int i, int j) => d[i][j];
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Vector256<float> Base(ref float b, int j) => Vector256.LoadUnsafe(ref b, (nuint)j);
+    public Vector256<float> Output(ref float b, int j, Vector256<float> b8) => Vector256.LoadUnsafe(ref b, (nuint)j);
 
     public void Materialize(float[][] rows, Span<float> b, int from, int to) { }
 }
@@ -562,16 +576,19 @@ internal readonly struct RowDeltas(float[][] d) : ITaskVectors
 internal readonly unsafe struct BFloat16Deltas(nint[] x, ushort* b) : ITaskVectors
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Vector256<float> Load(int i, int j) => BFloat16Conversion.ToSingle8(ref ((ushort*)x[i])[j]) - BFloat16Conversion.ToSingle8(ref b[j]);
+    public Vector256<float> Base(int j) => BFloat16Conversion.ToSingle8(ref b[j]);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Vector<float> LoadVector(int i, int j) => Load(i, j).AsVector();
+    public Vector256<float> Delta(int i, int j, Vector256<float> b8) =>
+        BFloat16Conversion.ToSingle8(ref ((ushort*)Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(x), i))[j]) - b8;
+
+    public Vector<float> LoadVector(int i, int j) => throw new NotSupportedException("BF16 task vectors are read by the 256-bit kernels");
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float At(int i, int j) => BFloat16Conversion.ToSingle(((ushort*)x[i])[j]) - BFloat16Conversion.ToSingle(b[j]);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Vector256<float> Base(ref float unused, int j) => BFloat16Conversion.ToSingle8(ref b[j]);
+    public Vector256<float> Output(ref float unused, int j, Vector256<float> b8) => b8;
 
     public void Materialize(float[][] d, Span<float> bufferForBase, int from, int to)
     {

@@ -126,15 +126,15 @@ public sealed class SceKernelTests
         }
     }
 
-    /// <summary>One whole chunk and a tail of 9516 (rows of 37), a small odd matrix and a vector.</summary>
-    private static List<string> WriteModels(string root, DType dtype, Action<int, Dictionary<string, (float[] Values, long[] Shape)>>? edit = null)
+    /// <summary>
+    /// Merges the same values stored as F32 (checked reads) and as BF16 (decoded in the kernels) with sce and
+    /// <paramref name="parameters"/>: per dtype the output tensors, or the merge's error (and then no output folder).
+    /// Tensors: [700, 37] (one whole chunk and a tail of 9516), [5, 3] and [37]; <paramref name="edit"/> changes model k.
+    /// </summary>
+    private static List<(Dictionary<string, (float[] Values, long[] Shape)>? Output, MergeException? Error)> MergeBothWays(string parameters,
+        Action<int, Dictionary<string, (float[] Values, long[] Shape)>>? edit = null)
     {
-        var shapes = new (string Name, long[] Shape)[]
-        {
-            ("model.embed_tokens.weight", [700, 37]),
-            ("model.layers.0.self_attn.q_proj.weight", [5, 3]),
-            ("model.layers.0.input_layernorm.weight", [37]),
-        };
+        var shapes = new (string Name, long[] Shape)[] { ("model.embed_tokens.weight", [700, 37]), ("model.layers.0.self_attn.q_proj.weight", [5, 3]), ("model.layers.0.input_layernorm.weight", [37]) };
         var r = new Random(5);
         var models = new List<Dictionary<string, (float[] Values, long[] Shape)>>();
         for (int k = 0; k < 4; k++)
@@ -149,12 +149,30 @@ public sealed class SceKernelTests
                 return (v, s.Shape);
             }));
         for (int k = 0; k < models.Count; k++) edit?.Invoke(k, models[k]);
-        return models.Select((m, k) => TestModels.WriteModel(Path.Combine(root, $"m{k}"), m, dtype)).ToList();
+        var root = TestModels.TempDir("sce-bf16");
+        var results = new List<(Dictionary<string, (float[] Values, long[] Shape)>?, MergeException?)>();
+        foreach (var dtype in new[] { DType.F32, DType.BF16 })
+        {
+            // The same folders each time: messages name the model by its path.
+            foreach (var d in Directory.GetDirectories(root)) Directory.Delete(d, true);
+            var names = models.Select((m, k) => TestModels.WriteModel(Path.Combine(root, $"m{k}"), m, dtype)).ToList();
+            var yaml = $"merge_method: sce\nbase_model: {names[0]}\nmodels:\n" + string.Concat(names.Skip(1).Select(n => $"  - model: {n}\n")) + $"parameters:\n  {parameters}\ndtype: float32\n";
+            var output = Path.Combine(root, "out");
+            using var plan = MergePlanner.Plan(MergeConfigParser.Parse(yaml), new MergeOptions());
+            try
+            {
+                MergeExecutor.Run(plan, output);
+                results.Add((TestModels.Read(output), null));
+            }
+            catch (MergeException e)
+            {
+                Assert.False(Directory.Exists(output));
+                results.Add((null, e));
+            }
+        }
+        Directory.Delete(root, true);
+        return results;
     }
-
-    private static string Yaml(List<string> names, string parameters) =>
-        $"merge_method: sce\nbase_model: {names[0]}\nmodels:\n" + string.Concat(names.Skip(1).Select(n => $"  - model: {n}\n")) +
-        $"parameters:\n  {parameters}\ndtype: float32\n";
 
     [Theory]
     [InlineData("select_topk: 0.3")]
@@ -162,22 +180,13 @@ public sealed class SceKernelTests
     [InlineData("select_topk: 1.0")]
     public void Bf16Checkpoints_MergeToTheSameBitsAsF32Checkpoints(string parameters)
     {
-        var root = TestModels.TempDir("sce-bf16");
-        var outputs = new List<Dictionary<string, (float[] Values, long[] Shape)>>();
-        foreach (var dtype in new[] { DType.F32, DType.BF16 })
-        {
-            foreach (var d in Directory.GetDirectories(root)) Directory.Delete(d, true);
-            var names = WriteModels(root, dtype);
-            var output = Path.Combine(root, "out");
-            using (var plan = MergePlanner.Plan(MergeConfigParser.Parse(Yaml(names, parameters)), new MergeOptions()))
-                MergeExecutor.Run(plan, output);
-            outputs.Add(TestModels.Read(output));
-        }
-        foreach (var (name, (values, _)) in outputs[0])
-            Assert.Equal(values.Select(BitConverter.SingleToInt32Bits), outputs[1][name].Values.Select(BitConverter.SingleToInt32Bits));
-        Directory.Delete(root, true);
+        var results = MergeBothWays(parameters);
+        var (f32, bf16) = (results[0].Output!, results[1].Output!);
+        foreach (var (name, (values, _)) in f32)
+            Assert.Equal(values.Select(BitConverter.SingleToInt32Bits), bf16[name].Values.Select(BitConverter.SingleToInt32Bits));
     }
 
+    /// <summary>The variance pass screens the inputs with select_topk &lt; 1, the calculate pass without.</summary>
     [Theory]
     [InlineData("select_topk: 0.3", 1, 300, float.NaN)]
     [InlineData("select_topk: 0.3", 0, 16390, float.PositiveInfinity)]
@@ -185,24 +194,13 @@ public sealed class SceKernelTests
     [InlineData("select_topk: 1.0", 0, 17, float.NaN)]
     public void NonFiniteBf16Input_FailsWithTheMessageOfTheCheckedPath(string parameters, int model, int element, float bad)
     {
-        var root = TestModels.TempDir("sce-nan");
-        var messages = new List<string>();
-        foreach (var dtype in new[] { DType.F32, DType.BF16 })
+        var results = MergeBothWays(parameters, (k, t) =>
         {
-            foreach (var d in Directory.GetDirectories(root)) Directory.Delete(d, true);
-            var names = WriteModels(root, dtype, (k, t) =>
-            {
-                if (k == model) t["model.embed_tokens.weight"].Values[element] = bad;
-            });
-            var output = Path.Combine(root, "out");
-            using var plan = MergePlanner.Plan(MergeConfigParser.Parse(Yaml(names, parameters)), new MergeOptions());
-            var e = Assert.Throws<MergeException>(() => MergeExecutor.Run(plan, output));
-            Assert.Equal("model.embed_tokens.weight", e.Tensor);
-            Assert.False(Directory.Exists(output));
-            messages.Add(e.Message);
-        }
-        Assert.Equal(messages[0], messages[1]);
-        Assert.Contains($"a {(float.IsNaN(bad) ? "NaN" : "infinite")} value at element {element} of", messages[1], StringComparison.Ordinal);
-        Directory.Delete(root, true);
+            if (k == model) t["model.embed_tokens.weight"].Values[element] = bad;
+        });
+        var (f32, bf16) = (results[0].Error!, results[1].Error!);
+        Assert.Equal("model.embed_tokens.weight", bf16.Tensor);
+        Assert.Equal(f32.Message, bf16.Message);
+        Assert.Contains($"a {(float.IsNaN(bad) ? "NaN" : "infinite")} value at element {element} of", bf16.Message, StringComparison.Ordinal);
     }
 }

@@ -2,11 +2,9 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using FuseSharp.Merging;
-using FuseSharp.Merging.Config;
 using FuseSharp.Merging.Execution;
 using FuseSharp.Merging.Kernels;
 using FuseSharp.Merging.Methods;
-using FuseSharp.Merging.Planning;
 using FuseSharp.Tensors;
 using Xunit;
 
@@ -158,7 +156,7 @@ public sealed class SceKernelTests
             var names = models.Select((m, k) => TestModels.WriteModel(Path.Combine(root, $"m{k}"), m, dtype)).ToList();
             var yaml = $"merge_method: sce\nbase_model: {names[0]}\nmodels:\n" + string.Concat(names.Skip(1).Select(n => $"  - model: {n}\n")) + $"parameters:\n  {parameters}\ndtype: float32\n";
             var output = Path.Combine(root, "out");
-            using var plan = MergePlanner.Plan(MergeConfigParser.Parse(yaml), new MergeOptions());
+            using var plan = FuseSharp.Merging.Planning.MergePlanner.Plan(FuseSharp.Merging.Config.MergeConfigParser.Parse(yaml), new MergeOptions());
             try
             {
                 MergeExecutor.Run(plan, output);

@@ -1,9 +1,11 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using FuseSharp.Merging.Kernels;
 using FuseSharp.Merging.Planning;
+using FuseSharp.Tensors;
 
 namespace FuseSharp.Merging.Methods;
 
@@ -58,6 +60,7 @@ public sealed class Sce : IMergeMethod
         double topk = task.Parameters.Number("select_topk");
         bool maskDeltas = task.Parameters.String("sce_mask_mode") == "deltas";
         var deltas = MethodHelpers.Deltas(task);
+        var stored = StoredBFloat16.Of(task);
         long n = ctx.Count;
 
         // Select: variance across models per element (FP64 per element), kept in a buffer, then a top-k key range on it.
@@ -69,8 +72,14 @@ public sealed class Sce : IMergeMethod
             variance = ctx.Allocate(n);
             var nonzero = Chunked.Reduce(n, 1, ctx.Cancellation, (start, length, sc, acc) =>
             {
+                var v = variance.Slice(start, length);
+                if (stored is not null && VarianceOfStored(stored, start, v, out long count))
+                {
+                    acc[0] += count;
+                    return;
+                }
                 deltas(start, length, sc);
-                acc[0] += Variance(sc.Arrays(m, length), m, variance.Slice(start, length));
+                acc[0] += Variance(sc.Arrays(m, length), m, v);
             });
             long k = (long)(topk * nonzero[0]);
             ctx.Diagnostics.Set("selected_fraction", (double)k / n);
@@ -85,29 +94,15 @@ public sealed class Sce : IMergeMethod
             }
         }
 
-        // Keep (select mask) for elements [start, start + length): variance key >= low.
-        void Select(Span<float> d, long start, int length)
-        {
-            if (variance is null) return;
-            if (none)
-            {
-                d.Clear();
-                return;
-            }
-            KeepAtLeast(d, variance.Slice(start, length), start, low);
-        }
-
-        // Calculate: Σ (mask ⊙ Δ_i)² per model.
+        // Calculate: Σ (mask ⊙ Δ_i)² per model (acc[i]) and Σ Δ_i² (acc[m + i]); the select mask keeps variance keys >= low.
+        bool selectKeyed = variance is not null && !none, selectNone = variance is not null && none;
         var sq = Chunked.Reduce(n, 2 * m, ctx.Cancellation, (start, length, sc, acc) =>
         {
+            var keys = selectKeyed ? variance!.Slice(start, length) : default;
+            if (stored is not null && SquaredSumsOfStored(stored, start, length, keys, low, selectKeyed, selectNone, acc)) return;
             deltas(start, length, sc);
-            for (int i = 0; i < m; i++)
-            {
-                var d = sc.Get(i, length);
-                acc[m + i] += TensorPrimitives.SumOfSquares(d);
-                Select(d, start, length);
-                acc[i] += TensorPrimitives.SumOfSquares(d);
-            }
+            var rows = sc.Arrays(m, length);
+            SquaredSums(new RowDeltas(rows), rows, m, length, keys, start, low, selectKeyed, selectNone, acc);
         });
         var w = new double[m];
         double total = 0;
@@ -121,14 +116,20 @@ public sealed class Sce : IMergeMethod
         // Erase + disjoint weighted mean (the TIES combine with the SCE weights, election on the unweighted sum).
         var wf = w.Select(x => (float)x).ToArray();
         float floor = maskDeltas ? 1e-6f : 0f;
+        bool keyed = maskDeltas && variance is not null && !none;
         var conflicts = Chunked.Reduce(n, 1, ctx.Cancellation, (start, length, sc, acc) =>
         {
-            deltas(start, length, sc);
             var xs = sc.Arrays(m + 4, length);
             var b = xs[m].AsSpan(0, length);
-            bool keyed = maskDeltas && variance is not null && !none;
             var keys = keyed ? variance!.Slice(start, length) : default;
-            acc[0] += EraseAndCombine(xs, m, b, keys, start, low, keyed, maskDeltas && none, wf, floor);
+            // Chunks the earlier passes screened are decoded from their BF16 bits inside the kernel.
+            if (stored is not null && stored.Screened(start, length, out var raw))
+                acc[0] += EraseAndCombine(raw, xs, m, b, keys, start, low, keyed, maskDeltas && none, wf, floor);
+            else
+            {
+                deltas(start, length, sc);
+                acc[0] += EraseAndCombine(new RowDeltas(xs), xs, m, b, keys, start, low, keyed, maskDeltas && none, wf, floor);
+            }
             ctx.Output.Write(start, b);
         });
         ctx.Diagnostics.SignConflictRate(conflicts[0] / n);
@@ -138,27 +139,35 @@ public sealed class Sce : IMergeMethod
     /// Population variance across the m series per element, in FP64 (4 lanes at a time), written as F32; returns the
     /// number of non-zero variances. Identical deltas give exactly 0 (the mean of equal values is exact in FP64).
     /// </summary>
-    internal static long Variance(float[][] d, int m, Span<float> variance)
+    internal static long Variance(float[][] d, int m, Span<float> variance) => Variance(new RowDeltas(d), m, variance);
+
+    /// <summary><see cref="Variance(float[][], int, Span{float})"/> of the task vectors <paramref name="d"/> gives.</summary>
+    internal static unsafe long Variance<T>(T d, int m, Span<float> variance) where T : struct, ITaskVectors
     {
         int n = variance.Length, j = 0;
         long nonzero = 0;
         if (Vector.IsHardwareAccelerated && Vector<double>.Count * 2 == Vector<float>.Count)
         {
             int w = Vector<float>.Count;
-            Span<Vector<double>> lo = stackalloc Vector<double>[8], hi = stackalloc Vector<double>[8];
+            Vector<double>* lo = stackalloc Vector<double>[8], hi = stackalloc Vector<double>[8];
             bool fits = m <= 8;
             var nonzeroLanes = Vector<int>.Zero;
+            var inv = new Vector<double>(1.0 / m);
+            ref float rv = ref MemoryMarshal.GetReference(variance);
             for (; fits && j <= n - w; j += w)
             {
                 var sumLo = Vector<double>.Zero;
                 var sumHi = Vector<double>.Zero;
+                // 256-bit vectors: the task vectors from their source (the base decoded once); otherwise F32 rows.
+                var b8 = Vector<float>.Count == 8 ? d.Base(j) : default;
                 for (int i = 0; i < m; i++)
                 {
-                    Vector.Widen(new Vector<float>(d[i], j), out lo[i], out hi[i]);
-                    sumLo += lo[i];
-                    sumHi += hi[i];
+                    Vector.Widen(Vector<float>.Count == 8 ? d.Delta(i, j, b8).AsVector() : d.LoadVector(i, j), out var l, out var h);
+                    lo[i] = l;
+                    hi[i] = h;
+                    sumLo += l;
+                    sumHi += h;
                 }
-                var inv = new Vector<double>(1.0 / m);
                 var meanLo = sumLo * inv;
                 var meanHi = sumHi * inv;
                 var ssLo = Vector<double>.Zero;
@@ -171,7 +180,7 @@ public sealed class Sce : IMergeMethod
                     ssHi += c * c;
                 }
                 var v = Vector.Narrow(ssLo * inv, ssHi * inv);
-                v.CopyTo(variance.Slice(j, w));
+                Unsafe.As<float, Vector<float>>(ref Unsafe.Add(ref rv, j)) = v;
                 nonzeroLanes -= Vector.OnesComplement(Vector.Equals(v, Vector<float>.Zero));
             }
             nonzero = Vector.Sum(nonzeroLanes);
@@ -179,12 +188,12 @@ public sealed class Sce : IMergeMethod
         for (; j < n; j++)
         {
             double mean = 0;
-            for (int i = 0; i < m; i++) mean += d[i][j];
+            for (int i = 0; i < m; i++) mean += d.At(i, j);
             mean /= m;
             double ss = 0;
             for (int i = 0; i < m; i++)
             {
-                double a = d[i][j] - mean;
+                double a = d.At(i, j) - mean;
                 ss += a * a;
             }
             variance[j] = (float)(ss / m);
@@ -244,50 +253,52 @@ public sealed class Sce : IMergeMethod
     /// into <paramref name="b"/>. Vectors are done element-outer with every intermediate in registers (the weighted
     /// deltas in a small stack array), one load per input and one store per result, instead of four loads and stores per
     /// model and element across separate loops; the same operations in the same order, so bit-identical (tested against
-    /// the separate loops, which also finish the tail). <paramref name="d"/> holds the m deltas, then scratch rows
+    /// the separate loops, which also finish the tail). The vectors test for a conflict as "some lane above 0 and some
+    /// below", which is max &gt; 0 and min &lt; 0 for task vectors (never NaN: inputs are finite), without the IEEE
+    /// max/min fix-ups. <paramref name="d"/> holds the m deltas, then scratch rows
     /// m+1..m+3; rows 0..m-1 are overwritten. Returns the number of elements whose masked deltas take both signs.
     /// </summary>
     internal static long EraseAndCombine(float[][] d, int m, Span<float> b, ReadOnlySpan<float> keys, long start, MaskKey low, bool keyed, bool zeroAll,
-        float[] weights, float floor)
+        float[] weights, float floor) => EraseAndCombine(new RowDeltas(d), d, m, b, keys, start, low, keyed, zeroAll, weights, floor);
+
+    /// <summary>
+    /// <see cref="EraseAndCombine(float[][], int, Span{float}, ReadOnlySpan{float}, long, MaskKey, bool, bool, float[], float)"/>
+    /// of the task vectors <paramref name="src"/> gives (with the base from <paramref name="src"/>; <paramref name="b"/> receives
+    /// the result), <paramref name="d"/> the rows for the tail.
+    /// </summary>
+    internal static unsafe long EraseAndCombine<T>(T src, float[][] d, int m, Span<float> b, ReadOnlySpan<float> keys, long start, MaskKey low, bool keyed, bool zeroAll,
+        float[] weights, float floor) where T : struct, ITaskVectors
     {
         int n = b.Length, j = 0;
         long conflicts = 0;
         if (TaskVectorKernels.VectorPath && m <= TaskVectorKernels.MaxVectorModels)
         {
             const int w = 8;
-            Span<Vector256<float>> dw = stackalloc Vector256<float>[m];
-            Span<Vector256<float>> vw = stackalloc Vector256<float>[m];
+            Vector256<float>* dw = stackalloc Vector256<float>[m];
+            Vector256<float>* vw = stackalloc Vector256<float>[m];
             for (int i = 0; i < m; i++) vw[i] = Vector256.Create(weights[i]);
             var zero = Vector256<float>.Zero;
             var one = Vector256<float>.One;
             var vLo = Vector256.Create(low.Value);
             var vFloor = Vector256.Create(floor);
-            var vLambda = Vector256.Create(1f);
-            // Lanes at or after the tie index keep a key equal to the threshold: index >= loTie  <=>  !(loTie > index).
-            var loTie = Vector256.Create((int)(Math.Clamp(low.Index, start - 1, start + n) - start));
-            var index = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
-            var step = Vector256.Create(w);
+            var loTie = TieIndex(low, start, n);
             var cnt = Vector256<int>.Zero;
             ref float rb = ref MemoryMarshal.GetReference(b);
             ref float rk = ref MemoryMarshal.GetReference(keys);
-            for (; j <= n - w; j += w, index += step)
+            for (; j <= n - w; j += w)
             {
-                var keep = Vector256<float>.AllBitsSet;
-                if (keyed)
-                {
-                    var k = Vector256.LoadUnsafe(ref rk, (nuint)j);
-                    keep = Vector256.GreaterThan(k, vLo) | Vector256.AndNot(Vector256.Equals(k, vLo), Vector256.GreaterThan(loTie, index).AsSingle());
-                }
+                var keep = keyed ? KeepLanes(ref rk, j, vLo, loTie) : Vector256<float>.AllBitsSet;
                 if (zeroAll) keep = zero;
+                var b8 = src.Base(j);
                 var sum = zero;
-                var mx = zero;
-                var mn = zero;
+                var anyPositive = zero;
+                var anyNegative = zero;
                 for (int i = 0; i < m; i++)
                 {
-                    var v = keep & Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(d[i]), (nuint)j);
+                    var v = keep & src.Delta(i, j, b8);
                     sum = i == 0 ? zero + v : sum + v;
-                    mx = i == 0 ? v : Vector256.Max(mx, v);
-                    mn = i == 0 ? v : Vector256.Min(mn, v);
+                    anyPositive |= Vector256.GreaterThan(v, zero);
+                    anyNegative |= Vector256.LessThan(v, zero);
                     dw[i] = v * vw[i];
                 }
                 // Combine with tie sign +1, flips +1, weights as divisors, normalize, lambda 1.
@@ -305,12 +316,14 @@ public sealed class Sce : IMergeMethod
                 div = Vector256.ConditionalSelect(Vector256.Equals(div, zero), one, div);
                 if (floor > 0) div = Vector256.Max(div, vFloor);
                 mix /= div;
-                (Vector256.LoadUnsafe(ref rb, (nuint)j) + vLambda * mix).StoreUnsafe(ref rb, (nuint)j);
-                cnt -= (Vector256.GreaterThan(mx, zero) & Vector256.LessThan(mn, zero)).AsInt32();
+                // λ = 1: b + 1 · mix is b + mix exactly.
+                (src.Output(ref rb, j, b8) + mix).StoreUnsafe(ref rb, (nuint)j);
+                cnt -= (anyPositive & anyNegative).AsInt32();
             }
             conflicts = Vector.Sum(cnt.AsVector());
         }
         if (j == n) return conflicts;
+        src.Materialize(d, b, j, n);
         // The tail through the separate loops (their scalar paths), on rows m+1..m+3 as sum/max/min.
         int tail = n - j;
         var sumT = d[m + 1].AsSpan(j, tail);
@@ -334,6 +347,141 @@ public sealed class Sce : IMergeMethod
             if (maxT[t] > 0 && minT[t] < 0) conflicts++;
         }
         return conflicts;
+    }
+
+    /// <summary>
+    /// Lanes at or after the tie index keep a key equal to the threshold: <c>index ≥ low.Index ⇔ !(loTie &gt; j + lane)</c>,
+    /// with the tie index relative to the chunk and clamped into an int (<paramref name="n"/> elements from <paramref name="start"/>).
+    /// </summary>
+    private static Vector256<int> TieIndex(MaskKey low, long start, int n) => Vector256.Create((int)(Math.Clamp(low.Index, start - 1, start + n) - start));
+
+    /// <summary>The select mask of elements j..j+7 (all ones where (key, index) ≥ low), as <see cref="KeepAtLeast"/> decides it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> KeepLanes(ref float keys, int j, Vector256<float> low, Vector256<int> loTie)
+    {
+        var k = Vector256.LoadUnsafe(ref keys, (nuint)j);
+        var index = Vector256.Create(j) + Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+        return Vector256.GreaterThan(k, low) | Vector256.AndNot(Vector256.Equals(k, low), Vector256.GreaterThan(loTie, index).AsSingle());
+    }
+
+    /// <summary>
+    /// True where <see cref="SquaredSums{T}"/> reproduces <see cref="TensorPrimitives.SumOfSquares"/> in registers:
+    /// its float aggregation runs on 256-bit vectors (AVX2 without AVX-512), whose order the kernel follows.
+    /// </summary>
+    internal static bool SumsInRegisters => TaskVectorKernels.VectorPath && !Vector512.IsHardwareAccelerated;
+
+    /// <summary>
+    /// The calculate pass of one chunk of <paramref name="n"/> elements: per model, <c>acc[m + i] += Σ Δ_i²</c> and, after the
+    /// select mask (<see cref="KeepAtLeast"/> with <paramref name="keyed"/>, all zero with <paramref name="zeroAll"/>),
+    /// <c>acc[i] += Σ (mask ⊙ Δ_i)²</c>, each sum the float <see cref="TensorPrimitives.SumOfSquares"/> of the chunk.
+    /// Where <see cref="SumsInRegisters"/> all 2m sums come from one pass in registers, in TensorPrimitives' summation
+    /// order (bit-identical, tested against it); otherwise the task vectors are written to <paramref name="rows"/> and summed
+    /// by TensorPrimitives (rows 0..m-1 are overwritten).
+    /// </summary>
+    internal static void SquaredSums<T>(T d, float[][] rows, int m, int n, ReadOnlySpan<float> keys, long start, MaskKey low, bool keyed, bool zeroAll,
+        Span<double> acc) where T : struct, ITaskVectors
+    {
+        if (SumsInRegisters && n >= 8 && m <= TaskVectorKernels.MaxVectorModels)
+        {
+            SquaredSumsInRegisters(d, m, n, keys, start, low, keyed, zeroAll, acc);
+            return;
+        }
+        d.Materialize(rows, default, 0, n);
+        for (int i = 0; i < m; i++)
+        {
+            var di = rows[i].AsSpan(0, n);
+            acc[m + i] += TensorPrimitives.SumOfSquares(di);
+            if (zeroAll) di.Clear();
+            else if (keyed) KeepAtLeast(di, keys, start, low);
+            acc[i] += TensorPrimitives.SumOfSquares(di);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="SquaredSums{T}"/> in registers (n ≥ 8, 256-bit vectors, at most MaxVectorModels models). TensorPrimitives
+    /// sums a float span of n ≥ 8 into one vector of lane sums, in this order: the vectors from element 8 in blocks of
+    /// eight while a whole block remains (only when n &gt; 64), then the first vector, then the remaining whole vectors, then
+    /// the last vector with only its lanes past those (the others add the identity 0); then <see cref="Vector256.Sum{T}(Vector256{T})"/>.
+    /// Each step adds every model's square and masked square to its own lane sums.
+    /// </summary>
+    private static void SquaredSumsInRegisters<T>(T d, int m, int n, ReadOnlySpan<float> keys, long start, MaskKey low, bool keyed, bool zeroAll,
+        Span<double> acc) where T : struct, ITaskVectors
+    {
+        Span<Vector256<float>> all = stackalloc Vector256<float>[m];
+        Span<Vector256<float>> kept = stackalloc Vector256<float>[m];
+        all.Clear();
+        kept.Clear();
+        var vLo = Vector256.Create(low.Value);
+        var loTie = TieIndex(low, start, n);
+        ref float rk = ref MemoryMarshal.GetReference(keys);
+        var every = Vector256<float>.AllBitsSet;
+        int body = n > 64 ? 8 + (n - 8) / 64 * 64 : 8;
+        int whole = body + (n - body) / 8 * 8;
+        // The select mask of elements j..j+7.
+        var mode = zeroAll ? 0 : keyed ? 1 : 2;
+        for (int j = 8; j < body; j += 8) AddSquares(d, m, j, every, SelectLanes(mode, ref rk, j, vLo, loTie), all, kept);
+        AddSquares(d, m, 0, every, SelectLanes(mode, ref rk, 0, vLo, loTie), all, kept);
+        for (int j = body; j < whole; j += 8) AddSquares(d, m, j, every, SelectLanes(mode, ref rk, j, vLo, loTie), all, kept);
+        var last = Vector256.GreaterThanOrEqual(Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7), Vector256.Create(8 - (n - whole))).AsSingle();
+        AddSquares(d, m, n - 8, last, SelectLanes(mode, ref rk, n - 8, vLo, loTie), all, kept);
+        for (int i = 0; i < m; i++)
+        {
+            acc[i] += Vector256.Sum(kept[i]);
+            acc[m + i] += Vector256.Sum(all[i]);
+        }
+    }
+
+    /// <summary>Mode 0: no lane selected; 1: <see cref="KeepLanes"/>; 2: every lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> SelectLanes(int mode, ref float keys, int j, Vector256<float> low, Vector256<int> loTie) =>
+        mode == 0 ? Vector256<float>.Zero : mode == 1 ? KeepLanes(ref keys, j, low, loTie) : Vector256<float>.AllBitsSet;
+
+    /// <summary>Adds the squares of the <paramref name="lanes"/> of elements j..j+7 of every task vector, and of their <paramref name="keep"/> lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddSquares<T>(T d, int m, int j, Vector256<float> lanes, Vector256<float> keep, Span<Vector256<float>> all, Span<Vector256<float>> kept)
+        where T : struct, ITaskVectors
+    {
+        var b8 = d.Base(j);
+        for (int i = 0; i < m; i++)
+        {
+            var v = lanes & d.Delta(i, j, b8);
+            all[i] += v * v;
+            var k = keep & v;
+            kept[i] += k * k;
+        }
+    }
+
+    /// <summary>
+    /// The variance pass of one chunk of stored BF16 inputs decoded in the kernel (<see cref="Variance{T}"/>); false, with
+    /// nothing marked, when a variance is not finite (a NaN/Inf input, or a finite overflow): then the checked reads
+    /// redo the chunk and name a bad element. Otherwise the chunk is marked screened for the later passes.
+    /// </summary>
+    private static bool VarianceOfStored(StoredBFloat16 stored, long start, Span<float> variance, out long nonzero)
+    {
+        nonzero = Variance(stored.Bits(start, variance.Length), stored.Count, variance);
+        if (!float.IsFinite(TensorPrimitives.Sum(variance))) return false;
+        stored.MarkScreened(start, variance.Length);
+        return true;
+    }
+
+    /// <summary>
+    /// The calculate pass of one chunk of stored BF16 inputs decoded in registers (<see cref="SquaredSums{T}"/>); false when
+    /// that kernel does not apply or a sum of squares is not finite (a NaN/Inf input, or an overflow), for the checked reads
+    /// to redo the chunk. Otherwise the sums are added to <paramref name="acc"/> and the chunk is marked screened.
+    /// </summary>
+    private static bool SquaredSumsOfStored(StoredBFloat16 stored, long start, int length, ReadOnlySpan<float> keys, MaskKey low, bool keyed, bool zeroAll,
+        Span<double> acc)
+    {
+        int m = stored.Count;
+        if (!SumsInRegisters || length < 8 || m > TaskVectorKernels.MaxVectorModels) return false;
+        Span<double> sums = stackalloc double[2 * m];
+        sums.Clear();
+        SquaredSumsInRegisters(stored.Bits(start, length), m, length, keys, start, low, keyed, zeroAll, sums);
+        for (int i = m; i < 2 * m; i++)
+            if (!double.IsFinite(sums[i])) return false;
+        for (int i = 0; i < 2 * m; i++) acc[i] += sums[i];
+        stored.MarkScreened(start, length);
+        return true;
     }
 
     /// <summary>The definition of <see cref="EraseTerms"/> as separate passes (for tests).</summary>
@@ -375,5 +523,133 @@ public sealed class Sce : IMergeMethod
             }
         }
         for (; j < target.Length; j++) if (!low.AtLeast(keys[j], start + j)) target[j] = 0;
+    }
+}
+
+/// <summary>Task vectors for the SCE kernels: model i's <c>Δ_i</c> and the base, by element index within a chunk.</summary>
+internal interface ITaskVectors
+{
+    /// <summary>What <see cref="Delta"/> needs of the base at elements j..j+7 (decoded once for all models; nothing for rows).</summary>
+    Vector256<float> Base(int j);
+
+    /// <summary>Δ_i of elements j..j+7, given <see cref="Base"/>(j).</summary>
+    Vector256<float> Delta(int i, int j, Vector256<float> b8);
+
+    /// <summary>Δ_i of elements j.. as a <see cref="Vector{T}"/> of any width (rows only; the vector kernels use <see cref="Delta"/>).</summary>
+    Vector<float> LoadVector(int i, int j);
+
+    /// <summary>Δ_i of element j.</summary>
+    float At(int i, int j);
+
+    /// <summary>The base of elements j..j+7 for the output: from the chunk's base buffer <paramref name="b"/> (rows) or <paramref name="b8"/>.</summary>
+    Vector256<float> Output(ref float b, int j, Vector256<float> b8);
+
+    /// <summary>Writes Δ_i of elements [from, to) to <c>d[i]</c> and the base to <paramref name="b"/> (nothing for rows, which are these already).</summary>
+    void Materialize(float[][] d, Span<float> b, int from, int to);
+}
+
+/// <summary>Task vectors already in F32 rows (<c>d[i]</c>), the base in the chunk's base buffer.</summary>
+internal readonly struct RowDeltas(float[][] d) : ITaskVectors
+{
+    public Vector256<float> Base(int j) => default;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Vector256<float> Delta(int i, int j, Vector256<float> b8) => Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(d[i]), (nuint)j);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Vector<float> LoadVector(int i, int j) => new(d[i], j);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float At(int i, int j) => d[i][j];
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Vector256<float> Output(ref float b, int j, Vector256<float> b8) => Vector256.LoadUnsafe(ref b, (nuint)j);
+
+    public void Materialize(float[][] rows, Span<float> b, int from, int to) { }
+}
+
+/// <summary>
+/// Task vectors of stored BF16 tensors, <c>Δ_i = x_i − b</c> decoded from their bits in registers (exact widening, then the
+/// F32 subtraction the checked reads and <see cref="TensorPrimitives.Subtract(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float})"/>
+/// do, so the values are bitwise those of the rows). Vector loads need <see cref="TaskVectorKernels.CanDecodeBFloat16"/>.
+/// </summary>
+internal readonly unsafe struct BFloat16Deltas(nint[] x, ushort* b) : ITaskVectors
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Vector256<float> Base(int j) => BFloat16Conversion.ToSingle8(ref b[j]);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Vector256<float> Delta(int i, int j, Vector256<float> b8) =>
+        BFloat16Conversion.ToSingle8(ref ((ushort*)Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(x), i))[j]) - b8;
+
+    public Vector<float> LoadVector(int i, int j) => throw new NotSupportedException("BF16 task vectors are read by the 256-bit kernels");
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float At(int i, int j) => BFloat16Conversion.ToSingle(((ushort*)x[i])[j]) - BFloat16Conversion.ToSingle(b[j]);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Vector256<float> Output(ref float unused, int j, Vector256<float> b8) => b8;
+
+    public void Materialize(float[][] d, Span<float> bufferForBase, int from, int to)
+    {
+        for (int i = 0; i < x.Length; i++)
+            for (int j = from; j < to; j++) d[i][j] = At(i, j);
+        if (bufferForBase.IsEmpty) return;
+        for (int j = from; j < to; j++) bufferForBase[j] = BFloat16Conversion.ToSingle(b[j]);
+    }
+}
+
+/// <summary>
+/// A task's base and inputs when every one is a stored BF16 tensor read as is and the kernels decode BF16 (AVX2): the
+/// bits of a chunk for <see cref="BFloat16Deltas"/>, and the screened marks that let later passes skip the NaN/Inf screen.
+/// </summary>
+internal sealed unsafe class StoredBFloat16
+{
+    private readonly StoredTensorSource _base;
+    private readonly StoredTensorSource[] _inputs;
+
+    private StoredBFloat16(StoredTensorSource b, StoredTensorSource[] inputs)
+    {
+        _base = b;
+        _inputs = inputs;
+    }
+
+    /// <summary>Models besides the base.</summary>
+    public int Count => _inputs.Length;
+
+    /// <summary>The task's stored BF16 tensors, or null (other dtypes or sources, no AVX2).</summary>
+    public static StoredBFloat16? Of(TensorTask task)
+    {
+        if (!TaskVectorKernels.CanDecodeBFloat16 || task.Base?.Source is not StoredTensorSource { DType: DType.BF16 } b) return null;
+        var inputs = task.Inputs.Select(i => i.Source as StoredTensorSource).ToArray();
+        return inputs.All(s => s is { DType: DType.BF16 }) ? new StoredBFloat16(b, inputs!) : null;
+    }
+
+    /// <summary>The bits of elements [start, start + length), not screened for NaN/Inf (the kernel must detect them).</summary>
+    public BFloat16Deltas Bits(long start, int length)
+    {
+        var x = new nint[_inputs.Length];
+        for (int i = 0; i < x.Length; i++) x[i] = (nint)_inputs[i].BFloat16Bits(start, length);
+        return new BFloat16Deltas(x, _base.BFloat16Bits(start, length));
+    }
+
+    /// <summary>The bits of a grid chunk that an earlier pass screened in every tensor; false otherwise.</summary>
+    public bool Screened(long start, int length, out BFloat16Deltas bits)
+    {
+        bits = default;
+        ushort* b = _base.ScreenedBFloat16(start, length);
+        if (b is null) return false;
+        var x = new nint[_inputs.Length];
+        for (int i = 0; i < x.Length; i++)
+            if ((x[i] = (nint)_inputs[i].ScreenedBFloat16(start, length)) == 0) return false;
+        bits = new BFloat16Deltas(x, b);
+        return true;
+    }
+
+    /// <summary>Marks a grid chunk of every tensor screened (its values were found finite).</summary>
+    public void MarkScreened(long start, int length)
+    {
+        _base.MarkScreened(start, length);
+        foreach (var s in _inputs) s.MarkScreened(start, length);
     }
 }

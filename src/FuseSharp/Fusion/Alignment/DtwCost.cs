@@ -98,6 +98,7 @@ internal sealed class DtwCostMatrix
     private readonly double[]? _realMemo;
     private readonly bool _rowMemo;   // too many distinct pairs to keep: memoize the current distinct row only
     private bool _complete;           // every distinct pair computed (ComputeAll)
+    private bool _marked;             // every entry not computed yet holds the not-computed marker (see Marked)
     private int _memoRow = -1;
 
     // Per distinct blending string: marker removed (text, interned code points); marker replaced by the base marker (v2's fallback).
@@ -178,16 +179,9 @@ internal sealed class DtwCostMatrix
         foreach (var a in _srcStripped.Concat(_srcHarmonized).Concat(_tgtStripped).Concat(_tgtRaw)) longest = Math.Max(longest, a.Length);
         IntegerCosts = !realCosts && variant != DtwVariant.FuseChatV1 && (blending.Count + (long)@base.Count) * longest < IntInfinity / 2;
         long memoLength = _rowMemo ? _cols : cells;
-        if (IntegerCosts)
-        {
-            _intMemo = new int[memoLength];
-            Array.Fill(_intMemo, -1);
-        }
-        else
-        {
-            _realMemo = new double[memoLength];
-            Array.Fill(_realMemo, double.NaN);
-        }
+        // Uninitialised: ComputeAll overwrites every entry (the usual case), anything else marks them first (Marked).
+        if (IntegerCosts) _intMemo = GC.AllocateUninitializedArray<int>((int)memoLength);
+        else _realMemo = GC.AllocateUninitializedArray<double>((int)memoLength);
     }
 
     /// <summary>Every distinct pair's cost is in the memo (<see cref="ComputeAll"/>): the table needs no cost misses.</summary>
@@ -228,8 +222,7 @@ internal sealed class DtwCostMatrix
         if (!_rowMemo) return u * _cols;
         if (_memoRow != u)
         {
-            if (_intMemo is not null) Array.Fill(_intMemo, -1);
-            else Array.Fill(_realMemo!, double.NaN);
+            Mark();
             _memoRow = u;
         }
         return 0;
@@ -280,13 +273,33 @@ internal sealed class DtwCostMatrix
     /// The memo (distinct pair -> cost; not computed yet: -1 for int, NaN for double) for the table's inner loop. T is
     /// int when <see cref="IntegerCosts"/>, else double.
     /// </summary>
-    internal T[] Memo<T>() => typeof(T) == typeof(int) ? (T[])(object)_intMemo! : (T[])(object)_realMemo!;
+    internal T[] Memo<T>()
+    {
+        Marked();
+        return RawMemo<T>();
+    }
+
+    private T[] RawMemo<T>() => typeof(T) == typeof(int) ? (T[])(object)_intMemo! : (T[])(object)_realMemo!;
+
+    /// <summary>Before the memo is read without <see cref="ComputeAll"/>: its uninitialised entries get the not-computed marker.</summary>
+    private void Marked()
+    {
+        if (!_marked && !_complete) Mark();
+    }
+
+    private void Mark()
+    {
+        if (_intMemo is not null) Array.Fill(_intMemo, -1);
+        else Array.Fill(_realMemo!, double.NaN);
+        _marked = true;
+    }
 
     internal int[] ColumnKeys => _colKey;
 
     /// <summary>The cost of blending position i (via its <see cref="RowBase"/>) against base position <paramref name="j"/>.</summary>
     public double Cost(int rowBase, int j)
     {
+        Marked();
         if (IntegerCosts)
         {
             int c = _intMemo![rowBase + _colKey[j]];
@@ -331,7 +344,7 @@ internal sealed class DtwCostMatrix
 
     private void ComputeAll<T>()
     {
-        var memo = Memo<T>();
+        var memo = RawMemo<T>(); // every entry is written below
         int rows = _srcStripped.Length;
         bool v2 = _variant == DtwVariant.FuseChatV2;
         // Lanes: blending strings of 1..16 code points (16-bit lanes) and 17..64 (64-bit lanes). Others, and FuseChat

@@ -253,7 +253,9 @@ public static class TokenDtw
             ? everything
             : T.CreateTruncating(typeof(T) == typeof(int) ? ub : ub + 1e-9 * Math.Max(1, Math.Abs(ub)));
         long filled = 0, blockFilled = 0;
-        bool canHandOver = typeof(T) == typeof(double) && CanInterleave(costs, keepMoves, bandLo) && handOverAfter != int.MaxValue;
+        // (Not when whole rows of moves for the rest would not fit one buffer: the bounded fill keeps going then.)
+        bool canHandOver = typeof(T) == typeof(double) && CanInterleave(costs, keepMoves, bandLo) && handOverAfter != int.MaxValue
+            && (long)n * m <= Array.MaxLength;
         int[]? rowLo = keepMoves ? new int[n] : null, rowHi = keepMoves ? new int[n] : null;
         long[]? rowOffset = keepMoves ? new long[n + 1] : null;
         // Full tables need every cell; pruned ones start at up to 16 MB and grow the buffer as rows come. Every byte
@@ -390,7 +392,8 @@ public static class TokenDtw
         int[] rowLo, int[] rowHi, long[] rowOffset, byte[] data, long used, out Moves? moves)
     {
         int n = costs.Rows, m = costs.Columns;
-        if (used + (long)(n - start) * m > data.Length) Array.Resize(ref data, (int)(used + (long)(n - start) * m)); // <= n * m, checked by the callers
+        // At most n * m (used <= start * m), which the callers keep within Array.MaxLength.
+        if (used + (long)(n - start) * m > data.Length) Array.Resize(ref data, (int)(used + (long)(n - start) * m));
         // Rows shifted by one (index j + 1 holds column j; index 0 is the +∞ border).
         var rows = new double[5][];
         for (int r = 0; r < 4; r++)

@@ -170,6 +170,39 @@ public class DtwTests
     }
 
     [Fact]
+    public void BoundedFloatFillHandsOverAtAnyRow()
+    {
+        // A bounded float64 table handing its remaining rows to the four-row full fill after row h, for every h: the
+        // four-row blocks and the one to three leftover rows after it, a last bounded row of any width (+∞ outside its
+        // range); and the live-share rule on long perturbed texts (16-row blocks). Against the plain float64 full table.
+        var rng = new Random(3);
+        string[] alphabet = ["▁a", "a", "b", "▁", "ab", "▁ba", "c", "▁cab", "bb"];
+        foreach (var (n, m) in new[] { (17, 16), (19, 23), (26, 14), (21, 30) })
+        {
+            var s = Enumerable.Range(0, n).Select(_ => alphabet[rng.Next(alphabet.Length)].Replace('▁', 'Ġ')).ToArray();
+            var t = Enumerable.Range(0, m).Select(_ => alphabet[rng.Next(alphabet.Length)]).ToArray();
+            foreach (var variant in Enum.GetValues<DtwVariant>())
+            {
+                var plain = Plain(s, t, variant, "Ġ", "▁");
+                for (int h = 0; h < n; h++)
+                {
+                    var costs = new DtwCostMatrix(s, t, variant, "Ġ", "▁", realCosts: true);
+                    AssertSame(plain, TokenDtw.Align(costs, variant.TieOrder(), DtwMode.Banded, handOverAfter: h));
+                }
+            }
+        }
+        var lines = FusionFixtures.Lines("dtw_alignments.jsonl");
+        for (int trial = 0; trial < 4; trial++)
+        {
+            var b = Enumerable.Range(0, 3).SelectMany(_ => FusionFixtures.Strings(lines[rng.Next(lines.Count)]["base_pieces"])).ToArray();
+            var s = b.Select(x => rng.Next(6) == 0 ? "x" + x : x).Where(_ => rng.Next(8) != 0).ToArray();
+            var plain = Plain(s, b, DtwVariant.FuseChatV1, "▁", "▁");
+            foreach (int h in new[] { -1, int.MaxValue, rng.Next(s.Length) })
+                AssertSame(plain, TokenDtw.Align(new DtwCostMatrix(s, b, DtwVariant.FuseChatV1, "▁", "▁"), DtwTieOrder.DiagUpLeft, DtwMode.Banded, handOverAfter: h));
+        }
+    }
+
+    [Fact]
     public void AllPairsUpFrontEqualPairByPairCosts()
     {
         // The lane-wise Myers table against the reference's per-cell cost: groups of 1..16 16-bit lanes and 1..4

@@ -98,6 +98,7 @@ internal sealed class DtwCostMatrix
     private readonly double[]? _realMemo;
     private readonly bool _rowMemo;   // too many distinct pairs to keep: memoize the current distinct row only
     private bool _complete;           // every distinct pair computed (ComputeAll)
+    private bool _marked;             // every entry not computed yet holds the not-computed marker (see Marked)
     private int _memoRow = -1;
 
     // Per distinct blending string: marker removed (text, interned code points); marker replaced by the base marker (v2's fallback).
@@ -118,9 +119,13 @@ internal sealed class DtwCostMatrix
     private readonly ulong[] _srcSig;
     private readonly ulong[] _tgtSig;
 
-    // The loaded row pattern: match masks of _srcStripped[_loaded] over the alphabet.
+    // The loaded row pattern (a blending string's stripped or harmonised code points, at most 64): its match masks
+    // over the alphabet.
     private readonly ulong[] _peq;
-    private int _loaded = -1;
+    private int[]? _loaded;
+
+    // FuseChat v2: the base strings that strip to nothing (their costs compare the alternate forms).
+    private readonly int[] _emptyColumns;
 
     // realCosts: keep float64 costs even where integer ones are exact (the plain path the integer table is tested against).
     public DtwCostMatrix(IReadOnlyList<string> blending, IReadOnlyList<string> @base, DtwVariant variant, string blendingMarker, string baseMarker,
@@ -168,6 +173,7 @@ internal sealed class DtwCostMatrix
         _srcBytes = blending.Select(t => TextBytes(t, blendingMarker)).ToArray();
         _tgtBytes = @base.Select(t => TextBytes(t, baseMarker)).ToArray();
         _peq = new ulong[alphabet.Count];
+        _emptyColumns = variant == DtwVariant.FuseChatV2 ? Enumerable.Range(0, _cols).Where(v => _tgtStripped[v].Length == 0).ToArray() : [];
         _srcSig = _srcStripped.Select(Signature).ToArray();
         _tgtSig = _tgtStripped.Select(Signature).ToArray();
 
@@ -178,16 +184,9 @@ internal sealed class DtwCostMatrix
         foreach (var a in _srcStripped.Concat(_srcHarmonized).Concat(_tgtStripped).Concat(_tgtRaw)) longest = Math.Max(longest, a.Length);
         IntegerCosts = !realCosts && variant != DtwVariant.FuseChatV1 && (blending.Count + (long)@base.Count) * longest < IntInfinity / 2;
         long memoLength = _rowMemo ? _cols : cells;
-        if (IntegerCosts)
-        {
-            _intMemo = new int[memoLength];
-            Array.Fill(_intMemo, -1);
-        }
-        else
-        {
-            _realMemo = new double[memoLength];
-            Array.Fill(_realMemo, double.NaN);
-        }
+        // Uninitialised: ComputeAll overwrites every entry (the usual case), anything else marks them first (Marked).
+        if (IntegerCosts) _intMemo = GC.AllocateUninitializedArray<int>((int)memoLength);
+        else _realMemo = GC.AllocateUninitializedArray<double>((int)memoLength);
     }
 
     /// <summary>Every distinct pair's cost is in the memo (<see cref="ComputeAll"/>): the table needs no cost misses.</summary>
@@ -228,8 +227,7 @@ internal sealed class DtwCostMatrix
         if (!_rowMemo) return u * _cols;
         if (_memoRow != u)
         {
-            if (_intMemo is not null) Array.Fill(_intMemo, -1);
-            else Array.Fill(_realMemo!, double.NaN);
+            Mark();
             _memoRow = u;
         }
         return 0;
@@ -280,13 +278,33 @@ internal sealed class DtwCostMatrix
     /// The memo (distinct pair -> cost; not computed yet: -1 for int, NaN for double) for the table's inner loop. T is
     /// int when <see cref="IntegerCosts"/>, else double.
     /// </summary>
-    internal T[] Memo<T>() => typeof(T) == typeof(int) ? (T[])(object)_intMemo! : (T[])(object)_realMemo!;
+    internal T[] Memo<T>()
+    {
+        Marked();
+        return RawMemo<T>();
+    }
+
+    private T[] RawMemo<T>() => typeof(T) == typeof(int) ? (T[])(object)_intMemo! : (T[])(object)_realMemo!;
+
+    /// <summary>Before the memo is read without <see cref="ComputeAll"/>: its uninitialised entries get the not-computed marker.</summary>
+    private void Marked()
+    {
+        if (!_marked && !_complete) Mark();
+    }
+
+    private void Mark()
+    {
+        if (_intMemo is not null) Array.Fill(_intMemo, -1);
+        else Array.Fill(_realMemo!, double.NaN);
+        _marked = true;
+    }
 
     internal int[] ColumnKeys => _colKey;
 
     /// <summary>The cost of blending position i (via its <see cref="RowBase"/>) against base position <paramref name="j"/>.</summary>
     public double Cost(int rowBase, int j)
     {
+        Marked();
         if (IntegerCosts)
         {
             int c = _intMemo![rowBase + _colKey[j]];
@@ -331,7 +349,7 @@ internal sealed class DtwCostMatrix
 
     private void ComputeAll<T>()
     {
-        var memo = Memo<T>();
+        var memo = RawMemo<T>(); // every entry is written below
         int rows = _srcStripped.Length;
         bool v2 = _variant == DtwVariant.FuseChatV2;
         // Lanes: blending strings of 1..16 code points (16-bit lanes) and 17..64 (64-bit lanes). Others, and FuseChat
@@ -346,10 +364,8 @@ internal sealed class DtwCostMatrix
             else
                 for (int v = 0; v < _cols; v++) Store(memo, u, v, Compute(u, v));
         }
-        if (v2)
-            foreach (int u in narrow.Concat(wide))
-                for (int v = 0; v < _cols; v++)
-                    if (_tgtStripped[v].Length == 0) Store(memo, u, v, Compute(u, v));
+        foreach (int u in narrow.Concat(wide))
+            foreach (int v in _emptyColumns) Store(memo, u, v, Compute(u, v));
         PairsComputed += rows * _cols;
         MyersLanes<T, ushort>(memo, narrow);
         MyersLanes<T, ulong>(memo, wide);
@@ -513,7 +529,7 @@ internal sealed class DtwCostMatrix
             }
             case DtwVariant.FuseChatV2:
                 return _srcStripped[s].Length == 0 || _tgtStripped[t].Length == 0
-                    ? Levenshtein.Distance(_srcHarmonized[s], _tgtRaw[t]) << 1
+                    ? Loaded(_srcHarmonized[s], _tgtRaw[t]) << 1
                     : Stripped(s, t) << 1;
             default:
                 throw new ArgumentOutOfRangeException(nameof(_variant));
@@ -544,13 +560,24 @@ internal sealed class DtwCostMatrix
         if (b.Length == 0) return a.Length;
         // No character in common (the signatures are disjoint): substitute the shorter, insert the rest — exactly max(|a|, |b|).
         if ((_srcSig[s] & _tgtSig[t]) == 0) return Math.Max(a.Length, b.Length);
+        return Loaded(a, b);
+    }
+
+    /// <summary>
+    /// Distance between interned strings, bit-parallel with <paramref name="a"/> (a blending string's array, one per
+    /// distinct string and form) loaded as the pattern once for all the base strings of its row.
+    /// </summary>
+    private int Loaded(int[] a, int[] b)
+    {
+        if (a.Length == 0) return b.Length;
+        if (b.Length == 0) return a.Length;
         if (a.Length > Levenshtein.WordBits) return Levenshtein.Distance(a, b);
-        if (_loaded != s)
+        if (!ReferenceEquals(_loaded, a))
         {
-            if (_loaded >= 0)
-                foreach (int c in _srcStripped[_loaded]) _peq[c] = 0;
+            if (_loaded is not null)
+                foreach (int c in _loaded) _peq[c] = 0;
             for (int i = 0; i < a.Length; i++) _peq[a[i]] |= 1UL << i;
-            _loaded = s;
+            _loaded = a;
         }
         return Levenshtein.Myers(_peq, b, a.Length, int.MaxValue - 1);
     }

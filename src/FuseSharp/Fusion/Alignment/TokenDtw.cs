@@ -111,7 +111,8 @@ public static class TokenDtw
         return Align(costs, variant.TieOrder(), mode);
     }
 
-    internal static DtwAlignment Align(DtwCostMatrix costs, DtwTieOrder tie, DtwMode mode, bool computeAll = true)
+    /// <summary>Aligns a cost matrix; <paramref name="handOverAfter"/> as in <see cref="Fill"/> (tests).</summary>
+    internal static DtwAlignment Align(DtwCostMatrix costs, DtwTieOrder tie, DtwMode mode, bool computeAll = true, int handOverAfter = -1)
     {
         int n = costs.Rows, m = costs.Columns;
         if (computeAll) costs.ComputeAll();
@@ -128,7 +129,7 @@ public static class TokenDtw
         //    consistent lower bound of the cost to go (every later row and every later column must be visited once).
         var rest = SuffixSums(costs.RowFloors());
         var restCols = SuffixSums(costs.ColumnFloors());
-        double total = Fill(costs, tie, ub, null, null, rest, restCols, keepMoves: true, out var moves);
+        double total = Fill(costs, tie, ub, null, null, rest, restCols, keepMoves: true, out var moves, handOverAfter);
         return Traceback(moves!, n, m, total);
     }
 
@@ -206,19 +207,21 @@ public static class TokenDtw
     /// its sums are rounded, and only the same additions in the same order give the same bits.
     /// </para>
     /// </summary>
-    /// <returns>The cumulative cost at (n−1, m−1), +∞ if it was not reached. A float64 table whose bound prunes little
-    /// is given up early and filled whole by <see cref="FillInterleaved"/> (faster then; same values).</returns>
+    /// <para>
+    /// A bounded float64 table (every cost memoized, moves kept, no band) hands the rows after a 16-row block with
+    /// over a third of its cells live to <see cref="FillInterleavedFrom"/> (a bounded cell costs about three of its
+    /// cells) when <paramref name="handOverAfter"/> is -1; tests fix the last bounded row (≥ 0) or disable it
+    /// (<see cref="int.MaxValue"/>).
+    /// </para>
+    /// <returns>The cumulative cost at (n−1, m−1), +∞ if it was not reached.</returns>
     internal static double Fill(DtwCostMatrix costs, DtwTieOrder tie, double ub, int[]? bandLo, int[]? bandHi,
-        double[]? restRows, double[]? restCols, bool keepMoves, out Moves? moves)
+        double[]? restRows, double[]? restCols, bool keepMoves, out Moves? moves, int handOverAfter = -1)
     {
         if (CanInterleave(costs, keepMoves, bandLo) && double.IsPositiveInfinity(ub))
             return FillInterleaved(costs, tie, out moves);
         if (!costs.IntegerCosts)
-        {
-            double t = Fill<double>(costs, tie, ub, bandLo, bandHi, restRows, restCols, keepMoves, out moves);
-            return double.IsNaN(t) ? FillInterleaved(costs, tie, out moves) : t; // NaN: the bounded fill gave up
-        }
-        double total = Fill<int>(costs, tie, ub, bandLo, bandHi, restRows, restCols, keepMoves, out moves);
+            return Fill<double>(costs, tie, ub, bandLo, bandHi, restRows, restCols, keepMoves, out moves, handOverAfter);
+        double total = Fill<int>(costs, tie, ub, bandLo, bandHi, restRows, restCols, keepMoves, out moves, handOverAfter);
         return total >= DtwCostMatrix.IntInfinity ? double.PositiveInfinity : total;
     }
 
@@ -228,7 +231,7 @@ public static class TokenDtw
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called a few times per alignment: no tier-0 / OSR code for the hot loops
     private static double Fill<T>(DtwCostMatrix costs, DtwTieOrder tie, double ub, int[]? bandLo, int[]? bandHi,
-        double[]? restRowsReal, double[]? restColsReal, bool keepMoves, out Moves? moves)
+        double[]? restRowsReal, double[]? restColsReal, bool keepMoves, out Moves? moves, int handOverAfter)
         where T : struct, INumber<T>
     {
         int n = costs.Rows, m = costs.Columns;
@@ -249,7 +252,10 @@ public static class TokenDtw
         T limit = double.IsPositiveInfinity(ub)
             ? everything
             : T.CreateTruncating(typeof(T) == typeof(int) ? ub : ub + 1e-9 * Math.Max(1, Math.Abs(ub)));
-        long filled = 0;
+        long filled = 0, blockFilled = 0;
+        // (Not when whole rows of moves for the rest would not fit one buffer: the bounded fill keeps going then.)
+        bool canHandOver = typeof(T) == typeof(double) && CanInterleave(costs, keepMoves, bandLo) && handOverAfter != int.MaxValue
+            && (long)n * m <= Array.MaxLength;
         int[]? rowLo = keepMoves ? new int[n] : null, rowHi = keepMoves ? new int[n] : null;
         long[]? rowOffset = keepMoves ? new long[n + 1] : null;
         // Full tables need every cell; pruned ones start at up to 16 MB and grow the buffer as rows come. Every byte
@@ -323,20 +329,23 @@ public static class TokenDtw
             prevHi = hi;
             prevLastLive = lastLive;
             // A bound that prunes little costs more than it saves (the bounded row loop does more per cell). Past the
-            // first eighth of the rows, with over three quarters of the cells so far live, the rest is filled
-            // unbounded. Still exact: pruned cells read as +∞, so every value is at least the true one, and every
+            // first eighth of the rows, with over three quarters of the cells so far live, the rest of an integer table
+            // is filled unbounded (four-cell scans). Still exact: pruned cells read as +∞, so every value is at least the true one, and every
             // cell the traceback needs (live under the bound) has a live predecessor chain, computed exactly.
-            // A float64 table with every cost memoized gives up at the first eighth with over half of it live (a
-            // bounded cell costs about three of FillInterleaved's): the caller fills the whole table four rows at a
-            // time. Decided once, so that little work is thrown away.
+            // A float64 table with every cost memoized hands the rows after a 16-row block with over a third of its
+            // cells live (a bounded cell costs about three of FillInterleaved's) to the four-row full fill, which
+            // continues from this row as it stands (+∞ outside its range): exact by the same argument.
             filled += hi - lo + 1;
-            if (bounded && i + 1 == Math.Max(8, n / 8) && filled > 0.5 * (i + 1) * m
-                && typeof(T) == typeof(double) && CanInterleave(costs, keepMoves, bandLo))
+            blockFilled += hi - lo + 1;
+            if (canHandOver && i + 1 < n
+                && (handOverAfter >= 0 ? i == handOverAfter : bounded && (i + 1) % 16 == 0 && 3 * blockFilled > 16L * m))
             {
-                moves = null;
-                return double.NaN;
+                var above = (double[])(object)prev;
+                above[0] = double.PositiveInfinity;
+                return FillInterleavedFrom(costs, tie, i + 1, above, rowLo!, rowHi!, rowOffset!, data, used, out moves);
             }
-            if (bounded && i + 1 >= Math.Max(8, n / 8) && filled > 0.75 * (i + 1) * m)
+            if ((i + 1) % 16 == 0) blockFilled = 0;
+            if (bounded && !canHandOver && i + 1 >= Math.Max(8, n / 8) && filled > 0.75 * (i + 1) * m)
             {
                 bounded = false;
                 limit = everything;
@@ -362,30 +371,44 @@ public static class TokenDtw
     /// <c>c + min(min(diag, up), left)</c> of the same operands, so every value (and the moves from the finished rows)
     /// is bit for bit that of the row-by-row fill; only the order in which independent cells are computed changes.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double FillInterleaved(DtwCostMatrix costs, DtwTieOrder tie, out Moves? moves)
     {
         int n = costs.Rows, m = costs.Columns;
         if ((long)n * m > Array.MaxLength) throw new FusionException($"DTW table of {n} x {m} tokens is too large", "split the text into shorter documents (fusesharp fuse split)");
-        // Rows shifted by one (index j + 1 holds column j; index 0 is the +∞ border). prev starts as the virtual row
-        // above row 0: D[0][0] = 0 at its border, +∞ elsewhere.
+        // The virtual row above row 0: D[0][0] = 0 at its border, +∞ elsewhere.
+        var above = new double[m + 1];
+        Array.Fill(above, double.PositiveInfinity);
+        above[0] = 0;
+        return FillInterleavedFrom(costs, tie, 0, above, new int[n], new int[n], new long[n + 1], GC.AllocateUninitializedArray<byte>(n * m), 0, out moves);
+    }
+
+    /// <summary>
+    /// <see cref="FillInterleaved"/> from row <paramref name="start"/> on, below
+    /// the row <paramref name="startAbove"/> (shifted by one, its border +∞; a bounded fill's last row, +∞ outside its range)
+    /// whose moves fill <paramref name="data"/> up to <paramref name="used"/>; the rows' moves are appended whole.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static double FillInterleavedFrom(DtwCostMatrix costs, DtwTieOrder tie, int start, double[] startAbove,
+        int[] rowLo, int[] rowHi, long[] rowOffset, byte[] data, long used, out Moves? moves)
+    {
+        int n = costs.Rows, m = costs.Columns;
+        // At most n * m (used <= start * m), which the callers keep within Array.MaxLength.
+        if (used + (long)(n - start) * m > data.Length) Array.Resize(ref data, (int)(used + (long)(n - start) * m));
+        // Rows shifted by one (index j + 1 holds column j; index 0 is the +∞ border).
         var rows = new double[5][];
-        for (int r = 0; r < 5; r++)
+        for (int r = 0; r < 4; r++)
         {
             rows[r] = new double[m + 1];
             Array.Fill(rows[r], double.PositiveInfinity);
         }
-        var prev = rows[4];
-        prev[0] = 0;
-        var data = GC.AllocateUninitializedArray<byte>(n * m);
-        int[] rowLo = new int[n], rowHi = new int[n];
-        long[] rowOffset = new long[n + 1];
+        rows[4] = startAbove;
+        var prev = startAbove;
         var memo = costs.Memo<double>();
         ref double memoRef = ref MemoryMarshal.GetArrayDataReference(memo);
         ref int colKey = ref MemoryMarshal.GetArrayDataReference(costs.ColumnKeys);
         var lut = tie == DtwTieOrder.DiagUpLeft ? MovesDiagUpLeft : MovesDiagLeftUp;
         Span<int> bases = stackalloc int[4];
-        int i0 = 0;
+        int i0 = start;
         for (; i0 < n; i0 += 4)
         {
             int block = Math.Min(4, n - i0);
@@ -448,18 +471,18 @@ public static class TokenDtw
             for (int r = 0; r < block; r++)
             {
                 int i = i0 + r;
+                rowOffset[i] = used + (long)(i - start) * m;
                 RowMoves(ref MemoryMarshal.GetArrayDataReference(r == 0 ? prev : rows[r - 1]), ref MemoryMarshal.GetArrayDataReference(rows[r]),
-                    ref data[(long)i * m], 0, m - 1, tie, lut);
+                    ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(data), (nint)rowOffset[i]), 0, m - 1, tie, lut);
                 rowLo[i] = 0;
                 rowHi[i] = m - 1;
-                rowOffset[i] = (long)i * m;
             }
             // The block's last row is the next block's row above (its border is +∞); its buffer is reused.
             (prev, rows[block - 1]) = (rows[block - 1], prev);
             prev[0] = double.PositiveInfinity;
             rows[block - 1][0] = double.PositiveInfinity;
         }
-        rowOffset[n] = (long)n * m;
+        rowOffset[n] = used + (long)(n - start) * m;
         moves = new Moves { RowLo = rowLo, RowHi = rowHi, RowOffset = rowOffset, Data = data };
         return prev[m];
     }

@@ -110,10 +110,12 @@ internal static class GemmBench
 
     /// <summary>
     /// The ceiling of the blocked path: the production micro-kernel alone, every thread on its own panels packed once
-    /// and kept resident (no packing, no C block larger than the tile set), all threads at once. Two residencies:
-    /// <c>L1</c> (one A panel and one B panel, 6 + 16 KiB at KC) and <c>L2</c> (the production steady state: an
-    /// MC x KC A block in L2, one B panel in L1, the C tiles of one column panel). If the threads together reach
-    /// less than the target here, the full GEMM cannot reach it on this machine.
+    /// (no packing), all threads at once. Three residencies: <c>L1</c> (one A panel and one B panel, 6 + 16 KiB at
+    /// KC, one C tile); <c>L2</c> (an MC x KC A block in L2, one B panel in L1, the C tiles of one column panel);
+    /// <c>L3</c> (the production sweep without packing: that A block against a k block of 2048 columns of packed B,
+    /// 2 MiB per thread, streamed with the production prefetch, into a C block of MC x 2048). If the threads together
+    /// reach less than the target in L1/L2, the full GEMM cannot reach it on this machine; the gap from L2 to L3 is
+    /// what streaming B and C costs, the gap from L3 to the GEMM section what packing and the rest cost.
     /// </summary>
     private static void KernelCeiling(int[] threadCounts, double budget)
     {
@@ -132,28 +134,53 @@ internal static class GemmBench
         where TK : struct, IGemmMicroKernel
     {
         int mr = TK.MR, nr = TK.NR, kc = TK.KC, mc = TK.MC;
-        const int Sweeps = 40; // calls of one measured run: Sweeps x (MC / MR) kernel calls, ~2 ms on one core
+        const int Calls = 960; // kernel calls of one measured run at least (~2 ms on one core)
         var results = new List<(string Name, int Threads, double Flops, double CpuFlops)>();
-        foreach (var (name, aPanels) in new[] { ("L1", 1), ("L2", mc / mr) })
+        var residencies = new[]
+        {
+            ("L1", 1, 1, true, true, 0), ("L2", mc / mr, 1, true, true, 0), ("L3", mc / mr, 2048 / nr, true, true, 0), ("L3, ldc + 16", mc / mr, 2048 / nr, true, true, 16),
+            ("L3, B streamed only", mc / mr, 2048 / nr, true, false, 0), ("L3, C streamed only", mc / mr, 2048 / nr, false, true, 0),
+            ("L3, C streamed only, ldc + 16", mc / mr, 2048 / nr, false, true, 16),
+        };
+        foreach (var (name, aPanels, bPanels, streamB, streamC, pad) in residencies)
         {
             foreach (var t in threadCounts)
             {
-                // Per thread: A panels [aPanels x kc x mr], one B panel [kc x nr], C tiles [aPanels x mr rows of nr].
+                // Per thread: A panels [aPanels x kc x mr], B panels [bPanels x kc x nr] (or one when B is not
+                // streamed), C [aPanels·mr, bPanels·nr] (or one column panel of it when C is not streamed).
+                int ldc = streamC ? bPanels * nr + pad : nr;
                 var buffers = Enumerable.Range(0, t).Select(i => (
-                    A: RandomFloats((long)aPanels * kc * mr + 16, 10 + i), B: RandomFloats((long)kc * nr + 16, 20 + i),
-                    C: new float[aPanels * mr * nr + 16])).ToArray();
+                    A: RandomFloats((long)aPanels * kc * mr + 16, 10 + i), B: RandomFloats((long)bPanels * kc * nr + 16, 20 + i),
+                    C: new float[aPanels * mr * ldc + 16])).ToArray();
                 var handles = buffers.SelectMany(x => new[] { x.A, x.B, x.C })
                     .Select(x => System.Runtime.InteropServices.GCHandle.Alloc(x, System.Runtime.InteropServices.GCHandleType.Pinned)).ToList();
                 try
                 {
-                    int calls = Sweeps * (mc / mr);
+                    int sweeps = (Calls + aPanels * bPanels - 1) / (aPanels * bPanels), calls = sweeps * aPanels * bPanels;
                     void Body(int i)
                     {
                         var (a, b, c) = buffers[i];
                         fixed (float* pa = a, pb = b, pc = c)
                         {
-                            for (int s = 0, ip = 0; s < calls; s++, ip = ip + 1 == aPanels ? 0 : ip + 1)
-                                TK.Run(kc, pa + (nint)ip * kc * mr, pb, pc + (nint)ip * mr * nr, nr, true);
+                            // The production sweep order: B panel outer (in L1), A panels inner (from L2), and the
+                            // production prefetch of the next B panel, a share with each call.
+                            int lines = kc * nr / 16, share = (lines + aPanels - 1) / aPanels;
+                            for (int s = 0; s < sweeps; s++)
+                            {
+                                for (int jp = 0; jp < bPanels; jp++)
+                                {
+                                    float* bPanel = streamB ? pb + (nint)jp * kc * nr : pb;
+                                    float* next = streamB && jp + 1 < bPanels ? bPanel + (nint)kc * nr : null;
+                                    float* cCol = streamC ? pc + jp * nr : pc;
+                                    for (int ip = 0; ip < aPanels; ip++)
+                                    {
+                                        if (next != null && System.Runtime.Intrinsics.X86.Sse.IsSupported)
+                                            for (int l = ip * share, end = Math.Min(lines, l + share); l < end; l++)
+                                                System.Runtime.Intrinsics.X86.Sse.Prefetch1(next + l * 16);
+                                        TK.Run(kc, pa + (nint)ip * kc * mr, bPanel, cCol + (nint)ip * mr * ldc, ldc, true);
+                                    }
+                                }
+                            }
                         }
                     }
                     var time = BestWithin(budget, t, () =>

@@ -28,8 +28,8 @@ internal readonly unsafe struct GemmArgs<TB> where TB : unmanaged
 /// of MC rows and per k block, packs that A block into MR-wide panels (in its L2) and runs the micro-kernel over
 /// every (B micro-panel, A micro-panel) pair: the B micro-panel stays in L1 while the A panels stream from L2.
 /// With one k block, edge tiles (rows &lt; MR or columns &lt; NR) run the full kernel into a stack tile and copy the
-/// valid part; with several, every tile's partial sums live in a per-thread C block of whole tiles and the valid
-/// part reaches C after the last k block.
+/// valid part; with 4 or more (C overwritten), every tile's partial sums live in a per-thread C block of whole tiles
+/// and the valid part reaches C after the last k block.
 /// </summary>
 internal static unsafe class GemmBlocked
 {
@@ -164,15 +164,16 @@ internal static unsafe class GemmBlocked
             using var aLease = GemmBuffers.Rent(GemmBuffers.Slot.A, (long)mcMax * kc + GemmPacking.Slack);
             float* aPack = aLease.Pointer;
             float* tile = stackalloc float[mr * nr];
-            // With 4 or more k blocks, the partial sums go to a C block of whole tiles in this thread's buffer (tile
-            // (ip, jp) at cBuf + ((jp - jp0) * mcMax + ip * MR) * NR, rows NR apart) and reach C only after the last k
-            // block: C rows ldc apart share cache sets whenever ldc is a power of two (every N = 2^k), so the C tiles
-            // revisited every k block conflict with each other and with the A block and B panel in L1/L2 (the bench's
-            // ceiling: streaming C at ldc 2048 costs 3-15% of the kernel's rate, at ldc 2048 + 16 about 1%). Same
+            // Overwriting C with 4 or more k blocks, the partial sums go to a C block of whole tiles in this thread's
+            // buffer (tile (ip, jp) at cBuf + ((jp - jp0) * mcMax + ip * MR) * NR, rows NR apart) and reach C only
+            // after the last k block: C rows ldc apart share cache sets whenever ldc is a power of two (every
+            // N = 2^k), so the C tiles revisited every k block conflict with each other and with the A block and B
+            // panel in L1/L2 (the bench's ceiling: streaming C at ldc 2048 costs 3-15% of the kernel's rate, at ldc 2048 + 16 about 1%). Same
             // additions in the same order, so the same bits. Measured on Zen 3 (M = 512, per CPU second, 1 and 2
-            // threads): K = N = 1024-4096 0-9% faster; with 2 k blocks (K = 512) the final copy costs more than it
-            // saves (1-7% slower), hence direct below 4.
-            bool buffered = bufferC && x.K > 3 * TK.KC;
+            // threads): forward x·Wᵀ at K = N = 2048 about 5% faster on 1 thread, 2 threads within noise; with 2 k
+            // blocks (K = 512) the final copy costs more than it saves (1-7% slower), hence direct below 4; when
+            // accumulating, copying the old C in as well made the weight gradient slower, hence direct too.
+            bool buffered = bufferC && !x.Accumulate && x.K > 3 * TK.KC;
             using var cLease = GemmBuffers.Rent(GemmBuffers.Slot.C, buffered ? (long)(jp1 - jp0) * mcMax * nr : 0);
             float* cBuf = cLease.Pointer;
 
@@ -218,7 +219,6 @@ internal static unsafe class GemmBlocked
                             if (buffered)
                             {
                                 float* bufTile = cBuf + ((nint)(jp - jp0) * mcMax + ip * mr) * nr;
-                                if (k0 == 0 && x.Accumulate) CopyTile(cTile, x.Ldc, bufTile, nr, rows, cols);
                                 TK.Run(kcq, aPanel, bPanel, bufTile, nr, accumulate);
                                 if (k0 + kcq == x.K) CopyTile(bufTile, nr, cTile, x.Ldc, rows, cols);
                             }

@@ -92,10 +92,11 @@ public class GemmTests
     [Fact]
     public void BufferedPartialSums_GiveTheBitsOfWritingCDirectly()
     {
-        // With 4 or more k blocks (K > 3 KC: 768 or 576) the blocked path keeps partial sums in a per-thread C block
-        // and writes C after the last one; it must give exactly the bits of accumulating in C itself: every kernel,
-        // F32 and BF16 B, all transposes, accumulate (old C, NaN included, read once), edge tiles, a padded ldc
-        // (nothing outside the view written), 1 and 2 threads, several slabs; and 2 k blocks (direct either way).
+        // Overwriting C with 4 or more k blocks (K > 3 KC: 768 or 576), the blocked path keeps partial sums in a
+        // per-thread C block and writes C after the last one; it must give exactly the bits of accumulating in C
+        // itself: every kernel, F32 and BF16 B, all transposes, edge tiles, a padded ldc (nothing outside the view
+        // written, NaN in the old C overwritten), 1 and 2 threads, several slabs; accumulating and 2 k blocks go
+        // direct either way (checked all the same).
         var rng = new Random(29);
         foreach (var kernel in Enum.GetValues<Gemm.Kernel>())
             foreach (var (m, n, k, slab) in new[] { (13, 37, 1030, 0L), (31, 45, 800, 0L), (50, 100, 800, 3L * 32 * 800), (9, 16, 512, 0L) })

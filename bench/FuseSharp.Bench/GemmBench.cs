@@ -10,7 +10,9 @@ namespace FuseSharp.Bench;
 /// GEMM and GEMV against the machine's own limits, measured in the same run: the FMA peak (a register-only FMA
 /// loop at the widest hardware-accelerated vector width, enough independent accumulators to cover the FMA
 /// latency) and a plain memory-read bandwidth (a vector sum over a buffer far larger than L3).
-/// Options: <c>--quick</c> (shorter repeats, sizes up to 2048), <c>--threads 1,2</c>, <c>--only gemm,gemv,rows</c>.
+/// Options: <c>--quick</c> (shorter repeats, sizes up to 2048), <c>--threads 1,2</c>, <c>--only gemm,gemv,rows,ceiling</c>
+/// (ceiling: the micro-kernel alone on panels already packed in L1/L2, not run by default),
+/// <c>--sizes 512,4096</c> (K = N of the GEMM section), <c>--variants NT,NN,TN+,NT-BF16</c> (its layouts).
 /// The load average is printed at the start and the end: on a busy shared machine wall-clock rates fall, and when
 /// it lends fewer cores than threads the multi-thread peak falls too (a ratio above 1 says so). Every GEMM ratio
 /// is therefore also given per CPU second (time the threads actually ran, against the peak measured the same way).
@@ -27,10 +29,15 @@ internal static class GemmBench
         int oi = Array.IndexOf(args, "--only");
         string[] sections = oi >= 0 && oi + 1 < args.Length ? args[oi + 1].Split(',') : ["gemm", "gemv", "rows"];
         int[] sizes = quick ? [512, 1024, 2048] : [512, 1024, 2048, 4096];
+        int si = Array.IndexOf(args, "--sizes");
+        if (si >= 0 && si + 1 < args.Length) sizes = args[si + 1].Split(',').Select(int.Parse).ToArray();
+        int vi = Array.IndexOf(args, "--variants");
+        string[]? variantNames = vi >= 0 && vi + 1 < args.Length ? args[vi + 1].Split(',') : null;
 
         Console.WriteLine($"gemm: kernel {Gemm.BestKernel}, {Environment.ProcessorCount} cores, Vector512 accelerated: " +
             $"{Vector512.IsHardwareAccelerated}, Vector256: {Vector256.IsHardwareAccelerated}, load average {LoadAverage()}");
-        if (sections.Contains("gemm")) GemmVersusPeak(threadCounts, sizes, budget);
+        if (sections.Contains("ceiling")) KernelCeiling(threadCounts, budget);
+        if (sections.Contains("gemm")) GemmVersusPeak(threadCounts, sizes, budget, variantNames);
         if (sections.Contains("gemv") || sections.Contains("rows"))
         {
             // A matrix far larger than L3 (256 MiB F32, 128 MiB BF16), streamed once per call.
@@ -48,9 +55,10 @@ internal static class GemmBench
     /// <summary>
     /// GEMM, M = 512, K = N: forward (x·Wᵀ, transB), input gradient (dy·W, no transposes), weight gradient
     /// (dW += dyᵀ·x, transA with accumulate), forward with BF16 weights; against the FMA peak measured before and
-    /// after (the larger kept, so that one busy moment does not lower the baseline).
+    /// after (the larger kept, so that one busy moment does not lower the baseline). <paramref name="variantNames"/>
+    /// (null: all) picks layouts by their short names: NT, NN, TN+, NT-BF16.
     /// </summary>
-    private static void GemmVersusPeak(int[] threadCounts, int[] sizes, double budget)
+    private static void GemmVersusPeak(int[] threadCounts, int[] sizes, double budget, string[]? variantNames)
     {
         var peak = new Dictionary<int, double>();
         var peakCpu = new Dictionary<int, double>();
@@ -68,6 +76,8 @@ internal static class GemmBench
             ("TN+ (weight grad dyᵀx)", true, false, false, true),
             ("NT  BF16 W (forward)  ", false, true, true, false),
         };
+        if (variantNames is not null)
+            variants = variants.Where(v => variantNames.Contains(v.Name.Split(' ')[0] + (v.Bf16 ? "-BF16" : ""))).ToArray();
         var rates = new List<(string Name, int Threads, int Size, double Flops, double CpuFlops)>();
         foreach (var t in threadCounts)
         {
@@ -94,6 +104,105 @@ internal static class GemmBench
         foreach (var (name, t, size, flops, cpuFlops) in rates)
         {
             Ratio($"GEMM {name.Trim()} t={t} N=K={size} / FMA peak", flops / peak[t], ">=", 0.85);
+            Console.WriteLine($"    per CPU second: {F(cpuFlops / peakCpu[t])} of the peak per CPU second");
+        }
+    }
+
+    /// <summary>
+    /// The ceiling of the blocked path: the production micro-kernel alone, every thread on its own panels packed once
+    /// (no packing), all threads at once. Three residencies: <c>L1</c> (one A panel and one B panel, 6 + 16 KiB at
+    /// KC, one C tile); <c>L2</c> (an MC x KC A block in L2, one B panel in L1, the C tiles of one column panel);
+    /// <c>L3</c> (the production sweep without packing: that A block against a k block of 2048 columns of packed B,
+    /// 2 MiB per thread, streamed with the production prefetch, into a C block of MC x 2048). If the threads together
+    /// reach less than the target in L1/L2, the full GEMM cannot reach it on this machine; the gap from L2 to L3 is
+    /// what streaming B and C costs, the gap from L3 to the GEMM section what packing and the rest cost.
+    /// </summary>
+    private static void KernelCeiling(int[] threadCounts, double budget)
+    {
+        var peak = new Dictionary<int, double>();
+        var peakCpu = new Dictionary<int, double>();
+        MeasurePeak(threadCounts, peak, peakCpu);
+        switch (Gemm.BestKernel)
+        {
+            case Gemm.Kernel.Vector512: Ceiling<GemmKernel<Lanes512, Vector512<float>>>(threadCounts, budget, peak, peakCpu); break;
+            case Gemm.Kernel.Vector256: Ceiling<GemmKernel<Lanes256, Vector256<float>>>(threadCounts, budget, peak, peakCpu); break;
+            default: Console.WriteLine("  ceiling: no SIMD kernel on this machine"); break;
+        }
+    }
+
+    private static unsafe void Ceiling<TK>(int[] threadCounts, double budget, Dictionary<int, double> peak, Dictionary<int, double> peakCpu)
+        where TK : struct, IGemmMicroKernel
+    {
+        int mr = TK.MR, nr = TK.NR, kc = TK.KC, mc = TK.MC;
+        const int Calls = 960; // kernel calls of one measured run at least (~2 ms on one core)
+        var results = new List<(string Name, int Threads, double Flops, double CpuFlops)>();
+        var residencies = new[]
+        {
+            ("L1", 1, 1, true, true, 0), ("L2", mc / mr, 1, true, true, 0), ("L3", mc / mr, 2048 / nr, true, true, 0), ("L3, ldc + 16", mc / mr, 2048 / nr, true, true, 16),
+            ("L3, B streamed only", mc / mr, 2048 / nr, true, false, 0), ("L3, C streamed only", mc / mr, 2048 / nr, false, true, 0),
+            ("L3, C streamed only, ldc + 16", mc / mr, 2048 / nr, false, true, 16),
+        };
+        foreach (var (name, aPanels, bPanels, streamB, streamC, pad) in residencies)
+        {
+            foreach (var t in threadCounts)
+            {
+                // Per thread: A panels [aPanels x kc x mr], B panels [bPanels x kc x nr] (or one when B is not
+                // streamed), C [aPanels·mr, bPanels·nr] (or one column panel of it when C is not streamed).
+                int ldc = streamC ? bPanels * nr + pad : nr;
+                var buffers = Enumerable.Range(0, t).Select(i => (
+                    A: RandomFloats((long)aPanels * kc * mr + 16, 10 + i), B: RandomFloats((long)bPanels * kc * nr + 16, 20 + i),
+                    C: new float[aPanels * mr * ldc + 16])).ToArray();
+                var handles = buffers.SelectMany(x => new[] { x.A, x.B, x.C })
+                    .Select(x => System.Runtime.InteropServices.GCHandle.Alloc(x, System.Runtime.InteropServices.GCHandleType.Pinned)).ToList();
+                try
+                {
+                    int sweeps = (Calls + aPanels * bPanels - 1) / (aPanels * bPanels), calls = sweeps * aPanels * bPanels;
+                    void Body(int i)
+                    {
+                        var (a, b, c) = buffers[i];
+                        fixed (float* pa = a, pb = b, pc = c)
+                        {
+                            // The production sweep order: B panel outer (in L1), A panels inner (from L2), and the
+                            // production prefetch of the next B panel, a share with each call.
+                            int lines = kc * nr / 16, share = (lines + aPanels - 1) / aPanels;
+                            for (int s = 0; s < sweeps; s++)
+                            {
+                                for (int jp = 0; jp < bPanels; jp++)
+                                {
+                                    float* bPanel = streamB ? pb + (nint)jp * kc * nr : pb;
+                                    float* next = streamB && jp + 1 < bPanels ? bPanel + (nint)kc * nr : null;
+                                    float* cCol = streamC ? pc + jp * nr : pc;
+                                    for (int ip = 0; ip < aPanels; ip++)
+                                    {
+                                        if (next != null && System.Runtime.Intrinsics.X86.Sse.IsSupported)
+                                            for (int l = ip * share, end = Math.Min(lines, l + share); l < end; l++)
+                                                System.Runtime.Intrinsics.X86.Sse.Prefetch1(next + l * 16);
+                                        TK.Run(kc, pa + (nint)ip * kc * mr, bPanel, cCol + (nint)ip * mr * ldc, ldc, true);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    var time = BestWithin(budget, t, () =>
+                    {
+                        if (t == 1) Body(0);
+                        else Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, Body);
+                    });
+                    double flop = 2.0 * calls * mr * nr * kc * t;
+                    results.Add((name, t, flop / time.Wall, flop / time.Cpu));
+                }
+                finally
+                {
+                    foreach (var h in handles) h.Free();
+                }
+            }
+        }
+        MeasurePeak(threadCounts, peak, peakCpu);
+        foreach (var (name, t, flops, cpuFlops) in results)
+        {
+            Console.WriteLine($"  micro-kernel {mr}x{nr}, KC {kc}, panels in {name}, t={t}: {F(flops / 1e9, "0.0")} GFLOP/s" +
+                $" (per CPU second {F(cpuFlops / 1e9, "0.0")})");
+            Ratio($"micro-kernel ceiling, panels in {name}, t={t} / FMA peak", flops / peak[t], ">=", 0.85);
             Console.WriteLine($"    per CPU second: {F(cpuFlops / peakCpu[t])} of the peak per CPU second");
         }
     }

@@ -12,11 +12,12 @@ internal static unsafe class GemmBuffers
 {
     /// <summary>
     /// Which cache a lease draws from: a worker's A block (or the vector path's accumulators), a caller's B slab,
-    /// the vector path's gathered vectors.
+    /// the vector path's gathered vectors, a worker's C block of partial sums.
     /// </summary>
-    public enum Slot { A, B, Vector }
+    public enum Slot { A, B, Vector, C }
 
     [ThreadStatic] private static float[]? t_a;
+    [ThreadStatic] private static float[]? t_c;
     [ThreadStatic] private static float[]? t_b;
     [ThreadStatic] private static float[]? t_vector;
 
@@ -40,6 +41,7 @@ internal static unsafe class GemmBuffers
         {
             case Slot.A: return ref t_a;
             case Slot.B: return ref t_b;
+            case Slot.C: return ref t_c;
             default: return ref t_vector;
         }
     }

@@ -90,6 +90,47 @@ public class GemmTests
     }
 
     [Fact]
+    public void BufferedPartialSums_GiveTheBitsOfWritingCDirectly()
+    {
+        // Overwriting C with 4 or more k blocks (K > 3 KC: 768 or 576), the blocked path keeps partial sums in a
+        // per-thread C block and writes C after the last one; it must give exactly the bits of accumulating in C
+        // itself: every kernel, F32 and BF16 B, all transposes, edge tiles, a padded ldc (nothing outside the view
+        // written, NaN in the old C overwritten), 1 and 2 threads, several slabs; accumulating and 2 k blocks go
+        // direct either way (checked all the same).
+        var rng = new Random(29);
+        foreach (var kernel in Enum.GetValues<Gemm.Kernel>())
+            foreach (var (m, n, k, slab) in new[] { (13, 37, 1030, 0L), (31, 45, 800, 0L), (50, 100, 800, 3L * 32 * 800), (9, 16, 512, 0L) })
+                foreach (var transA in new[] { false, true })
+                    foreach (var transB in new[] { false, true })
+                        foreach (var accumulate in new[] { false, true })
+                            foreach (var bf16 in new[] { false, true })
+                                foreach (var threads in new[] { 1, 2 })
+                                {
+                                    var (a, lda) = Random(rng, transA ? k : m, transA ? m : k, 1);
+                                    var (b, ldb) = Random(rng, transB ? n : k, transB ? k : n, 0);
+                                    var bits = new ushort[b.Length];
+                                    for (int i = 0; i < b.Length; i++) bits[i] = BFloat16Conversion.FromSingle(b[i]);
+                                    int ldc = n + 3;
+                                    var c0 = new float[m * ldc];
+                                    for (int i = 0; i < c0.Length; i++) c0[i] = i % ldc < n ? (float)(rng.NextDouble() * 2 - 1) : Sentinel;
+                                    c0[ldc + 1] = float.NaN;
+                                    var direct = (float[])c0.Clone();
+                                    var buffered = (float[])c0.Clone();
+                                    long slabFloats = slab > 0 ? slab : GemmBlocked.SlabFloats;
+                                    foreach (var (c, bufferC) in new[] { (direct, false), (buffered, true) })
+                                    {
+                                        if (bf16) Gemm.MatMul<ushort>(kernel, threads, transA, transB, m, n, k, a, lda, bits, ldb, c, ldc, accumulate, 0, slabFloats, bufferC);
+                                        else Gemm.MatMul<float>(kernel, threads, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, 0, slabFloats, bufferC);
+                                    }
+                                    string what = $"{kernel} {m}x{n}x{k} transA={transA} transB={transB} acc={accumulate} bf16={bf16} threads={threads}";
+                                    Assert.True(direct.AsSpan().SequenceEqual(buffered), what);
+                                    for (int i = 0; i < c0.Length; i++)
+                                        if (i % ldc >= n) Assert.True(buffered[i] == Sentinel, $"{what}: wrote outside C at {i}");
+                                    Assert.Equal(accumulate, float.IsNaN(buffered[ldc + 1]));
+                                }
+    }
+
+    [Fact]
     public void NaNInOldC_IsOverwrittenUnlessAccumulating()
     {
         foreach (var (m, n) in new[] { (1, 8), (20, 20) })

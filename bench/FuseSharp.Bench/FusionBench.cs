@@ -184,7 +184,7 @@ internal static class FusionBench
             Console.WriteLine($"  pruning {variant} {name}: optimum {opt}, band bound {ub}, floors {rows[0]} / {cols[0]}, cells filled {filled} of {(long)b.Length * s.Length} ({100.0 * filled / ((long)b.Length * s.Length):0.0}%; first eighth of the rows {100.0 * filledEighth / ((long)Math.Max(8, s.Length / 8) * b.Length):0.0}%)");
             var sixteenths = new long[16];
             for (int i = 0; i < pm.RowLo.Length; i++) sixteenths[i * 16 / pm.RowLo.Length] += pm.RowHi[i] - pm.RowLo[i] + 1;
-            Console.WriteLine($"  live share per sixteenth of the rows (costs on demand, no handover): {string.Join(' ', sixteenths.Select((c, k) => (100.0 * c / (((k + 1) * pm.RowLo.Length / 16 - k * pm.RowLo.Length / 16) * (double)b.Length)).ToString("0", CultureInfo.InvariantCulture)))} %");
+            Console.WriteLine($"  live share per sixteenth of the rows (costs on demand, no handover): {string.Join(' ', sixteenths.Select((c, k) => (100.0 * c / Math.Max(1, ((k + 1) * pm.RowLo.Length / 16 - k * pm.RowLo.Length / 16) * (double)b.Length)).ToString("0", CultureInfo.InvariantCulture)))} %");
             Console.WriteLine($"  phases {variant} {name} {b.Length}x{s.Length}: pairs {pairsComputed}, ctor {tCtor * 1e3:0.00} ms, ctor+all pairs {tAll * 1e3:0.00} ms, fill+misses {tCold * 1e3:0.00} ms, fill warm {tWarm * 1e3:0.00} ms, align full {tAlignFull * 1e3:0.00} ms ({b.Length / tAlignFull / 1e3:0.0}k tok/s cpu), banded {tAlignBand * 1e3:0.00} ms ({b.Length / tAlignBand / 1e3:0.0}k tok/s cpu), textband {tBand * 1e3:0.00} floors {tFloors * 1e3:0.00}");
         }
     }

@@ -206,13 +206,13 @@ public static class TokenDtw
     /// finite sum, so an infinite neighbour never wins or ties a finite one). FuseChat v1's ×0.1 costs stay float64:
     /// its sums are rounded, and only the same additions in the same order give the same bits.
     /// </para>
-    /// </summary>
     /// <para>
     /// A bounded float64 table (every cost memoized, moves kept, no band) hands the rows after a 16-row block with
-    /// over a third of its cells live to <see cref="FillInterleavedFrom"/> (a bounded cell costs about three of its
-    /// cells) when <paramref name="handOverAfter"/> is -1; tests fix the last bounded row (≥ 0) or disable it
-    /// (<see cref="int.MaxValue"/>).
+    /// over a third of its cells live to <see cref="FillInterleavedFrom"/> (a bounded cell costs about three of
+    /// <see cref="FillInterleavedFrom"/>'s cells) when <paramref name="handOverAfter"/> is -1; tests fix the last
+    /// bounded row (≥ 0) or disable it (<see cref="int.MaxValue"/>).
     /// </para>
+    /// </summary>
     /// <returns>The cumulative cost at (n−1, m−1), +∞ if it was not reached.</returns>
     internal static double Fill(DtwCostMatrix costs, DtwTieOrder tie, double ub, int[]? bandLo, int[]? bandHi,
         double[]? restRows, double[]? restCols, bool keepMoves, out Moves? moves, int handOverAfter = -1)

@@ -62,7 +62,8 @@ public static class OrderStatistics
         if (count <= DirectThreshold) return Direct(count, series, ranks, produce, ct);
 
         // 1. A sample per series: runs of consecutive elements at random positions (cheap to produce; the
-        //    sample only places the brackets, so its quality affects speed, never the result).
+        //    sample only places the brackets, so its quality affects speed, never the selected values
+        //    or counts; only the sums' last bits depend on where the bracket ends fall).
         var rng = new CounterRandom(sampleKey);
         int sampleRuns = SampleRunsFor(count);
         var runStarts = new long[sampleRuns];

@@ -327,25 +327,28 @@ internal static class GemmBench
     }
 
     /// <summary>
-    /// Best wall time and best CPU time per thread of repeated runs within about <paramref name="budget"/> seconds (at
+    /// Best wall time and mean CPU time per thread of repeated runs within about <paramref name="budget"/> seconds (at
     /// least 3, at most 200 runs, after a warm-up): short operations get many chances to land in a quiet slice of a
     /// shared machine. CPU time leaves out the time the threads were not scheduled, so on a busy machine it shows
-    /// what the code does when it runs (caches disturbed by the neighbours still count).
+    /// what the code does when it runs (caches disturbed by the neighbours still count). It is the mean over all
+    /// runs, not the best: the process CPU clock advances in scheduler ticks, so a millisecond run reads zero or a
+    /// whole tick, and the smallest reading was biased low (2-thread rates per CPU second above the 1-thread peak).
     /// </summary>
     private static Timing BestWithin(double budget, int threads, Action body)
     {
         body();
-        double wall = double.MaxValue, cpu = double.MaxValue, spent = 0;
-        for (int i = 0; i < 200 && (i < 3 || spent < budget); i++)
+        double wall = double.MaxValue, spent = 0;
+        int runs = 0;
+        var cpu0 = Environment.CpuUsage.TotalTime;
+        for (; runs < 200 && (runs < 3 || spent < budget); runs++)
         {
-            var cpu0 = Environment.CpuUsage.TotalTime;
             var sw = System.Diagnostics.Stopwatch.StartNew();
             body();
             double s = sw.Elapsed.TotalSeconds;
             wall = Math.Min(wall, s);
-            cpu = Math.Min(cpu, (Environment.CpuUsage.TotalTime - cpu0).TotalSeconds / threads);
             spent += s;
         }
+        double cpu = (Environment.CpuUsage.TotalTime - cpu0).TotalSeconds / threads / runs;
         return new Timing(wall, Math.Max(cpu, 1e-9));
     }
 

@@ -483,25 +483,38 @@ public static class TaskVectorKernels
     }
 
     /// <summary>
-    /// low &lt;= (|d|, index) &lt;= high without branches: (|d| &gt; lo or |d| = lo at an index &gt;= the low tie index) and
-    /// (|d| &lt; hi or |d| = hi at an index &lt;= the high tie index), the tie indices made block-relative once (clamped
-    /// to the block first: they may be long.MinValue / long.MaxValue).
+    /// A key's tie index made relative to a block of <paramref name="blockLength"/> elements from <paramref name="blockStart"/>,
+    /// once per block (clamped to the block first: it may be long.MinValue / long.MaxValue), for <see cref="AtLeast"/>.
+    /// </summary>
+    internal static Vector256<int> TieIndex(long index, long blockStart, int blockLength) =>
+        Vector256.Create((int)(Math.Clamp(index, blockStart - 1, blockStart + blockLength) - blockStart));
+
+    /// <summary>
+    /// The lanes where (key, index) &gt;= low without branches, as <see cref="MaskKey.AtLeast"/> decides it: key &gt; low, or
+    /// key = low at a block index &gt;= the <see cref="TieIndex"/> <paramref name="loTie"/> (index &gt;= loTie ⇔ !(loTie &gt; index)).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<float> AtLeast(Vector256<float> key, Vector256<float> low, Vector256<int> loTie, Vector256<int> blockIndex) =>
+        Vector256.GreaterThan(key, low) | Vector256.AndNot(Vector256.Equals(key, low), Vector256.GreaterThan(loTie, blockIndex).AsSingle());
+
+    /// <summary>
+    /// low &lt;= (|d|, index) &lt;= high without branches: <see cref="AtLeast"/> low and (|d| &lt; hi or |d| = hi at an
+    /// index &lt;= the high tie index), the tie indices made block-relative once.
     /// </summary>
     private readonly struct KeepRange(MaskKey low, MaskKey high, long blockStart, int blockLength) : IKeep
     {
         private readonly Vector256<float> _lo = Vector256.Create(low.Value);
         private readonly Vector256<float> _hi = Vector256.Create(high.Value);
-        private readonly Vector256<int> _loTie = Vector256.Create((int)(Math.Clamp(low.Index, blockStart - 1, blockStart + blockLength) - blockStart));
-        private readonly Vector256<int> _hiTie = Vector256.Create((int)(Math.Clamp(high.Index, blockStart - 1, blockStart + blockLength) - blockStart));
+        private readonly Vector256<int> _loTie = TieIndex(low.Index, blockStart, blockLength);
+        private readonly Vector256<int> _hiTie = TieIndex(high.Index, blockStart, blockLength);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector256<float> Apply(Vector256<float> d, Vector256<int> blockIndex, long first)
         {
             var a = Vector256.Abs(d);
-            // index >= loTie  <=>  !(loTie > index);  index <= hiTie  <=>  !(index > hiTie)
-            var atLo = Vector256.AndNot(Vector256.Equals(a, _lo), Vector256.GreaterThan(_loTie, blockIndex).AsSingle());
+            // index <= hiTie  <=>  !(index > hiTie)
             var atHi = Vector256.AndNot(Vector256.Equals(a, _hi), Vector256.GreaterThan(blockIndex, _hiTie).AsSingle());
-            return ((Vector256.GreaterThan(a, _lo) | atLo) & (Vector256.LessThan(a, _hi) | atHi)) & d;
+            return (AtLeast(a, _lo, _loTie, blockIndex) & (Vector256.LessThan(a, _hi) | atHi)) & d;
         }
     }
 
@@ -509,15 +522,10 @@ public static class TaskVectorKernels
     private readonly struct KeepAbove(MaskKey low, long blockStart, int blockLength) : IKeep
     {
         private readonly Vector256<float> _lo = Vector256.Create(low.Value);
-        private readonly Vector256<int> _loTie = Vector256.Create((int)(Math.Clamp(low.Index, blockStart - 1, blockStart + blockLength) - blockStart));
+        private readonly Vector256<int> _loTie = TieIndex(low.Index, blockStart, blockLength);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector256<float> Apply(Vector256<float> d, Vector256<int> blockIndex, long first)
-        {
-            var a = Vector256.Abs(d);
-            var atLo = Vector256.AndNot(Vector256.Equals(a, _lo), Vector256.GreaterThan(_loTie, blockIndex).AsSingle());
-            return (Vector256.GreaterThan(a, _lo) | atLo) & d;
-        }
+        public Vector256<float> Apply(Vector256<float> d, Vector256<int> blockIndex, long first) => AtLeast(Vector256.Abs(d), _lo, _loTie, blockIndex) & d;
     }
 
     private readonly struct KeepBits(ulong[] words) : IKeep

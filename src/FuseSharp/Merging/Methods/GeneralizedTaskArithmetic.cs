@@ -166,6 +166,7 @@ public sealed class GeneralizedTaskArithmetic : IMergeMethod
         if (!UsesConsensus && normalize && Math.Abs(sw) < 1e-8f) ctx.Diagnostics.Guard("normalize: |Σ weights| < 1e-8, divisor set to 1");
         var flip = weights.Select(w => election == ElectionBasis.Unweighted && w < 0 ? -1f : 1f).ToArray();
         var inputs = task.Inputs;
+        var sources = inputs.Select(i => i.Source).ToArray();
         var maskList = masks ?? new SparseMask?[m];
         // Diagnostics (delta norms, sign conflicts) cost as much as the merge itself, so they are measured on every
         // DiagnosticStride-th chunk (all chunks of small tensors) and scaled; the merge itself covers every element.
@@ -178,9 +179,11 @@ public sealed class GeneralizedTaskArithmetic : IMergeMethod
             var xs = sc.Arrays(m + 1, length);
             var baseBuf = xs[m].AsSpan(0, length);
             b.Source.Read(start, baseBuf);
-            // Inputs already screened by an earlier pass (the sparsifier's) are decoded from their BF16 bits inside the kernel.
+            // Inputs already screened by an earlier pass (the sparsifier's) are decoded from their BF16 bits inside the kernel
+            // (whole vectors, AVX2, at most MaxVectorModels; the base is read as usual, so it may be of any dtype).
             Span<nint> raw = stackalloc nint[m <= TaskVectorKernels.MaxVectorModels ? m : 0];
-            bool decodeInKernel = !(plain && !sampled) && ScreenedBFloat16(inputs, start, length, raw);
+            bool decodeInKernel = !(plain && !sampled) && raw.Length == m && length % 8 == 0 && TaskVectorKernels.CanDecodeBFloat16
+                && StoredBFloat16.ScreenedInputs(sources, start, length, raw);
             if (!decodeInKernel)
                 for (int i = 0; i < m; i++) inputs[i].Source.Read(start, xs[i].AsSpan(0, length));
             if (plain && !sampled)
@@ -208,22 +211,6 @@ public sealed class GeneralizedTaskArithmetic : IMergeMethod
         ctx.Diagnostics.DeltaNorms(stats.Take(m).Select(v => Math.Sqrt(v / fraction)).ToList());
         if (m > 1) ctx.Diagnostics.SignConflictRate(stats[m] / stats[m + 1]);
         if (stride > 1) ctx.Diagnostics.Set("diagnostics_sampled_fraction", fraction);
-    }
-
-    /// <summary>
-    /// Fills <paramref name="raw"/> with every input's BF16 bits for the chunk when all of them are stored BF16 chunks
-    /// already screened for NaN/Inf and the kernel can decode them (whole vectors, AVX2); false otherwise.
-    /// </summary>
-    private static unsafe bool ScreenedBFloat16(IReadOnlyList<TaskInput> inputs, long start, int length, Span<nint> raw)
-    {
-        if (raw.Length != inputs.Count || length % 8 != 0 || !TaskVectorKernels.CanDecodeBFloat16) return false;
-        for (int i = 0; i < inputs.Count; i++)
-        {
-            ushort* p = inputs[i].Source.ScreenedBFloat16(start, length);
-            if (p is null) return false;
-            raw[i] = (nint)p;
-        }
-        return true;
     }
 
     /// <summary>Diagnostics are measured on one chunk in this many (tensors of up to twice as many chunks: every chunk).</summary>

@@ -55,24 +55,21 @@ internal static class MethodHelpers
     /// </summary>
     public static unsafe ChunkProducer? BFloat16Magnitudes(TensorTask task)
     {
-        var b = task.Base?.Source as StoredTensorSource;
-        var inputs = task.Inputs.Select(i => i.Source as StoredTensorSource).ToArray();
-        if (!TaskVectorKernels.CanDecodeBFloat16 || b is not { DType: Tensors.DType.BF16 } || inputs.Any(s => s is not { DType: Tensors.DType.BF16 })) return null;
+        if (StoredBFloat16.Of(task) is not { } stored) return null;
         var checkedPath = Deltas(task, magnitudes: true);
-        int m = inputs.Length;
+        int m = stored.Count;
         return (start, length, sc) =>
         {
-            ushort* bb = b.BFloat16Bits(start, length);
+            ushort* bb = stored.BaseBits(start, length);
             bool finite = true;
             for (int i = 0; i < m; i++)
-                finite &= float.IsFinite(TaskVectorKernels.AbsoluteDifferenceBFloat16(inputs[i]!.BFloat16Bits(start, length), bb, sc.Get(i, length)));
+                finite &= float.IsFinite(TaskVectorKernels.AbsoluteDifferenceBFloat16(stored.InputBits(i, start, length), bb, sc.Get(i, length)));
             if (!finite)
             {
                 checkedPath(start, length, sc); // throws for a NaN/Inf input; after a finite overflow, the same values
                 return;
             }
-            b.MarkScreened(start, length);
-            foreach (var s in inputs) s!.MarkScreened(start, length);
+            stored.MarkScreened(start, length);
         };
     }
 

@@ -281,7 +281,7 @@ public sealed class Sce : IMergeMethod
             var one = Vector256<float>.One;
             var vLo = Vector256.Create(low.Value);
             var vFloor = Vector256.Create(floor);
-            var loTie = TieIndex(low, start, n);
+            var loTie = TaskVectorKernels.TieIndex(low.Index, start, n);
             var cnt = Vector256<int>.Zero;
             ref float rb = ref MemoryMarshal.GetReference(b);
             ref float rk = ref MemoryMarshal.GetReference(keys);
@@ -349,20 +349,10 @@ public sealed class Sce : IMergeMethod
         return conflicts;
     }
 
-    /// <summary>
-    /// Lanes at or after the tie index keep a key equal to the threshold: <c>index ≥ low.Index ⇔ !(loTie &gt; j + lane)</c>,
-    /// with the tie index relative to the chunk and clamped into an int (<paramref name="n"/> elements from <paramref name="start"/>).
-    /// </summary>
-    private static Vector256<int> TieIndex(MaskKey low, long start, int n) => Vector256.Create((int)(Math.Clamp(low.Index, start - 1, start + n) - start));
-
     /// <summary>The select mask of elements j..j+7 (all ones where (key, index) ≥ low), as <see cref="KeepAtLeast"/> decides it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> KeepLanes(ref float keys, int j, Vector256<float> low, Vector256<int> loTie)
-    {
-        var k = Vector256.LoadUnsafe(ref keys, (nuint)j);
-        var index = Vector256.Create(j) + Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
-        return Vector256.GreaterThan(k, low) | Vector256.AndNot(Vector256.Equals(k, low), Vector256.GreaterThan(loTie, index).AsSingle());
-    }
+    private static Vector256<float> KeepLanes(ref float keys, int j, Vector256<float> low, Vector256<int> loTie) =>
+        TaskVectorKernels.AtLeast(Vector256.LoadUnsafe(ref keys, (nuint)j), low, loTie, Vector256.Create(j) + Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7));
 
     /// <summary>
     /// True where <see cref="SquaredSums{T}"/> reproduces <see cref="TensorPrimitives.SumOfSquares"/> in registers:
@@ -412,7 +402,7 @@ public sealed class Sce : IMergeMethod
         all.Clear();
         kept.Clear();
         var vLo = Vector256.Create(low.Value);
-        var loTie = TieIndex(low, start, n);
+        var loTie = TaskVectorKernels.TieIndex(low.Index, start, n);
         ref float rk = ref MemoryMarshal.GetReference(keys);
         var every = Vector256<float>.AllBitsSet;
         int body = n > 64 ? 8 + (n - 8) / 64 * 64 : 8;
@@ -523,133 +513,5 @@ public sealed class Sce : IMergeMethod
             }
         }
         for (; j < target.Length; j++) if (!low.AtLeast(keys[j], start + j)) target[j] = 0;
-    }
-}
-
-/// <summary>Task vectors for the SCE kernels: model i's <c>Δ_i</c> and the base, by element index within a chunk.</summary>
-internal interface ITaskVectors
-{
-    /// <summary>What <see cref="Delta"/> needs of the base at elements j..j+7 (decoded once for all models; nothing for rows).</summary>
-    Vector256<float> Base(int j);
-
-    /// <summary>Δ_i of elements j..j+7, given <see cref="Base"/>(j).</summary>
-    Vector256<float> Delta(int i, int j, Vector256<float> b8);
-
-    /// <summary>Δ_i of elements j.. as a <see cref="Vector{T}"/> of any width (rows only; the vector kernels use <see cref="Delta"/>).</summary>
-    Vector<float> LoadVector(int i, int j);
-
-    /// <summary>Δ_i of element j.</summary>
-    float At(int i, int j);
-
-    /// <summary>The base of elements j..j+7 for the output: from the chunk's base buffer <paramref name="b"/> (rows) or <paramref name="b8"/>.</summary>
-    Vector256<float> Output(ref float b, int j, Vector256<float> b8);
-
-    /// <summary>Writes Δ_i of elements [from, to) to <c>d[i]</c> and the base to <paramref name="b"/> (nothing for rows, which are these already).</summary>
-    void Materialize(float[][] d, Span<float> b, int from, int to);
-}
-
-/// <summary>Task vectors already in F32 rows (<c>d[i]</c>), the base in the chunk's base buffer.</summary>
-internal readonly struct RowDeltas(float[][] d) : ITaskVectors
-{
-    public Vector256<float> Base(int j) => default;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Vector256<float> Delta(int i, int j, Vector256<float> b8) => Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(d[i]), (nuint)j);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Vector<float> LoadVector(int i, int j) => new(d[i], j);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public float At(int i, int j) => d[i][j];
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Vector256<float> Output(ref float b, int j, Vector256<float> b8) => Vector256.LoadUnsafe(ref b, (nuint)j);
-
-    public void Materialize(float[][] rows, Span<float> b, int from, int to) { }
-}
-
-/// <summary>
-/// Task vectors of stored BF16 tensors, <c>Δ_i = x_i − b</c> decoded from their bits in registers (exact widening, then the
-/// F32 subtraction the checked reads and <see cref="TensorPrimitives.Subtract(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float})"/>
-/// do, so the values are bitwise those of the rows). Vector loads need <see cref="TaskVectorKernels.CanDecodeBFloat16"/>.
-/// </summary>
-internal readonly unsafe struct BFloat16Deltas(nint[] x, ushort* b) : ITaskVectors
-{
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Vector256<float> Base(int j) => BFloat16Conversion.ToSingle8(ref b[j]);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Vector256<float> Delta(int i, int j, Vector256<float> b8) =>
-        BFloat16Conversion.ToSingle8(ref ((ushort*)Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(x), i))[j]) - b8;
-
-    public Vector<float> LoadVector(int i, int j) => throw new NotSupportedException("BF16 task vectors are read by the 256-bit kernels");
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public float At(int i, int j) => BFloat16Conversion.ToSingle(((ushort*)x[i])[j]) - BFloat16Conversion.ToSingle(b[j]);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Vector256<float> Output(ref float unused, int j, Vector256<float> b8) => b8;
-
-    public void Materialize(float[][] d, Span<float> bufferForBase, int from, int to)
-    {
-        for (int i = 0; i < x.Length; i++)
-            for (int j = from; j < to; j++) d[i][j] = At(i, j);
-        if (bufferForBase.IsEmpty) return;
-        for (int j = from; j < to; j++) bufferForBase[j] = BFloat16Conversion.ToSingle(b[j]);
-    }
-}
-
-/// <summary>
-/// A task's base and inputs when every one is a stored BF16 tensor read as is and the kernels decode BF16 (AVX2): the
-/// bits of a chunk for <see cref="BFloat16Deltas"/>, and the screened marks that let later passes skip the NaN/Inf screen.
-/// </summary>
-internal sealed unsafe class StoredBFloat16
-{
-    private readonly StoredTensorSource _base;
-    private readonly StoredTensorSource[] _inputs;
-
-    private StoredBFloat16(StoredTensorSource b, StoredTensorSource[] inputs)
-    {
-        _base = b;
-        _inputs = inputs;
-    }
-
-    /// <summary>Models besides the base.</summary>
-    public int Count => _inputs.Length;
-
-    /// <summary>The task's stored BF16 tensors, or null (other dtypes or sources, no AVX2).</summary>
-    public static StoredBFloat16? Of(TensorTask task)
-    {
-        if (!TaskVectorKernels.CanDecodeBFloat16 || task.Base?.Source is not StoredTensorSource { DType: DType.BF16 } b) return null;
-        var inputs = task.Inputs.Select(i => i.Source as StoredTensorSource).ToArray();
-        return inputs.All(s => s is { DType: DType.BF16 }) ? new StoredBFloat16(b, inputs!) : null;
-    }
-
-    /// <summary>The bits of elements [start, start + length), not screened for NaN/Inf (the kernel must detect them).</summary>
-    public BFloat16Deltas Bits(long start, int length)
-    {
-        var x = new nint[_inputs.Length];
-        for (int i = 0; i < x.Length; i++) x[i] = (nint)_inputs[i].BFloat16Bits(start, length);
-        return new BFloat16Deltas(x, _base.BFloat16Bits(start, length));
-    }
-
-    /// <summary>The bits of a grid chunk that an earlier pass screened in every tensor; false otherwise.</summary>
-    public bool Screened(long start, int length, out BFloat16Deltas bits)
-    {
-        bits = default;
-        ushort* b = _base.ScreenedBFloat16(start, length);
-        if (b is null) return false;
-        var x = new nint[_inputs.Length];
-        for (int i = 0; i < x.Length; i++)
-            if ((x[i] = (nint)_inputs[i].ScreenedBFloat16(start, length)) == 0) return false;
-        bits = new BFloat16Deltas(x, b);
-        return true;
-    }
-
-    /// <summary>Marks a grid chunk of every tensor screened (its values were found finite).</summary>
-    public void MarkScreened(long start, int length)
-    {
-        _base.MarkScreened(start, length);
-        foreach (var s in _inputs) s.MarkScreened(start, length);
     }
 }

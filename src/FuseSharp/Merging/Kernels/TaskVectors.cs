@@ -82,10 +82,11 @@ internal readonly unsafe struct BFloat16Deltas(nint[] x, ushort* b) : ITaskVecto
 }
 
 /// <summary>
-/// A task's base and inputs when every one is a stored BF16 tensor read as is and the kernels decode BF16 (AVX2): the
-/// bits of a chunk for kernels that decode them (<see cref="BFloat16Deltas"/>,
-/// <see cref="TaskVectorKernels.AbsoluteDifferenceBFloat16"/>), and the screened marks that let later passes skip the
-/// NaN/Inf screen. The one eligibility check and screened bookkeeping for every method that decodes BF16 in its kernels.
+/// A task's base and inputs when every one is a stored BF16 tensor read as is: the bits of a chunk for kernels that
+/// decode them (<see cref="BFloat16Deltas"/>, <see cref="TaskVectorKernels.AbsoluteDifferenceBFloat16"/>, WIDEN's
+/// statistics and weighting), and the screened marks that let later passes skip the NaN/Inf screen. The one eligibility
+/// check and screened bookkeeping for every method that decodes BF16 in its kernels; whether a kernel can run on this
+/// machine (e.g. <see cref="TaskVectorKernels.CanDecodeBFloat16"/>) is the kernel's caller's question.
 /// </summary>
 internal sealed unsafe class StoredBFloat16
 {
@@ -101,10 +102,10 @@ internal sealed unsafe class StoredBFloat16
     /// <summary>Models besides the base.</summary>
     public int Count => _inputs.Length;
 
-    /// <summary>The task's stored BF16 tensors, or null (no base, other dtypes or sources, no AVX2).</summary>
+    /// <summary>The task's stored BF16 tensors, or null (no base, other dtypes, remapped sources).</summary>
     public static StoredBFloat16? Of(TensorTask task)
     {
-        if (!TaskVectorKernels.CanDecodeBFloat16 || task.Base?.Source is not StoredTensorSource { DType: DType.BF16 } b) return null;
+        if (task.Base?.Source is not StoredTensorSource { DType: DType.BF16 } b) return null;
         var inputs = task.Inputs.Select(i => i.Source as StoredTensorSource).ToArray();
         return inputs.All(s => s is { DType: DType.BF16 }) ? new StoredBFloat16(b, inputs!) : null;
     }
@@ -114,6 +115,13 @@ internal sealed unsafe class StoredBFloat16
 
     /// <summary>Input <paramref name="i"/>'s bits of elements [start, start + length), not screened for NaN/Inf.</summary>
     public ushort* InputBits(int i, long start, int length) => _inputs[i].BFloat16Bits(start, length);
+
+    /// <summary>Reads every tensor whole through the checked path, which names the first NaN/Inf element (after a kernel found a non-finite sum).</summary>
+    public void ReadChecked(CancellationToken ct)
+    {
+        foreach (var source in _inputs.Prepend(_base))
+            Chunked.For(source.Count, ct, (_, start, length, sc) => source.Read(start, sc.Get(0, length)));
+    }
 
     /// <summary>The bits of elements [start, start + length), not screened for NaN/Inf (the kernel must detect them).</summary>
     public BFloat16Deltas Bits(long start, int length)

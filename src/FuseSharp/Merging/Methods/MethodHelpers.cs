@@ -55,7 +55,7 @@ internal static class MethodHelpers
     /// </summary>
     public static unsafe ChunkProducer? BFloat16Magnitudes(TensorTask task)
     {
-        if (StoredBFloat16.Of(task) is not { } stored) return null;
+        if (!TaskVectorKernels.CanDecodeBFloat16 || StoredBFloat16.Of(task) is not { } stored) return null;
         var checkedPath = Deltas(task, magnitudes: true);
         int m = stored.Count;
         return (start, length, sc) =>

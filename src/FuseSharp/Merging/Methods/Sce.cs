@@ -60,7 +60,7 @@ public sealed class Sce : IMergeMethod
         double topk = task.Parameters.Number("select_topk");
         bool maskDeltas = task.Parameters.String("sce_mask_mode") == "deltas";
         var deltas = MethodHelpers.Deltas(task);
-        var stored = StoredBFloat16.Of(task);
+        var stored = TaskVectorKernels.CanDecodeBFloat16 ? StoredBFloat16.Of(task) : null;
         long n = ctx.Count;
 
         // Select: variance across models per element (FP64 per element), kept in a buffer, then a top-k key range on it.

@@ -136,7 +136,7 @@ public sealed class Widen : IMergeMethod
 
         // θ = θ_b + Σ Δ_i ⊙ w_i[column], one fused pass over the raw inputs. The statistics pass has already screened
         // every input for NaN/Inf, so stored BF16 inputs are decoded inside the kernel without a screening read.
-        var raw = RawBf16(task);
+        var raw = StoredBFloat16.Of(task);
         Chunked.ForRows(rows, cols, ctx.Cancellation, (r0, count, sc) =>
         {
             var x = new float[m][];
@@ -148,9 +148,9 @@ public sealed class Widen : IMergeMethod
                     int wOffset = transposed ? (int)r : (int)off, step = transposed ? 0 : 1;
                     if (raw is not null)
                     {
-                        BFloat16Conversion.ToSingle(Bits(raw[0], start, len), b.AsSpan(0, len));
+                        BFloat16Conversion.ToSingle(Bits(raw, 0, start, len), b.AsSpan(0, len));
                         for (int i = 0; i < m; i++)
-                            WeightedDelta(Bits(raw[1 + i], start, len), b, i == 0 ? b : o, w[i].AsSpan(wOffset), step, o.AsSpan(0, len));
+                            WeightedDelta(Bits(raw, 1 + i, start, len), b, i == 0 ? b : o, w[i].AsSpan(wOffset), step, o.AsSpan(0, len));
                         if (m == 0) b.AsSpan(0, len).CopyTo(o);
                     }
                     else
@@ -168,20 +168,9 @@ public sealed class Widen : IMergeMethod
         });
     }
 
-    /// <summary>
-    /// The base and inputs as stored BF16 tensors (index 0 the base), whose raw bits the kernels decode as they go
-    /// (BF16 → F32 is exact: the same values <see cref="TensorSource.Read"/> gives); null when any source is remapped
-    /// or stored in another dtype.
-    /// </summary>
-    private static StoredTensorSource[]? RawBf16(TensorTask task)
-    {
-        var all = task.AllInputs.Select(i => i.Source).ToArray();
-        return all.All(s => s is StoredTensorSource { DType: DType.BF16 }) ? all.Cast<StoredTensorSource>().ToArray() : null;
-    }
-
-    /// <summary>The raw BF16 bits of elements [start, start + length) (range-checked; not screened: the kernels detect NaN/Inf).</summary>
-    private static unsafe ReadOnlySpan<ushort> Bits(StoredTensorSource source, long start, int length) =>
-        new(source.BFloat16Bits(start, length), length);
+    /// <summary>The stored BF16 bits of elements [start, start + length) of the base (0) or input <c>source − 1</c> (range-checked; not screened: the kernels detect NaN/Inf).</summary>
+    private static unsafe ReadOnlySpan<ushort> Bits(StoredBFloat16 raw, int source, long start, int length) =>
+        new(source == 0 ? raw.BaseBits(start, length) : raw.InputBits(source - 1, start, length), length);
 
     /// <summary>
     /// Per column c of a [rows, cols] matrix: Σ b², then Σ θ_i² and Σ θ_i·b per model, laid out [c * (1 + 2m) + stat].
@@ -192,7 +181,7 @@ public sealed class Widen : IMergeMethod
     {
         int m = task.Inputs.Count, width = 1 + 2 * m;
         int groups = StatisticsGroups(rows, cols, m);
-        var raw = RawBf16(task);
+        var raw = StoredBFloat16.Of(task);
         long groupLength = cols * width;
         // All groups' FP64 sums in one pooled array, [group][stat][column]: one buffer reused tensor after tensor rather
         // than large-object garbage per tensor.
@@ -215,10 +204,10 @@ public sealed class Widen : IMergeMethod
                     if (raw is not null)
                     {
                         // Stored BF16: decoded inside the kernel, screened for NaN/Inf through the sums below.
-                        BFloat16Conversion.ToSingle(Bits(raw[0], start, len), b.AsSpan(0, len));
+                        BFloat16Conversion.ToSingle(Bits(raw, 0, start, len), b.AsSpan(0, len));
                         AccumulateSquares(b, f[0].AsSpan((int)off, len));
                         for (int i = 0; i < m; i++)
-                            AccumulateInputStatistics(Bits(raw[1 + i], start, len), b, f[1 + i].AsSpan((int)off, len), f[1 + m + i].AsSpan((int)off, len));
+                            AccumulateInputStatistics(Bits(raw, 1 + i, start, len), b, f[1 + i].AsSpan((int)off, len), f[1 + m + i].AsSpan((int)off, len));
                         continue;
                     }
                     task.Base!.Source.Read(start, b.AsSpan(0, len));
@@ -252,9 +241,7 @@ public sealed class Widen : IMergeMethod
         // Raw reads skip the per-read screening: a NaN or infinity in any input makes its sums of squares non-finite
         // (squares are never negative, so infinities cannot cancel). Only then are the inputs read through the
         // screening path, which names the first bad element (a finite overflow passes, as it did before).
-        if (raw is not null && !total.All(double.IsFinite))
-            foreach (var source in raw)
-                Chunked.For(source.Count, ct, (_, start, length, sc) => source.Read(start, sc.Get(0, length)));
+        if (raw is not null && !total.All(double.IsFinite)) raw.ReadChecked(ct);
         return total;
     }
 

@@ -438,6 +438,49 @@ public class KernelTests
         }).ToArray();
     }
 
+    /// <summary>WIDEN's one-pass BF16 kernels (base decoded once, all inputs per vector) against the F32 kernels on the decoded values, bit for bit.</summary>
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(3, 37)]
+    [InlineData(3, 1024)]
+    [InlineData(5, 203)]
+    [InlineData(0, 9)]
+    public unsafe void WidenBFloat16Kernels_MatchTheF32Kernels_Bitwise(int m, int length)
+    {
+        const int offset = 3;
+        static ushort[] Bits(float[] v) => v.Select(BFloat16Conversion.FromSingle).ToArray();
+        static float[] Decoded(ushort[] v) => v.Select(BFloat16Conversion.ToSingle).ToArray();
+        var bBits = Bits(MethodHarness.Random(length, 2));
+        var b = Decoded(bBits);
+        var xBits = Enumerable.Range(0, m).Select(i => Bits(MethodHarness.Random(length, 20 + i).Select((v, j) => b[j] + 0.01f * v).ToArray())).ToArray();
+        var x = xBits.Select(Decoded).ToArray();
+        var handles = xBits.Select(a => System.Runtime.InteropServices.GCHandle.Alloc(a, System.Runtime.InteropServices.GCHandleType.Pinned)).ToArray();
+        try
+        {
+            var xs = handles.Select(h => h.AddrOfPinnedObject()).ToArray();
+            var f = Enumerable.Range(0, 1 + 2 * m).Select(k => MethodHarness.Random(offset + length, 60 + k)).ToArray();
+            var expected = f.Select(a => (float[])a.Clone()).ToArray();
+            FuseSharp.Merging.Methods.Widen.AccumulateColumnStatistics(b, x, expected, offset, length);
+            fixed (ushort* bp = bBits)
+                FuseSharp.Merging.Methods.Widen.AccumulateStatisticsOfBFloat16(bp, xs, f, offset, length);
+            for (int k = 0; k < f.Length; k++) Assert.Equal(expected[k].Select(BitConverter.SingleToInt32Bits), f[k].Select(BitConverter.SingleToInt32Bits));
+            var w = Enumerable.Range(0, m).Select(i => MethodHarness.Random(offset + length, 80 + i)).ToArray();
+            foreach (int step in new[] { 0, 1 })
+            {
+                var want = new float[length];
+                FuseSharp.Merging.Methods.Widen.WeightedDeltas(b, x, w, offset, step, want, length);
+                var got = new float[length];
+                fixed (ushort* bp = bBits)
+                    FuseSharp.Merging.Methods.Widen.WeightedDeltasOfBFloat16(bp, xs, w, offset, step, got);
+                Assert.Equal(want.Select(BitConverter.SingleToInt32Bits), got.Select(BitConverter.SingleToInt32Bits));
+            }
+        }
+        finally
+        {
+            foreach (var h in handles) h.Free();
+        }
+    }
+
     [Theory]
     [InlineData(1, 1)]
     [InlineData(3, 37)]

@@ -71,7 +71,7 @@ public sealed class Widen : IMergeMethod
         else MergeVector(ctx, ratio, calibration);
     }
 
-    private static void MergeMatrix(TensorMergeContext ctx, double ratio, double calibration)
+    private static unsafe void MergeMatrix(TensorMergeContext ctx, double ratio, double calibration)
     {
         var task = ctx.Task;
         int m = task.Inputs.Count;
@@ -140,6 +140,7 @@ public sealed class Widen : IMergeMethod
         Chunked.ForRows(rows, cols, ctx.Cancellation, (r0, count, sc) =>
         {
             var x = new float[m][];
+            Span<nint> xs = stackalloc nint[m];
             for (long r = r0; r < r0 + count; r++)
                 foreach (var (start, len, off) in new Segments(r * cols, cols))
                 {
@@ -148,10 +149,7 @@ public sealed class Widen : IMergeMethod
                     int wOffset = transposed ? (int)r : (int)off, step = transposed ? 0 : 1;
                     if (raw is not null)
                     {
-                        BFloat16Conversion.ToSingle(Bits(raw, 0, start, len), b.AsSpan(0, len));
-                        for (int i = 0; i < m; i++)
-                            WeightedDelta(Bits(raw, 1 + i, start, len), b, i == 0 ? b : o, w[i].AsSpan(wOffset), step, o.AsSpan(0, len));
-                        if (m == 0) b.AsSpan(0, len).CopyTo(o);
+                        WeightedDeltasOfBFloat16(InputBits(raw, start, len, xs), xs, w, wOffset, step, o.AsSpan(0, len));
                     }
                     else
                     {
@@ -168,16 +166,12 @@ public sealed class Widen : IMergeMethod
         });
     }
 
-    /// <summary>The stored BF16 bits of elements [start, start + length) of the base (0) or input <c>source − 1</c> (range-checked; not screened: the kernels detect NaN/Inf).</summary>
-    private static unsafe ReadOnlySpan<ushort> Bits(StoredBFloat16 raw, int source, long start, int length) =>
-        new(source == 0 ? raw.BaseBits(start, length) : raw.InputBits(source - 1, start, length), length);
-
     /// <summary>
     /// Per column c of a [rows, cols] matrix: Σ b², then Σ θ_i² and Σ θ_i·b per model, laid out [c * (1 + 2m) + stat].
     /// Rows are split into a fixed number of groups (by shape only, so the sums do not depend on the thread count);
     /// each group accumulates rows in F32 with TensorPrimitives, flushing into FP64 every 16 rows.
     /// </summary>
-    private static double[] ColumnStatistics(TensorTask task, long rows, long cols, CancellationToken ct)
+    private static unsafe double[] ColumnStatistics(TensorTask task, long rows, long cols, CancellationToken ct)
     {
         int m = task.Inputs.Count, width = 1 + 2 * m;
         int groups = StatisticsGroups(rows, cols, m);
@@ -195,21 +189,35 @@ public sealed class Widen : IMergeMethod
             for (int k = 0; k < width; k++) f[k] = new float[cols];
             var sc = ChunkScratch.ForCurrentThread();
             var x = new float[m][];
+            if (raw is not null)
+            {
+                // Stored BF16, decoded inside the kernel and screened for NaN/Inf through the sums: blocks of FlushRows rows
+                // swept a column block at a time, so the block's partial sums stay in L1 across its rows (each column still
+                // adds its rows in order, flushing after the same rows: the same sums).
+                int block = StatisticsColumnBlock(width);
+                Span<nint> xs = stackalloc nint[m];
+                for (long r = r0; r < r1; r += FlushRows)
+                {
+                    long rEnd = Math.Min(r + FlushRows, r1);
+                    for (long c0 = 0; c0 < cols; c0 += block)
+                    {
+                        int len = (int)Math.Min(block, cols - c0);
+                        for (long rr = r; rr < rEnd; rr++) AccumulateStatisticsOfBFloat16(InputBits(raw, rr * cols + c0, len, xs), xs, f, (int)c0, len);
+                    }
+                    for (int k = 0; k < width; k++)
+                    {
+                        AddWidened(f[k], acc.Slice((int)(k * cols), (int)cols));
+                        Array.Clear(f[k]);
+                    }
+                }
+                return;
+            }
             int pending = 0;
             for (long r = r0; r < r1; r++)
             {
                 foreach (var (start, len, off) in new Segments(r * cols, cols))
                 {
                     var b = sc.Array(m, len);
-                    if (raw is not null)
-                    {
-                        // Stored BF16: decoded inside the kernel, screened for NaN/Inf through the sums below.
-                        BFloat16Conversion.ToSingle(Bits(raw, 0, start, len), b.AsSpan(0, len));
-                        AccumulateSquares(b, f[0].AsSpan((int)off, len));
-                        for (int i = 0; i < m; i++)
-                            AccumulateInputStatistics(Bits(raw, 1 + i, start, len), b, f[1 + i].AsSpan((int)off, len), f[1 + m + i].AsSpan((int)off, len));
-                        continue;
-                    }
                     task.Base!.Source.Read(start, b.AsSpan(0, len));
                     for (int i = 0; i < m; i++)
                     {
@@ -218,7 +226,7 @@ public sealed class Widen : IMergeMethod
                     }
                     AccumulateColumnStatistics(b, x, f, (int)off, len);
                 }
-                if (++pending == 16 || r == r1 - 1)
+                if (++pending == FlushRows || r == r1 - 1)
                 {
                     for (int k = 0; k < width; k++)
                     {
@@ -243,6 +251,99 @@ public sealed class Widen : IMergeMethod
         // screening path, which names the first bad element (a finite overflow passes, as it did before).
         if (raw is not null && !total.All(double.IsFinite)) raw.ReadChecked(ct);
         return total;
+    }
+
+    /// <summary>Rows a group accumulates in F32 before adding the sums into FP64.</summary>
+    private const int FlushRows = 16;
+
+    /// <summary>Columns per block of the BF16 statistics sweep: the 1 + 2m partial-sum rows of a block take about 16 KB.</summary>
+    private static int StatisticsColumnBlock(int width) => Math.Max(64, 4096 / width & ~7);
+
+    /// <summary>
+    /// Points <paramref name="x"/> at every input's stored BF16 elements [start, start + length) and returns the base's
+    /// (range-checked; not screened: the kernels detect NaN/Inf).
+    /// </summary>
+    private static unsafe ushort* InputBits(StoredBFloat16 raw, long start, int length, Span<nint> x)
+    {
+        for (int i = 0; i < x.Length; i++) x[i] = (nint)raw.InputBits(i, start, length);
+        return raw.BaseBits(start, length);
+    }
+
+    /// <summary>
+    /// <see cref="AccumulateColumnStatistics"/> of <paramref name="length"/> BF16 elements of the base <paramref name="b"/>
+    /// and the inputs <paramref name="xs"/> into columns offset.. of <paramref name="f"/>, in one pass with the base decoded once per vector: per
+    /// column, <c>f[0] += b·b</c>, then per input <c>f[1+i] += x_i·x_i</c> and <c>f[1+m+i] += x_i·b</c> (multiply, then
+    /// add), the same operations in the same order, so the same bits.
+    /// </summary>
+    internal static unsafe void AccumulateStatisticsOfBFloat16(ushort* b, ReadOnlySpan<nint> xs, float[][] f, int offset, int length)
+    {
+        int m = xs.Length;
+        if (f.Length != 1 + 2 * m || f.Any(row => row.Length < offset + length)) throw new ArgumentException("f needs 1 + 2m rows of offset + length", nameof(f));
+        ushort** x = stackalloc ushort*[m];
+        for (int i = 0; i < m; i++) x[i] = (ushort*)xs[i];
+        ref float f0 = ref MemoryMarshal.GetArrayDataReference(f[0]);
+        int j = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; j <= length - 8; j += 8)
+            {
+                nuint c = (nuint)(offset + j);
+                var vb = BFloat16Conversion.ToSingle8(ref b[j]);
+                (vb * vb + Vector256.LoadUnsafe(ref f0, c)).StoreUnsafe(ref f0, c);
+                for (int i = 0; i < m; i++)
+                {
+                    var vx = BFloat16Conversion.ToSingle8(ref x[i][j]);
+                    ref float xx = ref MemoryMarshal.GetArrayDataReference(f[1 + i]);
+                    ref float xb = ref MemoryMarshal.GetArrayDataReference(f[1 + m + i]);
+                    (vx * vx + Vector256.LoadUnsafe(ref xx, c)).StoreUnsafe(ref xx, c);
+                    (vx * vb + Vector256.LoadUnsafe(ref xb, c)).StoreUnsafe(ref xb, c);
+                }
+            }
+        for (; j < length; j++)
+        {
+            int c = offset + j;
+            float vb = BFloat16Conversion.ToSingle(b[j]);
+            f[0][c] = vb * vb + f[0][c];
+            for (int i = 0; i < m; i++)
+            {
+                float vx = BFloat16Conversion.ToSingle(x[i][j]);
+                f[1 + i][c] = vx * vx + f[1 + i][c];
+                f[1 + m + i][c] = vx * vb + f[1 + m + i][c];
+            }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="WeightedDeltas"/> of <c>output.Length</c> BF16 elements of the base <paramref name="b"/> and the inputs
+    /// <paramref name="xs"/>, in one pass: per element <c>o = b</c>, then for each input in order <c>o = (x_i − b) · w_i[offset + step·j] + o</c>
+    /// (the same roundings), kept in a register instead of re-read from <paramref name="output"/> for each input.
+    /// </summary>
+    internal static unsafe void WeightedDeltasOfBFloat16(ushort* b, ReadOnlySpan<nint> xs, float[][] w, int offset, int step, Span<float> output)
+    {
+        int m = xs.Length, length = output.Length;
+        if (w.Length != m || w.Any(row => row.Length < offset + (step == 0 ? 1 : length))) throw new ArgumentException("w needs m rows of offset + length (step 1) or offset + 1", nameof(w));
+        ushort** x = stackalloc ushort*[m];
+        for (int i = 0; i < m; i++) x[i] = (ushort*)xs[i];
+        ref float ro = ref MemoryMarshal.GetReference(output);
+        int j = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; j <= length - 8; j += 8)
+            {
+                var vb = BFloat16Conversion.ToSingle8(ref b[j]);
+                var o = vb;
+                for (int i = 0; i < m; i++)
+                {
+                    ref float rw = ref MemoryMarshal.GetArrayDataReference(w[i]);
+                    var vw = step == 0 ? Vector256.Create(Unsafe.Add(ref rw, offset)) : Vector256.LoadUnsafe(ref rw, (nuint)(offset + j));
+                    o = (BFloat16Conversion.ToSingle8(ref x[i][j]) - vb) * vw + o;
+                }
+                o.StoreUnsafe(ref ro, (nuint)j);
+            }
+        for (; j < length; j++)
+        {
+            float vb = BFloat16Conversion.ToSingle(b[j]), o = vb;
+            for (int i = 0; i < m; i++) o = (BFloat16Conversion.ToSingle(x[i][j]) - vb) * w[i][offset + step * j] + o;
+            Unsafe.Add(ref ro, j) = o;
+        }
     }
 
     /// <summary>

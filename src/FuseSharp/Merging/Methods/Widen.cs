@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -256,8 +257,8 @@ public sealed class Widen : IMergeMethod
     /// <summary>Rows a group accumulates in F32 before adding the sums into FP64.</summary>
     private const int FlushRows = 16;
 
-    /// <summary>Columns per block of the BF16 statistics sweep: the 1 + 2m partial-sum rows of a block take about 16 KB.</summary>
-    private static int StatisticsColumnBlock(int width) => Math.Max(64, 4096 / width & ~7);
+    /// <summary>Columns per block of the BF16 statistics sweep: a power of two (whole blocks for the usual widths) whose 1 + 2m partial-sum rows take at most 16 KB.</summary>
+    private static int StatisticsColumnBlock(int width) => Math.Max(64, (int)BitOperations.RoundUpToPowerOf2((uint)(4096 / width + 1)) / 2);
 
     /// <summary>
     /// Points <paramref name="x"/> at every input's stored BF16 elements [start, start + length) and returns the base's
@@ -278,7 +279,9 @@ public sealed class Widen : IMergeMethod
     internal static unsafe void AccumulateStatisticsOfBFloat16(ushort* b, ReadOnlySpan<nint> xs, float[][] f, int offset, int length)
     {
         int m = xs.Length;
-        if (f.Length != 1 + 2 * m || f.Any(row => row.Length < offset + length)) throw new ArgumentException("f needs 1 + 2m rows of offset + length", nameof(f));
+        bool ok = f.Length == 1 + 2 * m;
+        for (int k = 0; ok && k < f.Length; k++) ok = f[k].Length >= offset + length;
+        if (!ok) throw new ArgumentException("f needs 1 + 2m rows of offset + length", nameof(f));
         ushort** x = stackalloc ushort*[m];
         for (int i = 0; i < m; i++) x[i] = (ushort*)xs[i];
         ref float f0 = ref MemoryMarshal.GetArrayDataReference(f[0]);
@@ -320,7 +323,9 @@ public sealed class Widen : IMergeMethod
     internal static unsafe void WeightedDeltasOfBFloat16(ushort* b, ReadOnlySpan<nint> xs, float[][] w, int offset, int step, Span<float> output)
     {
         int m = xs.Length, length = output.Length;
-        if (w.Length != m || w.Any(row => row.Length < offset + (step == 0 ? 1 : length))) throw new ArgumentException("w needs m rows of offset + length (step 1) or offset + 1", nameof(w));
+        bool ok = w.Length == m;
+        for (int i = 0; ok && i < m; i++) ok = w[i].Length >= offset + (step == 0 ? 1 : length);
+        if (!ok) throw new ArgumentException("w needs m rows of offset + length (step 1) or offset + 1", nameof(w));
         ushort** x = stackalloc ushort*[m];
         for (int i = 0; i < m; i++) x[i] = (ushort*)xs[i];
         ref float ro = ref MemoryMarshal.GetReference(output);

@@ -245,6 +245,50 @@ public class GemmTests
     }
 
     [Fact]
+    public unsafe void TransposePacking_SimdEqualsScalar()
+    {
+        // The AVX transposing pack (8 x 8 blocks a group of 8 rows at a time, whole-vector stores spilling into the
+        // next step) must write exactly the scalar pack: panel widths 2, 6, 16, 32 and one not a multiple of 8, full and
+        // short panels, step counts with and without an 8-step tail, F32 and BF16 sources; the slack after the panel
+        // is the only room it may touch.
+        var rng = new Random(31);
+        foreach (var width in new[] { 2, 6, 12, 16, 32 })
+            foreach (var rows in new[] { 1, 5, 6, 8, 12, 16, 32 }.Where(r => r <= width))
+                foreach (var kc in new[] { 1, 7, 8, 16, 23, 64, 257 })
+                {
+                    int ld = kc + 3;
+                    var src = new float[rows * ld];
+                    for (int i = 0; i < src.Length; i++) src[i] = (float)(rng.NextDouble() * 2 - 1);
+                    var bits = new ushort[src.Length];
+                    for (int i = 0; i < bits.Length; i++) bits[i] = BFloat16Conversion.FromSingle(src[i]);
+                    foreach (var bf16 in new[] { false, true })
+                    {
+                        var expected = new float[kc * width + GemmPacking.Slack];
+                        var actual = new float[kc * width + GemmPacking.Slack];
+                        Array.Fill(expected, Sentinel);
+                        Array.Fill(actual, Sentinel);
+                        fixed (float* ps = src, pe = expected, pa = actual)
+                        fixed (ushort* pb = bits)
+                        {
+                            if (bf16)
+                            {
+                                GemmPacking.PackTranspose(pb, ld, rows, kc, pe, width, simd: false);
+                                GemmPacking.PackTranspose(pb, ld, rows, kc, pa, width, simd: true);
+                            }
+                            else
+                            {
+                                GemmPacking.PackTranspose(ps, ld, rows, kc, pe, width, simd: false);
+                                GemmPacking.PackTranspose(ps, ld, rows, kc, pa, width, simd: true);
+                            }
+                        }
+                        string what = $"width {width} rows {rows} kc {kc} bf16 {bf16}";
+                        Assert.True(expected.AsSpan(0, kc * width).SequenceEqual(actual.AsSpan(0, kc * width)), what);
+                        Assert.True(expected.AsSpan(0, kc * width).IndexOf(Sentinel) < 0, what);
+                    }
+                }
+    }
+
+    [Fact]
     public void BadArguments_Throw()
     {
         var x = new float[16];

@@ -10,8 +10,8 @@ namespace FuseSharp.Bench;
 /// GEMM and GEMV against the machine's own limits, measured in the same run: the FMA peak (a register-only FMA
 /// loop at the widest hardware-accelerated vector width, enough independent accumulators to cover the FMA
 /// latency) and a plain memory-read bandwidth (a vector sum over a buffer far larger than L3).
-/// Options: <c>--quick</c> (shorter repeats, sizes up to 2048), <c>--threads 1,2</c>, <c>--only gemm,gemv,rows,ceiling</c>
-/// (ceiling: the micro-kernel alone on panels already packed in L1/L2, not run by default),
+/// Options: <c>--quick</c> (shorter repeats, sizes up to 2048), <c>--threads 1,2</c>, <c>--only gemm,gemv,rows,ceiling,pack</c>
+/// (ceiling: the micro-kernel alone on panels already packed in L1/L2; pack: the packing alone; neither run by default),
 /// <c>--sizes 512,4096</c> (K = N of the GEMM section), <c>--variants NT,NN,TN+,NT-BF16</c> (its layouts).
 /// The load average is printed at the start and the end: on a busy shared machine wall-clock rates fall, and when
 /// it lends fewer cores than threads the multi-thread peak falls too (a ratio above 1 says so). Every GEMM ratio
@@ -37,6 +37,7 @@ internal static class GemmBench
         Console.WriteLine($"gemm: kernel {Gemm.BestKernel}, {Environment.ProcessorCount} cores, Vector512 accelerated: " +
             $"{Vector512.IsHardwareAccelerated}, Vector256: {Vector256.IsHardwareAccelerated}, load average {LoadAverage()}");
         if (sections.Contains("ceiling")) KernelCeiling(threadCounts, budget);
+        if (sections.Contains("pack")) Packing(sizes, budget);
         if (sections.Contains("gemm")) GemmVersusPeak(threadCounts, sizes, budget, variantNames);
         if (sections.Contains("gemv") || sections.Contains("rows"))
         {
@@ -205,6 +206,60 @@ internal static class GemmBench
             Ratio($"micro-kernel ceiling, panels in {name}, t={t} / FMA peak", flops / peak[t], ">=", 0.85);
             Console.WriteLine($"    per CPU second: {F(cpuFlops / peakCpu[t])} of the peak per CPU second");
         }
+    }
+
+    /// <summary>
+    /// Packing alone, one thread: a forward weight (B stored [N, K], N = K = size) into the B slab's 16- or 32-wide
+    /// panels, k block by k block, and the A of M = 512 rows into 6-row panels of one k block at a time, as the
+    /// blocked path does; in floats per nanosecond and as a share of the GEMM's FMA time at peak (M = 512: every B
+    /// value feeds 512 FMAs, every A value N).
+    /// </summary>
+    private static unsafe void Packing(int[] sizes, double budget)
+    {
+        int nr = Gemm.BestKernel == Gemm.Kernel.Vector512 ? 32 : 16, mr = 6, kcMax = Gemm.BestKernel == Gemm.Kernel.Vector512 ? 192 : 256;
+        Parallelism.MaxThreads = 1;
+        double fmaPerNs = 0;
+        {
+            var t = BestWithin(0.3, 1, () => FmaLoop(1, FmaChains<Lanes256, Vector256<float>>));
+            fmaPerNs = FmaFlops(1, 8) / 2 / t.Wall / 1e9;
+        }
+        foreach (var size in sizes)
+        {
+            int n = size, k = size, m = 512;
+            int kBlocks = (k + kcMax - 1) / kcMax, kc = (k + kBlocks - 1) / kBlocks, panels = (n + nr - 1) / nr;
+            var b = RandomFloats((long)n * k, 6);
+            var a = RandomFloats((long)m * k, 7);
+            var slab = new float[(long)k * panels * nr + 64];
+            var aPack = new float[(long)(m + mr - 1) / mr * mr * kc + 64];
+            fixed (float* pb = b, ps = slab, pa = a, pp = aPack)
+            {
+                float* sb = pb, ss = ps, sa = pa, sp = pp;
+                var tb = BestWithin(budget / 2, 1, () =>
+                {
+                    for (int jp = 0; jp < panels; jp++)
+                        for (int k0 = 0; k0 < k; k0 += kc)
+                        {
+                            int kcq = Math.Min(kc, k - k0);
+                            GemmPacking.PackTranspose(sb + (nint)jp * nr * k + k0, k, Math.Min(nr, n - jp * nr), kcq,
+                                ss + (nint)k0 * panels * nr + (nint)jp * kcq * nr, nr, true);
+                        }
+                });
+                var ta = BestWithin(budget / 2, 1, () =>
+                {
+                    for (int k0 = 0; k0 < k; k0 += kc)
+                    {
+                        int kcq = Math.Min(kc, k - k0);
+                        for (int ip = 0; ip * mr < m; ip++)
+                            GemmPacking.PackTranspose(sa + (nint)ip * mr * k + k0, k, Math.Min(mr, m - ip * mr), kcq, sp + (nint)ip * kcq * mr, mr, true);
+                    }
+                });
+                double bNs = tb.Wall * 1e9 / ((double)n * k), aNs = ta.Wall * 1e9 / ((double)m * k);
+                Console.WriteLine($"  pack B [{n}x{k}] -> {nr}-wide panels: {F(1 / bNs)} floats/ns (CPU {F(n * (double)k / tb.Cpu / 1e9)})," +
+                    $" {F(bNs * fmaPerNs / m * 100)}% of the FMA time at M = {m};" +
+                    $" pack A [{m}x{k}] -> 6-row panels: {F(1 / aNs)} floats/ns (CPU {F(m * (double)k / ta.Cpu / 1e9)}), {F(aNs * fmaPerNs / n * 100)}% per slab of N = {n}");
+            }
+        }
+        Parallelism.MaxThreads = 0;
     }
 
     /// <summary>GEMV (decoding, 1 and 4 rows) in both forms, F32 and BF16, against a plain read of the same matrix.</summary>

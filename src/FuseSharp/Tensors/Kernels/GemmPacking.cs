@@ -72,33 +72,14 @@ internal static unsafe class GemmPacking
         else if (simd && Avx.IsSupported)
         {
             int groups = (width + 7) / 8;
-            for (; p + 8 <= kc; p += 8)
-            {
-                // Last group first: its spill into the next step is then overwritten by group 0.
-                for (int g = groups - 1; g >= 0; g--)
-                {
-                    int r0 = g * 8;
-                    T* sp = s + (nint)r0 * ld + p;
-                    var x0 = r0 + 0 < rows ? Load8(sp) : default;
-                    var x1 = r0 + 1 < rows ? Load8(sp + ld) : default;
-                    var x2 = r0 + 2 < rows ? Load8(sp + 2 * ld) : default;
-                    var x3 = r0 + 3 < rows ? Load8(sp + 3 * ld) : default;
-                    var x4 = r0 + 4 < rows ? Load8(sp + 4 * ld) : default;
-                    var x5 = r0 + 5 < rows ? Load8(sp + 5 * ld) : default;
-                    var x6 = r0 + 6 < rows ? Load8(sp + 6 * ld) : default;
-                    var x7 = r0 + 7 < rows ? Load8(sp + 7 * ld) : default;
-                    Transpose8x8(ref x0, ref x1, ref x2, ref x3, ref x4, ref x5, ref x6, ref x7);
-                    float* d = dst + (nint)p * width + r0;
-                    x0.Store(d);
-                    x1.Store(d + width);
-                    x2.Store(d + 2 * width);
-                    x3.Store(d + 3 * width);
-                    x4.Store(d + 4 * width);
-                    x5.Store(d + 5 * width);
-                    x6.Store(d + 6 * width);
-                    x7.Store(d + 7 * width);
-                }
-            }
+            // One group of 8 rows at a time over all steps (the last group first: its spill into the next step is
+            // then overwritten by group 0), each row's cache lines read whole before the next: a 16-row B panel
+            // swept step by step kept 16 rows in flight and, with rows a power of two apart (every K = 2^j from
+            // 1024 on: all in one L1 set of 8 ways), evicted each line between its two halves.
+            int steps = kc / 8 * 8;
+            for (int g = groups - 1; g >= 0; g--)
+                for (int q = 0; q < steps; q += 8) TransposeGroup(s, ld, rows, g * 8, q, dst, width);
+            p = steps;
         }
         for (int i = 0; i < width; i++)
         {
@@ -113,6 +94,35 @@ internal static unsafe class GemmPacking
                 for (int q = p; q < kc; q++) d[(nint)q * width] = 0;
             }
         }
+    }
+
+    /// <summary>
+    /// Rows [r0, r0 + 8) of steps [p, p + 8) (rows at or past <paramref name="rows"/> as zeros), transposed into the
+    /// panel. Groups are written last-first within a step range: the 8-float stores of a group that ends past the
+    /// panel width spill into the next step's first columns, which group 0 (or the next range) rewrites after.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void TransposeGroup<T>(T* s, nint ld, int rows, int r0, int p, float* dst, int width) where T : unmanaged
+    {
+        T* sp = s + (nint)r0 * ld + p;
+        var x0 = r0 + 0 < rows ? Load8(sp) : default;
+        var x1 = r0 + 1 < rows ? Load8(sp + ld) : default;
+        var x2 = r0 + 2 < rows ? Load8(sp + 2 * ld) : default;
+        var x3 = r0 + 3 < rows ? Load8(sp + 3 * ld) : default;
+        var x4 = r0 + 4 < rows ? Load8(sp + 4 * ld) : default;
+        var x5 = r0 + 5 < rows ? Load8(sp + 5 * ld) : default;
+        var x6 = r0 + 6 < rows ? Load8(sp + 6 * ld) : default;
+        var x7 = r0 + 7 < rows ? Load8(sp + 7 * ld) : default;
+        Transpose8x8(ref x0, ref x1, ref x2, ref x3, ref x4, ref x5, ref x6, ref x7);
+        float* d = dst + (nint)p * width + r0;
+        x0.Store(d);
+        x1.Store(d + width);
+        x2.Store(d + 2 * width);
+        x3.Store(d + 3 * width);
+        x4.Store(d + 4 * width);
+        x5.Store(d + 5 * width);
+        x6.Store(d + 6 * width);
+        x7.Store(d + 7 * width);
     }
 
     /// <summary>

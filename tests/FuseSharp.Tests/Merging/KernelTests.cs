@@ -203,10 +203,11 @@ public class KernelTests
     [InlineData(1003, 64)]
     [InlineData(5, 64)]
     [InlineData(4096 + 13, 128)]
-    public unsafe void MergeChunkInRegisters_MatchesTheBlockKernel_BitForBit(int n, long start)
+    public unsafe void MergeChunkInRegisters_MatchesTheBlockKernelsReference_BitForBit(int n, long start)
     {
-        // Without diagnostics, chunks whose models are masked alike run the register kernel; with them, the block kernel. Inputs are
-        // BF16-rounded values on a coarse grid, so |x − b| repeats and lands on the mask bounds often.
+        // Chunks whose models are masked alike run the register kernel, with or without diagnostics; the element-outer loop the
+        // block kernel is checked against is the reference. Inputs are BF16-rounded values on a coarse grid, so |x − b| repeats and
+        // lands on the mask bounds often.
         const int m = 3;
         float Grid(float v) => BFloat16Conversion.ToSingle(BFloat16Conversion.FromSingle(MathF.Round(v * 16) / 16));
         var b = MethodHarness.Random(n, 21).Select(Grid).ToArray();
@@ -245,8 +246,16 @@ public class KernelTests
                     foreach (var (tie, count, normalize) in new[] { (1f, false, true), (-1f, true, false), (0f, false, true) })
                     {
                         var expected = (float[])b.Clone();
-                        TaskVectorKernels.MergeChunk(x, m, expected, start, masks, weights, flip, consensus, ElectionBasis.Weighted, tie, count, normalize, 1.75f, 0.9f,
-                            new double[m], diagnostics: true);
+                        var ssExpected = new double[m];
+                        long conflictsExpected = TaskVectorKernels.MergeChunkFused(x, m, expected, start, masks, weights, flip, consensus, ElectionBasis.Weighted, tie, count,
+                            normalize, 1.75f, 0.9f, ssExpected);
+                        var withDiagnostics = (float[])b.Clone();
+                        var ss = new double[m];
+                        long conflicts = TaskVectorKernels.MergeChunk(x, m, withDiagnostics, start, masks, weights, flip, consensus, ElectionBasis.Weighted, tie, count,
+                            normalize, 1.75f, 0.9f, ss);
+                        Assert.Equal(expected.Select(BitConverter.SingleToInt32Bits), withDiagnostics.Select(BitConverter.SingleToInt32Bits));
+                        Assert.Equal(ssExpected.Select(BitConverter.DoubleToInt64Bits), ss.Select(BitConverter.DoubleToInt64Bits));
+                        Assert.Equal(conflictsExpected, conflicts);
                         var f32 = (float[])b.Clone();
                         TaskVectorKernels.MergeChunk(x, m, f32, start, masks, weights, flip, consensus, ElectionBasis.Weighted, tie, count, normalize, 1.75f, 0.9f,
                             new double[m], diagnostics: false);

@@ -71,8 +71,10 @@ public static class TaskVectorKernels
             throw new ArgumentException("BF16 inputs need AVX2, at most MaxVectorModels models and whole vectors", nameof(bf16));
         if (VectorPath && m > 0 && m <= MaxVectorModels)
         {
-            j = diagnostics ? MergeChunkSpecialised<Enabled>(x, bf16, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss, out conflicts)
-                : MergeChunkInRegisters(x, bf16, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda)
+            j = diagnostics
+                ? MergeChunkInRegisters<Enabled>(x, bf16, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss, out conflicts)
+                  ?? MergeChunkSpecialised<Enabled>(x, bf16, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss, out conflicts)
+                : MergeChunkInRegisters<Disabled>(x, bf16, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss, out conflicts)
                   ?? MergeChunkSpecialised<Disabled>(x, bf16, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss, out conflicts);
         }
         for (; j < b.Length; j++) conflicts += MergeElement(x, m, b, j, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss) ? 1 : 0;
@@ -331,17 +333,21 @@ public static class TaskVectorKernels
     }
 
     /// <summary>
-    /// The vector part of <see cref="MergeChunk"/> without diagnostics, every model's term kept in registers: per vector of 8
-    /// elements each model's <c>D_i = keep_i(x_i − b) · (w_i · scale_i)</c> and the weighted election sum, then the combine, with no
-    /// block buffers in between (the per-model loops of <see cref="MergeChunkSpecialised"/> store D_i and the election sums
-    /// and read them back). The same operations in the same order per element, so bit-identical to it (tested). Null when the
+    /// The vector part of <see cref="MergeChunk"/> with every model's term kept in registers: per vector of 8 elements each
+    /// model's <c>D_i = keep_i(x_i − b) · (w_i · scale_i)</c> and the weighted election sum, then the combine, with no block
+    /// buffers in between (the per-model loops of <see cref="MergeChunkSpecialised"/> store D_i and the election sums and read
+    /// them back); with <typeparamref name="TDiag"/> the same diagnostics in the same grouping. The same operations in the same
+    /// order per element, so values, sums of squares and conflicts are bit-identical to it (tested against <see cref="MergeChunkFused"/>,
+    /// which the block kernel is checked against too). Null when the
     /// chunk is not of the common shape this covers: every model masked the same way (all kept, one key range kind, or bits),
     /// scalar scales, and a weighted election (no sign flips); the caller then runs the block kernel.
     /// </summary>
-    private static int? MergeChunkInRegisters(float[][] x, ReadOnlySpan<nint> bf16, int m, Span<float> b, long start, IReadOnlyList<SparseMask?> masks,
+    private static int? MergeChunkInRegisters<TDiag>(float[][] x, ReadOnlySpan<nint> bf16, int m, Span<float> b, long start, IReadOnlyList<SparseMask?> masks,
         ReadOnlySpan<float> weights, ReadOnlySpan<float> flip, bool consensus, ElectionBasis basis, float tieSign, bool countDivisor, bool normalize,
-        float scalarDivisor, float lambda)
+        float scalarDivisor, float lambda, Span<double> ss, out long conflicts)
+        where TDiag : struct, IFlag
     {
+        conflicts = 0;
         if (consensus && basis != ElectionBasis.Weighted) return null;
         int n = b.Length, vectorEnd = n - n % 8, kind = -1;
         for (int i = 0; i < m; i++)
@@ -363,11 +369,11 @@ public static class TaskVectorKernels
         switch (kind)
         {
             case 0:
-                return InRegisters(new KeepAll[m], x, bf16, m, b, start, weightScale, divisorTerm, c, vectorEnd);
+                return InRegisters<KeepAll, TDiag>(new KeepAll[m], x, bf16, m, b, start, weightScale, divisorTerm, c, vectorEnd, ss, out conflicts);
             case 2:
                 var bits = new KeepBits[m];
                 for (int i = 0; i < m; i++) bits[i] = new KeepBits(masks[i]!.Bits!.RawWords);
-                return InRegisters(bits, x, bf16, m, b, start, weightScale, divisorTerm, c, vectorEnd);
+                return InRegisters<KeepBits, TDiag>(bits, x, bf16, m, b, start, weightScale, divisorTerm, c, vectorEnd, ss, out conflicts);
             case 3:
                 // Only the chunks holding a tie index need the index test; elsewhere one compare per model decides.
                 var atLeast = new KeepAtLeast[m];
@@ -376,10 +382,10 @@ public static class TaskVectorKernels
                     if (!Bound(masks[i]!.Low, lower: true, start, vectorEnd, out float lo)) { atLeast = null; break; }
                     atLeast[i] = new KeepAtLeast(lo);
                 }
-                if (atLeast is not null) return InRegisters(atLeast, x, bf16, m, b, start, weightScale, divisorTerm, c, vectorEnd);
+                if (atLeast is not null) return InRegisters<KeepAtLeast, TDiag>(atLeast, x, bf16, m, b, start, weightScale, divisorTerm, c, vectorEnd, ss, out conflicts);
                 var above = new KeepAbove[m];
                 for (int i = 0; i < m; i++) above[i] = new KeepAbove(masks[i]!.Low, start, vectorEnd);
-                return InRegisters(above, x, bf16, m, b, start, weightScale, divisorTerm, c, vectorEnd);
+                return InRegisters<KeepAbove, TDiag>(above, x, bf16, m, b, start, weightScale, divisorTerm, c, vectorEnd, ss, out conflicts);
             default:
                 var between = new KeepBetween[m];
                 for (int i = 0; i < m; i++)
@@ -391,10 +397,10 @@ public static class TaskVectorKernels
                     }
                     between[i] = new KeepBetween(lo, hi);
                 }
-                if (between is not null) return InRegisters(between, x, bf16, m, b, start, weightScale, divisorTerm, c, vectorEnd);
+                if (between is not null) return InRegisters<KeepBetween, TDiag>(between, x, bf16, m, b, start, weightScale, divisorTerm, c, vectorEnd, ss, out conflicts);
                 var range = new KeepRange[m];
                 for (int i = 0; i < m; i++) range[i] = new KeepRange(masks[i]!.Low, masks[i]!.High, start, vectorEnd);
-                return InRegisters(range, x, bf16, m, b, start, weightScale, divisorTerm, c, vectorEnd);
+                return InRegisters<KeepRange, TDiag>(range, x, bf16, m, b, start, weightScale, divisorTerm, c, vectorEnd, ss, out conflicts);
         }
     }
 
@@ -425,13 +431,17 @@ public static class TaskVectorKernels
     /// <see cref="MergeChunkInRegisters"/> for one mask kind over elements [0, <paramref name="vectorEnd"/>) (whole vectors; the
     /// keeps' tie indices are relative to the chunk start). Returns <paramref name="vectorEnd"/>.
     /// </summary>
-    private static unsafe int InRegisters<TKeep>(TKeep[] keeps, float[][] x, ReadOnlySpan<nint> bf16, int m, Span<float> b, long start,
-        ReadOnlySpan<Vector256<float>> weightScale, ReadOnlySpan<Vector256<float>> divisorTerm, RegisterCombine c, int vectorEnd)
+    private static unsafe int InRegisters<TKeep, TDiag>(TKeep[] keeps, float[][] x, ReadOnlySpan<nint> bf16, int m, Span<float> b, long start,
+        ReadOnlySpan<Vector256<float>> weightScale, ReadOnlySpan<Vector256<float>> divisorTerm, RegisterCombine c, int vectorEnd, Span<double> ss, out long conflicts)
         where TKeep : struct, IKeep
+        where TDiag : struct, IFlag
     {
         const int w = 8;
         bool raw = !bf16.IsEmpty;
         Span<Vector256<float>> dv = stackalloc Vector256<float>[m];
+        Span<Vector256<float>> ssv = stackalloc Vector256<float>[m];
+        ssv.Clear();
+        var cnt = Vector256<int>.Zero;
         var zero = Vector256<float>.Zero;
         var one = Vector256<float>.One;
         var vLambda = Vector256.Create(c.Lambda);
@@ -446,12 +456,33 @@ public static class TaskVectorKernels
         {
             var b8 = Vector256.LoadUnsafe(ref bs, (nuint)j);
             var election = zero;
+            var max = zero;
+            var min = zero;
             for (int i = 0; i < m; i++)
             {
                 var xv = raw ? DecodeBFloat16((ushort*)bf16[i] + j) : Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(x[i]), (nuint)j);
-                var di = keeps[i].Apply(xv - b8, lane, start + j) * weightScale[i];
+                var d = xv - b8;
+                var mi = keeps[i].Apply(d, lane, start + j);
+                if (default(TDiag).On)
+                {
+                    // The block kernel's diagnostics: d² per model in F32, into FP64 every 64 vectors; the running max/min of the kept deltas.
+                    ssv[i] += d * d;
+                    max = i == 0 ? mi : Vector256.Max(max, mi);
+                    min = i == 0 ? mi : Vector256.Min(min, mi);
+                }
+                var di = mi * weightScale[i];
                 dv[i] = di;
                 if (c.Consensus) election += di;
+            }
+            if (default(TDiag).On)
+            {
+                cnt -= (Vector256.GreaterThan(max, zero) & Vector256.LessThan(min, zero)).AsInt32();
+                if (((j + w) & 511) == 0)
+                    for (int i = 0; i < m; i++)
+                    {
+                        ss[i] += Vector.Sum(ssv[i].AsVector());
+                        ssv[i] = zero;
+                    }
             }
             if (!c.Consensus)
             {
@@ -477,6 +508,12 @@ public static class TaskVectorKernels
             }
             div = Vector256.ConditionalSelect(Vector256.Equals(div, zero), one, div);
             (b8 + vLambda * (c.Normalize ? mix / div : mix)).StoreUnsafe(ref bs, (nuint)j);
+        }
+        conflicts = 0;
+        if (default(TDiag).On)
+        {
+            for (int i = 0; i < m; i++) ss[i] += Vector.Sum(ssv[i].AsVector());
+            conflicts = Vector.Sum(cnt.AsVector());
         }
         return vectorEnd;
     }

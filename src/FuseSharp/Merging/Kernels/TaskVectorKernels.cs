@@ -16,8 +16,9 @@ public enum ElectionBasis
 }
 
 /// <summary>
-/// The per-chunk kernels of task-vector merging: a chunk is read once and merged in L1-sized blocks by one tight loop
-/// per model and mask kind (<c>MergeChunkSpecialised</c>), inputs given as F32 or decoded from stored BF16 bits in
+/// The per-chunk kernels of task-vector merging: a chunk is read once and merged with every model's term in registers
+/// when its models are masked alike (<c>MergeChunkInRegisters</c>, the common case), else in L1-sized blocks by one tight
+/// loop per model and mask kind (<c>MergeChunkSpecialised</c>), inputs given as F32 or decoded from stored BF16 bits in
 /// registers. <see cref="MergeChunkReference"/> and <see cref="CombineElement"/> are the plain scalar definitions, and
 /// the earlier element-outer loop (<c>MergeChunkFused</c>) the bitwise reference for the diagnostics' summation order.
 /// </summary>

@@ -198,6 +198,95 @@ public class KernelTests
                 }
     }
 
+    [Theory]
+    [InlineData(1000, 0)]
+    [InlineData(1003, 64)]
+    [InlineData(5, 64)]
+    [InlineData(4096 + 13, 128)]
+    public unsafe void MergeChunkInRegisters_MatchesTheBlockKernelsReference_BitForBit(int n, long start)
+    {
+        // Chunks whose models are masked alike run the register kernel, with or without diagnostics; the element-outer loop the
+        // block kernel is checked against is the reference. Inputs are BF16-rounded values on a coarse grid, so |x − b| repeats and
+        // lands on the mask bounds often.
+        const int m = 3;
+        float Grid(float v) => BFloat16Conversion.ToSingle(BFloat16Conversion.FromSingle(MathF.Round(v * 16) / 16));
+        var b = MethodHarness.Random(n, 21).Select(Grid).ToArray();
+        var x = new float[m][];
+        for (int i = 0; i < m; i++) x[i] = MethodHarness.Random(n, 30 + i).Select((v, j) => Grid(b[j] + 0.5f * v)).ToArray();
+        for (int j = 0; j < n; j += 9) x[2][j] = b[j];                       // zero deltas (never agree)
+        for (int j = 4; j < n; j += 17) x[1][j] = -x[0][j] + 2 * b[j];       // opposite deltas (election sums of 0 for equal weights)
+        var bits = new ushort[m][];
+        for (int i = 0; i < m; i++) bits[i] = x[i].Select(BFloat16Conversion.FromSingle).ToArray();
+        long total = start + n + 64;
+        var words = new BitMask(total);
+        var rng = new CounterRandom(5, "r", 2);
+        var all = words.Words(0, (int)total);
+        for (int w = 0; w < all.Length; w++) all[w] = rng.NextUInt64(w);
+        long mid = start + n / 2, end = start + n - n % 8;
+        // Tie indices before, inside, at the last vector element, and after the chunk's vector part.
+        long[] ties = [long.MinValue, start - 1, start, mid, end - 1, end, long.MaxValue];
+        var maskSets = new List<SparseMask?[]> { new SparseMask?[m], Enumerable.Range(0, m).Select(_ => (SparseMask?)SparseMask.FromBits(words, 0)).ToArray() };
+        foreach (long t in ties)
+        {
+            maskSets.Add(Enumerable.Range(0, m).Select(i => (SparseMask?)SparseMask.Range(total, new MaskKey(0.25f * (i + 1), i == 0 ? t : long.MinValue), MaskKey.Max, 0)).ToArray());
+            maskSets.Add(Enumerable.Range(0, m).Select(i => (SparseMask?)SparseMask.Range(total, new MaskKey(0.0625f * i, t), new MaskKey(0.5f, i == 1 ? t : long.MaxValue), 0)).ToArray());
+        }
+        // Bounds at 0 (ties dropped: only non-zero deltas), at +inf, and a scaled mask.
+        maskSets.Add(Enumerable.Range(0, m).Select(_ => (SparseMask?)SparseMask.Range(total, new MaskKey(0f, long.MaxValue), MaskKey.Max, 0)).ToArray());
+        maskSets.Add(Enumerable.Range(0, m).Select(_ => (SparseMask?)SparseMask.Range(total, new MaskKey(0f, long.MaxValue), new MaskKey(float.PositiveInfinity, long.MinValue), 0)).ToArray());
+        var scaled = SparseMask.Range(total, new MaskKey(0.125f, long.MinValue), MaskKey.Max, 0);
+        scaled.Scale = 1.3f;
+        maskSets.Add([scaled, scaled, scaled]);
+        float[] weights = [0.5f, 0.5f, 0.75f], flip = [1, 1, 1];
+        fixed (ushort* p0 = bits[0], p1 = bits[1], p2 = bits[2])
+        {
+            nint[] raw = [(nint)p0, (nint)p1, (nint)p2];
+            foreach (var masks in maskSets)
+                foreach (bool consensus in new[] { true, false })
+                    foreach (var (tie, count, normalize) in new[] { (1f, false, true), (-1f, true, false), (0f, false, true) })
+                    {
+                        var expected = (float[])b.Clone();
+                        var ssExpected = new double[m];
+                        long conflictsExpected = TaskVectorKernels.MergeChunkFused(x, m, expected, start, masks, weights, flip, consensus, ElectionBasis.Weighted, tie, count,
+                            normalize, 1.75f, 0.9f, ssExpected);
+                        var withDiagnostics = (float[])b.Clone();
+                        var ss = new double[m];
+                        long conflicts = TaskVectorKernels.MergeChunk(x, m, withDiagnostics, start, masks, weights, flip, consensus, ElectionBasis.Weighted, tie, count,
+                            normalize, 1.75f, 0.9f, ss);
+                        Assert.Equal(expected.Select(BitConverter.SingleToInt32Bits), withDiagnostics.Select(BitConverter.SingleToInt32Bits));
+                        Assert.Equal(ssExpected.Select(BitConverter.DoubleToInt64Bits), ss.Select(BitConverter.DoubleToInt64Bits));
+                        Assert.Equal(conflictsExpected, conflicts);
+                        var f32 = (float[])b.Clone();
+                        TaskVectorKernels.MergeChunk(x, m, f32, start, masks, weights, flip, consensus, ElectionBasis.Weighted, tie, count, normalize, 1.75f, 0.9f,
+                            new double[m], diagnostics: false);
+                        Assert.Equal(expected.Select(BitConverter.SingleToInt32Bits), f32.Select(BitConverter.SingleToInt32Bits));
+                        if (!TaskVectorKernels.CanDecodeBFloat16 || n % 8 != 0) continue;
+                        var fromBits = (float[])b.Clone();
+                        TaskVectorKernels.MergeChunkWithBFloat16Inputs(x, raw, m, fromBits, start, masks, weights, flip, consensus, ElectionBasis.Weighted, tie, count,
+                            normalize, 1.75f, 0.9f, new double[m], diagnostics: false);
+                        Assert.Equal(expected.Select(BitConverter.SingleToInt32Bits), fromBits.Select(BitConverter.SingleToInt32Bits));
+                    }
+        }
+    }
+
+    [Fact]
+    public void MaskBound_DecidesTiesOutsideTheRangeWithOneCompare()
+    {
+        // Low key (0.5, tie 100) over [100, 164): every tie kept, bound 0.5; over [20, 100): every tie dropped, the next float up.
+        Assert.True(TaskVectorKernels.Bound(new MaskKey(0.5f, 100), lower: true, 100, 64, out float lo) && lo == 0.5f);
+        Assert.True(TaskVectorKernels.Bound(new MaskKey(0.5f, 100), lower: true, 20, 80, out lo) && lo == MathF.BitIncrement(0.5f));
+        Assert.False(TaskVectorKernels.Bound(new MaskKey(0.5f, 100), lower: true, 99, 8, out _));
+        // High key (0.5, tie 100): ties kept up to index 100.
+        Assert.True(TaskVectorKernels.Bound(new MaskKey(0.5f, 100), lower: false, 93, 8, out float hi) && hi == 0.5f);
+        Assert.True(TaskVectorKernels.Bound(new MaskKey(0.5f, 100), lower: false, 101, 8, out hi) && hi == MathF.BitDecrement(0.5f));
+        Assert.False(TaskVectorKernels.Bound(new MaskKey(0.5f, 100), lower: false, 94, 8, out _));
+        // Dropped ties at 0 and -0: only values above 0 pass; infinities and NaN with dropped ties have no float bound.
+        Assert.True(TaskVectorKernels.Bound(new MaskKey(-0f, long.MaxValue), lower: true, 0, 8, out lo) && lo == float.Epsilon);
+        Assert.True(TaskVectorKernels.Bound(MaskKey.Max, lower: false, 0, 8, out hi) && hi == float.PositiveInfinity);
+        Assert.False(TaskVectorKernels.Bound(new MaskKey(float.PositiveInfinity, long.MaxValue), lower: true, 0, 8, out _));
+        Assert.False(TaskVectorKernels.Bound(new MaskKey(float.NaN, long.MinValue), lower: true, 0, 8, out _));
+    }
+
     [Fact]
     public void SceEraseTerms_MatchSeparatePasses()
     {

@@ -16,8 +16,9 @@ public enum ElectionBasis
 }
 
 /// <summary>
-/// The per-chunk kernels of task-vector merging: a chunk is read once and merged in L1-sized blocks by one tight loop
-/// per model and mask kind (<c>MergeChunkSpecialised</c>), inputs given as F32 or decoded from stored BF16 bits in
+/// The per-chunk kernels of task-vector merging: a chunk is read once and merged with every model's term in registers
+/// when its models are masked alike (<c>MergeChunkInRegisters</c>, the common case), else in L1-sized blocks by one tight
+/// loop per model and mask kind (<c>MergeChunkSpecialised</c>), inputs given as F32 or decoded from stored BF16 bits in
 /// registers. <see cref="MergeChunkReference"/> and <see cref="CombineElement"/> are the plain scalar definitions, and
 /// the earlier element-outer loop (<c>MergeChunkFused</c>) the bitwise reference for the diagnostics' summation order.
 /// </summary>
@@ -72,8 +73,10 @@ public static class TaskVectorKernels
         if (VectorPath && m > 0 && m <= MaxVectorModels)
         {
             j = diagnostics
-                ? MergeChunkSpecialised<Enabled>(x, bf16, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss, out conflicts)
-                : MergeChunkSpecialised<Disabled>(x, bf16, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss, out conflicts);
+                ? MergeChunkInRegisters<Enabled>(x, bf16, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss, out conflicts)
+                  ?? MergeChunkSpecialised<Enabled>(x, bf16, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss, out conflicts)
+                : MergeChunkInRegisters<Disabled>(x, bf16, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss, out conflicts)
+                  ?? MergeChunkSpecialised<Disabled>(x, bf16, m, b, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss, out conflicts);
         }
         for (; j < b.Length; j++) conflicts += MergeElement(x, m, b, j, start, masks, weights, flip, consensus, basis, tieSign, countDivisor, normalize, scalarDivisor, lambda, ss) ? 1 : 0;
         return conflicts;
@@ -330,6 +333,192 @@ public static class TaskVectorKernels
         return vectorEnd;
     }
 
+    /// <summary>
+    /// The vector part of <see cref="MergeChunk"/> with every model's term kept in registers: per vector of 8 elements each
+    /// model's <c>D_i = keep_i(x_i − b) · (w_i · scale_i)</c> and the weighted election sum, then the combine, with no block
+    /// buffers in between (the per-model loops of <see cref="MergeChunkSpecialised"/> store D_i and the election sums and read
+    /// them back); with <typeparamref name="TDiag"/> the same diagnostics in the same grouping. The same operations in the same
+    /// order per element, so values, sums of squares and conflicts are bit-identical to it (tested against <see cref="MergeChunkFused"/>,
+    /// which the block kernel is checked against too). Null when the
+    /// chunk is not of the common shape this covers: every model masked the same way (all kept, one key range kind, or bits),
+    /// scalar scales, and a weighted election (no sign flips); the caller then runs the block kernel.
+    /// </summary>
+    private static int? MergeChunkInRegisters<TDiag>(float[][] x, ReadOnlySpan<nint> bf16, int m, Span<float> b, long start, IReadOnlyList<SparseMask?> masks,
+        ReadOnlySpan<float> weights, ReadOnlySpan<float> flip, bool consensus, ElectionBasis basis, float tieSign, bool countDivisor, bool normalize,
+        float scalarDivisor, float lambda, Span<double> ss, out long conflicts)
+        where TDiag : struct, IFlag
+    {
+        conflicts = 0;
+        if (consensus && basis != ElectionBasis.Weighted) return null;
+        int n = b.Length, vectorEnd = n - n % 8, kind = -1;
+        for (int i = 0; i < m; i++)
+        {
+            var mk = masks[i];
+            if (mk?.ElementScale is not null || !(flip[i] > 0)) return null;
+            int k = mk is null || mk.IsAll ? 0 : mk.Bits is not null ? 2 : mk.High == MaskKey.Max ? 3 : 1;
+            if (kind >= 0 && k != kind) return null;
+            kind = k;
+        }
+        Span<Vector256<float>> weightScale = stackalloc Vector256<float>[m];
+        Span<Vector256<float>> divisorTerm = stackalloc Vector256<float>[m];
+        for (int i = 0; i < m; i++)
+        {
+            weightScale[i] = Vector256.Create(weights[i] * (masks[i]?.Scale ?? 1f));
+            divisorTerm[i] = countDivisor ? Vector256<float>.One : Vector256.Create(weights[i]);
+        }
+        var c = new RegisterCombine(consensus, tieSign, normalize, lambda, scalarDivisor);
+        switch (kind)
+        {
+            case 0:
+                return InRegisters<KeepAll, TDiag>(new KeepAll[m], x, bf16, m, b, start, weightScale, divisorTerm, c, vectorEnd, ss, out conflicts);
+            case 2:
+                var bits = new KeepBits[m];
+                for (int i = 0; i < m; i++) bits[i] = new KeepBits(masks[i]!.Bits!.RawWords);
+                return InRegisters<KeepBits, TDiag>(bits, x, bf16, m, b, start, weightScale, divisorTerm, c, vectorEnd, ss, out conflicts);
+            case 3:
+                // Only the chunks holding a tie index need the index test; elsewhere one compare per model decides.
+                var atLeast = new KeepAtLeast[m];
+                for (int i = 0; i < m; i++)
+                {
+                    if (!Bound(masks[i]!.Low, lower: true, start, vectorEnd, out float lo)) { atLeast = null; break; }
+                    atLeast[i] = new KeepAtLeast(lo);
+                }
+                if (atLeast is not null) return InRegisters<KeepAtLeast, TDiag>(atLeast, x, bf16, m, b, start, weightScale, divisorTerm, c, vectorEnd, ss, out conflicts);
+                var above = new KeepAbove[m];
+                for (int i = 0; i < m; i++) above[i] = new KeepAbove(masks[i]!.Low, start, vectorEnd);
+                return InRegisters<KeepAbove, TDiag>(above, x, bf16, m, b, start, weightScale, divisorTerm, c, vectorEnd, ss, out conflicts);
+            default:
+                var between = new KeepBetween[m];
+                for (int i = 0; i < m; i++)
+                {
+                    if (!Bound(masks[i]!.Low, lower: true, start, vectorEnd, out float lo) || !Bound(masks[i]!.High, lower: false, start, vectorEnd, out float hi))
+                    {
+                        between = null;
+                        break;
+                    }
+                    between[i] = new KeepBetween(lo, hi);
+                }
+                if (between is not null) return InRegisters<KeepBetween, TDiag>(between, x, bf16, m, b, start, weightScale, divisorTerm, c, vectorEnd, ss, out conflicts);
+                var range = new KeepRange[m];
+                for (int i = 0; i < m; i++) range[i] = new KeepRange(masks[i]!.Low, masks[i]!.High, start, vectorEnd);
+                return InRegisters<KeepRange, TDiag>(range, x, bf16, m, b, start, weightScale, divisorTerm, c, vectorEnd, ss, out conflicts);
+        }
+    }
+
+    /// <summary>
+    /// The plain float bound that decides <paramref name="key"/> (a mask's low key with <paramref name="lower"/>, else its high key) for
+    /// every element of [start, start + length) when its tie index lies outside that range, so elements equal to the key's
+    /// value are all kept or all dropped there: low keeps |d| ≥ bound (the value, or the next float up when its ties are
+    /// dropped), high keeps |d| ≤ bound (the value, or the next float down). False when the tie index falls inside, or for a
+    /// NaN or infinite value whose ties are dropped (no such float bound there).
+    /// </summary>
+    internal static bool Bound(MaskKey key, bool lower, long start, int length, out float bound)
+    {
+        bound = key.Value;
+        if (float.IsNaN(bound)) return false;
+        // Low keeps ties at index >= key.Index; high keeps ties at index <= key.Index.
+        bool allKept = lower ? key.Index <= start : key.Index >= start + length - 1;
+        bool allDropped = lower ? key.Index >= start + length : key.Index < start;
+        if (allKept) return true;
+        if (!allDropped || float.IsInfinity(bound)) return false;
+        bound = lower ? MathF.BitIncrement(bound) : MathF.BitDecrement(bound);
+        return true;
+    }
+
+    /// <summary>The combine step's constants for <see cref="InRegisters"/>.</summary>
+    private readonly record struct RegisterCombine(bool Consensus, float TieSign, bool Normalize, float Lambda, float ScalarDivisor);
+
+    /// <summary>
+    /// <see cref="MergeChunkInRegisters"/> for one mask kind over elements [0, <paramref name="vectorEnd"/>) (whole vectors; the
+    /// keeps' tie indices are relative to the chunk start). Returns <paramref name="vectorEnd"/>.
+    /// </summary>
+    private static unsafe int InRegisters<TKeep, TDiag>(TKeep[] keeps, float[][] x, ReadOnlySpan<nint> bf16, int m, Span<float> b, long start,
+        ReadOnlySpan<Vector256<float>> weightScale, ReadOnlySpan<Vector256<float>> divisorTerm, RegisterCombine c, int vectorEnd, Span<double> ss, out long conflicts)
+        where TKeep : struct, IKeep
+        where TDiag : struct, IFlag
+    {
+        const int w = 8;
+        bool raw = !bf16.IsEmpty;
+        Span<Vector256<float>> dv = stackalloc Vector256<float>[m];
+        Span<Vector256<float>> ssv = stackalloc Vector256<float>[m];
+        ssv.Clear();
+        var cnt = Vector256<int>.Zero;
+        var zero = Vector256<float>.Zero;
+        var one = Vector256<float>.One;
+        var vLambda = Vector256.Create(c.Lambda);
+        var vScalarScale = Vector256.Create(c.Lambda / (c.Normalize ? c.ScalarDivisor : 1f));
+        var tiePos = c.TieSign > 0 ? Vector256<float>.AllBitsSet : zero;
+        var tieNeg = c.TieSign < 0 ? Vector256<float>.AllBitsSet : zero;
+        var signBit = Vector256.Create(-0f);
+        var lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+        var step = Vector256.Create(w);
+        ref float bs = ref MemoryMarshal.GetReference(b);
+        for (int j = 0; j < vectorEnd; j += w, lane += step)
+        {
+            var b8 = Vector256.LoadUnsafe(ref bs, (nuint)j);
+            var election = zero;
+            var max = zero;
+            var min = zero;
+            for (int i = 0; i < m; i++)
+            {
+                var xv = raw ? DecodeBFloat16((ushort*)bf16[i] + j) : Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(x[i]), (nuint)j);
+                var d = xv - b8;
+                var mi = keeps[i].Apply(d, lane, start + j);
+                if (default(TDiag).On)
+                {
+                    // The block kernel's diagnostics: d² per model in F32, into FP64 every 64 vectors; the running max/min of the kept deltas.
+                    ssv[i] += d * d;
+                    max = i == 0 ? mi : Vector256.Max(max, mi);
+                    min = i == 0 ? mi : Vector256.Min(min, mi);
+                }
+                var di = mi * weightScale[i];
+                dv[i] = di;
+                if (c.Consensus) election += di;
+            }
+            if (default(TDiag).On)
+            {
+                cnt -= (Vector256.GreaterThan(max, zero) & Vector256.LessThan(min, zero)).AsInt32();
+                if (((j + w) & 511) == 0)
+                    for (int i = 0; i < m; i++)
+                    {
+                        ss[i] += Vector.Sum(ssv[i].AsVector());
+                        ssv[i] = zero;
+                    }
+            }
+            if (!c.Consensus)
+            {
+                var sum = zero;
+                for (int i = 0; i < m; i++) sum += dv[i];
+                (b8 + vScalarScale * sum).StoreUnsafe(ref bs, (nuint)j);
+                continue;
+            }
+            var atZero = Vector256.Equals(election, zero);
+            var pos = Vector256.GreaterThan(election, zero) | (tiePos & atZero);
+            var neg = Vector256.LessThan(election, zero) | (tieNeg & atZero);
+            // (pos & D > 0) | (neg & D < 0) as one compare: flip D's sign where the elected sign is negative (±0 stay not > 0).
+            var elected = pos | neg;
+            var flipNegative = neg & signBit;
+            var mix = zero;
+            var div = zero;
+            for (int i = 0; i < m; i++)
+            {
+                var di = dv[i];
+                var agree = Vector256.GreaterThan(di ^ flipNegative, zero) & elected;
+                mix += agree & di;
+                div += agree & divisorTerm[i];
+            }
+            div = Vector256.ConditionalSelect(Vector256.Equals(div, zero), one, div);
+            (b8 + vLambda * (c.Normalize ? mix / div : mix)).StoreUnsafe(ref bs, (nuint)j);
+        }
+        conflicts = 0;
+        if (default(TDiag).On)
+        {
+            for (int i = 0; i < m; i++) ss[i] += Vector.Sum(ssv[i].AsVector());
+            conflicts = Vector.Sum(cnt.AsVector());
+        }
+        return vectorEnd;
+    }
+
     /// <summary>Elements per block of <see cref="MergeChunkSpecialised"/> (a multiple of 512, so bit-mask words and diagnostic sum groups are whole).</summary>
     private const int Block = 1024;
 
@@ -526,6 +715,29 @@ public static class TaskVectorKernels
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector256<float> Apply(Vector256<float> d, Vector256<int> blockIndex, long first) => AtLeast(Vector256.Abs(d), _lo, _loTie, blockIndex) & d;
+    }
+
+    /// <summary><see cref="KeepAbove"/> over a range its tie index does not cut: |d| ≥ a float bound (<see cref="Bound"/>).</summary>
+    private readonly struct KeepAtLeast(float low) : IKeep
+    {
+        private readonly Vector256<float> _lo = Vector256.Create(low);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector256<float> Apply(Vector256<float> d, Vector256<int> blockIndex, long first) => Vector256.GreaterThanOrEqual(Vector256.Abs(d), _lo) & d;
+    }
+
+    /// <summary><see cref="KeepRange"/> over a range neither tie index cuts: low ≤ |d| ≤ high for float bounds (<see cref="Bound"/>).</summary>
+    private readonly struct KeepBetween(float low, float high) : IKeep
+    {
+        private readonly Vector256<float> _lo = Vector256.Create(low);
+        private readonly Vector256<float> _hi = Vector256.Create(high);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector256<float> Apply(Vector256<float> d, Vector256<int> blockIndex, long first)
+        {
+            var a = Vector256.Abs(d);
+            return Vector256.GreaterThanOrEqual(a, _lo) & Vector256.LessThanOrEqual(a, _hi) & d;
+        }
     }
 
     private readonly struct KeepBits(ulong[] words) : IKeep

@@ -170,6 +170,47 @@ public class DtwTests
     }
 
     [Fact]
+    public void WaveFillEqualsRowFillAtEveryCell()
+    {
+        // The integer full table eight rows per anti-diagonal step against the row-by-row fill: every value's tie
+        // decision (not only the path's) and the total, for every shape up to 19 x 19 (leftover rows of the last block of
+        // eight, fewer columns than lanes, one row or column) and longer texts, both tie orders, a two-letter alphabet.
+        var rng = new Random(8);
+        string[] alphabet = ["▁a", "a", "b", "▁", "ab", "▁ba", "abba"];
+        var shapes = new List<(int, int)>();
+        for (int n = 1; n < 20; n++)
+            for (int m = 1; m < 20; m++) shapes.Add((n, m));
+        shapes.AddRange([(70, 33), (33, 70), (129, 64), (64, 129)]);
+        foreach (var (n, m) in shapes)
+        {
+            var s = Enumerable.Range(0, n).Select(_ => alphabet[rng.Next(alphabet.Length)].Replace('▁', 'Ġ')).ToArray();
+            var t = Enumerable.Range(0, m).Select(_ => alphabet[rng.Next(alphabet.Length)]).ToArray();
+            foreach (var variant in new[] { DtwVariant.FuseLlm, DtwVariant.FuseChatV2 })
+            {
+                var costs = new DtwCostMatrix(s, t, variant, "Ġ", "▁");
+                costs.ComputeAll();
+                var tie = variant.TieOrder();
+                double rows = TokenDtw.Fill(costs, tie, double.PositiveInfinity, null, null, null, null, true, out var rowMoves, waves: false);
+                double waves = TokenDtw.Fill(costs, tie, double.PositiveInfinity, null, null, null, null, true, out var waveMoves);
+                Assert.Equal(TokenDtw.CanWave(costs, true, null), waveMoves!.Waves is not null);
+                Assert.Null(rowMoves!.Waves);
+                Assert.Equal(rows, waves);
+                for (int i = 0; i < n; i++)
+                    for (int j = 0; j < m; j++)
+                        Assert.True(rowMoves.At(i, j) == waveMoves.At(i, j), $"{variant} {n}x{m}: move at ({i}, {j})");
+            }
+        }
+        Assert.True(!System.Runtime.Intrinsics.X86.Avx2.IsSupported || TokenDtw.CanWave(Complete(["a"], ["a"]), true, null));
+    }
+
+    private static DtwCostMatrix Complete(string[] s, string[] t)
+    {
+        var costs = new DtwCostMatrix(s, t, DtwVariant.FuseLlm, "Ġ", "▁");
+        costs.ComputeAll();
+        return costs;
+    }
+
+    [Fact]
     public void BoundedFloatFillHandsOverAtAnyRow()
     {
         // A bounded float64 table handing its remaining rows to the four-row full fill after row h, for every h: the

@@ -143,6 +143,27 @@ public static class TokenDtw
         public required int[] RowHi;
         public required long[] RowOffset;
         public required byte[] Data;
+
+        /// <summary>
+        /// Rows from <see cref="WaveStart"/> on, filled by <see cref="FillWaves"/>: per block of eight rows and step t
+        /// (row r of the block at column t − r), a word whose bit r is set where diag is not a first minimum and bit 8 + r
+        /// where the tie order's second choice is worse than its third (<see cref="RowMoves{T}"/>'s two facts, inverted).
+        /// </summary>
+        public ushort[]? Waves;
+        public int WaveStart = int.MaxValue;
+        public int WaveStride;
+        public bool UpFirst;
+
+        /// <summary>The move at cell (i, j).</summary>
+        public byte At(int i, int j)
+        {
+            if (i < WaveStart) return Data[RowOffset[i] + (j - RowLo[i])];
+            int r = (i - WaveStart) & 7;
+            uint w = Waves![(long)((i - WaveStart) >> 3) * WaveStride + j + r];
+            if ((w >> r & 1) == 0) return Diag;
+            bool second = (w >> (8 + r) & 1) == 0;
+            return second == UpFirst ? Up : Left;
+        }
     }
 
     /// <summary>
@@ -215,10 +236,15 @@ public static class TokenDtw
     /// </summary>
     /// <returns>The cumulative cost at (n−1, m−1), +∞ if it was not reached.</returns>
     internal static double Fill(DtwCostMatrix costs, DtwTieOrder tie, double ub, int[]? bandLo, int[]? bandHi,
-        double[]? restRows, double[]? restCols, bool keepMoves, out Moves? moves, int handOverAfter = -1)
+        double[]? restRows, double[]? restCols, bool keepMoves, out Moves? moves, int handOverAfter = -1, bool waves = true)
     {
         if (CanInterleave(costs, keepMoves, bandLo) && double.IsPositiveInfinity(ub))
             return FillInterleaved(costs, tie, out moves);
+        if (waves && CanWave(costs, keepMoves, bandLo) && double.IsPositiveInfinity(ub))
+        {
+            int t = FillWaves(costs, tie, out moves);
+            return t >= DtwCostMatrix.IntInfinity ? double.PositiveInfinity : t;
+        }
         if (!costs.IntegerCosts)
             return Fill<double>(costs, tie, ub, bandLo, bandHi, restRows, restCols, keepMoves, out moves, handOverAfter);
         double total = Fill<int>(costs, tie, ub, bandLo, bandHi, restRows, restCols, keepMoves, out moves, handOverAfter);
@@ -228,6 +254,107 @@ public static class TokenDtw
     /// <summary>Whether <see cref="FillInterleaved"/> can stand in: a float64 table with every cost memoized, moves kept, no band.</summary>
     private static bool CanInterleave(DtwCostMatrix costs, bool keepMoves, int[]? bandLo) =>
         !costs.IntegerCosts && costs.Complete && keepMoves && bandLo is null;
+
+    /// <summary>Whether <see cref="FillWaves"/> can stand in: an integer table with every cost memoized, moves kept, no band, AVX2.</summary>
+    internal static bool CanWave(DtwCostMatrix costs, bool keepMoves, int[]? bandLo) =>
+        costs.IntegerCosts && costs.Complete && keepMoves && bandLo is null && Avx2.IsSupported;
+
+    /// <summary>
+    /// The full integer table eight rows at a time along anti-diagonals, in the eight int32 lanes of a 256-bit vector:
+    /// at step t, lane r holds row r of the block at column t − r. Cell (r, t − r)'s up neighbour is lane r − 1 of step
+    /// t − 1, its diag lane r − 1 of step t − 2 (the previous step's up vector), its left lane r of step t − 1; lane 0
+    /// reads the row above the block. So one step is a lane shift, two minima and an add (a chain of about six cycles
+    /// for eight cells, against one serial min-add chain per row), the eight costs one gather from the memo through the
+    /// column keys reversed (lane r's key sits r after the step's start), and the moves two compares and a mask each.
+    /// Integer (min, +) is exact, so every value and every tie decision is the row-by-row table's.
+    /// <para>
+    /// Lanes outside the table: before a row's column 0 (t &lt; r) a lane starts at +∞ (<see cref="DtwCostMatrix.IntInfinity"/>)
+    /// and adds a few costs (the padded keys read column 0's); it stays above every finite sum and only meets real cells
+    /// as the +∞ border (the left of column 0, the diag of column 0), where the real up neighbour is finite and wins.
+    /// Past the last column (t − r ≥ m) lanes only feed lanes past it; rows past n are never read.
+    /// </para>
+    /// </summary>
+    /// <returns>D[n−1][m−1].</returns>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe int FillWaves(DtwCostMatrix costs, DtwTieOrder tie, out Moves? moves)
+    {
+        const int Pad = 8; // row buffers: index Pad + j + 1 holds column j, Pad the border
+        int n = costs.Rows, m = costs.Columns, stride = m + 7;
+        long words = (long)((n + 7) / 8) * stride;
+        if (words > Array.MaxLength) throw new FusionException($"DTW table of {n} x {m} tokens is too large", "split the text into shorter documents (fusesharp fuse split)");
+        var waves = GC.AllocateUninitializedArray<ushort>((int)words);
+        var above = new int[m + 2 * Pad];
+        var next = new int[m + 2 * Pad];
+        Array.Fill(above, DtwCostMatrix.IntInfinity);
+        Array.Fill(next, DtwCostMatrix.IntInfinity);
+        above[Pad] = 0; // D[0][0] = 0: the virtual row above row 0
+        // keys[m + 7 − j] = column j's key, so the eight keys from m + 7 − t are columns t, t − 1, …, t − 7 (0 outside).
+        var keys = new int[m + 2 * Pad];
+        var colKey = costs.ColumnKeys;
+        for (int j = 0; j < m; j++) keys[m + 7 - j] = colKey[j];
+        var memo = costs.Memo<int>();
+        bool upFirst = tie == DtwTieOrder.DiagUpLeft;
+        int total = DtwCostMatrix.IntInfinity;
+        Span<int> rowBases = stackalloc int[8];
+        fixed (int* memoPtr = memo)
+        fixed (int* keyPtr = keys)
+        fixed (ushort* wavePtr = waves)
+        {
+            for (int i0 = 0; i0 < n; i0 += 8)
+            {
+                int rows = Math.Min(8, n - i0);
+                for (int r = 0; r < 8; r++) rowBases[r] = r < rows ? costs.RowBase(i0 + r) : 0;
+                bool last = i0 + rows == n;
+                fixed (int* a = above)
+                fixed (int* b = next)
+                {
+                    // The block's last row goes to the next block's row above; the table's last row to the total.
+                    if (upFirst) WaveBlock<UpFirst>(memoPtr, keyPtr + m + 7, a + Pad, b + Pad, wavePtr + (long)(i0 >> 3) * stride, Vector256.Create<int>(rowBases), stride, rows - 1);
+                    else WaveBlock<LeftFirst>(memoPtr, keyPtr + m + 7, a + Pad, b + Pad, wavePtr + (long)(i0 >> 3) * stride, Vector256.Create<int>(rowBases), stride, rows - 1);
+                }
+                if (last) total = next[Pad + m];
+                (above, next) = (next, above);
+            }
+        }
+        var rowLo = new int[n];
+        var rowHi = new int[n];
+        Array.Fill(rowHi, m - 1);
+        moves = new Moves { RowLo = rowLo, RowHi = rowHi, RowOffset = new long[n + 1], Data = [], Waves = waves, WaveStart = 0, WaveStride = stride, UpFirst = upFirst };
+        return total;
+    }
+
+    /// <summary>
+    /// One block of <see cref="FillWaves"/>: <paramref name="steps"/> anti-diagonal steps. <paramref name="keys"/> points at
+    /// step 0's eight keys (step t's start at −t), <paramref name="above"/>/<paramref name="below"/> at the border of the
+    /// row above the block and of the row lane <paramref name="lane"/> is stored into (column j at j + 1; the row
+    /// buffers reach 8 past column m − 1 and hold +∞ beyond what was stored).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void WaveBlock<TOrder>(int* memo, int* keys, int* above, int* below, ushort* moves, Vector256<int> bases, int steps, int lane)
+        where TOrder : struct
+    {
+        var shift = Vector256.Create(0, 0, 1, 2, 3, 4, 5, 6);
+        var pick = Vector256.Create(lane);
+        var left = Vector256.Create(DtwCostMatrix.IntInfinity);  // step t − 1
+        var diag = Vector256.WithElement(left, 0, above[0]);    // step t − 2 shifted, the row above's column t − 1 in lane 0
+        below += 1 - lane;                                       // lane's column t − lane at index t
+        for (int t = 0; t < steps; t++)
+        {
+            var up = Avx2.Blend(Avx2.PermuteVar8x32(left, shift), Vector256.Create(above[t + 1]), 1);
+            var c = Avx2.GatherVector256(memo, Avx.LoadVector256(keys - t) + bases, 4);
+            var v = c + Vector256.Min(Vector256.Min(diag, left), up);
+            uint notDiag = (Vector256.GreaterThan(diag, up) | Vector256.GreaterThan(diag, left)).ExtractMostSignificantBits();
+            uint notSecond = (typeof(TOrder) == typeof(UpFirst) ? Vector256.GreaterThan(up, left) : Vector256.GreaterThan(left, up)).ExtractMostSignificantBits();
+            moves[t] = (ushort)(notDiag | notSecond << 8);
+            below[t] = Avx2.PermuteVar8x32(v, pick).ToScalar(); // t < lane: before the border, +∞
+            diag = up;
+            left = v;
+        }
+    }
+
+    private struct UpFirst;
+
+    private struct LeftFirst;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called a few times per alignment: no tier-0 / OSR code for the hot loops
     private static double Fill<T>(DtwCostMatrix costs, DtwTieOrder tie, double ub, int[]? bandLo, int[]? bandHi,
@@ -720,7 +847,7 @@ public static class TokenDtw
             if (i == 0 && j == 0) break;
             if (j < moves.RowLo[i] || j > moves.RowHi[i])
                 throw new InvalidOperationException($"DTW traceback left the computed region at ({i}, {j})");
-            switch (moves.Data[moves.RowOffset[i] + (j - moves.RowLo[i])])
+            switch (moves.At(i, j))
             {
                 case Diag: i--; j--; break;
                 case Up: i--; break;

@@ -238,16 +238,18 @@ public static class TokenDtw
     internal static double Fill(DtwCostMatrix costs, DtwTieOrder tie, double ub, int[]? bandLo, int[]? bandHi,
         double[]? restRows, double[]? restCols, bool keepMoves, out Moves? moves, int handOverAfter = -1, bool waves = true)
     {
-        if (CanInterleave(costs, keepMoves, bandLo) && double.IsPositiveInfinity(ub))
-            return FillInterleaved(costs, tie, out moves);
         if (waves && CanWave(costs, keepMoves, bandLo) && double.IsPositiveInfinity(ub))
         {
-            int t = FillWaves(costs, tie, out moves);
+            int n = costs.Rows;
+            if (!costs.IntegerCosts) return FillWaves<double>(costs, tie, 0, null, new int[n], new int[n], new long[n + 1], [], out moves);
+            int t = FillWaves<int>(costs, tie, 0, null, new int[n], new int[n], new long[n + 1], [], out moves);
             return t >= DtwCostMatrix.IntInfinity ? double.PositiveInfinity : t;
         }
+        if (CanInterleave(costs, keepMoves, bandLo) && double.IsPositiveInfinity(ub))
+            return FillInterleaved(costs, tie, out moves);
         if (!costs.IntegerCosts)
-            return Fill<double>(costs, tie, ub, bandLo, bandHi, restRows, restCols, keepMoves, out moves, handOverAfter);
-        double total = Fill<int>(costs, tie, ub, bandLo, bandHi, restRows, restCols, keepMoves, out moves, handOverAfter);
+            return Fill<double>(costs, tie, ub, bandLo, bandHi, restRows, restCols, keepMoves, out moves, handOverAfter, waves);
+        double total = Fill<int>(costs, tie, ub, bandLo, bandHi, restRows, restCols, keepMoves, out moves, handOverAfter, waves);
         return total >= DtwCostMatrix.IntInfinity ? double.PositiveInfinity : total;
     }
 
@@ -255,78 +257,100 @@ public static class TokenDtw
     private static bool CanInterleave(DtwCostMatrix costs, bool keepMoves, int[]? bandLo) =>
         !costs.IntegerCosts && costs.Complete && keepMoves && bandLo is null;
 
-    /// <summary>Whether <see cref="FillWaves"/> can stand in: an integer table with every cost memoized, moves kept, no band, AVX2.</summary>
+    /// <summary>Whether <see cref="FillWaves{T}"/> can stand in: every cost memoized, moves kept, no band, AVX2.</summary>
     internal static bool CanWave(DtwCostMatrix costs, bool keepMoves, int[]? bandLo) =>
-        costs.IntegerCosts && costs.Complete && keepMoves && bandLo is null && Avx2.IsSupported;
+        costs.Complete && keepMoves && bandLo is null && Avx2.IsSupported;
 
     /// <summary>
-    /// The full integer table eight rows at a time along anti-diagonals, in the eight int32 lanes of a 256-bit vector:
-    /// at step t, lane r holds row r of the block at column t − r. Cell (r, t − r)'s up neighbour is lane r − 1 of step
-    /// t − 1, its diag lane r − 1 of step t − 2 (the previous step's up vector), its left lane r of step t − 1; lane 0
-    /// reads the row above the block. So one step is a lane shift, two minima and an add (a chain of about six cycles
-    /// for eight cells, against one serial min-add chain per row), the eight costs one gather from the memo through the
-    /// column keys reversed (lane r's key sits r after the step's start), and the moves two compares and a mask each.
-    /// Integer (min, +) is exact, so every value and every tie decision is the row-by-row table's.
+    /// The full table eight rows at a time along anti-diagonals, in 256-bit vectors (eight int32 lanes, or two vectors
+    /// of four float64 lanes): at step t, lane r holds row r of the block at column t − r. Cell (r, t − r)'s up
+    /// neighbour is lane r − 1 of step t − 1, its diag lane r − 1 of step t − 2 (the previous step's up vector), its
+    /// left lane r of step t − 1; lane 0 reads the row above the block. So one step is a lane shift, two minima and an
+    /// add (a chain of a few cycles for eight cells, against one serial min-add chain per row), the costs gathered from
+    /// the memo through the column keys reversed (lane r's key sits r after the step's start), and the moves two
+    /// compares and a mask each. Every cell is <c>c + min(diag, up, left)</c> of the same operands (a minimum of values
+    /// that are never NaN is one of them, whatever the order), so every value and every tie decision is the row-by-row
+    /// table's, in float64 too.
     /// <para>
-    /// Lanes outside the table: before a row's column 0 (t &lt; r) a lane starts at +∞ (<see cref="DtwCostMatrix.IntInfinity"/>)
-    /// and adds a few costs (the padded keys read column 0's); it stays above every finite sum and only meets real cells
-    /// as the +∞ border (the left of column 0, the diag of column 0), where the real up neighbour is finite and wins.
-    /// Past the last column (t − r ≥ m) lanes only feed lanes past it; rows past n are never read.
+    /// Lanes outside the table: before a row's column 0 (t &lt; r) a lane starts at +∞ (float64, or
+    /// <see cref="DtwCostMatrix.IntInfinity"/> plus a few costs: the padded keys read column 0's); it stays above every
+    /// finite sum and only meets real cells as the +∞ border (the left and the diag of column 0). Past the last column
+    /// (t − r ≥ m) lanes only feed lanes past it; rows past n are never read.
+    /// </para>
+    /// <para>
+    /// From row <paramref name="start"/> on below <paramref name="startAbove"/> (shifted by one, its border +∞; null:
+    /// the virtual row above row 0), after rows whose moves <paramref name="data"/> holds (a bounded float64 fill that
+    /// hands over: +∞ outside its last row's range, exact by <see cref="Fill"/>'s argument).
     /// </para>
     /// </summary>
     /// <returns>D[n−1][m−1].</returns>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe int FillWaves(DtwCostMatrix costs, DtwTieOrder tie, out Moves? moves)
+    private static unsafe T FillWaves<T>(DtwCostMatrix costs, DtwTieOrder tie, int start, T[]? startAbove,
+        int[] rowLo, int[] rowHi, long[] rowOffset, byte[] data, out Moves? moves)
+        where T : unmanaged, INumber<T>
     {
         const int Pad = 8; // row buffers: index Pad + j + 1 holds column j, Pad the border
         int n = costs.Rows, m = costs.Columns, stride = m + 7;
-        long words = (long)((n + 7) / 8) * stride;
+        long words = (long)((n - start + 7) / 8) * stride;
         if (words > Array.MaxLength) throw new FusionException($"DTW table of {n} x {m} tokens is too large", "split the text into shorter documents (fusesharp fuse split)");
         var waves = GC.AllocateUninitializedArray<ushort>((int)words);
-        var above = new int[m + 2 * Pad];
-        var next = new int[m + 2 * Pad];
-        Array.Fill(above, DtwCostMatrix.IntInfinity);
-        Array.Fill(next, DtwCostMatrix.IntInfinity);
-        above[Pad] = 0; // D[0][0] = 0: the virtual row above row 0
+        T inf = Infinity<T>();
+        var above = new T[m + 2 * Pad];
+        var next = new T[m + 2 * Pad];
+        Array.Fill(above, inf);
+        Array.Fill(next, inf);
+        if (startAbove is null) above[Pad] = T.Zero; // D[0][0] = 0: the virtual row above row 0
+        else Array.Copy(startAbove, 1, above, Pad + 1, m);
         // keys[m + 7 − j] = column j's key, so the eight keys from m + 7 − t are columns t, t − 1, …, t − 7 (0 outside).
         var keys = new int[m + 2 * Pad];
         var colKey = costs.ColumnKeys;
         for (int j = 0; j < m; j++) keys[m + 7 - j] = colKey[j];
-        var memo = costs.Memo<int>();
+        var memo = costs.Memo<T>();
         bool upFirst = tie == DtwTieOrder.DiagUpLeft;
-        int total = DtwCostMatrix.IntInfinity;
+        T total = inf;
         Span<int> rowBases = stackalloc int[8];
-        fixed (int* memoPtr = memo)
+        fixed (T* memoPtr = memo)
         fixed (int* keyPtr = keys)
         fixed (ushort* wavePtr = waves)
         {
-            for (int i0 = 0; i0 < n; i0 += 8)
+            for (int i0 = start; i0 < n; i0 += 8)
             {
                 int rows = Math.Min(8, n - i0);
                 for (int r = 0; r < 8; r++) rowBases[r] = r < rows ? costs.RowBase(i0 + r) : 0;
-                bool last = i0 + rows == n;
-                fixed (int* a = above)
-                fixed (int* b = next)
+                var bases = Vector256.Create<int>(rowBases);
+                ushort* w = wavePtr + (long)((i0 - start) >> 3) * stride;
+                fixed (T* a = above)
+                fixed (T* b = next)
                 {
                     // The block's last row goes to the next block's row above; the table's last row to the total.
-                    if (upFirst) WaveBlock<UpFirst>(memoPtr, keyPtr + m + 7, a + Pad, b + Pad, wavePtr + (long)(i0 >> 3) * stride, Vector256.Create<int>(rowBases), stride, rows - 1);
-                    else WaveBlock<LeftFirst>(memoPtr, keyPtr + m + 7, a + Pad, b + Pad, wavePtr + (long)(i0 >> 3) * stride, Vector256.Create<int>(rowBases), stride, rows - 1);
+                    if (typeof(T) == typeof(int))
+                    {
+                        if (upFirst) WaveBlock<UpFirst>((int*)memoPtr, keyPtr + m + 7, (int*)a + Pad, (int*)b + Pad, w, bases, stride, rows - 1);
+                        else WaveBlock<LeftFirst>((int*)memoPtr, keyPtr + m + 7, (int*)a + Pad, (int*)b + Pad, w, bases, stride, rows - 1);
+                    }
+                    else
+                    {
+                        if (upFirst) WaveBlock<UpFirst>((double*)memoPtr, keyPtr + m + 7, (double*)a + Pad, (double*)b + Pad, w, bases, stride, rows - 1);
+                        else WaveBlock<LeftFirst>((double*)memoPtr, keyPtr + m + 7, (double*)a + Pad, (double*)b + Pad, w, bases, stride, rows - 1);
+                    }
                 }
-                if (last) total = next[Pad + m];
+                if (i0 + rows == n) total = next[Pad + m];
                 (above, next) = (next, above);
             }
         }
-        var rowLo = new int[n];
-        var rowHi = new int[n];
-        Array.Fill(rowHi, m - 1);
-        moves = new Moves { RowLo = rowLo, RowHi = rowHi, RowOffset = new long[n + 1], Data = [], Waves = waves, WaveStart = 0, WaveStride = stride, UpFirst = upFirst };
+        for (int i = start; i < n; i++)
+        {
+            rowLo[i] = 0;
+            rowHi[i] = m - 1;
+        }
+        moves = new Moves { RowLo = rowLo, RowHi = rowHi, RowOffset = rowOffset, Data = data, Waves = waves, WaveStart = start, WaveStride = stride, UpFirst = upFirst };
         return total;
     }
 
     /// <summary>
-    /// One block of <see cref="FillWaves"/>: <paramref name="steps"/> anti-diagonal steps. <paramref name="keys"/> points at
-    /// step 0's eight keys (step t's start at −t), <paramref name="above"/>/<paramref name="below"/> at the border of the
-    /// row above the block and of the row lane <paramref name="lane"/> is stored into (column j at j + 1; the row
+    /// One block of <see cref="FillWaves{T}"/> in int32: <paramref name="steps"/> anti-diagonal steps. <paramref name="keys"/>
+    /// points at step 0's eight keys (step t's start at −t), <paramref name="above"/>/<paramref name="below"/> at the border
+    /// of the row above the block and of the row lane <paramref name="lane"/> is stored into (column j at j + 1; the row
     /// buffers reach 8 past column m − 1 and hold +∞ beyond what was stored).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -352,13 +376,51 @@ public static class TokenDtw
         }
     }
 
+    /// <summary>
+    /// <see cref="WaveBlock{TOrder}(int*, int*, int*, int*, ushort*, Vector256{int}, int, int)"/> in float64: rows 0–3 in
+    /// <c>lo</c>, 4–7 in <c>hi</c> (hi's lane 0 reads lo's lane 3); <c>vminpd</c> without NaN fix-ups (no value is NaN).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void WaveBlock<TOrder>(double* memo, int* keys, double* above, double* below, ushort* moves, Vector256<int> bases, int steps, int lane)
+        where TOrder : struct
+    {
+        var basesLo = bases.GetLower();
+        var basesHi = bases.GetUpper();
+        var leftLo = Vector256.Create(double.PositiveInfinity);
+        var leftHi = leftLo;
+        var diagLo = Vector256.WithElement(leftLo, 0, above[0]);
+        var diagHi = leftHi;
+        below += 1 - lane;
+        int half = lane >> 2, within = lane & 3;
+        for (int t = 0; t < steps; t++)
+        {
+            var upLo = Avx.Blend(Avx2.Permute4x64(leftLo, 0b10_01_00_00), Vector256.Create(above[t + 1]), 1);
+            var upHi = Avx.Blend(Avx2.Permute4x64(leftHi, 0b10_01_00_00), Avx2.Permute4x64(leftLo, 0b11_11_11_11), 1);
+            var cLo = Avx2.GatherVector256(memo, Sse2.LoadVector128(keys - t) + basesLo, 8);
+            var cHi = Avx2.GatherVector256(memo, Sse2.LoadVector128(keys - t + 4) + basesHi, 8);
+            var vLo = cLo + Avx.Min(Avx.Min(diagLo, leftLo), upLo);
+            var vHi = cHi + Avx.Min(Avx.Min(diagHi, leftHi), upHi);
+            uint notDiag = (Avx.CompareGreaterThan(diagLo, upLo) | Avx.CompareGreaterThan(diagLo, leftLo)).ExtractMostSignificantBits()
+                | (Avx.CompareGreaterThan(diagHi, upHi) | Avx.CompareGreaterThan(diagHi, leftHi)).ExtractMostSignificantBits() << 4;
+            uint notSecond = typeof(TOrder) == typeof(UpFirst)
+                ? Avx.CompareGreaterThan(upLo, leftLo).ExtractMostSignificantBits() | Avx.CompareGreaterThan(upHi, leftHi).ExtractMostSignificantBits() << 4
+                : Avx.CompareGreaterThan(leftLo, upLo).ExtractMostSignificantBits() | Avx.CompareGreaterThan(leftHi, upHi).ExtractMostSignificantBits() << 4;
+            moves[t] = (ushort)(notDiag | notSecond << 8);
+            below[t] = (half == 0 ? vLo : vHi).GetElement(within);
+            diagLo = upLo;
+            diagHi = upHi;
+            leftLo = vLo;
+            leftHi = vHi;
+        }
+    }
+
     private struct UpFirst;
 
     private struct LeftFirst;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called a few times per alignment: no tier-0 / OSR code for the hot loops
     private static double Fill<T>(DtwCostMatrix costs, DtwTieOrder tie, double ub, int[]? bandLo, int[]? bandHi,
-        double[]? restRowsReal, double[]? restColsReal, bool keepMoves, out Moves? moves, int handOverAfter)
+        double[]? restRowsReal, double[]? restColsReal, bool keepMoves, out Moves? moves, int handOverAfter, bool waves)
         where T : struct, INumber<T>
     {
         int n = costs.Rows, m = costs.Columns;
@@ -469,7 +531,9 @@ public static class TokenDtw
             {
                 var above = (double[])(object)prev;
                 above[0] = double.PositiveInfinity;
-                return FillInterleavedFrom(costs, tie, i + 1, above, rowLo!, rowHi!, rowOffset!, data, used, out moves);
+                return waves && Avx2.IsSupported
+                    ? FillWaves(costs, tie, i + 1, above, rowLo!, rowHi!, rowOffset!, data, out moves)
+                    : FillInterleavedFrom(costs, tie, i + 1, above, rowLo!, rowHi!, rowOffset!, data, used, out moves);
             }
             if ((i + 1) % 16 == 0) blockFilled = 0;
             if (bounded && !canHandOver && i + 1 >= Math.Max(8, n / 8) && filled > 0.75 * (i + 1) * m)

@@ -155,7 +155,7 @@ internal static class FusionBench
             double tWarm = Cpu(() => TokenDtw.Fill(cm!, tie, double.PositiveInfinity, null, null, null, null, true, out mv));
             if (TokenDtw.CanWave(cm, true, null))
             {
-                // The integer full table eight rows per anti-diagonal step against the row-by-row (min, +) scan.
+                // The full table eight rows per anti-diagonal step against the row-by-row (min, +) scan / the four-row float64 fill.
                 double tRows = Cpu(() => TokenDtw.Fill(cm!, tie, double.PositiveInfinity, null, null, null, null, true, out _, waves: false));
                 Console.WriteLine($"  full fill {variant} {name}: waves {tWarm * 1e3:0.00} ms, rows {tRows * 1e3:0.00} ms");
             }

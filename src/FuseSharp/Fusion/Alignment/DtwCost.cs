@@ -128,6 +128,9 @@ internal sealed class DtwCostMatrix
     private readonly int[] _emptyColumns;
 
     // realCosts: keep float64 costs even where integer ones are exact (the plain path the integer table is tested against).
+    // Every method that runs once per alignment and loops is compiled fully optimized at once (AggressiveOptimization): a
+    // run aligns documents back to back, and tier-0 code (until tiering catches up) made the first alignments 2-4x slower.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public DtwCostMatrix(IReadOnlyList<string> blending, IReadOnlyList<string> @base, DtwVariant variant, string blendingMarker, string baseMarker,
         bool realCosts = false)
     {
@@ -170,8 +173,10 @@ internal sealed class DtwCostMatrix
             _tgtStripped[u] = Intern(_tgtStrippedText[u]);
             _tgtRaw[u] = Intern(tgtDistinct[u]);
         }
-        _srcBytes = blending.Select(t => TextBytes(t, blendingMarker)).ToArray();
-        _tgtBytes = @base.Select(t => TextBytes(t, baseMarker)).ToArray();
+        _srcBytes = new int[blending.Count];
+        for (int i = 0; i < _srcBytes.Length; i++) _srcBytes[i] = TextBytes(blending[i], blendingMarker);
+        _tgtBytes = new int[@base.Count];
+        for (int j = 0; j < _tgtBytes.Length; j++) _tgtBytes[j] = TextBytes(@base[j], baseMarker);
         _peq = new ulong[alphabet.Count];
         _emptyColumns = variant == DtwVariant.FuseChatV2 ? Enumerable.Range(0, _cols).Where(v => _tgtStripped[v].Length == 0).ToArray() : [];
         _srcSig = _srcStripped.Select(Signature).ToArray();
@@ -198,6 +203,7 @@ internal sealed class DtwCostMatrix
     /// <summary>Costs are exact integers kept as <see cref="int"/> (<see cref="Memo{T}"/> with T = int), else float64.</summary>
     internal bool IntegerCosts { get; }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static ulong Signature(int[] interned)
     {
         ulong sig = 0;
@@ -247,6 +253,7 @@ internal sealed class DtwCostMatrix
     /// bytes (decoded strings). Counting characters instead lets the centre line drift by a token per newline or
     /// non-ASCII letter, and a band around a drifted line holds a much dearer path. Only the upper bound depends on it.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static int TextBytes(string token, string marker)
     {
         bool byteLevel = marker == "Ġ";
@@ -470,13 +477,16 @@ internal sealed class DtwCostMatrix
     /// <summary>The same for base positions' columns.</summary>
     public double[] ColumnFloors() => Floors(_colKey, _tgtStripped, _tgtRaw, new ZeroIndex(_srcStripped, _srcHarmonized));
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double[] Floors(int[] keys, int[][] stripped, int[][] alternate, ZeroIndex others)
     {
         double nonZero = _variant == DtwVariant.FuseChatV1 ? 0.1 : 1.0;
         bool v2 = _variant == DtwVariant.FuseChatV2;
         var perDistinct = new double[stripped.Length];
         for (int u = 0; u < stripped.Length; u++) perDistinct[u] = others.HasZeroWith(stripped[u], alternate[u], v2) ? 0 : nonZero;
-        return keys.Select(k => perDistinct[k]).ToArray();
+        var floors = new double[keys.Length];
+        for (int i = 0; i < keys.Length; i++) floors[i] = perDistinct[keys[i]];
+        return floors;
     }
 
     /// <summary>
@@ -491,6 +501,7 @@ internal sealed class DtwCostMatrix
         private readonly HashSet<string> _alternateAll = new(StringComparer.Ordinal);
         private readonly bool _anyEmpty;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public ZeroIndex(int[][] stripped, int[][] alternate)
         {
             for (int u = 0; u < stripped.Length; u++)
@@ -583,6 +594,7 @@ internal sealed class DtwCostMatrix
     }
 
     /// <summary>Distinct tokens (the first of each key) and each position's index among them; keyed by the token, or by the token without <paramref name="stripMarker"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static List<string> Distinct(IReadOnlyList<string> tokens, string? stripMarker, out int[] keys)
     {
         var index = new Dictionary<string, int>(StringComparer.Ordinal);

@@ -16,7 +16,9 @@ public enum DtwMode
     /// A band around the diagonal gives an upper bound UB on the optimal cost; then only cells whose cumulative cost
     /// can be ≤ UB are filled (PrunedDTW, Silva &amp; Batista 2016). Exact, ties included: every cell on the optimal
     /// path, and every neighbour the traceback compares it with that could tie, has a cost ≤ UB and is computed
-    /// exactly; the skipped cells are provably more expensive.
+    /// exactly; the skipped cells are provably more expensive. Integer tables (FuseLLM, FuseChat v2) whose costs all fit
+    /// the memo are filled whole on AVX2 machines instead: the anti-diagonal fill does every cell faster than the bounds
+    /// prune them.
     /// </summary>
     Banded,
 }
@@ -116,7 +118,9 @@ public static class TokenDtw
     {
         int n = costs.Rows, m = costs.Columns;
         if (computeAll) costs.ComputeAll();
-        if (mode == DtwMode.Full || (long)n * m <= 256)
+        // An integer table with every cost memoized is filled whole by the anti-diagonal fill (eight cells per step cost
+        // less than a bounded row's checks, even at a third of the cells live).
+        if (mode == DtwMode.Full || (long)n * m <= 256 || (costs.IntegerCosts && CanWave(costs, true, null)))
         {
             var full = Fill(costs, tie, double.PositiveInfinity, null, null, null, null, keepMoves: true, out var fm);
             return Traceback(fm!, n, m, full);
@@ -172,6 +176,7 @@ public static class TokenDtw
     /// overlaps the previous one, bounds never decrease, row 0 starts at column 0 and the last row ends at m − 1, so
     /// the band holds a valid path and its cost is an upper bound of the optimum.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static (int[] Lo, int[] Hi) TextBand(DtwCostMatrix costs, int halfWidth)
     {
         int n = costs.Rows, m = costs.Columns;
@@ -203,6 +208,7 @@ public static class TokenDtw
         return (lo, hi);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double[] SuffixSums(double[] floors)
     {
         var r = new double[floors.Length + 1];
@@ -240,16 +246,14 @@ public static class TokenDtw
     {
         if (waves && CanWave(costs, keepMoves, bandLo) && double.IsPositiveInfinity(ub))
         {
-            int n = costs.Rows;
-            if (!costs.IntegerCosts) return FillWaves<double>(costs, tie, 0, null, new int[n], new int[n], new long[n + 1], [], out moves);
-            int t = FillWaves<int>(costs, tie, 0, null, new int[n], new int[n], new long[n + 1], [], out moves);
+            int t = FillWaves(costs, tie, out moves);
             return t >= DtwCostMatrix.IntInfinity ? double.PositiveInfinity : t;
         }
         if (CanInterleave(costs, keepMoves, bandLo) && double.IsPositiveInfinity(ub))
             return FillInterleaved(costs, tie, out moves);
         if (!costs.IntegerCosts)
-            return Fill<double>(costs, tie, ub, bandLo, bandHi, restRows, restCols, keepMoves, out moves, handOverAfter, waves);
-        double total = Fill<int>(costs, tie, ub, bandLo, bandHi, restRows, restCols, keepMoves, out moves, handOverAfter, waves);
+            return Fill<double>(costs, tie, ub, bandLo, bandHi, restRows, restCols, keepMoves, out moves, handOverAfter);
+        double total = Fill<int>(costs, tie, ub, bandLo, bandHi, restRows, restCols, keepMoves, out moves, handOverAfter);
         return total >= DtwCostMatrix.IntInfinity ? double.PositiveInfinity : total;
     }
 
@@ -257,106 +261,88 @@ public static class TokenDtw
     private static bool CanInterleave(DtwCostMatrix costs, bool keepMoves, int[]? bandLo) =>
         !costs.IntegerCosts && costs.Complete && keepMoves && bandLo is null;
 
-    /// <summary>Whether <see cref="FillWaves{T}"/> can stand in: every cost memoized, moves kept, no band, AVX2.</summary>
+    /// <summary>Whether <see cref="FillWaves"/> can stand in: an integer table with every cost memoized, moves kept, no band, AVX2.</summary>
     internal static bool CanWave(DtwCostMatrix costs, bool keepMoves, int[]? bandLo) =>
-        costs.Complete && keepMoves && bandLo is null && Avx2.IsSupported;
+        costs.IntegerCosts && costs.Complete && keepMoves && bandLo is null && Avx2.IsSupported;
 
     /// <summary>
-    /// The full table eight rows at a time along anti-diagonals, in 256-bit vectors (eight int32 lanes, or two vectors
-    /// of four float64 lanes): at step t, lane r holds row r of the block at column t − r. Cell (r, t − r)'s up
-    /// neighbour is lane r − 1 of step t − 1, its diag lane r − 1 of step t − 2 (the previous step's up vector), its
-    /// left lane r of step t − 1; lane 0 reads the row above the block. So one step is a lane shift, two minima and an
-    /// add (a chain of a few cycles for eight cells, against one serial min-add chain per row), the costs gathered from
-    /// the memo through the column keys reversed (lane r's key sits r after the step's start), and the moves two
-    /// compares and a mask each. Every cell is <c>c + min(diag, up, left)</c> of the same operands (a minimum of values
-    /// that are never NaN is one of them, whatever the order), so every value and every tie decision is the row-by-row
-    /// table's, in float64 too.
+    /// The full integer table eight rows at a time along anti-diagonals, in the eight int32 lanes of a 256-bit vector:
+    /// at step t, lane r holds row r of the block at column t − r. Cell (r, t − r)'s up neighbour is lane r − 1 of step
+    /// t − 1, its diag lane r − 1 of step t − 2 (the previous step's up vector), its left lane r of step t − 1; lane 0
+    /// reads the row above the block. So one step is a lane shift, two minima and an add (a chain of about six cycles for
+    /// eight cells, against one serial min-add chain per row), the costs one load from a skewed copy of the block's cost
+    /// rows, and the moves two compares and a mask each. Integer (min, +) is exact, so every value and every tie
+    /// decision is the row-by-row table's.
     /// <para>
-    /// Lanes outside the table: before a row's column 0 (t &lt; r) a lane starts at +∞ (float64, or
-    /// <see cref="DtwCostMatrix.IntInfinity"/> plus a few costs: the padded keys read column 0's); it stays above every
-    /// finite sum and only meets real cells as the +∞ border (the left and the diag of column 0). Past the last column
-    /// (t − r ≥ m) lanes only feed lanes past it; rows past n are never read.
+    /// Lanes outside the table cost 0: before a row's column 0 (t &lt; r) a lane stays +∞ and only meets real cells as the
+    /// +∞ border (the left and the diag of column 0). Past the last column (t − r ≥ m) lanes only feed lanes past it;
+    /// rows past n (the last block's) are never read.
     /// </para>
     /// <para>
-    /// From row <paramref name="start"/> on below <paramref name="startAbove"/> (shifted by one, its border +∞; null:
-    /// the virtual row above row 0), after rows whose moves <paramref name="data"/> holds (a bounded float64 fill that
-    /// hands over: +∞ outside its last row's range, exact by <see cref="Fill"/>'s argument).
+    /// (The same in float64, two vectors of four rows, measured no faster than <see cref="FillInterleaved"/> on Zen 3:
+    /// the lane shift crosses 128-bit halves, and its latency sits on the chain.)
     /// </para>
     /// </summary>
     /// <returns>D[n−1][m−1].</returns>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe T FillWaves<T>(DtwCostMatrix costs, DtwTieOrder tie, int start, T[]? startAbove,
-        int[] rowLo, int[] rowHi, long[] rowOffset, byte[] data, out Moves? moves)
-        where T : unmanaged, INumber<T>
+    private static unsafe int FillWaves(DtwCostMatrix costs, DtwTieOrder tie, out Moves? moves)
     {
         const int Pad = 8; // row buffers: index Pad + j + 1 holds column j, Pad the border
         int n = costs.Rows, m = costs.Columns, stride = m + 7;
-        long words = (long)((n - start + 7) / 8) * stride;
+        long words = (long)((n + 7) / 8) * stride;
         if (words > Array.MaxLength) throw new FusionException($"DTW table of {n} x {m} tokens is too large", "split the text into shorter documents (fusesharp fuse split)");
         var waves = GC.AllocateUninitializedArray<ushort>((int)words);
-        T inf = Infinity<T>();
-        var above = new T[m + 2 * Pad];
-        var next = new T[m + 2 * Pad];
-        Array.Fill(above, inf);
-        Array.Fill(next, inf);
-        if (startAbove is null) above[Pad] = T.Zero; // D[0][0] = 0: the virtual row above row 0
-        else Array.Copy(startAbove, 1, above, Pad + 1, m);
-        // keys[m + 7 − j] = column j's key, so the eight keys from m + 7 − t are columns t, t − 1, …, t − 7 (0 outside).
-        var keys = new int[m + 2 * Pad];
+        var above = new int[m + 2 * Pad];
+        var next = new int[m + 2 * Pad];
+        Array.Fill(above, DtwCostMatrix.IntInfinity);
+        Array.Fill(next, DtwCostMatrix.IntInfinity);
+        above[Pad] = 0; // D[0][0] = 0: the virtual row above row 0
         var colKey = costs.ColumnKeys;
-        for (int j = 0; j < m; j++) keys[m + 7 - j] = colKey[j];
-        var memo = costs.Memo<T>();
+        var memo = costs.Memo<int>();
         bool upFirst = tie == DtwTieOrder.DiagUpLeft;
-        T total = inf;
+        int total = DtwCostMatrix.IntInfinity;
         Span<int> rowBases = stackalloc int[8];
-        fixed (T* memoPtr = memo)
-        fixed (int* keyPtr = keys)
+        // Skewed costs: step t's eight at 8 t, row r's column j at 8 (j + r) + r (zeros before column 0 and past the last).
+        var skew = new int[(m + 8) * 8];
+        fixed (int* memoPtr = memo)
         fixed (ushort* wavePtr = waves)
+        fixed (int* basePtr = rowBases)
+        fixed (int* skewPtr = skew)
+        fixed (int* colKeyPtr = colKey)
         {
-            for (int i0 = start; i0 < n; i0 += 8)
+            for (int i0 = 0; i0 < n; i0 += 8)
             {
                 int rows = Math.Min(8, n - i0);
                 for (int r = 0; r < 8; r++) rowBases[r] = r < rows ? costs.RowBase(i0 + r) : 0;
-                var bases = Vector256.Create<int>(rowBases);
-                ushort* w = wavePtr + (long)((i0 - start) >> 3) * stride;
-                fixed (T* a = above)
-                fixed (T* b = next)
+                fixed (int* a = above)
+                fixed (int* b = next)
                 {
                     // The block's last row goes to the next block's row above; the table's last row to the total.
-                    if (typeof(T) == typeof(int))
-                    {
-                        if (upFirst) WaveBlock<UpFirst>((int*)memoPtr, keyPtr + m + 7, (int*)a + Pad, (int*)b + Pad, w, bases, stride, rows - 1);
-                        else WaveBlock<LeftFirst>((int*)memoPtr, keyPtr + m + 7, (int*)a + Pad, (int*)b + Pad, w, bases, stride, rows - 1);
-                    }
-                    else
-                    {
-                        if (upFirst) WaveBlock<UpFirst>((double*)memoPtr, keyPtr + m + 7, (double*)a + Pad, (double*)b + Pad, w, bases, stride, rows - 1);
-                        else WaveBlock<LeftFirst>((double*)memoPtr, keyPtr + m + 7, (double*)a + Pad, (double*)b + Pad, w, bases, stride, rows - 1);
-                    }
+                    if (upFirst) WaveBlock<UpFirst>(memoPtr, a + Pad, b + Pad, wavePtr + (long)(i0 >> 3) * stride, skewPtr, basePtr, colKeyPtr, m, stride, rows - 1);
+                    else WaveBlock<LeftFirst>(memoPtr, a + Pad, b + Pad, wavePtr + (long)(i0 >> 3) * stride, skewPtr, basePtr, colKeyPtr, m, stride, rows - 1);
                 }
                 if (i0 + rows == n) total = next[Pad + m];
                 (above, next) = (next, above);
             }
         }
-        for (int i = start; i < n; i++)
-        {
-            rowLo[i] = 0;
-            rowHi[i] = m - 1;
-        }
-        moves = new Moves { RowLo = rowLo, RowHi = rowHi, RowOffset = rowOffset, Data = data, Waves = waves, WaveStart = start, WaveStride = stride, UpFirst = upFirst };
+        var rowHi = new int[n];
+        Array.Fill(rowHi, m - 1);
+        moves = new Moves { RowLo = new int[n], RowHi = rowHi, RowOffset = new long[n + 1], Data = [], Waves = waves, WaveStart = 0, WaveStride = stride, UpFirst = upFirst };
         return total;
     }
 
     /// <summary>
-    /// One block of <see cref="FillWaves{T}"/> in int32: <paramref name="steps"/> anti-diagonal steps. <paramref name="keys"/>
-    /// points at step 0's eight keys (step t's start at −t), <paramref name="above"/>/<paramref name="below"/> at the border
-    /// of the row above the block and of the row lane <paramref name="lane"/> is stored into (column j at j + 1; the row
-    /// buffers reach 8 past column m − 1 and hold +∞ beyond what was stored).
+    /// One block of <see cref="FillWaves"/>: <paramref name="steps"/> anti-diagonal steps.
+    /// <paramref name="above"/>/<paramref name="below"/> point at the border of the row above the block and of the row
+    /// lane <paramref name="lane"/> is stored into (column j at j + 1; the row buffers reach 8 past column m − 1 and hold
+    /// +∞ beyond what was stored). Step t's costs come from the skewed buffer at 8 t, written eight steps ahead
+    /// (<see cref="SkewColumn"/>): eight scalar loads and stores per step cost less than a gather.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void WaveBlock<TOrder>(int* memo, int* keys, int* above, int* below, ushort* moves, Vector256<int> bases, int steps, int lane)
+    private static unsafe void WaveBlock<TOrder>(int* memo, int* above, int* below, ushort* moves, int* skew, int* rowBase, int* colKey, int columns, int steps, int lane)
         where TOrder : struct
     {
+        for (int j = 0; j < Math.Min(8, columns); j++) SkewColumn(skew + j * 8, memo, rowBase, colKey[j]);
         var shift = Vector256.Create(0, 0, 1, 2, 3, 4, 5, 6);
         var pick = Vector256.Create(lane);
         var left = Vector256.Create(DtwCostMatrix.IntInfinity);  // step t − 1
@@ -364,9 +350,9 @@ public static class TokenDtw
         below += 1 - lane;                                       // lane's column t − lane at index t
         for (int t = 0; t < steps; t++)
         {
+            if (t + 8 < columns) SkewColumn(skew + (t + 8) * 8, memo, rowBase, colKey[t + 8]);
             var up = Avx2.Blend(Avx2.PermuteVar8x32(left, shift), Vector256.Create(above[t + 1]), 1);
-            var c = Avx2.GatherVector256(memo, Avx.LoadVector256(keys - t) + bases, 4);
-            var v = c + Vector256.Min(Vector256.Min(diag, left), up);
+            var v = Avx.LoadVector256(skew + t * 8) + Vector256.Min(Vector256.Min(diag, left), up);
             uint notDiag = (Vector256.GreaterThan(diag, up) | Vector256.GreaterThan(diag, left)).ExtractMostSignificantBits();
             uint notSecond = (typeof(TOrder) == typeof(UpFirst) ? Vector256.GreaterThan(up, left) : Vector256.GreaterThan(left, up)).ExtractMostSignificantBits();
             moves[t] = (ushort)(notDiag | notSecond << 8);
@@ -376,42 +362,18 @@ public static class TokenDtw
         }
     }
 
-    /// <summary>
-    /// <see cref="WaveBlock{TOrder}(int*, int*, int*, int*, ushort*, Vector256{int}, int, int)"/> in float64: rows 0–3 in
-    /// <c>lo</c>, 4–7 in <c>hi</c> (hi's lane 0 reads lo's lane 3); <c>vminpd</c> without NaN fix-ups (no value is NaN).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void WaveBlock<TOrder>(double* memo, int* keys, double* above, double* below, ushort* moves, Vector256<int> bases, int steps, int lane)
-        where TOrder : struct
+    /// <summary>Column j's costs for the block's eight rows into the skewed buffer (row r's at step j + r, lane r): <paramref name="slot"/> = buffer + 8 j.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void SkewColumn(int* slot, int* memo, int* rowBase, int key)
     {
-        var basesLo = bases.GetLower();
-        var basesHi = bases.GetUpper();
-        var leftLo = Vector256.Create(double.PositiveInfinity);
-        var leftHi = leftLo;
-        var diagLo = Vector256.WithElement(leftLo, 0, above[0]);
-        var diagHi = leftHi;
-        below += 1 - lane;
-        int half = lane >> 2, within = lane & 3;
-        for (int t = 0; t < steps; t++)
-        {
-            var upLo = Avx.Blend(Avx2.Permute4x64(leftLo, 0b10_01_00_00), Vector256.Create(above[t + 1]), 1);
-            var upHi = Avx.Blend(Avx2.Permute4x64(leftHi, 0b10_01_00_00), Avx2.Permute4x64(leftLo, 0b11_11_11_11), 1);
-            var cLo = Avx2.GatherVector256(memo, Sse2.LoadVector128(keys - t) + basesLo, 8);
-            var cHi = Avx2.GatherVector256(memo, Sse2.LoadVector128(keys - t + 4) + basesHi, 8);
-            var vLo = cLo + Avx.Min(Avx.Min(diagLo, leftLo), upLo);
-            var vHi = cHi + Avx.Min(Avx.Min(diagHi, leftHi), upHi);
-            uint notDiag = (Avx.CompareGreaterThan(diagLo, upLo) | Avx.CompareGreaterThan(diagLo, leftLo)).ExtractMostSignificantBits()
-                | (Avx.CompareGreaterThan(diagHi, upHi) | Avx.CompareGreaterThan(diagHi, leftHi)).ExtractMostSignificantBits() << 4;
-            uint notSecond = typeof(TOrder) == typeof(UpFirst)
-                ? Avx.CompareGreaterThan(upLo, leftLo).ExtractMostSignificantBits() | Avx.CompareGreaterThan(upHi, leftHi).ExtractMostSignificantBits() << 4
-                : Avx.CompareGreaterThan(leftLo, upLo).ExtractMostSignificantBits() | Avx.CompareGreaterThan(leftHi, upHi).ExtractMostSignificantBits() << 4;
-            moves[t] = (ushort)(notDiag | notSecond << 8);
-            below[t] = (half == 0 ? vLo : vHi).GetElement(within);
-            diagLo = upLo;
-            diagHi = upHi;
-            leftLo = vLo;
-            leftHi = vHi;
-        }
+        slot[0] = memo[rowBase[0] + key];
+        slot[9] = memo[rowBase[1] + key];
+        slot[18] = memo[rowBase[2] + key];
+        slot[27] = memo[rowBase[3] + key];
+        slot[36] = memo[rowBase[4] + key];
+        slot[45] = memo[rowBase[5] + key];
+        slot[54] = memo[rowBase[6] + key];
+        slot[63] = memo[rowBase[7] + key];
     }
 
     private struct UpFirst;
@@ -420,7 +382,7 @@ public static class TokenDtw
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called a few times per alignment: no tier-0 / OSR code for the hot loops
     private static double Fill<T>(DtwCostMatrix costs, DtwTieOrder tie, double ub, int[]? bandLo, int[]? bandHi,
-        double[]? restRowsReal, double[]? restColsReal, bool keepMoves, out Moves? moves, int handOverAfter, bool waves)
+        double[]? restRowsReal, double[]? restColsReal, bool keepMoves, out Moves? moves, int handOverAfter)
         where T : struct, INumber<T>
     {
         int n = costs.Rows, m = costs.Columns;
@@ -531,9 +493,7 @@ public static class TokenDtw
             {
                 var above = (double[])(object)prev;
                 above[0] = double.PositiveInfinity;
-                return waves && Avx2.IsSupported
-                    ? FillWaves(costs, tie, i + 1, above, rowLo!, rowHi!, rowOffset!, data, out moves)
-                    : FillInterleavedFrom(costs, tie, i + 1, above, rowLo!, rowHi!, rowOffset!, data, used, out moves);
+                return FillInterleavedFrom(costs, tie, i + 1, above, rowLo!, rowHi!, rowOffset!, data, used, out moves);
             }
             if ((i + 1) % 16 == 0) blockFilled = 0;
             if (bounded && !canHandOver && i + 1 >= Math.Max(8, n / 8) && filled > 0.75 * (i + 1) * m)
@@ -889,6 +849,7 @@ public static class TokenDtw
     private static Vector128<T> Max<T>(Vector128<T> a, Vector128<T> b) where T : struct, INumber<T> =>
         typeof(T) == typeof(double) && Sse2.IsSupported ? Sse2.MaxScalar(a.AsDouble(), b.AsDouble()).As<double, T>() : Vector128.Max(a, b);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static DtwAlignment Traceback(Moves moves, int n, int m, double total)
     {
         if (double.IsInfinity(total))

@@ -118,6 +118,42 @@ public class DtwTests
     }
 
     [Fact]
+    public void ReusedBuffersGiveFreshResults()
+    {
+        // The per-thread memo and moves buffers carry garbage from earlier alignments (poisoned here, and left by longer,
+        // shorter and other-variant pairs): every value read must be one written by the alignment at hand.
+        var rng = new Random(5);
+        string[] alphabet = ["▁a", "a", "b", "▁", "ab", "▁ab", "ba", "c", "▁c", "aa", "abc", "é"];
+        string[] Random(int length, char marker) => Enumerable.Range(0, length).Select(_ => alphabet[rng.Next(alphabet.Length)].Replace('▁', marker)).ToArray();
+        var poisonBytes = new byte[1 << 16];
+        Array.Fill(poisonBytes, (byte)0xFF);
+        var poisonInts = new int[1 << 16];
+        Array.Fill(poisonInts, 3);
+        var poisonDoubles = new double[1 << 16];
+        Array.Fill(poisonDoubles, 0.5);
+        var poisonWaves = new ushort[1 << 16];
+        Array.Fill(poisonWaves, (ushort)0x5A5A);
+        int before = DtwBuffers.Reused;
+        foreach (int length in new[] { 120, 7, 200, 33, 1, 150 })
+        {
+            DtwBuffers.Return(poisonBytes);
+            DtwBuffers.Return(poisonInts);
+            DtwBuffers.Return(poisonDoubles);
+            DtwBuffers.Return(poisonWaves);
+            var s = Random(length, 'Ġ');
+            var t = Random(length + rng.Next(-length / 2, 9), '▁');
+            if (t.Length == 0) t = ["▁"];
+            foreach (var variant in Enum.GetValues<DtwVariant>())
+            {
+                var plain = Plain(s, t, variant, "Ġ", "▁");
+                foreach (var mode in new[] { DtwMode.Full, DtwMode.Banded })
+                    AssertSame(plain, TokenDtw.Align(s, t, variant, "Ġ", "▁", mode));
+            }
+        }
+        Assert.True(DtwBuffers.Reused - before >= 6 * 3 * 2, "the kept buffers were not reused");
+    }
+
+    [Fact]
     public void FastPathsEqualPlainFloatTable()
     {
         // Every combination of: integer or float64 table (int32 recurrence for FuseLLM / FuseChat v2, its unbounded rows as

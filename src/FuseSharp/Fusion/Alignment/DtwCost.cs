@@ -94,8 +94,9 @@ internal sealed class DtwCostMatrix
     private readonly int _cols;       // distinct base strings
     // Distinct pair -> cost (or one row's worth, see _rowMemo): int costs (-1 = not computed yet) when every cost is an
     // integer and every path sum fits (FuseLLM, FuseChat v2), else float64 costs (NaN = not computed yet).
-    private readonly int[]? _intMemo;
-    private readonly double[]? _realMemo;
+    private int[]? _intMemo;          // from DtwBuffers; longer than _memoLength when a kept buffer was reused
+    private double[]? _realMemo;
+    private readonly int _memoLength;
     private readonly bool _rowMemo;   // too many distinct pairs to keep: memoize the current distinct row only
     private bool _complete;           // every distinct pair computed (ComputeAll)
     private bool _marked;             // every entry not computed yet holds the not-computed marker (see Marked)
@@ -190,8 +191,9 @@ internal sealed class DtwCostMatrix
         IntegerCosts = !realCosts && variant != DtwVariant.FuseChatV1 && (blending.Count + (long)@base.Count) * longest < IntInfinity / 2;
         long memoLength = _rowMemo ? _cols : cells;
         // Uninitialised: ComputeAll overwrites every entry (the usual case), anything else marks them first (Marked).
-        if (IntegerCosts) _intMemo = GC.AllocateUninitializedArray<int>((int)memoLength);
-        else _realMemo = GC.AllocateUninitializedArray<double>((int)memoLength);
+        _memoLength = (int)memoLength;
+        if (IntegerCosts) _intMemo = DtwBuffers.Take<int>(_memoLength);
+        else _realMemo = DtwBuffers.Take<double>(_memoLength);
     }
 
     /// <summary>Every distinct pair's cost is in the memo (<see cref="ComputeAll"/>): the table needs no cost misses.</summary>
@@ -301,9 +303,18 @@ internal sealed class DtwCostMatrix
 
     private void Mark()
     {
-        if (_intMemo is not null) Array.Fill(_intMemo, -1);
-        else Array.Fill(_realMemo!, double.NaN);
+        if (_intMemo is not null) _intMemo.AsSpan(0, _memoLength).Fill(-1);
+        else _realMemo.AsSpan(0, _memoLength).Fill(double.NaN);
         _marked = true;
+    }
+
+    /// <summary>Hands the memo to the next alignment on this thread (<see cref="DtwBuffers"/>); the matrix is not used afterwards.</summary>
+    internal void ReturnBuffers()
+    {
+        DtwBuffers.Return(_intMemo);
+        DtwBuffers.Return(_realMemo);
+        _intMemo = null;
+        _realMemo = null;
     }
 
     internal int[] ColumnKeys => _colKey;

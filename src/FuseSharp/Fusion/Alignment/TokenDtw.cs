@@ -110,7 +110,9 @@ public static class TokenDtw
         ArgumentNullException.ThrowIfNull(@base);
         CheckNotEmpty(blending.Count, @base.Count);
         var costs = new DtwCostMatrix(blending, @base, variant, blendingMarker, baseMarker);
-        return Align(costs, variant.TieOrder(), mode);
+        var alignment = Align(costs, variant.TieOrder(), mode);
+        costs.ReturnBuffers();
+        return alignment;
     }
 
     /// <summary>Aligns a cost matrix; <paramref name="handOverAfter"/> as in <see cref="Fill"/> (tests).</summary>
@@ -123,7 +125,7 @@ public static class TokenDtw
         if (mode == DtwMode.Full || (long)n * m <= 256 || (costs.IntegerCosts && CanWave(costs, true, null)))
         {
             var full = Fill(costs, tie, double.PositiveInfinity, null, null, null, null, keepMoves: true, out var fm);
-            return Traceback(fm!, n, m, full);
+            return TracebackAndReturn(fm!, n, m, full);
         }
         // 1. An upper bound: the cheapest path inside a band that follows the text (both sequences spell the same
         //    characters, so token i of one sits near the token of the other at the same character offset).
@@ -134,7 +136,16 @@ public static class TokenDtw
         var rest = SuffixSums(costs.RowFloors());
         var restCols = SuffixSums(costs.ColumnFloors());
         double total = Fill(costs, tie, ub, null, null, rest, restCols, keepMoves: true, out var moves, handOverAfter);
-        return Traceback(moves!, n, m, total);
+        return TracebackAndReturn(moves!, n, m, total);
+    }
+
+    /// <summary><see cref="Traceback"/>, then the moves' buffers go back to <see cref="DtwBuffers"/> for the next alignment.</summary>
+    private static DtwAlignment TracebackAndReturn(Moves moves, int n, int m, double total)
+    {
+        var alignment = Traceback(moves, n, m, total);
+        DtwBuffers.Return(moves.Data);
+        DtwBuffers.Return(moves.Waves);
+        return alignment;
     }
 
     /// <summary>Half-width of the upper-bound band around the text-offset centre line, in tokens.</summary>
@@ -291,7 +302,7 @@ public static class TokenDtw
         int n = costs.Rows, m = costs.Columns, stride = m + 7;
         long words = (long)((n + 7) / 8) * stride;
         if (words > Array.MaxLength) throw new FusionException($"DTW table of {n} x {m} tokens is too large", "split the text into shorter documents (fusesharp fuse split)");
-        var waves = GC.AllocateUninitializedArray<ushort>((int)words);
+        var waves = DtwBuffers.Take<ushort>((int)words);
         var above = new int[m + 2 * Pad];
         var next = new int[m + 2 * Pad];
         Array.Fill(above, DtwCostMatrix.IntInfinity);
@@ -411,7 +422,7 @@ public static class TokenDtw
         long[]? rowOffset = keepMoves ? new long[n + 1] : null;
         // Full tables need every cell; pruned ones start at up to 16 MB and grow the buffer as rows come. Every byte
         // read is written first, so the buffer is not cleared.
-        byte[] data = keepMoves ? GC.AllocateUninitializedArray<byte>((int)Math.Min((long)n * m, double.IsPositiveInfinity(ub) && bandLo is null ? Array.MaxLength : 1L << 24)) : [];
+        byte[] data = keepMoves ? DtwBuffers.Take<byte>((int)Math.Min((long)n * m, double.IsPositiveInfinity(ub) && bandLo is null ? Array.MaxLength : 1L << 24)) : [];
         long used = 0;
         var memo = costs.Memo<T>();
         var colKey = costs.ColumnKeys;
@@ -530,7 +541,7 @@ public static class TokenDtw
         var above = new double[m + 1];
         Array.Fill(above, double.PositiveInfinity);
         above[0] = 0;
-        return FillInterleavedFrom(costs, tie, 0, above, new int[n], new int[n], new long[n + 1], GC.AllocateUninitializedArray<byte>(n * m), 0, out moves);
+        return FillInterleavedFrom(costs, tie, 0, above, new int[n], new int[n], new long[n + 1], DtwBuffers.Take<byte>(n * m), 0, out moves);
     }
 
     /// <summary>
@@ -965,5 +976,64 @@ public static class TokenDtw
     {
         if (n == 0 || m == 0)
             throw new FusionException($"cannot align an empty token sequence (blending {n} tokens, base {m} tokens)", "every document must have at least one token in both tokenizations");
+    }
+}
+
+/// <summary>
+/// Per-thread reuse of an alignment's large buffers (the cost memo and the moves: 4-12 MB for a 2048-token pair).
+/// A fresh large array costs page faults on first touch and large-object-heap collections on every call; a reused one
+/// is already mapped. A buffer is taken out of its thread's slot while in use (so a nested or interleaved alignment on
+/// the same thread gets a new one) and put back when the alignment is done; buffers above <see cref="MaxKeptBytes"/>
+/// are left to the GC. Contents are not cleared: every user writes what it reads (as with uninitialised arrays).
+/// </summary>
+internal static class DtwBuffers
+{
+    /// <summary>Largest buffer kept per thread and element type.</summary>
+    internal const long MaxKeptBytes = 64L << 20;
+
+    [ThreadStatic] private static byte[]? t_bytes;
+    [ThreadStatic] private static ushort[]? t_ushorts;
+    [ThreadStatic] private static int[]? t_ints;
+    [ThreadStatic] private static double[]? t_doubles;
+    [ThreadStatic] private static int t_reused;
+
+    /// <summary>How many kept buffers this thread has handed out again (tests).</summary>
+    internal static int Reused => t_reused;
+
+    /// <summary>A buffer of at least <paramref name="length"/> elements (uninitialised): this thread's kept one if large enough.</summary>
+    internal static T[] Take<T>(int length) where T : unmanaged
+    {
+        var kept = Slot<T>();
+        if (kept is not null && kept.Length >= length)
+        {
+            SetSlot<T>(null);
+            t_reused++;
+            return kept;
+        }
+        return GC.AllocateUninitializedArray<T>(length);
+    }
+
+    /// <summary>Hands a buffer back for the next alignment on this thread (kept if it is the larger one and not too large).</summary>
+    internal static void Return<T>(T[]? buffer) where T : unmanaged
+    {
+        if (buffer is null || (long)buffer.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>() > MaxKeptBytes) return;
+        var kept = Slot<T>();
+        if (kept is null || kept.Length < buffer.Length) SetSlot(buffer);
+    }
+
+    private static T[]? Slot<T>() =>
+        typeof(T) == typeof(byte) ? (T[]?)(object?)t_bytes
+        : typeof(T) == typeof(ushort) ? (T[]?)(object?)t_ushorts
+        : typeof(T) == typeof(int) ? (T[]?)(object?)t_ints
+        : typeof(T) == typeof(double) ? (T[]?)(object?)t_doubles
+        : throw new NotSupportedException(typeof(T).Name);
+
+    private static void SetSlot<T>(T[]? buffer)
+    {
+        if (typeof(T) == typeof(byte)) t_bytes = (byte[]?)(object?)buffer;
+        else if (typeof(T) == typeof(ushort)) t_ushorts = (ushort[]?)(object?)buffer;
+        else if (typeof(T) == typeof(int)) t_ints = (int[]?)(object?)buffer;
+        else if (typeof(T) == typeof(double)) t_doubles = (double[]?)(object?)buffer;
+        else throw new NotSupportedException(typeof(T).Name);
     }
 }

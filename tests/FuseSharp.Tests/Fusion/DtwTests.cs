@@ -154,6 +154,40 @@ public class DtwTests
     }
 
     [Fact]
+    public void FloorsFromTheCompleteMemoAreTheRowAndColumnMinima()
+    {
+        // With every pair computed, the pruning's floors are each row's / column's smallest cost (at least the
+        // zero-or-smallest-non-zero floors without the memo, and never above a cost of the row or column).
+        var rng = new Random(11);
+        string[] alphabet = ["▁a", "a", "b", "▁", "ab", "▁ab", "ba", "c", "▁c", "aa", "abc", "é", "▁" + new string('b', 70)];
+        for (int trial = 0; trial < 40; trial++)
+        {
+            var s = Enumerable.Range(0, rng.Next(1, 30)).Select(_ => alphabet[rng.Next(alphabet.Length)].Replace('▁', 'Ġ')).ToArray();
+            var t = Enumerable.Range(0, rng.Next(1, 30)).Select(_ => alphabet[rng.Next(alphabet.Length)]).ToArray();
+            foreach (var variant in Enum.GetValues<DtwVariant>())
+            {
+                var costs = new DtwCostMatrix(s, t, variant, "Ġ", "▁");
+                double[] rowsBefore = costs.RowFloors(), colsBefore = costs.ColumnFloors();
+                costs.ComputeAll();
+                Assert.True(costs.Complete);
+                double[] rows = costs.RowFloors(), cols = costs.ColumnFloors();
+                for (int i = 0; i < s.Length; i++)
+                {
+                    double min = Enumerable.Range(0, t.Length).Min(j => costs.Cost(costs.RowBase(i), j));
+                    Assert.Equal(min, rows[i]);
+                    Assert.True(rows[i] >= rowsBefore[i]);
+                }
+                for (int j = 0; j < t.Length; j++)
+                {
+                    double min = Enumerable.Range(0, s.Length).Min(i => costs.Cost(costs.RowBase(i), j));
+                    Assert.Equal(min, cols[j]);
+                    Assert.True(cols[j] >= colsBefore[j]);
+                }
+            }
+        }
+    }
+
+    [Fact]
     public void FastPathsEqualPlainFloatTable()
     {
         // Every combination of: integer or float64 table (int32 recurrence for FuseLLM / FuseChat v2, its unbounded rows as

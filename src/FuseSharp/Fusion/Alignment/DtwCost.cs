@@ -480,13 +480,50 @@ internal sealed class DtwCostMatrix
     private void Store<T>(T[] memo, int u, int v, int packed) => memo[u * _cols + v] = Value<T>(packed);
 
     /// <summary>
-    /// Per blending position, a lower bound of the cost of every cell of its row: 0 when some base string costs nothing
-    /// against it, else the smallest non-zero cost the variant can produce (1, or 0.1 for FuseChat v1).
+    /// Per blending position, a lower bound of the cost of every cell of its row. With every pair in the memo
+    /// (<see cref="ComputeAll"/>), the row's smallest cost itself; else 0 when some base string costs nothing against it,
+    /// else the smallest non-zero cost the variant can produce (1, or 0.1 for FuseChat v1).
     /// </summary>
-    public double[] RowFloors() => Floors(_rowKey, _srcStripped, _srcHarmonized, new ZeroIndex(_tgtStripped, _tgtRaw));
+    public double[] RowFloors() => _complete
+        ? PerPosition(_rowKey, MemoFloors(columns: false))
+        : Floors(_rowKey, _srcStripped, _srcHarmonized, new ZeroIndex(_tgtStripped, _tgtRaw));
 
     /// <summary>The same for base positions' columns.</summary>
-    public double[] ColumnFloors() => Floors(_colKey, _tgtStripped, _tgtRaw, new ZeroIndex(_srcStripped, _srcHarmonized));
+    public double[] ColumnFloors() => _complete
+        ? PerPosition(_colKey, MemoFloors(columns: true))
+        : Floors(_colKey, _tgtStripped, _tgtRaw, new ZeroIndex(_srcStripped, _srcHarmonized));
+
+    /// <summary>Per distinct blending (or base) string, its smallest cost against every distinct string of the other side, from the complete memo.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private double[] MemoFloors(bool columns)
+    {
+        int rows = _memoLength / _cols;
+        var floors = new double[columns ? _cols : rows];
+        if (columns) floors.AsSpan().Fill(double.PositiveInfinity);
+        for (int u = 0; u < rows; u++)
+        {
+            if (_intMemo is not null)
+            {
+                var row = _intMemo.AsSpan(u * _cols, _cols);
+                if (columns) for (int v = 0; v < row.Length; v++) floors[v] = Math.Min(floors[v], row[v]);
+                else floors[u] = System.Numerics.Tensors.TensorPrimitives.Min<int>(row);
+            }
+            else
+            {
+                var row = _realMemo.AsSpan(u * _cols, _cols);
+                if (columns) System.Numerics.Tensors.TensorPrimitives.Min(floors, row, floors);
+                else floors[u] = System.Numerics.Tensors.TensorPrimitives.Min<double>(row);
+            }
+        }
+        return floors;
+    }
+
+    private static double[] PerPosition(int[] keys, double[] perDistinct)
+    {
+        var floors = new double[keys.Length];
+        for (int i = 0; i < keys.Length; i++) floors[i] = perDistinct[keys[i]];
+        return floors;
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double[] Floors(int[] keys, int[][] stripped, int[][] alternate, ZeroIndex others)
@@ -495,9 +532,7 @@ internal sealed class DtwCostMatrix
         bool v2 = _variant == DtwVariant.FuseChatV2;
         var perDistinct = new double[stripped.Length];
         for (int u = 0; u < stripped.Length; u++) perDistinct[u] = others.HasZeroWith(stripped[u], alternate[u], v2) ? 0 : nonZero;
-        var floors = new double[keys.Length];
-        for (int i = 0; i < keys.Length; i++) floors[i] = perDistinct[keys[i]];
-        return floors;
+        return PerPosition(keys, perDistinct);
     }
 
     /// <summary>

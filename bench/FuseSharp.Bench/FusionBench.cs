@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using FuseSharp.Fusion.Alignment;
 using FuseSharp.Fusion.Fuse;
@@ -152,10 +153,17 @@ internal static class FusionBench
             int pairsComputed = cm!.PairsComputed;
             cm.ComputeAll(); // as Align has it: every pair up front
             double tWarm = Cpu(() => TokenDtw.Fill(cm!, tie, double.PositiveInfinity, null, null, null, null, true, out mv));
+            if (TokenDtw.CanWave(cm, true, null))
+            {
+                // The full table eight rows per anti-diagonal step against the row-by-row (min, +) scan / the four-row float64 fill.
+                double tRows = Cpu(() => TokenDtw.Fill(cm!, tie, double.PositiveInfinity, null, null, null, null, true, out _, waves: false));
+                Console.WriteLine($"  full fill {variant} {name}: waves {tWarm * 1e3:0.00} ms, rows {tRows * 1e3:0.00} ms");
+            }
             double tAll = Cpu(() => new DtwCostMatrix(s, b, variant, sm, "▁").ComputeAll());
             double tAlignFull = Cpu(() => TokenDtw.Align(s, b, variant, sm, "▁", DtwMode.Full));
             double tAlignBand = Cpu(() => TokenDtw.Align(s, b, variant, sm, "▁", DtwMode.Banded));
             var cm2 = new DtwCostMatrix(s, b, variant, sm, "▁");
+            cm2.ComputeAll(); // as Align has it: the floors come from the complete memo
             double tBand = Cpu(() => TokenDtw.TextBand(cm2, TokenDtw.BandHalfWidth));
             double tFloors = Cpu(() => { cm2.RowFloors(); cm2.ColumnFloors(); });
             // How much the exact band prunes: the upper bound from the band, the floors' lower bounds, the cells filled.
@@ -189,21 +197,40 @@ internal static class FusionBench
         }
     }
 
-    /// <summary>Best-of-N process CPU time in seconds (far less sensitive than wall time to other processes on a shared machine).</summary>
+    /// <summary>
+    /// Best-of-N CPU time in seconds (far less sensitive than wall time to other processes on a shared machine): of the
+    /// calling thread where the OS has a nanosecond thread clock (Linux; the alignments run on the calling thread), else
+    /// of the process (its clock advances in scheduler ticks).
+    /// </summary>
     private static double BestCpu(int repeats, Action body)
     {
         using var proc = Process.GetCurrentProcess();
         double best = double.MaxValue;
         for (int r = 0; r < repeats; r++)
         {
-            proc.Refresh();
-            var t0 = proc.TotalProcessorTime;
+            double t0 = CpuSeconds(proc);
             body();
-            proc.Refresh();
-            best = Math.Min(best, (proc.TotalProcessorTime - t0).TotalSeconds);
+            best = Math.Min(best, CpuSeconds(proc) - t0);
         }
         return best;
     }
+
+    private static double CpuSeconds(Process proc)
+    {
+        if (OperatingSystem.IsLinux() && ClockGetTime(3 /* CLOCK_THREAD_CPUTIME_ID */, out var ts) == 0) return ts.Seconds + ts.Nanoseconds * 1e-9;
+        proc.Refresh();
+        return proc.TotalProcessorTime.TotalSeconds;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    [DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out TimeSpec time);
 
     private static void MinEd(string fixtures, int sample)
     {

@@ -118,6 +118,76 @@ public class DtwTests
     }
 
     [Fact]
+    public void ReusedBuffersGiveFreshResults()
+    {
+        // The per-thread memo and moves buffers carry garbage from earlier alignments (poisoned here, and left by longer,
+        // shorter and other-variant pairs): every value read must be one written by the alignment at hand.
+        var rng = new Random(5);
+        string[] alphabet = ["▁a", "a", "b", "▁", "ab", "▁ab", "ba", "c", "▁c", "aa", "abc", "é"];
+        string[] Random(int length, char marker) => Enumerable.Range(0, length).Select(_ => alphabet[rng.Next(alphabet.Length)].Replace('▁', marker)).ToArray();
+        var poisonBytes = new byte[1 << 16];
+        Array.Fill(poisonBytes, (byte)0xFF);
+        var poisonInts = new int[1 << 16];
+        Array.Fill(poisonInts, 3);
+        var poisonDoubles = new double[1 << 16];
+        Array.Fill(poisonDoubles, 0.5);
+        var poisonWaves = new ushort[1 << 16];
+        Array.Fill(poisonWaves, (ushort)0x5A5A);
+        int before = DtwBuffers.Reused;
+        foreach (int length in new[] { 120, 7, 200, 33, 1, 150 })
+        {
+            DtwBuffers.Return(poisonBytes);
+            DtwBuffers.Return(poisonInts);
+            DtwBuffers.Return(poisonDoubles);
+            DtwBuffers.Return(poisonWaves);
+            var s = Random(length, 'Ġ');
+            var t = Random(length + rng.Next(-length / 2, 9), '▁');
+            if (t.Length == 0) t = ["▁"];
+            foreach (var variant in Enum.GetValues<DtwVariant>())
+            {
+                var plain = Plain(s, t, variant, "Ġ", "▁");
+                foreach (var mode in new[] { DtwMode.Full, DtwMode.Banded })
+                    AssertSame(plain, TokenDtw.Align(s, t, variant, "Ġ", "▁", mode));
+            }
+        }
+        Assert.True(DtwBuffers.Reused - before >= 6 * 3 * 2, "the kept buffers were not reused");
+    }
+
+    [Fact]
+    public void FloorsFromTheCompleteMemoAreTheRowAndColumnMinima()
+    {
+        // With every pair computed, the pruning's floors are each row's / column's smallest cost (at least the
+        // zero-or-smallest-non-zero floors without the memo, and never above a cost of the row or column).
+        var rng = new Random(11);
+        string[] alphabet = ["▁a", "a", "b", "▁", "ab", "▁ab", "ba", "c", "▁c", "aa", "abc", "é", "▁" + new string('b', 70)];
+        for (int trial = 0; trial < 40; trial++)
+        {
+            var s = Enumerable.Range(0, rng.Next(1, 30)).Select(_ => alphabet[rng.Next(alphabet.Length)].Replace('▁', 'Ġ')).ToArray();
+            var t = Enumerable.Range(0, rng.Next(1, 30)).Select(_ => alphabet[rng.Next(alphabet.Length)]).ToArray();
+            foreach (var variant in Enum.GetValues<DtwVariant>())
+            {
+                var costs = new DtwCostMatrix(s, t, variant, "Ġ", "▁");
+                double[] rowsBefore = costs.RowFloors(), colsBefore = costs.ColumnFloors();
+                costs.ComputeAll();
+                Assert.True(costs.Complete);
+                double[] rows = costs.RowFloors(), cols = costs.ColumnFloors();
+                for (int i = 0; i < s.Length; i++)
+                {
+                    double min = Enumerable.Range(0, t.Length).Min(j => costs.Cost(costs.RowBase(i), j));
+                    Assert.Equal(min, rows[i]);
+                    Assert.True(rows[i] >= rowsBefore[i]);
+                }
+                for (int j = 0; j < t.Length; j++)
+                {
+                    double min = Enumerable.Range(0, s.Length).Min(i => costs.Cost(costs.RowBase(i), j));
+                    Assert.Equal(min, cols[j]);
+                    Assert.True(cols[j] >= colsBefore[j]);
+                }
+            }
+        }
+    }
+
+    [Fact]
     public void FastPathsEqualPlainFloatTable()
     {
         // Every combination of: integer or float64 table (int32 recurrence for FuseLLM / FuseChat v2, its unbounded rows as
@@ -167,6 +237,48 @@ public class DtwTests
                     AssertSame(plain, TokenDtw.Align(new DtwCostMatrix(s, t, variant, "Ġ", "▁", realCosts: real), variant.TieOrder(), mode));
             }
         }
+    }
+
+    [Fact]
+    public void WaveFillEqualsRowFillAtEveryCell()
+    {
+        // The integer full table eight rows per anti-diagonal step against the row-by-row fill: every cell's tie decision
+        // (not only the path's) and the total, for every shape up to 19 x 19 (leftover rows of the last block of eight,
+        // fewer columns than lanes, one row or column) and longer texts, both tie orders, a small alphabet (ties
+        // everywhere); float64 tables (FuseChat v1, real costs) keep the four-row fill.
+        var rng = new Random(8);
+        string[] alphabet = ["▁a", "a", "b", "▁", "ab", "▁ba", "abba"];
+        var shapes = new List<(int, int)>();
+        for (int n = 1; n < 20; n++)
+            for (int m = 1; m < 20; m++) shapes.Add((n, m));
+        shapes.AddRange([(70, 33), (33, 70), (129, 64), (64, 129)]);
+        foreach (var (n, m) in shapes)
+        {
+            var s = Enumerable.Range(0, n).Select(_ => alphabet[rng.Next(alphabet.Length)].Replace('▁', 'Ġ')).ToArray();
+            var t = Enumerable.Range(0, m).Select(_ => alphabet[rng.Next(alphabet.Length)]).ToArray();
+            foreach (var variant in new[] { DtwVariant.FuseLlm, DtwVariant.FuseChatV2 })
+            {
+                var costs = new DtwCostMatrix(s, t, variant, "Ġ", "▁");
+                costs.ComputeAll();
+                var tie = variant.TieOrder();
+                double rows = TokenDtw.Fill(costs, tie, double.PositiveInfinity, null, null, null, null, true, out var rowMoves, waves: false);
+                double waves = TokenDtw.Fill(costs, tie, double.PositiveInfinity, null, null, null, null, true, out var waveMoves);
+                Assert.Equal(TokenDtw.CanWave(costs, true, null), waveMoves!.Waves is not null);
+                Assert.Null(rowMoves!.Waves);
+                Assert.Equal(rows, waves);
+                for (int i = 0; i < n; i++)
+                    for (int j = 0; j < m; j++)
+                        Assert.True(rowMoves.At(i, j) == waveMoves.At(i, j), $"{variant} {n}x{m}: move at ({i}, {j})");
+            }
+        }
+        Assert.True(!System.Runtime.Intrinsics.X86.Avx2.IsSupported || TokenDtw.CanWave(Complete(["a"], ["a"]), true, null));
+    }
+
+    private static DtwCostMatrix Complete(string[] s, string[] t)
+    {
+        var costs = new DtwCostMatrix(s, t, DtwVariant.FuseLlm, "Ġ", "▁");
+        costs.ComputeAll();
+        return costs;
     }
 
     [Fact]

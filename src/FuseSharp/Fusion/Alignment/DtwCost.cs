@@ -94,8 +94,9 @@ internal sealed class DtwCostMatrix
     private readonly int _cols;       // distinct base strings
     // Distinct pair -> cost (or one row's worth, see _rowMemo): int costs (-1 = not computed yet) when every cost is an
     // integer and every path sum fits (FuseLLM, FuseChat v2), else float64 costs (NaN = not computed yet).
-    private readonly int[]? _intMemo;
-    private readonly double[]? _realMemo;
+    private int[]? _intMemo;          // from DtwBuffers; longer than _memoLength when a kept buffer was reused
+    private double[]? _realMemo;
+    private readonly int _memoLength;
     private readonly bool _rowMemo;   // too many distinct pairs to keep: memoize the current distinct row only
     private bool _complete;           // every distinct pair computed (ComputeAll)
     private bool _marked;             // every entry not computed yet holds the not-computed marker (see Marked)
@@ -128,6 +129,9 @@ internal sealed class DtwCostMatrix
     private readonly int[] _emptyColumns;
 
     // realCosts: keep float64 costs even where integer ones are exact (the plain path the integer table is tested against).
+    // Every method that runs once per alignment and loops is compiled fully optimized at once (AggressiveOptimization): a
+    // run aligns documents back to back, and tier-0 code (until tiering catches up) made the first alignments 2-4x slower.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public DtwCostMatrix(IReadOnlyList<string> blending, IReadOnlyList<string> @base, DtwVariant variant, string blendingMarker, string baseMarker,
         bool realCosts = false)
     {
@@ -170,8 +174,10 @@ internal sealed class DtwCostMatrix
             _tgtStripped[u] = Intern(_tgtStrippedText[u]);
             _tgtRaw[u] = Intern(tgtDistinct[u]);
         }
-        _srcBytes = blending.Select(t => TextBytes(t, blendingMarker)).ToArray();
-        _tgtBytes = @base.Select(t => TextBytes(t, baseMarker)).ToArray();
+        _srcBytes = new int[blending.Count];
+        for (int i = 0; i < _srcBytes.Length; i++) _srcBytes[i] = TextBytes(blending[i], blendingMarker);
+        _tgtBytes = new int[@base.Count];
+        for (int j = 0; j < _tgtBytes.Length; j++) _tgtBytes[j] = TextBytes(@base[j], baseMarker);
         _peq = new ulong[alphabet.Count];
         _emptyColumns = variant == DtwVariant.FuseChatV2 ? Enumerable.Range(0, _cols).Where(v => _tgtStripped[v].Length == 0).ToArray() : [];
         _srcSig = _srcStripped.Select(Signature).ToArray();
@@ -185,8 +191,9 @@ internal sealed class DtwCostMatrix
         IntegerCosts = !realCosts && variant != DtwVariant.FuseChatV1 && (blending.Count + (long)@base.Count) * longest < IntInfinity / 2;
         long memoLength = _rowMemo ? _cols : cells;
         // Uninitialised: ComputeAll overwrites every entry (the usual case), anything else marks them first (Marked).
-        if (IntegerCosts) _intMemo = GC.AllocateUninitializedArray<int>((int)memoLength);
-        else _realMemo = GC.AllocateUninitializedArray<double>((int)memoLength);
+        _memoLength = (int)memoLength;
+        if (IntegerCosts) _intMemo = DtwBuffers.Take<int>(_memoLength);
+        else _realMemo = DtwBuffers.Take<double>(_memoLength);
     }
 
     /// <summary>Every distinct pair's cost is in the memo (<see cref="ComputeAll"/>): the table needs no cost misses.</summary>
@@ -198,6 +205,7 @@ internal sealed class DtwCostMatrix
     /// <summary>Costs are exact integers kept as <see cref="int"/> (<see cref="Memo{T}"/> with T = int), else float64.</summary>
     internal bool IntegerCosts { get; }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static ulong Signature(int[] interned)
     {
         ulong sig = 0;
@@ -247,6 +255,7 @@ internal sealed class DtwCostMatrix
     /// bytes (decoded strings). Counting characters instead lets the centre line drift by a token per newline or
     /// non-ASCII letter, and a band around a drifted line holds a much dearer path. Only the upper bound depends on it.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static int TextBytes(string token, string marker)
     {
         bool byteLevel = marker == "Ġ";
@@ -294,9 +303,18 @@ internal sealed class DtwCostMatrix
 
     private void Mark()
     {
-        if (_intMemo is not null) Array.Fill(_intMemo, -1);
-        else Array.Fill(_realMemo!, double.NaN);
+        if (_intMemo is not null) _intMemo.AsSpan(0, _memoLength).Fill(-1);
+        else _realMemo.AsSpan(0, _memoLength).Fill(double.NaN);
         _marked = true;
+    }
+
+    /// <summary>Hands the memo to the next alignment on this thread (<see cref="DtwBuffers"/>); the matrix is not used afterwards.</summary>
+    internal void ReturnBuffers()
+    {
+        DtwBuffers.Return(_intMemo);
+        DtwBuffers.Return(_realMemo);
+        _intMemo = null;
+        _realMemo = null;
     }
 
     internal int[] ColumnKeys => _colKey;
@@ -462,21 +480,59 @@ internal sealed class DtwCostMatrix
     private void Store<T>(T[] memo, int u, int v, int packed) => memo[u * _cols + v] = Value<T>(packed);
 
     /// <summary>
-    /// Per blending position, a lower bound of the cost of every cell of its row: 0 when some base string costs nothing
-    /// against it, else the smallest non-zero cost the variant can produce (1, or 0.1 for FuseChat v1).
+    /// Per blending position, a lower bound of the cost of every cell of its row. With every pair in the memo
+    /// (<see cref="ComputeAll"/>), the row's smallest cost itself; else 0 when some base string costs nothing against it,
+    /// else the smallest non-zero cost the variant can produce (1, or 0.1 for FuseChat v1).
     /// </summary>
-    public double[] RowFloors() => Floors(_rowKey, _srcStripped, _srcHarmonized, new ZeroIndex(_tgtStripped, _tgtRaw));
+    public double[] RowFloors() => _complete
+        ? PerPosition(_rowKey, MemoFloors(columns: false))
+        : Floors(_rowKey, _srcStripped, _srcHarmonized, new ZeroIndex(_tgtStripped, _tgtRaw));
 
     /// <summary>The same for base positions' columns.</summary>
-    public double[] ColumnFloors() => Floors(_colKey, _tgtStripped, _tgtRaw, new ZeroIndex(_srcStripped, _srcHarmonized));
+    public double[] ColumnFloors() => _complete
+        ? PerPosition(_colKey, MemoFloors(columns: true))
+        : Floors(_colKey, _tgtStripped, _tgtRaw, new ZeroIndex(_srcStripped, _srcHarmonized));
 
+    /// <summary>Per distinct blending (or base) string, its smallest cost against every distinct string of the other side, from the complete memo.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private double[] MemoFloors(bool columns)
+    {
+        int rows = _memoLength / _cols;
+        var floors = new double[columns ? _cols : rows];
+        if (columns) floors.AsSpan().Fill(double.PositiveInfinity);
+        for (int u = 0; u < rows; u++)
+        {
+            if (_intMemo is not null)
+            {
+                var row = _intMemo.AsSpan(u * _cols, _cols);
+                if (columns) for (int v = 0; v < row.Length; v++) floors[v] = Math.Min(floors[v], row[v]);
+                else floors[u] = System.Numerics.Tensors.TensorPrimitives.Min<int>(row);
+            }
+            else
+            {
+                var row = _realMemo.AsSpan(u * _cols, _cols);
+                if (columns) System.Numerics.Tensors.TensorPrimitives.Min(floors, row, floors);
+                else floors[u] = System.Numerics.Tensors.TensorPrimitives.Min<double>(row);
+            }
+        }
+        return floors;
+    }
+
+    private static double[] PerPosition(int[] keys, double[] perDistinct)
+    {
+        var floors = new double[keys.Length];
+        for (int i = 0; i < keys.Length; i++) floors[i] = perDistinct[keys[i]];
+        return floors;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double[] Floors(int[] keys, int[][] stripped, int[][] alternate, ZeroIndex others)
     {
         double nonZero = _variant == DtwVariant.FuseChatV1 ? 0.1 : 1.0;
         bool v2 = _variant == DtwVariant.FuseChatV2;
         var perDistinct = new double[stripped.Length];
         for (int u = 0; u < stripped.Length; u++) perDistinct[u] = others.HasZeroWith(stripped[u], alternate[u], v2) ? 0 : nonZero;
-        return keys.Select(k => perDistinct[k]).ToArray();
+        return PerPosition(keys, perDistinct);
     }
 
     /// <summary>
@@ -491,6 +547,7 @@ internal sealed class DtwCostMatrix
         private readonly HashSet<string> _alternateAll = new(StringComparer.Ordinal);
         private readonly bool _anyEmpty;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public ZeroIndex(int[][] stripped, int[][] alternate)
         {
             for (int u = 0; u < stripped.Length; u++)
@@ -583,6 +640,7 @@ internal sealed class DtwCostMatrix
     }
 
     /// <summary>Distinct tokens (the first of each key) and each position's index among them; keyed by the token, or by the token without <paramref name="stripMarker"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static List<string> Distinct(IReadOnlyList<string> tokens, string? stripMarker, out int[] keys)
     {
         var index = new Dictionary<string, int>(StringComparer.Ordinal);

@@ -18,6 +18,7 @@ public static class Levenshtein
     public const int WordBits = 64;
 
     /// <summary>The code points of <paramref name="s"/>; a valid surrogate pair is one code point, a lone surrogate stays itself.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int[] CodePoints(string s)
     {
         ArgumentNullException.ThrowIfNull(s);

@@ -16,7 +16,9 @@ public enum DtwMode
     /// A band around the diagonal gives an upper bound UB on the optimal cost; then only cells whose cumulative cost
     /// can be ≤ UB are filled (PrunedDTW, Silva &amp; Batista 2016). Exact, ties included: every cell on the optimal
     /// path, and every neighbour the traceback compares it with that could tie, has a cost ≤ UB and is computed
-    /// exactly; the skipped cells are provably more expensive.
+    /// exactly; the skipped cells are provably more expensive. Integer tables (FuseLLM, FuseChat v2) whose costs all fit
+    /// the memo are filled whole on AVX2 machines instead: the anti-diagonal fill does every cell faster than the bounds
+    /// prune them.
     /// </summary>
     Banded,
 }
@@ -108,7 +110,9 @@ public static class TokenDtw
         ArgumentNullException.ThrowIfNull(@base);
         CheckNotEmpty(blending.Count, @base.Count);
         var costs = new DtwCostMatrix(blending, @base, variant, blendingMarker, baseMarker);
-        return Align(costs, variant.TieOrder(), mode);
+        var alignment = Align(costs, variant.TieOrder(), mode);
+        costs.ReturnBuffers();
+        return alignment;
     }
 
     /// <summary>Aligns a cost matrix; <paramref name="handOverAfter"/> as in <see cref="Fill"/> (tests).</summary>
@@ -116,10 +120,12 @@ public static class TokenDtw
     {
         int n = costs.Rows, m = costs.Columns;
         if (computeAll) costs.ComputeAll();
-        if (mode == DtwMode.Full || (long)n * m <= 256)
+        // An integer table with every cost memoized is filled whole by the anti-diagonal fill (eight cells per step cost
+        // less than a bounded row's checks, even at a third of the cells live).
+        if (mode == DtwMode.Full || (long)n * m <= 256 || (costs.IntegerCosts && CanWave(costs, true, null)))
         {
             var full = Fill(costs, tie, double.PositiveInfinity, null, null, null, null, keepMoves: true, out var fm);
-            return Traceback(fm!, n, m, full);
+            return TracebackAndReturn(fm!, n, m, full);
         }
         // 1. An upper bound: the cheapest path inside a band that follows the text (both sequences spell the same
         //    characters, so token i of one sits near the token of the other at the same character offset).
@@ -130,7 +136,16 @@ public static class TokenDtw
         var rest = SuffixSums(costs.RowFloors());
         var restCols = SuffixSums(costs.ColumnFloors());
         double total = Fill(costs, tie, ub, null, null, rest, restCols, keepMoves: true, out var moves, handOverAfter);
-        return Traceback(moves!, n, m, total);
+        return TracebackAndReturn(moves!, n, m, total);
+    }
+
+    /// <summary><see cref="Traceback"/>, then the moves' buffers go back to <see cref="DtwBuffers"/> for the next alignment.</summary>
+    private static DtwAlignment TracebackAndReturn(Moves moves, int n, int m, double total)
+    {
+        var alignment = Traceback(moves, n, m, total);
+        DtwBuffers.Return(moves.Data);
+        DtwBuffers.Return(moves.Waves);
+        return alignment;
     }
 
     /// <summary>Half-width of the upper-bound band around the text-offset centre line, in tokens.</summary>
@@ -143,6 +158,27 @@ public static class TokenDtw
         public required int[] RowHi;
         public required long[] RowOffset;
         public required byte[] Data;
+
+        /// <summary>
+        /// Rows from <see cref="WaveStart"/> on, filled by <see cref="FillWaves"/>: per block of eight rows and step t
+        /// (row r of the block at column t − r), a word whose bit r is set where diag is not a first minimum and bit 8 + r
+        /// where the tie order's second choice is worse than its third (<see cref="RowMoves{T}"/>'s two facts, inverted).
+        /// </summary>
+        public ushort[]? Waves;
+        public int WaveStart = int.MaxValue;
+        public int WaveStride;
+        public bool UpFirst;
+
+        /// <summary>The move at cell (i, j).</summary>
+        public byte At(int i, int j)
+        {
+            if (i < WaveStart) return Data[RowOffset[i] + (j - RowLo[i])];
+            int r = (i - WaveStart) & 7;
+            uint w = Waves![(long)((i - WaveStart) >> 3) * WaveStride + j + r];
+            if ((w >> r & 1) == 0) return Diag;
+            bool second = (w >> (8 + r) & 1) == 0;
+            return second == UpFirst ? Up : Left;
+        }
     }
 
     /// <summary>
@@ -151,6 +187,7 @@ public static class TokenDtw
     /// overlaps the previous one, bounds never decrease, row 0 starts at column 0 and the last row ends at m − 1, so
     /// the band holds a valid path and its cost is an upper bound of the optimum.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static (int[] Lo, int[] Hi) TextBand(DtwCostMatrix costs, int halfWidth)
     {
         int n = costs.Rows, m = costs.Columns;
@@ -182,6 +219,7 @@ public static class TokenDtw
         return (lo, hi);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double[] SuffixSums(double[] floors)
     {
         var r = new double[floors.Length + 1];
@@ -215,8 +253,13 @@ public static class TokenDtw
     /// </summary>
     /// <returns>The cumulative cost at (n−1, m−1), +∞ if it was not reached.</returns>
     internal static double Fill(DtwCostMatrix costs, DtwTieOrder tie, double ub, int[]? bandLo, int[]? bandHi,
-        double[]? restRows, double[]? restCols, bool keepMoves, out Moves? moves, int handOverAfter = -1)
+        double[]? restRows, double[]? restCols, bool keepMoves, out Moves? moves, int handOverAfter = -1, bool waves = true)
     {
+        if (waves && CanWave(costs, keepMoves, bandLo) && double.IsPositiveInfinity(ub))
+        {
+            int t = FillWaves(costs, tie, out moves);
+            return t >= DtwCostMatrix.IntInfinity ? double.PositiveInfinity : t;
+        }
         if (CanInterleave(costs, keepMoves, bandLo) && double.IsPositiveInfinity(ub))
             return FillInterleaved(costs, tie, out moves);
         if (!costs.IntegerCosts)
@@ -228,6 +271,125 @@ public static class TokenDtw
     /// <summary>Whether <see cref="FillInterleaved"/> can stand in: a float64 table with every cost memoized, moves kept, no band.</summary>
     private static bool CanInterleave(DtwCostMatrix costs, bool keepMoves, int[]? bandLo) =>
         !costs.IntegerCosts && costs.Complete && keepMoves && bandLo is null;
+
+    /// <summary>Whether <see cref="FillWaves"/> can stand in: an integer table with every cost memoized, moves kept, no band, AVX2.</summary>
+    internal static bool CanWave(DtwCostMatrix costs, bool keepMoves, int[]? bandLo) =>
+        costs.IntegerCosts && costs.Complete && keepMoves && bandLo is null && Avx2.IsSupported;
+
+    /// <summary>
+    /// The full integer table eight rows at a time along anti-diagonals, in the eight int32 lanes of a 256-bit vector:
+    /// at step t, lane r holds row r of the block at column t − r. Cell (r, t − r)'s up neighbour is lane r − 1 of step
+    /// t − 1, its diag lane r − 1 of step t − 2 (the previous step's up vector), its left lane r of step t − 1; lane 0
+    /// reads the row above the block. So one step is a lane shift, two minima and an add (a chain of about six cycles for
+    /// eight cells, against one serial min-add chain per row), the costs one load from a skewed copy of the block's cost
+    /// rows, and the moves two compares and a mask each. Integer (min, +) is exact, so every value and every tie
+    /// decision is the row-by-row table's.
+    /// <para>
+    /// Lanes outside the table cost 0: before a row's column 0 (t &lt; r) a lane stays +∞ and only meets real cells as the
+    /// +∞ border (the left and the diag of column 0). Past the last column (t − r ≥ m) lanes only feed lanes past it;
+    /// rows past n (the last block's) are never read.
+    /// </para>
+    /// <para>
+    /// (The same in float64, two vectors of four rows, measured no faster than <see cref="FillInterleaved"/> on Zen 3:
+    /// the lane shift crosses 128-bit halves, and its latency sits on the chain.)
+    /// </para>
+    /// </summary>
+    /// <returns>D[n−1][m−1].</returns>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe int FillWaves(DtwCostMatrix costs, DtwTieOrder tie, out Moves? moves)
+    {
+        const int Pad = 8; // row buffers: index Pad + j + 1 holds column j, Pad the border
+        int n = costs.Rows, m = costs.Columns, stride = m + 7;
+        long words = (long)((n + 7) / 8) * stride;
+        if (words > Array.MaxLength) throw new FusionException($"DTW table of {n} x {m} tokens is too large", "split the text into shorter documents (fusesharp fuse split)");
+        var waves = DtwBuffers.Take<ushort>((int)words);
+        var above = new int[m + 2 * Pad];
+        var next = new int[m + 2 * Pad];
+        Array.Fill(above, DtwCostMatrix.IntInfinity);
+        Array.Fill(next, DtwCostMatrix.IntInfinity);
+        above[Pad] = 0; // D[0][0] = 0: the virtual row above row 0
+        var colKey = costs.ColumnKeys;
+        var memo = costs.Memo<int>();
+        bool upFirst = tie == DtwTieOrder.DiagUpLeft;
+        int total = DtwCostMatrix.IntInfinity;
+        Span<int> rowBases = stackalloc int[8];
+        // Skewed costs: step t's eight at 8 t, row r's column j at 8 (j + r) + r (zeros before column 0 and past the last).
+        var skew = new int[(m + 8) * 8];
+        fixed (int* memoPtr = memo)
+        fixed (ushort* wavePtr = waves)
+        fixed (int* basePtr = rowBases)
+        fixed (int* skewPtr = skew)
+        fixed (int* colKeyPtr = colKey)
+        {
+            for (int i0 = 0; i0 < n; i0 += 8)
+            {
+                int rows = Math.Min(8, n - i0);
+                for (int r = 0; r < 8; r++) rowBases[r] = r < rows ? costs.RowBase(i0 + r) : 0;
+                fixed (int* a = above)
+                fixed (int* b = next)
+                {
+                    // The block's last row goes to the next block's row above; the table's last row to the total.
+                    if (upFirst) WaveBlock<UpFirst>(memoPtr, a + Pad, b + Pad, wavePtr + (long)(i0 >> 3) * stride, skewPtr, basePtr, colKeyPtr, m, stride, rows - 1);
+                    else WaveBlock<LeftFirst>(memoPtr, a + Pad, b + Pad, wavePtr + (long)(i0 >> 3) * stride, skewPtr, basePtr, colKeyPtr, m, stride, rows - 1);
+                }
+                if (i0 + rows == n) total = next[Pad + m];
+                (above, next) = (next, above);
+            }
+        }
+        var rowHi = new int[n];
+        Array.Fill(rowHi, m - 1);
+        moves = new Moves { RowLo = new int[n], RowHi = rowHi, RowOffset = new long[n + 1], Data = [], Waves = waves, WaveStart = 0, WaveStride = stride, UpFirst = upFirst };
+        return total;
+    }
+
+    /// <summary>
+    /// One block of <see cref="FillWaves"/>: <paramref name="steps"/> anti-diagonal steps.
+    /// <paramref name="above"/>/<paramref name="below"/> point at the border of the row above the block and of the row
+    /// lane <paramref name="lane"/> is stored into (column j at j + 1; the row buffers reach 8 past column m − 1 and hold
+    /// +∞ beyond what was stored). Step t's costs come from the skewed buffer at 8 t, written eight steps ahead
+    /// (<see cref="SkewColumn"/>): eight scalar loads and stores per step cost less than a gather.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void WaveBlock<TOrder>(int* memo, int* above, int* below, ushort* moves, int* skew, int* rowBase, int* colKey, int columns, int steps, int lane)
+        where TOrder : struct
+    {
+        for (int j = 0; j < Math.Min(8, columns); j++) SkewColumn(skew + j * 8, memo, rowBase, colKey[j]);
+        var shift = Vector256.Create(0, 0, 1, 2, 3, 4, 5, 6);
+        var pick = Vector256.Create(lane);
+        var left = Vector256.Create(DtwCostMatrix.IntInfinity);  // step t − 1
+        var diag = Vector256.WithElement(left, 0, above[0]);    // step t − 2 shifted, the row above's column t − 1 in lane 0
+        below += 1 - lane;                                       // lane's column t − lane at index t
+        for (int t = 0; t < steps; t++)
+        {
+            if (t + 8 < columns) SkewColumn(skew + (t + 8) * 8, memo, rowBase, colKey[t + 8]);
+            var up = Avx2.Blend(Avx2.PermuteVar8x32(left, shift), Vector256.Create(above[t + 1]), 1);
+            var v = Avx.LoadVector256(skew + t * 8) + Vector256.Min(Vector256.Min(diag, left), up);
+            uint notDiag = (Vector256.GreaterThan(diag, up) | Vector256.GreaterThan(diag, left)).ExtractMostSignificantBits();
+            uint notSecond = (typeof(TOrder) == typeof(UpFirst) ? Vector256.GreaterThan(up, left) : Vector256.GreaterThan(left, up)).ExtractMostSignificantBits();
+            moves[t] = (ushort)(notDiag | notSecond << 8);
+            below[t] = Avx2.PermuteVar8x32(v, pick).ToScalar(); // t < lane: before the border, +∞
+            diag = up;
+            left = v;
+        }
+    }
+
+    /// <summary>Column j's costs for the block's eight rows into the skewed buffer (row r's at step j + r, lane r): <paramref name="slot"/> = buffer + 8 j.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void SkewColumn(int* slot, int* memo, int* rowBase, int key)
+    {
+        slot[0] = memo[rowBase[0] + key];
+        slot[9] = memo[rowBase[1] + key];
+        slot[18] = memo[rowBase[2] + key];
+        slot[27] = memo[rowBase[3] + key];
+        slot[36] = memo[rowBase[4] + key];
+        slot[45] = memo[rowBase[5] + key];
+        slot[54] = memo[rowBase[6] + key];
+        slot[63] = memo[rowBase[7] + key];
+    }
+
+    private struct UpFirst;
+
+    private struct LeftFirst;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called a few times per alignment: no tier-0 / OSR code for the hot loops
     private static double Fill<T>(DtwCostMatrix costs, DtwTieOrder tie, double ub, int[]? bandLo, int[]? bandHi,
@@ -260,7 +422,7 @@ public static class TokenDtw
         long[]? rowOffset = keepMoves ? new long[n + 1] : null;
         // Full tables need every cell; pruned ones start at up to 16 MB and grow the buffer as rows come. Every byte
         // read is written first, so the buffer is not cleared.
-        byte[] data = keepMoves ? GC.AllocateUninitializedArray<byte>((int)Math.Min((long)n * m, double.IsPositiveInfinity(ub) && bandLo is null ? Array.MaxLength : 1L << 24)) : [];
+        byte[] data = keepMoves ? DtwBuffers.Take<byte>((int)Math.Min((long)n * m, double.IsPositiveInfinity(ub) && bandLo is null ? Array.MaxLength : 1L << 24)) : [];
         long used = 0;
         var memo = costs.Memo<T>();
         var colKey = costs.ColumnKeys;
@@ -379,7 +541,7 @@ public static class TokenDtw
         var above = new double[m + 1];
         Array.Fill(above, double.PositiveInfinity);
         above[0] = 0;
-        return FillInterleavedFrom(costs, tie, 0, above, new int[n], new int[n], new long[n + 1], GC.AllocateUninitializedArray<byte>(n * m), 0, out moves);
+        return FillInterleavedFrom(costs, tie, 0, above, new int[n], new int[n], new long[n + 1], DtwBuffers.Take<byte>(n * m), 0, out moves);
     }
 
     /// <summary>
@@ -698,6 +860,7 @@ public static class TokenDtw
     private static Vector128<T> Max<T>(Vector128<T> a, Vector128<T> b) where T : struct, INumber<T> =>
         typeof(T) == typeof(double) && Sse2.IsSupported ? Sse2.MaxScalar(a.AsDouble(), b.AsDouble()).As<double, T>() : Vector128.Max(a, b);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static DtwAlignment Traceback(Moves moves, int n, int m, double total)
     {
         if (double.IsInfinity(total))
@@ -720,7 +883,7 @@ public static class TokenDtw
             if (i == 0 && j == 0) break;
             if (j < moves.RowLo[i] || j > moves.RowHi[i])
                 throw new InvalidOperationException($"DTW traceback left the computed region at ({i}, {j})");
-            switch (moves.Data[moves.RowOffset[i] + (j - moves.RowLo[i])])
+            switch (moves.At(i, j))
             {
                 case Diag: i--; j--; break;
                 case Up: i--; break;
@@ -813,5 +976,64 @@ public static class TokenDtw
     {
         if (n == 0 || m == 0)
             throw new FusionException($"cannot align an empty token sequence (blending {n} tokens, base {m} tokens)", "every document must have at least one token in both tokenizations");
+    }
+}
+
+/// <summary>
+/// Per-thread reuse of an alignment's large buffers (the cost memo and the moves: 4-12 MB for a 2048-token pair).
+/// A fresh large array costs page faults on first touch and large-object-heap collections on every call; a reused one
+/// is already mapped. A buffer is taken out of its thread's slot while in use (so a nested or interleaved alignment on
+/// the same thread gets a new one) and put back when the alignment is done; buffers above <see cref="MaxKeptBytes"/>
+/// are left to the GC. Contents are not cleared: every user writes what it reads (as with uninitialised arrays).
+/// </summary>
+internal static class DtwBuffers
+{
+    /// <summary>Largest buffer kept per thread and element type.</summary>
+    internal const long MaxKeptBytes = 64L << 20;
+
+    [ThreadStatic] private static byte[]? t_bytes;
+    [ThreadStatic] private static ushort[]? t_ushorts;
+    [ThreadStatic] private static int[]? t_ints;
+    [ThreadStatic] private static double[]? t_doubles;
+    [ThreadStatic] private static int t_reused;
+
+    /// <summary>How many kept buffers this thread has handed out again (tests).</summary>
+    internal static int Reused => t_reused;
+
+    /// <summary>A buffer of at least <paramref name="length"/> elements (uninitialised): this thread's kept one if large enough.</summary>
+    internal static T[] Take<T>(int length) where T : unmanaged
+    {
+        var kept = Slot<T>();
+        if (kept is not null && kept.Length >= length)
+        {
+            SetSlot<T>(null);
+            t_reused++;
+            return kept;
+        }
+        return GC.AllocateUninitializedArray<T>(length);
+    }
+
+    /// <summary>Hands a buffer back for the next alignment on this thread (kept if it is the larger one and not too large).</summary>
+    internal static void Return<T>(T[]? buffer) where T : unmanaged
+    {
+        if (buffer is null || (long)buffer.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>() > MaxKeptBytes) return;
+        var kept = Slot<T>();
+        if (kept is null || kept.Length < buffer.Length) SetSlot(buffer);
+    }
+
+    private static T[]? Slot<T>() =>
+        typeof(T) == typeof(byte) ? (T[]?)(object?)t_bytes
+        : typeof(T) == typeof(ushort) ? (T[]?)(object?)t_ushorts
+        : typeof(T) == typeof(int) ? (T[]?)(object?)t_ints
+        : typeof(T) == typeof(double) ? (T[]?)(object?)t_doubles
+        : throw new NotSupportedException(typeof(T).Name);
+
+    private static void SetSlot<T>(T[]? buffer)
+    {
+        if (typeof(T) == typeof(byte)) t_bytes = (byte[]?)(object?)buffer;
+        else if (typeof(T) == typeof(ushort)) t_ushorts = (ushort[]?)(object?)buffer;
+        else if (typeof(T) == typeof(int)) t_ints = (int[]?)(object?)buffer;
+        else if (typeof(T) == typeof(double)) t_doubles = (double[]?)(object?)buffer;
+        else throw new NotSupportedException(typeof(T).Name);
     }
 }

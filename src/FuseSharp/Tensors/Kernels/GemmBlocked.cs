@@ -23,10 +23,9 @@ internal readonly unsafe struct GemmArgs<TB> where TB : unmanaged
 /// <summary>
 /// Cache-blocked GEMM around a micro-kernel (Goto and van de Geijn, "Anatomy of high-performance matrix
 /// multiplication", TOMS 2008; the BLIS loop nest). For each slab of NC columns of op(B): the whole slab
-/// (K x NC) is packed once into NR-wide panels, split by k blocks of KC (cooperatively by all threads, in chunks
-/// each claimed by the first thread that needs it: one parallel dispatch per slab, no barrier); every thread takes
-/// its own rectangle of C (row panels, and column panels when rows are scarce) and, per block of MC rows and per k
-/// block, packs that A block into MR-wide panels (in its L2) and runs the micro-kernel over
+/// (K x NC) is packed once into NR-wide panels, split by k blocks of KC (cooperatively by all threads); then
+/// every thread takes its own rectangle of C (row panels, and column panels when rows are scarce) and, per block
+/// of MC rows and per k block, packs that A block into MR-wide panels (in its L2) and runs the micro-kernel over
 /// every (B micro-panel, A micro-panel) pair: the B micro-panel stays in L1 while the A panels stream from L2.
 /// With one k block, edge tiles (rows &lt; MR or columns &lt; NR) run the full kernel into a stack tile and copy the
 /// valid part; with 4 or more (C overwritten), every tile's partial sums live in a per-thread C block of whole tiles
@@ -62,9 +61,18 @@ internal static unsafe class GemmBlocked
         {
             job.Jc = jc;
             job.Nc = Math.Min(slabPanels * nr, n - jc);
+            int panels = (job.Nc + nr - 1) / nr;
             job.Plan(threads);
-            if (job.Threads == 1) job.Compute(0);
-            else Parallel.For(0, job.Threads, Parallelism.Options, job.Compute);
+            if (job.Threads == 1)
+            {
+                job.PackB(0, panels);
+                job.Compute(0);
+            }
+            else
+            {
+                Parallel.For(0, job.Threads, Parallelism.Options, job.PackPart);
+                Parallel.For(0, job.Threads, Parallelism.Options, job.Compute);
+            }
         }
     }
 
@@ -98,35 +106,13 @@ internal static unsafe class GemmBlocked
                 }
             }
             Threads = _rowItems * _colItems;
-            if (_chunkState.Length != Threads) _chunkState = new int[Threads];
-            else Array.Clear(_chunkState);
         }
 
-        /// <summary>
-        /// The packing of the slab's B, in <see cref="Threads"/> chunks of whole panels (chunk q: panels
-        /// [panels·q/Threads, panels·(q + 1)/Threads) over every k block): each is claimed by the first thread that needs
-        /// it and marked done once packed (0 free, 1 being packed, 2 done). Thread t packs chunk t first and sweeps the
-        /// panels from there, so with all threads running each packs its share and computes on it while the others
-        /// finish theirs (one parallel dispatch per slab, no barrier); a thread that needs a chunk nobody has claimed
-        /// (its owner not started yet, or the pool running the items one after the other) packs it itself, and one
-        /// that needs a chunk being packed waits for it, which its claimer is doing without waiting on anything.
-        /// </summary>
-        private int[] _chunkState = [];
-
-        private int ChunkStart(int q) => (int)((long)((Nc + TK.NR - 1) / TK.NR) * q / Threads);
-
-        /// <summary>Returns once chunk <paramref name="q"/> of the slab's B is packed (by this thread if unclaimed).</summary>
-        private void EnsurePacked(int q)
+        /// <summary>Thread <paramref name="t"/>'s share of the B panels.</summary>
+        public void PackPart(int t)
         {
-            if (Volatile.Read(ref _chunkState[q]) == 2) return;
-            if (Interlocked.CompareExchange(ref _chunkState[q], 1, 0) == 0)
-            {
-                PackB(ChunkStart(q), ChunkStart(q + 1));
-                Volatile.Write(ref _chunkState[q], 2);
-                return;
-            }
-            var spin = new SpinWait();
-            while (Volatile.Read(ref _chunkState[q]) != 2) spin.SpinOnce(sleep1Threshold: -1);
+            int panels = (Nc + TK.NR - 1) / TK.NR;
+            PackB(panels * t / Threads, panels * (t + 1) / Threads);
         }
 
         /// <summary>
@@ -212,50 +198,42 @@ internal static unsafe class GemmBlocked
 
                     bool accumulate = x.Accumulate || k0 > 0;
                     float* bBlock = slab + (nint)k0 * panels * nr;
-                    // The panels chunk by chunk from this thread's own (same tiles, so the same bits, in any order);
-                    // the first sweep makes sure each chunk is packed before its panels are used.
-                    for (int sq = 0; sq < Threads; sq++)
+                    for (int jp = jp0; jp < jp1; jp++)
                     {
-                        int q = (t + sq) % Threads;
-                        int jpStart = Math.Max(jp0, ChunkStart(q)), jpEnd = Math.Min(jp1, ChunkStart(q + 1));
-                        if (jpStart < jpEnd && ic == row0 && k0 == 0) EnsurePacked(q);
-                        for (int jp = jpStart; jp < jpEnd; jp++)
+                        float* bPanel = bBlock + (nint)jp * kcq * nr;
+                        int cols = Math.Min(nr, Nc - jp * nr);
+                        float* cCol = x.C + Jc + jp * nr;
+                        // The next B micro-panel follows this one: fetch a share of its lines into L2 with each kernel
+                        // call, so the sweep does not wait for it once a k block of the slab has left the caches
+                        // (measured on Zen 3 under load: +3-7% at N = 1024-2048, neutral at 512). L2, not L1: the
+                        // remaining calls still need every line of the current panel.
+                        int lines = kcq * nr / 16, share = (lines + aPanels - 1) / aPanels;
+                        float* next = jp + 1 < jp1 ? bPanel + (nint)kcq * nr : null;
+                        for (int ip = 0; ip < aPanels; ip++)
                         {
-                            float* bPanel = bBlock + (nint)jp * kcq * nr;
-                            int cols = Math.Min(nr, Nc - jp * nr);
-                            float* cCol = x.C + Jc + jp * nr;
-                            // The next B micro-panel follows this one: fetch a share of its lines into L2 with each kernel
-                            // call, so the sweep does not wait for it once a k block of the slab has left the caches
-                            // (measured on Zen 3 under load: +3-7% at N = 1024-2048, neutral at 512). L2, not L1: the
-                            // remaining calls still need every line of the current panel.
-                            int lines = kcq * nr / 16, share = (lines + aPanels - 1) / aPanels;
-                            float* next = jp + 1 < jpEnd ? bPanel + (nint)kcq * nr : null;
-                            for (int ip = 0; ip < aPanels; ip++)
+                            if (next != null && Sse.IsSupported)
+                                for (int l = ip * share, end = Math.Min(lines, l + share); l < end; l++) Sse.Prefetch1(next + l * 16);
+                            float* aPanel = aPack + (nint)ip * kcq * mr;
+                            int row = ic + ip * mr, rows = Math.Min(mr, row1 - row);
+                            float* cTile = cCol + row * x.Ldc;
+                            if (buffered)
                             {
-                                if (next != null && Sse.IsSupported)
-                                    for (int l = ip * share, end = Math.Min(lines, l + share); l < end; l++) Sse.Prefetch1(next + l * 16);
-                                float* aPanel = aPack + (nint)ip * kcq * mr;
-                                int row = ic + ip * mr, rows = Math.Min(mr, row1 - row);
-                                float* cTile = cCol + row * x.Ldc;
-                                if (buffered)
+                                float* bufTile = cBuf + ((nint)(jp - jp0) * mcMax + ip * mr) * nr;
+                                TK.Run(kcq, aPanel, bPanel, bufTile, nr, accumulate);
+                                if (k0 + kcq == x.K) CopyTile(bufTile, nr, cTile, x.Ldc, rows, cols);
+                            }
+                            else if (rows == mr && cols == nr)
+                            {
+                                TK.Run(kcq, aPanel, bPanel, cTile, x.Ldc, accumulate);
+                            }
+                            else
+                            {
+                                TK.Run(kcq, aPanel, bPanel, tile, nr, false);
+                                for (int i = 0; i < rows; i++)
                                 {
-                                    float* bufTile = cBuf + ((nint)(jp - jp0) * mcMax + ip * mr) * nr;
-                                    TK.Run(kcq, aPanel, bPanel, bufTile, nr, accumulate);
-                                    if (k0 + kcq == x.K) CopyTile(bufTile, nr, cTile, x.Ldc, rows, cols);
-                                }
-                                else if (rows == mr && cols == nr)
-                                {
-                                    TK.Run(kcq, aPanel, bPanel, cTile, x.Ldc, accumulate);
-                                }
-                                else
-                                {
-                                    TK.Run(kcq, aPanel, bPanel, tile, nr, false);
-                                    for (int i = 0; i < rows; i++)
-                                    {
-                                        float* src = tile + i * nr, dst = cTile + i * x.Ldc;
-                                        if (accumulate) for (int j = 0; j < cols; j++) dst[j] += src[j];
-                                        else for (int j = 0; j < cols; j++) dst[j] = src[j];
-                                    }
+                                    float* src = tile + i * nr, dst = cTile + i * x.Ldc;
+                                    if (accumulate) for (int j = 0; j < cols; j++) dst[j] += src[j];
+                                    else for (int j = 0; j < cols; j++) dst[j] = src[j];
                                 }
                             }
                         }

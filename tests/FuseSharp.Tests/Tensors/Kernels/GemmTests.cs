@@ -183,47 +183,6 @@ public class GemmTests
     }
 
     [Fact]
-    public void SplitRunOneAfterTheOther_PacksEveryChunkAndMatchesOneThread()
-    {
-        // The slab's B is packed in chunks claimed by the first thread that needs one. With the pool limited to one
-        // thread, the items of a 3- or 4-way split run one after the other: the first must pack the chunks of items
-        // not started yet (waiting for them would never end), and the bits must be those of one thread. Both B
-        // layouts, F32 and BF16, one and several slabs, overwrite and accumulate.
-        var rng = new Random(37);
-        int saved = Parallelism.MaxThreads;
-        try
-        {
-            Parallelism.MaxThreads = 1;
-            foreach (var (m, n, k, slab) in new[] { (96, 200, 300, 0L), (100, 190, 280, 5L * 16 * 280) })
-                foreach (var transB in new[] { false, true })
-                    foreach (var bf16 in new[] { false, true })
-                        foreach (var threads in new[] { 3, 4 })
-                        {
-                            var (a, lda) = Random(rng, m, k, 0);
-                            var (b, ldb) = Random(rng, transB ? n : k, transB ? k : n, 0);
-                            var bits = new ushort[b.Length];
-                            for (int i = 0; i < b.Length; i++) bits[i] = BFloat16Conversion.FromSingle(b[i]);
-                            bool accumulate = threads == 4;
-                            var c0 = new float[m * n];
-                            for (int i = 0; i < c0.Length; i++) c0[i] = (float)(rng.NextDouble() * 2 - 1);
-                            var one = (float[])c0.Clone();
-                            var split = (float[])c0.Clone();
-                            long slabFloats = slab > 0 ? slab : GemmBlocked.SlabFloats;
-                            foreach (var (c, t) in new[] { (one, 1), (split, threads) })
-                            {
-                                if (bf16) Gemm.MatMul<ushort>(Gemm.BestKernel, t, false, transB, m, n, k, a, lda, bits, ldb, c, n, accumulate, 0, slabFloats);
-                                else Gemm.MatMul<float>(Gemm.BestKernel, t, false, transB, m, n, k, a, lda, b, ldb, c, n, accumulate, 0, slabFloats);
-                            }
-                            Assert.True(one.AsSpan().SequenceEqual(split), $"{m}x{n}x{k} slab={slab} transB={transB} bf16={bf16} threads={threads}");
-                        }
-        }
-        finally
-        {
-            Parallelism.MaxThreads = saved;
-        }
-    }
-
-    [Fact]
     public void SingleThreadedCall_DoesNotAllocateInTheHotPath()
     {
         // After a warm-up (pack buffers cached per thread), a call allocates only its small job object, whatever the size.

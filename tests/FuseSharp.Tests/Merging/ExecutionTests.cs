@@ -16,6 +16,7 @@ using Xunit;
 namespace FuseSharp.Tests.Merging;
 
 /// <summary>End-to-end behaviour of the executor and the CLI: determinism, sharding, output folder, data weights, exit codes.</summary>
+[Collection(ParallelismCollection.Name)]
 public class ExecutionTests
 {
     private static string CaseConfig(string name) => Path.Combine(TestModels.FixtureDir, name, "merge.yml");

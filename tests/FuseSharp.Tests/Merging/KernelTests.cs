@@ -6,6 +6,7 @@ using Xunit;
 namespace FuseSharp.Tests.Merging;
 
 /// <summary>The merge kernels against their plain scalar definitions.</summary>
+[Collection(ParallelismCollection.Name)]
 public class KernelTests
 {
     /// <summary>Values with many exact ties (quantised), as BF16 checkpoints produce.</summary>

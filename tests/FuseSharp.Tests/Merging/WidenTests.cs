@@ -14,7 +14,8 @@ public sealed class WidenTests
     private static Dictionary<string, (float[] Values, long[] Shape)> Model(int seed, Dictionary<string, (float[] Values, long[] Shape)>? near)
     {
         // Rows of 37 and 40 columns: vector bodies and tails; a 2-D embedding (scored per token row) and a norm; 1100 columns
-        // over 20 rows: several column blocks of the BF16 statistics sweep (the last with a tail) and two row flush blocks.
+        // over 20 rows: several column blocks of the BF16 statistics sweep (the last with a tail); 1100 rows of 40: 64 row
+        // groups of 17-18 rows, so each group flushes after 16 rows and again after its tail.
         static float Bf(float x) => BFloat16Conversion.ToSingle(BFloat16Conversion.FromSingle(x));
         var r = new Random(seed);
         var shapes = new (string Name, long[] Shape)[]
@@ -23,6 +24,7 @@ public sealed class WidenTests
             ("model.layers.0.self_attn.q_proj.weight", [40, 40]),
             ("model.layers.0.mlp.up_proj.weight", [19, 37]),
             ("model.layers.0.mlp.down_proj.weight", [20, 1100]),
+            ("model.layers.0.mlp.gate_proj.weight", [1100, 40]),
             ("model.layers.0.input_layernorm.weight", [40]),
             ("lm_head.weight", [24, 40]),
         };

@@ -12,6 +12,7 @@ namespace FuseSharp.Tests.Training;
 /// reference): loss, every <c>grad.*</c> tensor and one end-to-end AdamW step; the training forward's logits against
 /// the engine's inference forward; whole-model finite differences; gradient checkpointing; Mixtral refused.
 /// </summary>
+[Collection(ParallelismCollection.Name)]
 public class TrainableTransformerTests
 {
     public static TheoryData<string> Dense => new()

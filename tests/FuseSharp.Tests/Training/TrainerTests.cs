@@ -8,6 +8,7 @@ using Xunit;
 namespace FuseSharp.Tests.Training;
 
 /// <summary>The training loop end to end on <see cref="TinyLm"/>: learning, exact resume, divergence, failed checkpoints, bad input.</summary>
+[Collection(ParallelismCollection.Name)]
 public class TrainerTests
 {
     private const int Vocab = 102, Hidden = 16;

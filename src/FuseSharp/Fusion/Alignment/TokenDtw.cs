@@ -988,8 +988,9 @@ public static class TokenDtw
 /// </summary>
 internal static class DtwBuffers
 {
-    /// <summary>Largest buffer kept per thread and element type.</summary>
-    internal const long MaxKeptBytes = 64L << 20;
+    /// <summary>Largest buffer kept per thread and element type (so at most 128 MB per thread stays allocated after the
+    /// alignments; a 2048-token pair's buffers are 4-12 MB).</summary>
+    internal const long MaxKeptBytes = 32L << 20;
 
     [ThreadStatic] private static byte[]? t_bytes;
     [ThreadStatic] private static ushort[]? t_ushorts;

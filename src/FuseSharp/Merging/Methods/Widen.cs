@@ -145,7 +145,6 @@ public sealed class Widen : IMergeMethod
             for (long r = r0; r < r0 + count; r++)
                 foreach (var (start, len, off) in new Segments(r * cols, cols))
                 {
-                    var b = sc.Array(m, len);
                     var o = sc.Array(m + 1, len);
                     int wOffset = transposed ? (int)r : (int)off, step = transposed ? 0 : 1;
                     if (raw is not null)
@@ -154,6 +153,7 @@ public sealed class Widen : IMergeMethod
                     }
                     else
                     {
+                        var b = sc.Array(m, len);
                         task.Base!.Source.Read(start, b.AsSpan(0, len));
                         for (int i = 0; i < m; i++)
                         {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics.X86;
 
@@ -111,6 +112,9 @@ internal static unsafe class GemmBlocked
         /// <summary>Thread <paramref name="t"/>'s share of the B panels.</summary>
         public void PackPart(int t)
         {
+            // Shares packed at once must not write into each other: a transposing pack spills past a panel unless its
+            // width is a multiple of 8 (GemmPacking).
+            Debug.Assert(TK.NR % 8 == 0);
             int panels = (Nc + TK.NR - 1) / TK.NR;
             PackB(panels * t / Threads, panels * (t + 1) / Threads);
         }

@@ -16,7 +16,9 @@ namespace FuseSharp.Tensors.Kernels;
 /// </list>
 /// The transposing path stores whole 8-float vectors; when W is not a multiple of 8 the last group of a step spills
 /// up to 7 floats into the next step (rewritten right after, groups are written last-first) or, after the last
-/// step, past the panel: panel buffers keep <see cref="Slack"/> floats of room and panels are packed in order.
+/// step, past the panel into the start of the next one: panel buffers keep <see cref="Slack"/> floats of room, and
+/// such panels must be packed in order. The micro-kernels' B panels (NR = 16 or 32, a multiple of 8) never spill, so
+/// their shares may be packed by several threads at once (<see cref="GemmBlocked"/>).
 /// </summary>
 internal static unsafe class GemmPacking
 {

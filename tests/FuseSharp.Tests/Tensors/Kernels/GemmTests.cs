@@ -11,6 +11,7 @@ namespace FuseSharp.Tests.Tensors.Kernels;
 /// addition to C is within (K + 2)·u·(Σ_p |a_ip·b_pj| + |c_ij|) of the exact value (Higham, Accuracy and
 /// Stability of Numerical Algorithms, §3.1), and the FP64 reference is well within u·|c| of it.
 /// </summary>
+[Collection(ParallelismCollection.Name)]
 public class GemmTests
 {
     private const float Sentinel = -12345.5f;

@@ -14,6 +14,7 @@ namespace FuseSharp.Tests.Tokenization.Training;
 /// fallback / the unknown token takes it), held-out text round-trips through the project's loader, the unigram EM
 /// objective falls, and results are deterministic.
 /// </summary>
+[Collection(ParallelismCollection.Name)]
 public class TrainingSanityTests(ITestOutputHelper output)
 {
     private static readonly ConcurrentDictionary<(TokenizerKind, bool), Lazy<TrainedTokenizer>> Cache = new();

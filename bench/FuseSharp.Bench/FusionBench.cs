@@ -24,7 +24,8 @@ namespace FuseSharp.Bench;
 /// Options: --fixtures DIR (default tests/FuseSharp.Tests/Fixtures/fusion), --pairs N (default 3 kinds), --keys N (sample
 /// for the full-scan baseline, default 300), --positions N (storage test, default 400000), --skip-mined, --dtw-phases (only
 /// the DTW phase profile: cost-matrix setup, table fill with and without cost misses, whole alignments, in process CPU time),
-/// --reps N (best of N wall and CPU times for the DTW alignments and the phase profile, default 5; a loaded machine needs more), --variant NAME (one DTW variant:
+/// --reps N (best of N wall and CPU times for the DTW alignments and the phase profile, default 15: one 2048-token alignment takes
+/// 5-20 ms, and on a shared host best of 5 still caught a neighbour's burst in single cases), --variant NAME (one DTW variant:
 /// fusellm, fusechat-v1, fusechat-v2).
 /// </summary>
 internal static class FusionBench
@@ -35,7 +36,7 @@ internal static class FusionBench
     public static void Run(string[] args)
     {
         string fixtures = Path.Combine("tests", "FuseSharp.Tests", "Fixtures", "fusion");
-        int pairs = 3, keys = 300, positions = 400_000, reps = 5;
+        int pairs = 3, keys = 300, positions = 400_000, reps = 15;
         bool skipMinEd = false, phases = false;
         string? only = null;
         for (int i = 0; i < args.Length; i++)

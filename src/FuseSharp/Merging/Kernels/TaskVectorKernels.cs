@@ -237,12 +237,12 @@ public static class TaskVectorKernels
         int n = b.Length, vectorEnd = n - n % w;
         if (vectorEnd == 0) return 0;
         // Per model: how it is masked, and its constants (hoisted out of every loop).
-        Span<byte> kind = stackalloc byte[m]; // 0 keep all, 1 key range, 2 bits, 3 key range with no upper bound
+        Span<KeepKind> kind = stackalloc KeepKind[m];
         var terms = new ModelTerms[m];
         for (int i = 0; i < m; i++)
         {
             var mk = masks[i];
-            kind[i] = (byte)(mk is null || mk.IsAll ? 0 : mk.Bits is not null ? 2 : mk.High == MaskKey.Max ? 3 : 1);
+            kind[i] = KindOf(mk);
             terms[i] = new ModelTerms(weights[i], mk?.Scale ?? 1f, mk?.ElementScale, consensus ? basis : null);
         }
         Span<Vector256<float>> vDiv = stackalloc Vector256<float>[m];
@@ -284,9 +284,9 @@ public static class TaskVectorKernels
                 var diag = new DiagTerms(ref mxr, ref mnr, i == 0, ref ss[i]);
                 switch (kind[i])
                 {
-                    case 0: MaskModel<KeepAll, TDiag>(default, ref xs, xb, ref bs, ref d, ref el, len, first, i == 0, terms[i], ref ssv[i], diag); break;
-                    case 1: MaskModel<KeepRange, TDiag>(new KeepRange(mk!.Low, mk.High, first, len), ref xs, xb, ref bs, ref d, ref el, len, first, i == 0, terms[i], ref ssv[i], diag); break;
-                    case 2: MaskModel<KeepBits, TDiag>(new KeepBits(mk!.Bits!.RawWords), ref xs, xb, ref bs, ref d, ref el, len, first, i == 0, terms[i], ref ssv[i], diag); break;
+                    case KeepKind.All: MaskModel<KeepAll, TDiag>(default, ref xs, xb, ref bs, ref d, ref el, len, first, i == 0, terms[i], ref ssv[i], diag); break;
+                    case KeepKind.Range: MaskModel<KeepRange, TDiag>(new KeepRange(mk!.Low, mk.High, first, len), ref xs, xb, ref bs, ref d, ref el, len, first, i == 0, terms[i], ref ssv[i], diag); break;
+                    case KeepKind.Bits: MaskModel<KeepBits, TDiag>(new KeepBits(mk!.Bits!.RawWords), ref xs, xb, ref bs, ref d, ref el, len, first, i == 0, terms[i], ref ssv[i], diag); break;
                     default: MaskModel<KeepAbove, TDiag>(new KeepAbove(mk!.Low, first, len), ref xs, xb, ref bs, ref d, ref el, len, first, i == 0, terms[i], ref ssv[i], diag); break;
                 }
             }
@@ -350,13 +350,14 @@ public static class TaskVectorKernels
     {
         conflicts = 0;
         if (consensus && basis != ElectionBasis.Weighted) return null;
-        int n = b.Length, vectorEnd = n - n % 8, kind = -1;
+        int n = b.Length, vectorEnd = n - n % 8;
+        KeepKind? kind = null;
         for (int i = 0; i < m; i++)
         {
             var mk = masks[i];
             if (mk?.ElementScale is not null || !(flip[i] > 0)) return null;
-            int k = mk is null || mk.IsAll ? 0 : mk.Bits is not null ? 2 : mk.High == MaskKey.Max ? 3 : 1;
-            if (kind >= 0 && k != kind) return null;
+            var k = KindOf(mk);
+            if (kind is not null && k != kind) return null;
             kind = k;
         }
         Span<Vector256<float>> weightScale = stackalloc Vector256<float>[m];
@@ -369,13 +370,13 @@ public static class TaskVectorKernels
         var c = new RegisterCombine(consensus, tieSign, normalize, lambda, scalarDivisor);
         switch (kind)
         {
-            case 0:
+            case KeepKind.All:
                 return InRegisters<KeepAll, TDiag>(new KeepAll[m], x, bf16, m, b, start, weightScale, divisorTerm, c, vectorEnd, ss, out conflicts);
-            case 2:
+            case KeepKind.Bits:
                 var bits = new KeepBits[m];
                 for (int i = 0; i < m; i++) bits[i] = new KeepBits(masks[i]!.Bits!.RawWords);
                 return InRegisters<KeepBits, TDiag>(bits, x, bf16, m, b, start, weightScale, divisorTerm, c, vectorEnd, ss, out conflicts);
-            case 3:
+            case KeepKind.Above:
                 // Only the chunks holding a tie index need the index test; elsewhere one compare per model decides.
                 var atLeast = new KeepAtLeast[m];
                 for (int i = 0; i < m; i++)
@@ -518,6 +519,25 @@ public static class TaskVectorKernels
         }
         return vectorEnd;
     }
+
+    /// <summary>How a model's mask keeps elements, for the kernels' per-kind loops.</summary>
+    private enum KeepKind : byte
+    {
+        /// <summary>Every element (no mask).</summary>
+        All,
+        /// <summary>A key range with both ends (<see cref="KeepRange"/>).</summary>
+        Range,
+        /// <summary>A bit per element (<see cref="KeepBits"/>).</summary>
+        Bits,
+        /// <summary>A key range with no upper bound (<see cref="KeepAbove"/>).</summary>
+        Above,
+    }
+
+    private static KeepKind KindOf(SparseMask? mask) =>
+        mask is null || mask.IsAll ? KeepKind.All
+        : mask.Bits is not null ? KeepKind.Bits
+        : mask.High == MaskKey.Max ? KeepKind.Above
+        : KeepKind.Range;
 
     /// <summary>Elements per block of <see cref="MergeChunkSpecialised"/> (a multiple of 512, so bit-mask words and diagnostic sum groups are whole).</summary>
     private const int Block = 1024;

@@ -122,7 +122,7 @@ public static class TokenDtw
         if (computeAll) costs.ComputeAll();
         // An integer table with every cost memoized is filled whole by the anti-diagonal fill (eight cells per step cost
         // less than a bounded row's checks, even at a third of the cells live).
-        if (mode == DtwMode.Full || (long)n * m <= 256 || (costs.IntegerCosts && CanWave(costs, true, null)))
+        if (mode == DtwMode.Full || (long)n * m <= 256 || CanWave(costs, keepMoves: true, bandLo: null))
         {
             var full = Fill(costs, tie, double.PositiveInfinity, null, null, null, null, keepMoves: true, out var fm);
             return TracebackAndReturn(fm!, n, m, full);
@@ -160,21 +160,20 @@ public static class TokenDtw
         public required byte[] Data;
 
         /// <summary>
-        /// Rows from <see cref="WaveStart"/> on, filled by <see cref="FillWaves"/>: per block of eight rows and step t
+        /// Set when <see cref="FillWaves"/> filled the table (then <see cref="Data"/> is empty): per block of eight rows and step t
         /// (row r of the block at column t − r), a word whose bit r is set where diag is not a first minimum and bit 8 + r
         /// where the tie order's second choice is worse than its third (<see cref="RowMoves{T}"/>'s two facts, inverted).
         /// </summary>
         public ushort[]? Waves;
-        public int WaveStart = int.MaxValue;
         public int WaveStride;
         public bool UpFirst;
 
         /// <summary>The move at cell (i, j).</summary>
         public byte At(int i, int j)
         {
-            if (i < WaveStart) return Data[RowOffset[i] + (j - RowLo[i])];
-            int r = (i - WaveStart) & 7;
-            uint w = Waves![(long)((i - WaveStart) >> 3) * WaveStride + j + r];
+            if (Waves is null) return Data[RowOffset[i] + (j - RowLo[i])];
+            int r = i & 7;
+            uint w = Waves[(long)(i >> 3) * WaveStride + j + r];
             if ((w >> r & 1) == 0) return Diag;
             bool second = (w >> (8 + r) & 1) == 0;
             return second == UpFirst ? Up : Left;
@@ -338,7 +337,7 @@ public static class TokenDtw
         }
         var rowHi = new int[n];
         Array.Fill(rowHi, m - 1);
-        moves = new Moves { RowLo = new int[n], RowHi = rowHi, RowOffset = new long[n + 1], Data = [], Waves = waves, WaveStart = 0, WaveStride = stride, UpFirst = upFirst };
+        moves = new Moves { RowLo = new int[n], RowHi = rowHi, RowOffset = new long[n + 1], Data = [], Waves = waves, WaveStride = stride, UpFirst = upFirst };
         return total;
     }
 
@@ -1017,7 +1016,7 @@ internal static class DtwBuffers
     /// <summary>Hands a buffer back for the next alignment on this thread (kept if it is the larger one and not too large).</summary>
     internal static void Return<T>(T[]? buffer) where T : unmanaged
     {
-        if (buffer is null || (long)buffer.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>() > MaxKeptBytes) return;
+        if (buffer is null || (long)buffer.Length * Unsafe.SizeOf<T>() > MaxKeptBytes) return;
         var kept = Slot<T>();
         if (kept is null || kept.Length < buffer.Length) SetSlot(buffer);
     }

@@ -366,7 +366,7 @@ public sealed class Widen : IMergeMethod
         if (!ok) throw new ArgumentException("f needs 1 + 2m rows of offset + length, b and x length elements", nameof(f));
         AccumulateSquares(b, f[0].AsSpan(offset, length));
         for (int i = 0; i < m; i++)
-            AccumulateInputStatistics<float>(x[i], b, f[1 + i].AsSpan(offset, length), f[1 + m + i].AsSpan(offset, length));
+            AccumulateInputStatistics(x[i], b, f[1 + i].AsSpan(offset, length), f[1 + m + i].AsSpan(offset, length));
     }
 
     /// <summary><c>f[j] = b[j]·b[j] + f[j]</c> for j &lt; f.Length.</summary>
@@ -387,14 +387,13 @@ public sealed class Widen : IMergeMethod
 
     /// <summary>
     /// One input's column statistics over <c>xx.Length</c> elements: <c>xx[j] = x[j]·x[j] + xx[j]</c> and
-    /// <c>xb[j] = x[j]·b[j] + xb[j]</c>, with <paramref name="x"/> F32 (<see cref="float"/>) or raw BF16 bits
-    /// (<see cref="ushort"/>, widened exactly in registers: the values a decoding read gives, without storing them).
+    /// <c>xb[j] = x[j]·b[j] + xb[j]</c>.
     /// </summary>
-    internal static void AccumulateInputStatistics<T>(ReadOnlySpan<T> x, ReadOnlySpan<float> b, Span<float> xx, Span<float> xb) where T : unmanaged
+    private static void AccumulateInputStatistics(ReadOnlySpan<float> x, ReadOnlySpan<float> b, Span<float> xx, Span<float> xb)
     {
         int length = xx.Length;
         if (x.Length < length || b.Length < length || xb.Length != length) throw new ArgumentException("x, b and xb need xx.Length elements", nameof(x));
-        ref T rx = ref MemoryMarshal.GetReference(x);
+        ref float rx = ref MemoryMarshal.GetReference(x);
         ref float rb = ref MemoryMarshal.GetReference(b);
         ref float rxx = ref MemoryMarshal.GetReference(xx);
         ref float rxb = ref MemoryMarshal.GetReference(xb);
@@ -402,31 +401,17 @@ public sealed class Widen : IMergeMethod
         if (Vector256.IsHardwareAccelerated)
             for (; j <= length - 8; j += 8)
             {
-                var vx = Load8(ref rx, j);
+                var vx = Vector256.LoadUnsafe(ref rx, (nuint)j);
                 (vx * vx + Vector256.LoadUnsafe(ref rxx, (nuint)j)).StoreUnsafe(ref rxx, (nuint)j);
                 (vx * Vector256.LoadUnsafe(ref rb, (nuint)j) + Vector256.LoadUnsafe(ref rxb, (nuint)j)).StoreUnsafe(ref rxb, (nuint)j);
             }
         for (; j < length; j++)
         {
-            float vx = At(ref rx, j);
+            float vx = Unsafe.Add(ref rx, j);
             Unsafe.Add(ref rxx, j) = vx * vx + Unsafe.Add(ref rxx, j);
             Unsafe.Add(ref rxb, j) = vx * Unsafe.Add(ref rb, j) + Unsafe.Add(ref rxb, j);
         }
     }
-
-    /// <summary>Eight values from F32 storage, or from BF16 bits widened (a BF16 value is the top half of its F32).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Load8<T>(ref T r, int j) where T : unmanaged
-    {
-        if (typeof(T) == typeof(float)) return Vector256.LoadUnsafe(ref Unsafe.As<T, float>(ref r), (nuint)j);
-        if (typeof(T) != typeof(ushort)) throw new NotSupportedException(typeof(T).Name);
-        return BFloat16Conversion.ToSingle8(ref Unsafe.Add(ref Unsafe.As<T, ushort>(ref r), j));
-    }
-
-    /// <summary>One value of <see cref="Load8{T}"/>'s kinds.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float At<T>(ref T r, int j) where T : unmanaged =>
-        typeof(T) == typeof(float) ? Unsafe.As<T, float>(ref Unsafe.Add(ref r, j)) : BFloat16Conversion.ToSingle(Unsafe.As<T, ushort>(ref Unsafe.Add(ref r, j)));
 
     /// <summary>Row groups of <see cref="ColumnStatistics"/>: fixed by the shape (at most 64, about 64 MB of FP64 sums).</summary>
     private static int StatisticsGroups(long rows, long cols, int m) =>
@@ -460,23 +445,21 @@ public sealed class Widen : IMergeMethod
         {
             if (x[i].Length < length || w[i].Length < offset + (step == 0 ? 1 : length)) throw new ArgumentException("buffers too short", nameof(w));
             // The first input adds onto the base itself.
-            WeightedDelta<float>(x[i], b, i == 0 ? b : output, w[i].AsSpan(offset), step, output.AsSpan(0, length));
+            WeightedDelta(x[i], b, i == 0 ? b : output, w[i].AsSpan(offset), step, output.AsSpan(0, length));
         }
         if (x.Length == 0) new ReadOnlySpan<float>(b, 0, length).CopyTo(output);
     }
 
     /// <summary>
     /// One input's term over <c>output.Length</c> elements: <c>output[j] = (x[j] − b[j]) · w[step·j] + acc[j]</c>
-    /// (<paramref name="acc"/> may be <paramref name="output"/> or the base), with <paramref name="x"/> F32 or raw BF16
-    /// bits as in <see cref="AccumulateInputStatistics{T}"/>.
+    /// (<paramref name="acc"/> may be <paramref name="output"/> or the base).
     /// </summary>
-    internal static void WeightedDelta<T>(ReadOnlySpan<T> x, ReadOnlySpan<float> b, ReadOnlySpan<float> acc, ReadOnlySpan<float> w, int step, Span<float> output)
-        where T : unmanaged
+    private static void WeightedDelta(ReadOnlySpan<float> x, ReadOnlySpan<float> b, ReadOnlySpan<float> acc, ReadOnlySpan<float> w, int step, Span<float> output)
     {
         int length = output.Length;
         if (x.Length < length || b.Length < length || acc.Length < length || w.Length < (step == 0 ? 1 : length))
             throw new ArgumentException("x, b, acc (and w per column) need output.Length elements", nameof(x));
-        ref T rx = ref MemoryMarshal.GetReference(x);
+        ref float rx = ref MemoryMarshal.GetReference(x);
         ref float rb = ref MemoryMarshal.GetReference(b);
         ref float rw = ref MemoryMarshal.GetReference(w);
         ref float racc = ref MemoryMarshal.GetReference(acc);
@@ -488,14 +471,14 @@ public sealed class Widen : IMergeMethod
             {
                 var vw = Vector256.Create(rw);
                 for (; j <= length - 8; j += 8)
-                    ((Load8(ref rx, j) - Vector256.LoadUnsafe(ref rb, (nuint)j)) * vw + Vector256.LoadUnsafe(ref racc, (nuint)j)).StoreUnsafe(ref ro, (nuint)j);
+                    ((Vector256.LoadUnsafe(ref rx, (nuint)j) - Vector256.LoadUnsafe(ref rb, (nuint)j)) * vw + Vector256.LoadUnsafe(ref racc, (nuint)j)).StoreUnsafe(ref ro, (nuint)j);
             }
             else
                 for (; j <= length - 8; j += 8)
-                    ((Load8(ref rx, j) - Vector256.LoadUnsafe(ref rb, (nuint)j)) * Vector256.LoadUnsafe(ref rw, (nuint)j) + Vector256.LoadUnsafe(ref racc, (nuint)j)).StoreUnsafe(ref ro, (nuint)j);
+                    ((Vector256.LoadUnsafe(ref rx, (nuint)j) - Vector256.LoadUnsafe(ref rb, (nuint)j)) * Vector256.LoadUnsafe(ref rw, (nuint)j) + Vector256.LoadUnsafe(ref racc, (nuint)j)).StoreUnsafe(ref ro, (nuint)j);
         }
         for (; j < length; j++)
-            Unsafe.Add(ref ro, j) = (At(ref rx, j) - Unsafe.Add(ref rb, j)) * Unsafe.Add(ref rw, step * j) + Unsafe.Add(ref racc, j);
+            Unsafe.Add(ref ro, j) = (Unsafe.Add(ref rx, j) - Unsafe.Add(ref rb, j)) * Unsafe.Add(ref rw, step * j) + Unsafe.Add(ref racc, j);
     }
 
     private static void MergeVector(TensorMergeContext ctx, double ratio, double calibration)

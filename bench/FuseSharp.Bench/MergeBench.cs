@@ -18,7 +18,8 @@ namespace FuseSharp.Bench;
 /// files. Peak anonymous memory (RssAnon: mapped input pages excluded) is sampled during each merge and compared
 /// with (models + 2) × largest tensor in F32 + 300 MB.
 /// Options: --layers N (24) --hidden H (1024) --intermediate I (4096) --vocab V (32000) --repeats R (2)
-/// --methods a,b,... --dir DIR (default /tmp/fusesharp-bench-merge) --threads N.
+/// --methods a,b,... --dir DIR (default /tmp/fusesharp-bench-merge) --threads N. <c>--decide [--rounds R]</c> instead times
+/// the mask kernels alone on one thread (DELLA's per-row decisions, DARE's mask with its kept Σ|Δ|), CPU ns per element.
 /// </summary>
 internal static class MergeBench
 {
@@ -41,6 +42,11 @@ internal static class MergeBench
         int repeats = Arg(args, "--repeats", 3);
         int threads = Arg(args, "--threads", 0);
         if (threads > 0) Parallelism.MaxThreads = threads;
+        if (args.Contains("--decide"))
+        {
+            DecideBench(Arg(args, "--rounds", 15));
+            return;
+        }
         var dir = ArgS(args, "--dir") ?? Path.Combine(Path.GetTempPath(), "fusesharp-bench-merge");
         var methods = ArgS(args, "--methods")?.Split(',').ToHashSet() ?? Cases.Select(c => c.Method).ToHashSet();
         Console.WriteLine($"merge: synthetic Llama, {layers} layers, hidden {hidden}, intermediate {inter}, vocab {vocab}, BF16; {Parallelism.MaxThreads} threads; {dir}");
@@ -265,6 +271,70 @@ internal static class MergeBench
         };
         File.WriteAllText(Path.Combine(folder, "config.json"), cfg.ToJsonString());
         File.WriteAllText(stamp, "");
+    }
+
+    /// <summary>
+    /// DELLA's per-row keep decisions alone (<see cref="DellaRow.Decide"/>, one thread) on rows like the bench's: |Δ| of
+    /// BF16 fine-tunes (base ±0.02, fine-tune offsets ±0.002, both rounded to BF16, so |Δ| repeats a few values), density
+    /// 0.5, ε 0.1, at the bench's row lengths; CPU nanoseconds per element, best of <paramref name="rounds"/>.
+    /// </summary>
+    private static void DecideBench(int rounds)
+    {
+        Console.WriteLine("merge --decide: DellaRow.Decide on BF16-like |Δ| rows, density 0.5, ε 0.1, 1 thread, best of " + rounds.ToString(CultureInfo.InvariantCulture));
+        foreach (int cols in new[] { 1024, 2816, 4096 })
+        {
+            int rows = Math.Max(1, (1 << 18) / cols);
+            var values = new float[rows * cols];
+            var b0 = new CounterRandom(1, "decide", 0);
+            var f0 = new CounterRandom(2, "decide", 1);
+            for (int e = 0; e < values.Length; e++)
+            {
+                float b = BFloat16Conversion.ToSingle(BFloat16Conversion.FromSingle(0.04f * (b0.NextSingle(e) - 0.5f)));
+                float f = BFloat16Conversion.ToSingle(BFloat16Conversion.FromSingle(b + 0.004f * (f0.NextSingle(e) - 0.5f)));
+                values[e] = MathF.Abs(f - b);
+            }
+            var rng = new UniformStream(new CounterRandom(3, "decide", 1));
+            var prob = DellaRow.Probability.Of(0.4, 0.2 / (cols - 1));
+            var keep = new ulong[(values.Length + 63) / 64];
+            var ws = DellaRow.Workspace.ForCurrentThread();
+            double best = double.MaxValue;
+            long kept = 0;
+            for (int r = 0; r < rounds; r++)
+            {
+                kept = 0;
+                var t0 = Process.GetCurrentProcess().TotalProcessorTime;
+                for (int row = 0; row < rows; row++)
+                    kept += DellaRow.Decide(values.AsSpan(row * cols, cols), (long)row * cols, rng, prob, keep.AsSpan(row * cols / 64, (cols + 63) / 64), ws);
+                best = Math.Min(best, (Process.GetCurrentProcess().TotalProcessorTime - t0).TotalSeconds);
+            }
+            Console.WriteLine($"  row {cols}: {BenchUtil.F(best * 1e9 / values.Length, "0.00")} ns/element (kept {kept / (double)values.Length:0.0000})");
+        }
+        // DARE's mask with the kept Σ|Δ| (its L1 rescale): the separate passes against the one-pass kernel, alternated.
+        {
+            int n = Chunked.Size, chunks = 16;
+            var d = new float[n * chunks];
+            var b0 = new CounterRandom(4, "dare", 0);
+            for (int e = 0; e < d.Length; e++) d[e] = 0.004f * (b0.NextSingle(e) - 0.5f);
+            var rng = new UniformStream(new CounterRandom(3, "dare", 1));
+            uint t = Sparsify.KeepThreshold(0.5);
+            var words = new ulong[n / 64];
+            double bestSeparate = double.MaxValue, bestFused = double.MaxValue, s1 = 0, s2 = 0;
+            for (int r = 0; r < rounds; r++)
+            {
+                var t0 = Process.GetCurrentProcess().TotalProcessorTime;
+                for (int c = 0; c < chunks; c++)
+                {
+                    Sparsify.FillBernoulli(rng, (long)c * n, n, t, words);
+                    s1 += TaskVectorKernels.MaskedSumOfMagnitudes(d.AsSpan(c * n, n), words);
+                }
+                var t1 = Process.GetCurrentProcess().TotalProcessorTime;
+                for (int c = 0; c < chunks; c++) s2 += Sparsify.FillBernoulli(rng, (long)c * n, t, d.AsSpan(c * n, n), words);
+                var t2 = Process.GetCurrentProcess().TotalProcessorTime;
+                bestSeparate = Math.Min(bestSeparate, (t1 - t0).TotalSeconds);
+                bestFused = Math.Min(bestFused, (t2 - t1).TotalSeconds);
+            }
+            Console.WriteLine($"  DARE mask + kept sum: separate passes {BenchUtil.F(bestSeparate * 1e9 / d.Length, "0.00")} ns/element, one pass {BenchUtil.F(bestFused * 1e9 / d.Length, "0.00")} ({(s1 == s2 ? "same sums" : "SUMS DIFFER")})");
+        }
     }
 
     private static int Arg(string[] args, string name, int fallback)

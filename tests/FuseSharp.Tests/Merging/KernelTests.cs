@@ -436,6 +436,34 @@ public class KernelTests
         Assert.InRange(kept, 0.3 - 0.003, 0.3 + 0.003);
     }
 
+    /// <summary>
+    /// The one-pass DARE mask and kept Σ|Δ| equal the separate passes (FillBernoulli, then MaskedSumOfMagnitudes) bit
+    /// for bit: vector tails, chunks longer than one 128-vector flush block, a chunk across a 2^32 element boundary,
+    /// zeros, −0, and thresholds keeping nothing or everything.
+    /// </summary>
+    [Theory]
+    [InlineData(0L, 1)]
+    [InlineData(64L, 67)]
+    [InlineData(1L << 20, 16384)]
+    [InlineData((1L << 32) - 1024, 3001)]
+    [InlineData((1L << 33) - 64, 1029)]
+    public void Bernoulli_OnePassMaskAndKeptSum_MatchSeparatePasses(long start, int n)
+    {
+        var rng = new UniformStream(new CounterRandom(9, "dare", n));
+        var d = MethodHarness.Random(n, n);
+        for (int j = 0; j < n; j += 13) d[j] = j % 26 == 0 ? 0f : -0f;
+        foreach (uint t in new[] { Sparsify.KeepThreshold(0.5), Sparsify.KeepThreshold(0.1), 0u, uint.MaxValue })
+        {
+            var expectedWords = new ulong[(n + 63) / 64];
+            Sparsify.FillBernoulli(rng, start, n, t, expectedWords);
+            double expectedSum = TaskVectorKernels.MaskedSumOfMagnitudes(d, expectedWords);
+            var words = Enumerable.Repeat(0x5555_5555_5555_5555UL, expectedWords.Length).ToArray(); // stale bits are cleared
+            double sum = Sparsify.FillBernoulli(rng, start, t, d, words);
+            Assert.Equal(expectedWords, words);
+            Assert.Equal(BitConverter.DoubleToInt64Bits(expectedSum), BitConverter.DoubleToInt64Bits(sum));
+        }
+    }
+
     [Theory]
     [InlineData(2, 1003)]
     [InlineData(4, 20000)]
@@ -659,6 +687,9 @@ public class KernelTests
             Assert.Equal(expected, keys);
             Assert.Equal(expected.Min(), min);
             Assert.Equal(expected.Max(), max);
+            var raw = values.Select(BitConverter.SingleToUInt32Bits).ToArray();
+            Assert.Equal((raw.Min(), raw.Max()), DellaRow.MinMax(raw));
+            Assert.Equal((expected.Min(), expected.Max()), DellaRow.MinMax(expected));
         }
         var ranks = Enumerable.Range(0, 1031).Select(i => i * 2083 % 1_000_003).Append(int.MaxValue / 3).ToArray();
         foreach (var p in new[] { DellaRow.Probability.Of(0.4, 0.2 / 1_000_002), DellaRow.Probability.Of(0, 0.99 / 1_000_002), DellaRow.Probability.Of(0.999, 0) })
@@ -691,6 +722,22 @@ public class KernelTests
         // Ties (few levels), zeros, and rows shorter than a vector or with vector tails.
         var values = Quantised(n, 3, 3).Select((v, i) => i % 5 == 0 ? 0f : v).ToArray();
         AssertDecidesAsReference(values, new UniformStream(new CounterRandom(13, "tiny", 1)), 64 * n, [(0.5, 0.15), (0.3, 0.29), (0.6, 0.0)]);
+    }
+
+    /// <summary>
+    /// Decide on signed values (−0 among them: the keys are then a masked copy, not the values' own bits) and on rows
+    /// crossing a 2^32 element boundary decides as the full ranking of |values|.
+    /// </summary>
+    [Theory]
+    [InlineData(1000, 12345L)]
+    [InlineData(4099, (1L << 32) - 2000)]
+    public void DellaRow_DecidesExactlyAsFullRanking_SignedValuesAndHighIndices(int n, long start)
+    {
+        var r = new Random(n);
+        var values = Bf16Deltas(n, n + 1).Select(v => r.Next(3) == 0 ? -v : v).ToArray();
+        values[1] = -0f;
+        AssertDecidesAsReference(values, new UniformStream(new CounterRandom(17, "signed", 1)), start, [(0.5, 0.1), (0.3, 0.25)]);
+        AssertDecidesAsReference(values.Select(MathF.Abs).ToArray(), new UniformStream(new CounterRandom(17, "signed", 2)), start, [(0.5, 0.1)]);
     }
 
     [Theory]

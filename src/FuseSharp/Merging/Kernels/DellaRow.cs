@@ -84,8 +84,7 @@ public static class DellaRow
         int n = values.Length;
         if (keep.Length < (n + 63) / 64) throw new ArgumentException("keep needs (n + 63) / 64 words", nameof(keep));
         ws.Ensure(n);
-        var keys = ws.Keys.AsSpan(0, n);
-        var (min, max) = KeysOf(values, keys);
+        var keys = KeysOf(values, ws, out uint min, out uint max);
         var draws = ws.Draws.AsSpan(0, n);
         rng.Fill(start, draws);
         keep[..((n + 63) / 64)].Clear();
@@ -307,6 +306,56 @@ public static class DellaRow
     private static int BinOf(uint key, uint lo, int shift) => (int)((Math.Max(key, lo) - lo) >> shift);
 
     /// <summary>
+    /// The keys of <paramref name="values"/> (<c>bits(values[j]) &amp; 0x7FFF_FFFF</c>) with their minimum and maximum: the
+    /// values' own bits when no sign bit is set (|Δ| from the magnitude producers), else a masked copy in <c>ws.Keys</c>.
+    /// </summary>
+    private static ReadOnlySpan<uint> KeysOf(ReadOnlySpan<float> values, Workspace ws, out uint min, out uint max)
+    {
+        var bits = System.Runtime.InteropServices.MemoryMarshal.Cast<float, uint>(values);
+        (min, max) = MinMax(bits);
+        if (max <= 0x7FFF_FFFFu) return bits;
+        var keys = ws.Keys.AsSpan(0, values.Length);
+        (min, max) = KeysOf(values, keys);
+        return keys;
+    }
+
+    /// <summary>The minimum and maximum of <paramref name="bits"/> (unsigned).</summary>
+    internal static (uint Min, uint Max) MinMax(ReadOnlySpan<uint> bits)
+    {
+        int n = bits.Length, j = 0;
+        uint min = uint.MaxValue, max = 0;
+        if (Vector256.IsHardwareAccelerated && n >= 16)
+        {
+            var min0 = Vector256.Create(uint.MaxValue);
+            var max0 = Vector256<uint>.Zero;
+            var min1 = min0;
+            var max1 = max0;
+            for (; j <= n - 16; j += 16)
+            {
+                var k0 = Vector256.Create(bits.Slice(j, 8));
+                var k1 = Vector256.Create(bits.Slice(j + 8, 8));
+                min0 = Vector256.Min(min0, k0);
+                max0 = Vector256.Max(max0, k0);
+                min1 = Vector256.Min(min1, k1);
+                max1 = Vector256.Max(max1, k1);
+            }
+            min0 = Vector256.Min(min0, min1);
+            max0 = Vector256.Max(max0, max1);
+            for (int l = 0; l < 8; l++)
+            {
+                min = Math.Min(min, min0.GetElement(l));
+                max = Math.Max(max, max0.GetElement(l));
+            }
+        }
+        for (; j < n; j++)
+        {
+            min = Math.Min(min, bits[j]);
+            max = Math.Max(max, bits[j]);
+        }
+        return (min, max);
+    }
+
+    /// <summary>
     /// Effectively computes <c>keys[j] = bits(values[j]) &amp; 0x7FFF_FFFF</c> (order-preserving for |x|; −0 is +0) and
     /// returns their minimum and maximum, in one pass.
     /// </summary>
@@ -410,7 +459,7 @@ public static class DellaRow
     }
 
     /// <summary>Exact ranks for the undecided elements: members of their bins (in index order), counted or sorted.</summary>
-    private static void ResolveUndecided(Span<uint> keys, ReadOnlySpan<int> undecided, ReadOnlySpan<uint> draws, Probability p, Span<ulong> keep, Workspace ws)
+    private static void ResolveUndecided(ReadOnlySpan<uint> keys, ReadOnlySpan<int> undecided, ReadOnlySpan<uint> draws, Probability p, Span<ulong> keep, Workspace ws)
     {
         int n = keys.Length;
         var binOf = ws.BinOf.AsSpan(0, n); // every element's bin, from the histogram pass

@@ -1,4 +1,6 @@
+using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 using FuseSharp.Tensors;
 
 namespace FuseSharp.Merging.Kernels;
@@ -229,12 +231,12 @@ public static class Sparsify
                 int i = models[k];
                 var d = sc.Get(i, length);
                 var words = bits[i].Words(start, length);
-                FillBernoulli(rngs[i], start, length, KeepThreshold(settings[i].Density), words);
+                double keptSum = FillBernoulli(rngs[i], start, KeepThreshold(settings[i].Density), d, words);
                 long kept = 0;
                 foreach (var w in words) kept += (long)ulong.PopCount(w);
                 acc[3 * k] += kept;
                 acc[3 * k + 1] += TensorPrimitives.SumOfMagnitudes(d);
-                acc[3 * k + 2] += TaskVectorKernels.MaskedSumOfMagnitudes(d, words);
+                acc[3 * k + 2] += keptSum;
             }
         });
         for (int k = 0; k < models.Count; k++)
@@ -262,6 +264,62 @@ public static class Sparsify
         for (int w = 0; w < words.Length; w++)
             words[w] = rng.BitsBelow(start + w * 64, Math.Min(64, length - w * 64), threshold);
     }
+
+    /// <summary>
+    /// <see cref="FillBernoulli(UniformStream, long, int, uint, Span{ulong})"/> over <c>d.Length</c> elements, returning
+    /// <c>TaskVectorKernels.MaskedSumOfMagnitudes(d, words)</c> with it (bit for bit: the same F32 vector accumulator
+    /// flushed to FP64 every 128 vectors), in one pass: each vector's draws are made, compared, turned into keep bits
+    /// and used as the lane mask of the kept |Δ| while in registers (the separate passes stored the words, then
+    /// re-read them and the deltas, looking each byte's lane mask up in a table).
+    /// </summary>
+    public static double FillBernoulli(UniformStream rng, long start, uint threshold, ReadOnlySpan<float> d, Span<ulong> words)
+    {
+        int n = d.Length, i = 0;
+        if ((start & 63) != 0) throw new ArgumentException("start must be a multiple of 64", nameof(start));
+        if (words.Length < (n + 63) / 64) throw new ArgumentException("words needs (d.Length + 63) / 64 entries", nameof(words));
+        words[..((n + 63) / 64)].Clear();
+        double total = 0;
+        if (Vector.IsHardwareAccelerated && Vector<float>.Count == 8)
+        {
+            var keys = rng.Keys8(start);
+            var t = Vector256.Create(threshold);
+            int same = UniformStream.SameHighWord(start, n); // draws past it change their high word (every 2^32 elements)
+            var acc = Vector<float>.Zero;
+            int block = 0;
+            ulong bits = 0;
+            for (; i <= n - 8; i += 8)
+            {
+                var u = i + 8 <= same ? UniformStream.At8((uint)start + (uint)i, keys) : Draws8(rng, start + i);
+                var keep = Vector256.LessThan(u, t);
+                bits |= (ulong)Vector256.ExtractMostSignificantBits(keep) << (i & 63);
+                if ((i & 63) == 56)
+                {
+                    words[i >> 6] = bits;
+                    bits = 0;
+                }
+                acc += Vector.ConditionalSelect(keep.AsInt32().AsVector(), Vector.Abs(new Vector<float>(d.Slice(i, 8))), Vector<float>.Zero);
+                if (++block == 128)
+                {
+                    total += Vector.Sum(acc);
+                    acc = Vector<float>.Zero;
+                    block = 0;
+                }
+            }
+            total += Vector.Sum(acc);
+            if ((i & 63) != 0) words[i >> 6] = bits;
+        }
+        for (; i < n; i++)
+            if (rng.At(start + i) < threshold)
+            {
+                words[i >> 6] |= 1UL << (i & 63);
+                total += MathF.Abs(d[i]);
+            }
+        return total;
+    }
+
+    /// <summary>The draws of elements e .. e + 7 one by one (a vector whose elements do not share their high 32 bits).</summary>
+    private static Vector256<uint> Draws8(UniformStream rng, long e) =>
+        Vector256.Create(rng.At(e), rng.At(e + 1), rng.At(e + 2), rng.At(e + 3), rng.At(e + 4), rng.At(e + 5), rng.At(e + 6), rng.At(e + 7));
 
     // ---- DELLA MagPrune: per-row rank-based keep probabilities ----
 

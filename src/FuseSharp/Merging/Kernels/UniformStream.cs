@@ -48,6 +48,36 @@ public readonly struct UniformStream
         for (; j < destination.Length; j++) destination[j] = At(start + j);
     }
 
+    /// <summary>
+    /// How many elements from <paramref name="start"/> on (at most <paramref name="length"/>) share start's high 32
+    /// bits: over those, <see cref="At8"/> with <see cref="Keys8"/> makes the draws eight at a time.
+    /// </summary>
+    internal static int SameHighWord(long start, int length) => (int)Math.Min(length, (((start >> 32) + 1) << 32) - start);
+
+    /// <summary>The key vectors <see cref="At8"/> takes for elements whose high 32 bits are those of <paramref name="e"/>.</summary>
+    internal (Vector256<uint> Low, Vector256<uint> High) Keys8(long e) => (Vector256.Create(_k0), Vector256.Create((uint)((ulong)e >> 32) ^ _k1));
+
+    /// <summary>
+    /// The draws of the eight elements whose low 32 bits are <paramref name="low"/> .. low + 7 (no carry into the high
+    /// bits) and whose high bits gave <paramref name="keys"/> (<see cref="Keys8"/>): <see cref="At"/> eight at a time,
+    /// for kernels that consume the draws as they are made.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<uint> At8(uint low, (Vector256<uint> Low, Vector256<uint> High) keys) =>
+        Mix(Mix((Vector256.Create(low) + Lanes8) ^ keys.Low) + keys.High);
+
+    private static readonly Vector256<uint> Lanes8 = Vector256.Create(0u, 1, 2, 3, 4, 5, 6, 7);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<uint> Mix(Vector256<uint> x)
+    {
+        x ^= Vector256.ShiftRightLogical(x, 16);
+        x *= Vector256.Create(0x7FEB_352Du);
+        x ^= Vector256.ShiftRightLogical(x, 15);
+        x *= Vector256.Create(0x846C_A68Bu);
+        return x ^ Vector256.ShiftRightLogical(x, 16);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static uint Mix(uint x)
     {

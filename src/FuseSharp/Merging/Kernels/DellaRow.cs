@@ -357,39 +357,13 @@ public static class DellaRow
 
     /// <summary>
     /// Effectively computes <c>keys[j] = bits(values[j]) &amp; 0x7FFF_FFFF</c> (order-preserving for |x|; −0 is +0) and
-    /// returns their minimum and maximum, in one pass.
+    /// returns their minimum and maximum (the path of rows with sign bits: magnitudes need no copy).
     /// </summary>
     internal static (uint Min, uint Max) KeysOf(ReadOnlySpan<float> values, Span<uint> keys)
     {
-        var bits = System.Runtime.InteropServices.MemoryMarshal.Cast<float, uint>(values);
-        int n = bits.Length, j = 0;
-        uint min = uint.MaxValue, max = 0;
-        if (Vector256.IsHardwareAccelerated && n >= 8)
-        {
-            var mask = Vector256.Create(0x7FFF_FFFFu);
-            var vMin = Vector256.Create(uint.MaxValue);
-            var vMax = Vector256<uint>.Zero;
-            for (; j <= n - 8; j += 8)
-            {
-                var k = Vector256.Create(bits.Slice(j, 8)) & mask;
-                k.CopyTo(keys.Slice(j, 8));
-                vMin = Vector256.Min(vMin, k);
-                vMax = Vector256.Max(vMax, k);
-            }
-            for (int l = 0; l < 8; l++)
-            {
-                min = Math.Min(min, vMin.GetElement(l));
-                max = Math.Max(max, vMax.GetElement(l));
-            }
-        }
-        for (; j < n; j++)
-        {
-            uint k = bits[j] & 0x7FFF_FFFFu;
-            keys[j] = k;
-            min = Math.Min(min, k);
-            max = Math.Max(max, k);
-        }
-        return (min, max);
+        keys = keys[..values.Length];
+        System.Numerics.Tensors.TensorPrimitives.BitwiseAnd(System.Runtime.InteropServices.MemoryMarshal.Cast<float, uint>(values), 0x7FFF_FFFFu, keys);
+        return MinMax(keys);
     }
 
     /// <summary>

@@ -95,7 +95,8 @@ public sealed class SceKernelTests
 
         var v1 = new float[n];
         var v2 = new float[n];
-        Assert.Equal(Sce.Variance(rows, m, v1), Sce.Variance(bits, m, v2));
+        Assert.Equal(Sce.Variance(rows, m, v1), Sce.Variance(bits, m, v2, out bool finite));
+        Assert.True(finite);
         Assert.Equal(v1.Select(BitConverter.SingleToInt32Bits), v2.Select(BitConverter.SingleToInt32Bits));
 
         var keys = v1;
@@ -122,6 +123,100 @@ public sealed class SceKernelTests
                 Assert.Equal(b1.Select(BitConverter.SingleToInt32Bits), b2.Select(BitConverter.SingleToInt32Bits));
             }
         }
+    }
+
+    /// <summary>
+    /// The selection over keys read in place (<see cref="ChunkView"/>) finds what the producer that copies them into scratch
+    /// finds: values, counts below and equal, and the index of every tie at the threshold; sampled brackets and the direct path.
+    /// </summary>
+    [Theory]
+    [InlineData(300_000, 7)]
+    [InlineData(5_000, 3)]
+    public void SelectOnAView_MatchesTheCopyingProducer(int n, int levels)
+    {
+        var r = new Random(n);
+        var keys = Enumerable.Range(0, n).Select(_ => r.Next(10) == 0 ? 0f : (float)r.Next(levels * 100) / 100).ToArray(); // heavy ties
+        long[] ranks = [n - n / 10, n / 2, 0, n - 1];
+        var copied = OrderStatistics.Select(n, ranks, (start, length, sc) => keys.AsSpan((int)start, length).CopyTo(sc.Get(0, length)), 99, default, sums: false);
+        ChunkView view = (start, length, _) => keys.AsSpan((int)start, length);
+        var viewed = OrderStatistics.Select(n, ranks, view, 99, default, sums: false);
+        for (int k = 0; k < ranks.Length; k++)
+        {
+            var (a, b) = (copied.Results[0][k], viewed.Results[0][k]);
+            Assert.Equal((a.Rank, a.Value, a.Less, a.Equal), (b.Rank, b.Value, b.Less, b.Equal));
+            foreach (long q in new[] { 0, a.Equal / 2, a.Equal - 1 })
+                Assert.Equal(copied.IndexOfEqual(0, ranks[k], q), viewed.IndexOfEqual(0, ranks[k], q));
+        }
+    }
+
+    /// <summary>The variance kernel tells whether every variance is finite: NaN, ±Inf or an overflowing spread in a vector lane or the tail.</summary>
+    [Theory]
+    [InlineData(3, float.NaN)]
+    [InlineData(17, float.PositiveInfinity)]
+    [InlineData(20, float.NegativeInfinity)]
+    [InlineData(9, 3e38f)]
+    [InlineData(21, 3e38f)]
+    [InlineData(-1, 0f)]
+    public void Variance_TellsWhetherEveryVarianceIsFinite(int at, float bad)
+    {
+        const int n = 22, m = 3; // two vectors and a tail of 6
+        var d = Enumerable.Range(0, m).Select(i => MethodHarness.Random(n, 30 + i)).ToArray();
+        if (at >= 0)
+        {
+            d[1][at] = bad;
+            d[2][at] = -bad;
+        }
+        var variance = new float[n];
+        Sce.Variance(new RowDeltas(d), m, variance, out bool finite);
+        Assert.Equal(variance.All(float.IsFinite), finite);
+        Assert.Equal(at < 0, finite);
+    }
+
+    /// <summary>
+    /// The erase pass where most vectors have no selected lane (a high threshold, as at select_topk 0.1), with ±0 in the base
+    /// there (b + 0 turns -0 into +0): the register kernel, also over BF16 bits, against the separate loops, bit for bit (any
+    /// shortcut for wholly masked vectors must keep those bits).
+    /// </summary>
+    [Theory]
+    [InlineData(4099, 3)]
+    [InlineData(1003, 2)]
+    public unsafe void EraseWithFewSelected_MatchesTheSeparateLoops_Bitwise(int n, int m)
+    {
+        var r = new Random(n + m);
+        var keys = Enumerable.Range(0, n).Select(_ => r.Next(40) == 0 ? 1f : (float)Math.Round(r.NextDouble() * 9) / 10).ToArray();
+        var baseBits = GC.AllocateArray<ushort>(n, pinned: true);
+        var inputBits = Enumerable.Range(0, m).Select(_ => GC.AllocateArray<ushort>(n, pinned: true)).ToArray();
+        for (int j = 0; j < n; j++)
+        {
+            float b = j % 3 == 0 ? (j % 2 == 0 ? -0f : 0f) : (float)(r.NextDouble() - 0.5);
+            baseBits[j] = BFloat16Conversion.FromSingle(b);
+            for (int i = 0; i < m; i++) inputBits[i][j] = BFloat16Conversion.FromSingle(j % 5 == i ? b : b + 0.05f * (float)(r.NextDouble() - 0.5));
+        }
+        var baseValues = baseBits.Select(BFloat16Conversion.ToSingle).ToArray();
+        var rows = inputBits.Select(x => x.Select(BFloat16Conversion.ToSingle).Select((v, j) => v - baseValues[j]).ToArray()).ToArray();
+        var bits = new BFloat16Deltas(inputBits.Select(x => (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(x))).ToArray(),
+            (ushort*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(baseBits)));
+        float[] weights = [0.2f, 0.5f, 0.3f];
+        // Keys of 1 (one in 40) above the threshold; a tie index inside the chunk, and none (every key at 1 kept).
+        foreach (var low in new[] { new MaskKey(1f, 128 + n / 2), new MaskKey(1f, long.MinValue) })
+            foreach (float floor in new[] { 0f, 1e-6f })
+            {
+                var slow = Enumerable.Range(0, m + 4).Select(i => i < m ? (float[])rows[i].Clone() : new float[n]).ToArray();
+                for (int i = 0; i < m; i++)
+                    Sce.EraseTerms(slow[i], keys, 128, low, true, weights[i], slow[m + 1], slow[m + 2], slow[m + 3], first: i == 0);
+                var bs = (float[])baseValues.Clone();
+                long cs = TaskVectorKernels.Combine(slow, m, bs, slow[m + 1], weights[..m], Enumerable.Repeat(1f, m).ToArray(), 1f, countDivisor: false,
+                    normalize: true, lambda: 1f, floor, slow[m + 2], slow[m + 3]);
+                Assert.Contains(Enumerable.Range(0, n), j => float.IsNegative(baseValues[j]) && baseValues[j] == 0 && BitConverter.SingleToInt32Bits(bs[j]) == 0);
+
+                var fast = Enumerable.Range(0, m + 4).Select(i => i < m ? (float[])rows[i].Clone() : new float[n]).ToArray();
+                var bf = (float[])baseValues.Clone();
+                Assert.Equal(cs, Sce.EraseAndCombine(fast, m, bf, keys, 128, low, true, false, weights[..m], floor));
+                Assert.Equal(bs.Select(BitConverter.SingleToInt32Bits), bf.Select(BitConverter.SingleToInt32Bits));
+                var bb = new float[n];
+                Assert.Equal(cs, Sce.EraseAndCombine(bits, Enumerable.Range(0, m + 4).Select(_ => new float[n]).ToArray(), m, bb, keys, 128, low, true, false, weights[..m], floor));
+                Assert.Equal(bs.Select(BitConverter.SingleToInt32Bits), bb.Select(BitConverter.SingleToInt32Bits));
+            }
     }
 
     /// <summary>

@@ -15,7 +15,8 @@ public sealed class WidenTests
     {
         // Rows of 37 and 40 columns: vector bodies and tails; a 2-D embedding (scored per token row) and a norm; 1100 columns
         // over 20 rows: several column blocks of the BF16 statistics sweep (the last with a tail); 1100 rows of 40: 64 row
-        // groups of 17-18 rows, so each group flushes after 16 rows and again after its tail.
+        // groups of 17-18 rows, so each group flushes after 16 rows and again after its tail; rows of 16390 columns: longer
+        // than a chunk, so the merge pass splits each row and writes it per segment instead of per block of rows.
         static float Bf(float x) => BFloat16Conversion.ToSingle(BFloat16Conversion.FromSingle(x));
         var r = new Random(seed);
         var shapes = new (string Name, long[] Shape)[]
@@ -25,6 +26,7 @@ public sealed class WidenTests
             ("model.layers.0.mlp.up_proj.weight", [19, 37]),
             ("model.layers.0.mlp.down_proj.weight", [20, 1100]),
             ("model.layers.0.mlp.gate_proj.weight", [1100, 40]),
+            ("model.layers.0.self_attn.o_proj.weight", [3, 16390]),
             ("model.layers.0.input_layernorm.weight", [40]),
             ("lm_head.weight", [24, 40]),
         };

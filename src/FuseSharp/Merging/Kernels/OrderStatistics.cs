@@ -8,6 +8,12 @@ namespace FuseSharp.Merging.Kernels;
 public delegate void ChunkProducer(long start, int length, ChunkScratch scratch);
 
 /// <summary>
+/// The values of elements [start, start + length) of a single series where they already are (e.g. a slice of a buffer that
+/// holds them), instead of a copy into scratch; <paramref name="scratch"/> is free for temporaries.
+/// </summary>
+public delegate ReadOnlySpan<float> ChunkView(long start, int length, ChunkScratch scratch);
+
+/// <summary>
 /// The element of ascending rank <see cref="Rank"/> (0-based) of a series: its value, how many elements are
 /// smaller, how many are equal, and the sum of the smaller ones (for norm-matching rescales without another pass).
 /// </summary>
@@ -53,13 +59,27 @@ public static class OrderStatistics
     /// <param name="ct">Cancellation, checked between chunks.</param>
     /// <param name="sums">Whether <see cref="RankedValue.SumLess"/> is wanted (false skips summing in the pass; it is then meaningless).</param>
     public static Selection Select(long count, int series, IReadOnlyList<IReadOnlyList<long>> ranks, ChunkProducer produce, ulong sampleKey, CancellationToken ct,
-        bool sums = true)
+        bool sums = true) => Select(count, series, ranks, new ChunkSource(produce, null), sampleKey, ct, sums);
+
+    /// <summary>Single-series convenience.</summary>
+    public static Selection Select(long count, IReadOnlyList<long> ranks, ChunkProducer produce, ulong sampleKey, CancellationToken ct, bool sums = true) =>
+        Select(count, 1, [ranks], produce, sampleKey, ct, sums);
+
+    /// <summary>
+    /// A single series read where its values already are (<paramref name="view"/>), without copying each chunk into scratch;
+    /// otherwise as <see cref="Select(long, IReadOnlyList{long}, ChunkProducer, ulong, CancellationToken, bool)"/> (the same results).
+    /// </summary>
+    public static Selection Select(long count, IReadOnlyList<long> ranks, ChunkView view, ulong sampleKey, CancellationToken ct, bool sums = true) =>
+        Select(count, 1, [ranks], new ChunkSource(null, view), sampleKey, ct, sums);
+
+    private static Selection Select(long count, int series, IReadOnlyList<IReadOnlyList<long>> ranks, ChunkSource source, ulong sampleKey, CancellationToken ct,
+        bool sums)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
         for (int s = 0; s < series; s++)
             foreach (var r in ranks[s])
                 if (r < 0 || r >= count) throw new ArgumentOutOfRangeException(nameof(ranks), $"rank {r} outside [0, {count})");
-        if (count <= DirectThreshold) return Direct(count, series, ranks, produce, ct);
+        if (count <= DirectThreshold) return Direct(count, series, ranks, source, ct);
 
         // 1. A sample per series: runs of consecutive elements at random positions (cheap to produce; the
         //    sample only places the brackets, so its quality affects speed, never the selected values
@@ -80,12 +100,12 @@ public static class OrderStatistics
             var scratch = ChunkScratch.ForCurrentThread();
             for (int i = g * SampleRunsPerItem; i < Math.Min(sampleRuns, (g + 1) * SampleRunsPerItem); i++)
             {
-                produce(runStarts[i], RunLength, scratch);
-                for (int s = 0; s < series; s++) scratch.Get(s, RunLength).CopyTo(samples[s].AsSpan(i * RunLength));
+                source.Produce(runStarts[i], RunLength, scratch);
+                for (int s = 0; s < series; s++) source.Series(s, runStarts[i], RunLength, scratch).CopyTo(samples[s].AsSpan(i * RunLength));
             }
         });
         foreach (var a in samples)
-            if (ContainsNaN(a)) return Direct(count, series, ranks, produce, ct);
+            if (ContainsNaN(a)) return Direct(count, series, ranks, source, ct);
 
         // 2. One bracket [lo, hi] per (series, rank), wide enough that the rank falls inside with overwhelming probability.
         //    The ends are order statistics of the sample picked by quickselect, O(S) each instead of sorting the sample
@@ -129,13 +149,12 @@ public static class OrderStatistics
         var totals = Chunked.Reduce(count, 2 * nb, ct, (start, length, sc, acc) =>
         {
             if (Volatile.Read(ref overflow)) return;
-            produce(start, length, sc);
+            source.Produce(start, length, sc);
             int chunk = (int)(start / Chunked.Size);
             for (int b = 0; b < nb; b++)
             {
                 var (s, _, lo, hi) = brackets[b];
-                var v = sc.Get(s, length);
-                var r = Scan(v, lo, hi, sums);
+                var r = Scan(source.Series(s, start, length, sc), lo, hi, sums);
                 acc[2 * b] += r.Below;
                 acc[2 * b + 1] += r.SumBelow;
                 endCounts[b][2 * chunk] = r.AtLow;
@@ -147,7 +166,7 @@ public static class OrderStatistics
                 }
             }
         });
-        if (overflow) return Direct(count, series, ranks, produce, ct);
+        if (overflow) return Direct(count, series, ranks, source, ct);
 
         var byBracket = new List<(int Chunk, float[] Values)>[nb];
         for (int b = 0; b < nb; b++) byBracket[b] = [];
@@ -171,11 +190,11 @@ public static class OrderStatistics
             }
             var open = byBracket[b].SelectMany(x => x.Values).ToArray();
             long local = rank - below;
-            if (local < 0 || local >= atLow + open.Length + atHigh) return Direct(count, series, ranks, produce, ct);
+            if (local < 0 || local >= atLow + open.Length + atHigh) return Direct(count, series, ranks, source, ct);
             result[s][k] = FinishBracket(rank, local, below, totals[2 * b + 1], lo, atLow, open, hi, atHigh);
             bracketOf[(s, rank)] = b;
         }
-        return new Selection(result, count, produce, byBracket, bracketOf, null, brackets.Select(x => (x.Lo, x.Hi)).ToArray(), endCounts);
+        return new Selection(result, count, source, byBracket, bracketOf, null, brackets.Select(x => (x.Lo, x.Hi)).ToArray(), endCounts);
     }
 
     /// <summary>
@@ -195,9 +214,19 @@ public static class OrderStatistics
         return Finish(rank, open, local - atLow, below + atLow, sumBelow + lowSum);
     }
 
-    /// <summary>Single-series convenience.</summary>
-    public static Selection Select(long count, IReadOnlyList<long> ranks, ChunkProducer produce, ulong sampleKey, CancellationToken ct, bool sums = true) =>
-        Select(count, 1, [ranks], produce, sampleKey, ct, sums);
+    /// <summary>
+    /// Where the values come from: a producer that fills scratch buffers 0..series-1 for a range (then each series is its
+    /// buffer), or a view of a single series' values in place.
+    /// </summary>
+    internal sealed class ChunkSource(ChunkProducer? produce, ChunkView? view)
+    {
+        /// <summary>Prepares elements [start, start + length) of every series (the producer's fill; nothing for a view).</summary>
+        public void Produce(long start, int length, ChunkScratch scratch) => produce?.Invoke(start, length, scratch);
+
+        /// <summary>Series <paramref name="series"/>' values of the range last prepared.</summary>
+        public ReadOnlySpan<float> Series(int series, long start, int length, ChunkScratch scratch) =>
+            view is null ? scratch.Get(series, length) : view(start, length, scratch);
+    }
 
     /// <summary>The rank of a value within candidates plus the counts below the candidates' range.</summary>
     private static RankedValue Finish(long rank, float[] values, long localRank, long lessBefore, double sumBefore)
@@ -220,7 +249,7 @@ public static class OrderStatistics
     /// <summary>How often a sampled selection fell back to collecting every value (for tests and benchmarks).</summary>
     internal static int Fallbacks;
 
-    private static Selection Direct(long count, int series, IReadOnlyList<IReadOnlyList<long>> ranks, ChunkProducer produce, CancellationToken ct)
+    private static Selection Direct(long count, int series, IReadOnlyList<IReadOnlyList<long>> ranks, ChunkSource source, CancellationToken ct)
     {
         if (count > DirectThreshold) Interlocked.Increment(ref Fallbacks);
         if (count > Array.MaxLength) throw new InvalidOperationException($"cannot select among {count} values");
@@ -237,34 +266,34 @@ public static class OrderStatistics
             int series1 = s;
             Chunked.For(count, ct, (_, start, length, sc) =>
             {
-                produce(start, length, sc);
-                sc.Get(series1, length).CopyTo(values.AsSpan((int)start, length));
+                source.Produce(start, length, sc);
+                source.Series(series1, start, length, sc).CopyTo(values.AsSpan((int)start, length));
             });
             all[s] = values;
             result[s] = new RankedValue[ranks[s].Count];
             var work = (float[])values.Clone();
             for (int k = 0; k < ranks[s].Count; k++) result[s][k] = Finish(ranks[s][k], work, ranks[s][k], 0, 0);
         }
-        return new Selection(result, count, produce, null, null, all);
+        return new Selection(result, count, source, null, null, all);
     }
 
     /// <summary>The outcome of a selection: the ranked values, and where to find boundary ties without another pass.</summary>
     public sealed class Selection
     {
         private readonly long _count;
-        private readonly ChunkProducer _produce;
+        private readonly ChunkSource _source;
         private readonly List<(int Chunk, float[] Values)>[]? _candidates;
         private readonly Dictionary<(int, long), int>? _bracketOf;
         private readonly float[][]? _all;
         private readonly (float Lo, float Hi)[]? _ends;
         private readonly long[][]? _endCounts;
 
-        internal Selection(RankedValue[][] results, long count, ChunkProducer produce, List<(int Chunk, float[] Values)>[]? candidates,
+        internal Selection(RankedValue[][] results, long count, ChunkSource source, List<(int Chunk, float[] Values)>[]? candidates,
             Dictionary<(int, long), int>? bracketOf, float[][]? all, (float Lo, float Hi)[]? ends = null, long[][]? endCounts = null)
         {
             Results = results;
             _count = count;
-            _produce = produce;
+            _source = source;
             _candidates = candidates;
             _bracketOf = bracketOf;
             _all = all;
@@ -322,8 +351,8 @@ public static class OrderStatistics
                 long start = (long)chunk * Chunked.Size;
                 int length = (int)Math.Min(Chunked.Size, _count - start);
                 var sc = ChunkScratch.ForCurrentThread();
-                _produce(start, length, sc);
-                var v = sc.Get(series, length);
+                _source.Produce(start, length, sc);
+                var v = _source.Series(series, start, length, sc);
                 for (int j = 0; j < length; j++)
                     if (v[j].Equals(value) && seen++ == q) return start + j;
             }

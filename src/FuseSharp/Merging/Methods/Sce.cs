@@ -87,7 +87,9 @@ public sealed class Sce : IMergeMethod
             else
             {
                 var buf = variance;
-                var selection = OrderStatistics.Select(n, [n - k], (start, length, sc) => buf.Slice(start, length).CopyTo(sc.Get(0, length)), 0x5CE5_E1EC7UL ^ (ulong)n, ctx.Cancellation, sums: false);
+                // The keys are read where they are, not copied chunk by chunk into scratch.
+                ChunkView keys = (start, length, _) => buf.Slice(start, length);
+                var selection = OrderStatistics.Select(n, [n - k], keys, 0x5CE5_E1EC7UL ^ (ulong)n, ctx.Cancellation, sums: false);
                 var r = selection.Results[0][0];
                 // Exactly k positions (ties at the threshold by index, like any top-k order).
                 low = r.Less == n - k ? new MaskKey(r.Value, long.MinValue) : new MaskKey(r.Value, selection.IndexOfEqual(0, n - k, n - k - r.Less));
@@ -139,19 +141,25 @@ public sealed class Sce : IMergeMethod
     /// Population variance across the m series per element, in FP64 (4 lanes at a time), written as F32; returns the
     /// number of non-zero variances. Identical deltas give exactly 0 (the mean of equal values is exact in FP64).
     /// </summary>
-    internal static long Variance(float[][] d, int m, Span<float> variance) => Variance(new RowDeltas(d), m, variance);
+    internal static long Variance(float[][] d, int m, Span<float> variance) => Variance(new RowDeltas(d), m, variance, out _);
 
-    /// <summary><see cref="Variance(float[][], int, Span{float})"/> of the task vectors <paramref name="d"/> gives.</summary>
-    internal static unsafe long Variance<T>(T d, int m, Span<float> variance) where T : struct, ITaskVectors
+    /// <summary>
+    /// <see cref="Variance(float[][], int, Span{float})"/> of the task vectors <paramref name="d"/> gives; <paramref name="finite"/>
+    /// tells whether every variance is finite (a NaN or infinite input makes its element's variance NaN or infinite).
+    /// </summary>
+    internal static unsafe long Variance<T>(T d, int m, Span<float> variance, out bool finite) where T : struct, ITaskVectors
     {
         int n = variance.Length, j = 0;
         long nonzero = 0;
+        finite = true;
         if (Vector.IsHardwareAccelerated && Vector<double>.Count * 2 == Vector<float>.Count)
         {
             int w = Vector<float>.Count;
             Vector<double>* lo = stackalloc Vector<double>[8], hi = stackalloc Vector<double>[8];
             bool fits = m <= 8;
             var nonzeroLanes = Vector<int>.Zero;
+            var finiteLanes = Vector<int>.AllBitsSet;
+            var infinity = new Vector<float>(float.PositiveInfinity);
             var inv = new Vector<double>(1.0 / m);
             ref float rv = ref MemoryMarshal.GetReference(variance);
             for (; fits && j <= n - w; j += w)
@@ -182,8 +190,10 @@ public sealed class Sce : IMergeMethod
                 var v = Vector.Narrow(ssLo * inv, ssHi * inv);
                 Unsafe.As<float, Vector<float>>(ref Unsafe.Add(ref rv, j)) = v;
                 nonzeroLanes -= Vector.OnesComplement(Vector.Equals(v, Vector<float>.Zero));
+                finiteLanes &= Vector.LessThan(Vector.Abs(v), infinity); // false for NaN
             }
             nonzero = Vector.Sum(nonzeroLanes);
+            finite = Vector.EqualsAll(finiteLanes, Vector<int>.AllBitsSet);
         }
         for (; j < n; j++)
         {
@@ -198,6 +208,7 @@ public sealed class Sce : IMergeMethod
             }
             variance[j] = (float)(ss / m);
             if (variance[j] != 0) nonzero++;
+            finite &= float.IsFinite(variance[j]);
         }
         return nonzero;
     }
@@ -443,13 +454,14 @@ public sealed class Sce : IMergeMethod
 
     /// <summary>
     /// The variance pass of one chunk of stored BF16 inputs decoded in the kernel (<see cref="Variance{T}"/>); false, with
-    /// nothing marked, when a variance is not finite (a NaN/Inf input, or a finite overflow): then the checked reads
-    /// redo the chunk and name a bad element. Otherwise the chunk is marked screened for the later passes.
+    /// nothing marked, when a variance is not finite (a NaN/Inf input, or a finite overflow), as the kernel tells without
+    /// another pass over the chunk: then the checked reads redo the chunk and name a bad element (after an overflow they find
+    /// none and give the same variances). Otherwise the chunk is marked screened for the later passes.
     /// </summary>
     private static bool VarianceOfStored(StoredBFloat16 stored, long start, Span<float> variance, out long nonzero)
     {
-        nonzero = Variance(stored.Bits(start, variance.Length), stored.Count, variance);
-        if (!float.IsFinite(TensorPrimitives.Sum(variance))) return false;
+        nonzero = Variance(stored.Bits(start, variance.Length), stored.Count, variance, out bool finite);
+        if (!finite) return false;
         stored.MarkScreened(start, variance.Length);
         return true;
     }

@@ -62,6 +62,7 @@ internal static unsafe class GemmBlocked
         {
             job.Jc = jc;
             job.Nc = Math.Min(slabPanels * nr, n - jc);
+            job.MoreSlabs = jc + job.Nc < n;
             int panels = (job.Nc + nr - 1) / nr;
             job.Plan(threads);
             if (job.Threads == 1)
@@ -82,6 +83,9 @@ internal static unsafe class GemmBlocked
         where TK : struct, IGemmMicroKernel where TB : unmanaged
     {
         public int Jc, Nc, Threads;
+
+        /// <summary>Whether another slab follows this one (its first A blocks are this one's again).</summary>
+        public bool MoreSlabs;
         private int _rowItems, _colItems;
 
         /// <summary>
@@ -200,6 +204,26 @@ internal static unsafe class GemmBlocked
                         }
                     }
 
+                    // The source of the next A block (the next k block, else the next row block, else this thread's first
+                    // block again in the next slab) is fetched into L2 a share with each kernel call, so that its packing
+                    // reads from L2 instead of waiting on L3 or memory with a few rows in flight (measured on Zen 3, M = 512,
+                    // under load: A pack 1.2-1.8 -> 1.8-3.3 floats/ns median, 3.2-4.5 -> 5.9-6.8 best).
+                    var ahead = default(SourceLines);
+                    if (Sse.IsSupported)
+                    {
+                        int nk0 = k0 + kc, nic = ic;
+                        if (nk0 >= x.K) (nk0, nic) = (0, ic + mcMax);
+                        if (nic >= row1 && MoreSlabs) nic = row0;
+                        if (nic < row1)
+                        {
+                            int nmc = Math.Min(mcMax, row1 - nic), nkc = Math.Min(kc, x.K - nk0);
+                            ahead = x.TransA
+                                ? new SourceLines(x.A + nk0 * x.Lda + nic, x.Lda, nkc, nmc)
+                                : new SourceLines(x.A + nic * x.Lda + nk0, x.Lda, nmc, nkc);
+                        }
+                    }
+                    int calls = (jp1 - jp0) * aPanels, aheadShare = (ahead.Lines + calls - 1) / calls, aheadAt = 0;
+
                     bool accumulate = x.Accumulate || k0 > 0;
                     float* bBlock = slab + (nint)k0 * panels * nr;
                     for (int jp = jp0; jp < jp1; jp++)
@@ -217,6 +241,11 @@ internal static unsafe class GemmBlocked
                         {
                             if (next != null && Sse.IsSupported)
                                 for (int l = ip * share, end = Math.Min(lines, l + share); l < end; l++) Sse.Prefetch1(next + l * 16);
+                            if (aheadAt < ahead.Lines)
+                            {
+                                ahead.Prefetch(aheadAt, Math.Min(ahead.Lines, aheadAt + aheadShare));
+                                aheadAt += aheadShare;
+                            }
                             float* aPanel = aPack + (nint)ip * kcq * mr;
                             int row = ic + ip * mr, rows = Math.Min(mr, row1 - row);
                             float* cTile = cCol + row * x.Ldc;
@@ -242,6 +271,27 @@ internal static unsafe class GemmBlocked
                             }
                         }
                     }
+                }
+            }
+        }
+
+        /// <summary>
+        /// The cache lines of <paramref name="rows"/> rows of <paramref name="length"/> floats, <paramref name="ld"/>
+        /// floats apart, numbered row by row (a row's lines: from the line of its first float to that of its last).
+        /// </summary>
+        private readonly struct SourceLines(float* start, nint ld, int rows, int length)
+        {
+            private readonly int _perRow = length <= 0 ? 0 : (int)(((nint)(start + length - 1) >> 6) - ((nint)start >> 6)) + 1;
+
+            public int Lines => _perRow * rows;
+
+            /// <summary>Fetches lines [<paramref name="l0"/>, <paramref name="l1"/>) into L2 (a prefetch never faults).</summary>
+            public void Prefetch(int l0, int l1)
+            {
+                for (int l = l0; l < l1; l++)
+                {
+                    int r = l / _perRow, j = l % _perRow;
+                    Sse.Prefetch1((void*)((((nint)(start + r * ld)) & ~(nint)63) + j * 64));
                 }
             }
         }

@@ -230,7 +230,7 @@ internal static unsafe class GemmBlocked
                     // block again in the next slab) is fetched into L2 a share with each kernel call, so that its packing
                     // reads from L2 instead of waiting on L3 or memory with a few rows in flight (measured on Zen 3, M = 512,
                     // under load: A pack 1.2-1.8 -> 1.8-3.3 floats/ns median, 3.2-4.5 -> 5.9-6.8 best).
-                    var ahead = default(SourceLines);
+                    var ahead = default(LineWalk);
                     if (Sse.IsSupported)
                     {
                         int nk0 = k0 + kc, nic = ic;
@@ -240,11 +240,11 @@ internal static unsafe class GemmBlocked
                         {
                             int nmc = Math.Min(mcMax, row1 - nic), nkc = Math.Min(kc, x.K - nk0);
                             ahead = x.TransA
-                                ? new SourceLines(x.A + nk0 * x.Lda + nic, x.Lda, nkc, nmc)
-                                : new SourceLines(x.A + nic * x.Lda + nk0, x.Lda, nmc, nkc);
+                                ? new LineWalk(x.A + nk0 * x.Lda + nic, x.Lda, nkc, nmc)
+                                : new LineWalk(x.A + nic * x.Lda + nk0, x.Lda, nmc, nkc);
                         }
                     }
-                    int calls = (jp1 - jp0) * aPanels, aheadShare = (ahead.Lines + calls - 1) / calls, aheadAt = 0;
+                    int calls = (jp1 - jp0) * aPanels, aheadShare = (ahead.MaxLines + calls - 1) / calls;
 
                     bool accumulate = x.Accumulate || k0 > 0;
                     float* bBlock = slab + (nint)k0 * panels * nr;
@@ -263,11 +263,7 @@ internal static unsafe class GemmBlocked
                         {
                             if (next != null && Sse.IsSupported)
                                 for (int l = ip * share, end = Math.Min(lines, l + share); l < end; l++) Sse.Prefetch1(next + l * 16);
-                            if (aheadAt < ahead.Lines)
-                            {
-                                ahead.Prefetch(aheadAt, Math.Min(ahead.Lines, aheadAt + aheadShare));
-                                aheadAt += aheadShare;
-                            }
+                            if (!ahead.Done) ahead.Prefetch(aheadShare);
                             float* aPanel = aPack + (nint)ip * kcq * mr;
                             int row = ic + ip * mr, rows = Math.Min(mr, row1 - row);
                             float* cTile = cCol + row * x.Ldc;
@@ -304,22 +300,47 @@ internal static unsafe class GemmBlocked
         }
 
         /// <summary>
-        /// The cache lines of <paramref name="rows"/> rows of <paramref name="length"/> floats, <paramref name="ld"/>
-        /// floats apart, numbered row by row (a row's lines: from the line of its first float to that of its last).
+        /// Walks the cache lines of <c>rows</c> rows of <c>length</c> floats, <c>ld</c> floats apart, row by row (a row's
+        /// lines: from the line of its first float to that of its last), fetching them into L2 a few at a time (a
+        /// prefetch never faults). No division per line: the walk is part of every kernel call's overhead.
         /// </summary>
-        private readonly struct SourceLines(float* start, nint ld, int rows, int length)
+        private struct LineWalk
         {
-            private readonly int _perRow = length <= 0 ? 0 : (int)(((nint)(start + length - 1) >> 6) - ((nint)start >> 6)) + 1;
+            private readonly nint _ld;
+            private readonly int _length;
+            private float* _row;
+            private int _rowsLeft;
+            private nint _line, _last;
 
-            public int Lines => _perRow * rows;
-
-            /// <summary>Fetches lines [<paramref name="l0"/>, <paramref name="l1"/>) into L2 (a prefetch never faults).</summary>
-            public void Prefetch(int l0, int l1)
+            public LineWalk(float* start, nint ld, int rows, int length)
             {
-                for (int l = l0; l < l1; l++)
+                (_ld, _length, _rowsLeft) = (ld, length, length > 0 ? rows : 0);
+                _row = start;
+                _line = (nint)start & ~(nint)63;
+                _last = (nint)(start + length - 1) & ~(nint)63;
+            }
+
+            /// <summary>At most this many lines (a row of L floats spans at most (L + 14) / 16 + 1).</summary>
+            public readonly int MaxLines => _rowsLeft * ((_length + 14) / 16 + 1);
+
+            public readonly bool Done => _rowsLeft == 0;
+
+            /// <summary>Fetches the next <paramref name="count"/> lines (fewer at the end).</summary>
+            public void Prefetch(int count)
+            {
+                for (; count > 0 && _rowsLeft > 0; count--)
                 {
-                    int r = l / _perRow, j = l % _perRow;
-                    Sse.Prefetch1((void*)((((nint)(start + r * ld)) & ~(nint)63) + j * 64));
+                    Sse.Prefetch1((void*)_line);
+                    if (_line != _last)
+                    {
+                        _line += 64;
+                    }
+                    else if (--_rowsLeft > 0)
+                    {
+                        _row += _ld;
+                        _line = (nint)_row & ~(nint)63;
+                        _last = (nint)(_row + _length - 1) & ~(nint)63;
+                    }
                 }
             }
         }

@@ -66,12 +66,9 @@ internal static class GemmBench
         var peak = new Dictionary<int, double>();
         var peakCpu = new Dictionary<int, double>();
         MeasurePeak(threadCounts, peak, peakCpu);
-        int maxSize = sizes[^1];
-        var a = RandomFloats(512L * maxSize, 1);
-        var b = RandomFloats((long)maxSize * maxSize, 2);
+        var (a, b, c) = Operands(sizes[^1]);
         var bBf16 = new ushort[b.Length];
         BFloat16Conversion.FromSingle(b, bBf16);
-        var c = new float[512 * maxSize];
         var variants = new (string Name, bool TransA, bool TransB, bool Bf16, bool Accumulate)[]
         {
             ("NT  (forward x·Wᵀ)   ", false, true, false, false),
@@ -110,6 +107,10 @@ internal static class GemmBench
             Console.WriteLine($"    per CPU second: {F(cpuFlops / peakCpu[t])} of the peak per CPU second");
         }
     }
+
+    /// <summary>The operands of the M = 512 products up to K = N = <paramref name="maxSize"/>: A, B (the same seeds in every section) and C.</summary>
+    private static (float[] A, float[] B, float[] C) Operands(int maxSize) =>
+        (RandomFloats(512L * maxSize, 1), RandomFloats((long)maxSize * maxSize, 2), new float[512 * maxSize]);
 
     /// <summary>
     /// The ceiling of the blocked path: the production micro-kernel alone, every thread on its own panels packed once
@@ -222,11 +223,8 @@ internal static class GemmBench
         var peak = new Dictionary<int, double>();
         var peakCpu = new Dictionary<int, double>();
         MeasurePeak(threadCounts, peak, peakCpu);
-        int maxSize = sizes[^1];
-        var a = RandomFloats(512L * maxSize, 1);
-        var b = RandomFloats((long)maxSize * maxSize, 2);
-        var c = new float[512 * maxSize];
-        double core = peak[threadCounts.Contains(1) ? 1 : threadCounts[0]] / (threadCounts.Contains(1) ? 1 : threadCounts[0]);
+        var (a, b, c) = Operands(sizes[^1]);
+        double core = peak[threadCounts[0]] / threadCounts[0];
         foreach (var t in threadCounts)
         {
             Parallelism.MaxThreads = t;

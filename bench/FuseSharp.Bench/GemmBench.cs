@@ -10,8 +10,9 @@ namespace FuseSharp.Bench;
 /// GEMM and GEMV against the machine's own limits, measured in the same run: the FMA peak (a register-only FMA
 /// loop at the widest hardware-accelerated vector width, enough independent accumulators to cover the FMA
 /// latency) and a plain memory-read bandwidth (a vector sum over a buffer far larger than L3).
-/// Options: <c>--quick</c> (shorter repeats, sizes up to 2048), <c>--threads 1,2</c>, <c>--only gemm,gemv,rows,ceiling,pack</c>
-/// (ceiling: the micro-kernel alone on panels already packed in L1/L2; pack: the packing alone; neither run by default),
+/// Options: <c>--quick</c> (shorter repeats, sizes up to 2048), <c>--threads 1,2</c>, <c>--only gemm,gemv,rows,ceiling,pack,profile</c>
+/// (ceiling: the micro-kernel alone on panels already packed in L1/L2; pack: the packing alone; profile: the forward
+/// GEMM's time by phase; none of the three run by default),
 /// <c>--sizes 512,4096</c> (K = N of the GEMM section), <c>--variants NT,NN,TN+,NT-BF16</c> (its layouts).
 /// The load average is printed at the start and the end: on a busy shared machine wall-clock rates fall, and when
 /// it lends fewer cores than threads the multi-thread peak falls too (a ratio above 1 says so). Every GEMM ratio
@@ -38,6 +39,7 @@ internal static class GemmBench
             $"{Vector512.IsHardwareAccelerated}, Vector256: {Vector256.IsHardwareAccelerated}, load average {LoadAverage()}");
         if (sections.Contains("ceiling")) KernelCeiling(threadCounts, budget);
         if (sections.Contains("pack")) Packing(sizes, budget);
+        if (sections.Contains("profile")) Profile(threadCounts, sizes, budget);
         if (sections.Contains("gemm")) GemmVersusPeak(threadCounts, sizes, budget, variantNames);
         if (sections.Contains("gemv") || sections.Contains("rows"))
         {
@@ -64,12 +66,9 @@ internal static class GemmBench
         var peak = new Dictionary<int, double>();
         var peakCpu = new Dictionary<int, double>();
         MeasurePeak(threadCounts, peak, peakCpu);
-        int maxSize = sizes[^1];
-        var a = RandomFloats(512L * maxSize, 1);
-        var b = RandomFloats((long)maxSize * maxSize, 2);
+        var (a, b, c) = Operands(sizes[^1]);
         var bBf16 = new ushort[b.Length];
         BFloat16Conversion.FromSingle(b, bBf16);
-        var c = new float[512 * maxSize];
         var variants = new (string Name, bool TransA, bool TransB, bool Bf16, bool Accumulate)[]
         {
             ("NT  (forward x·Wᵀ)   ", false, true, false, false),
@@ -108,6 +107,10 @@ internal static class GemmBench
             Console.WriteLine($"    per CPU second: {F(cpuFlops / peakCpu[t])} of the peak per CPU second");
         }
     }
+
+    /// <summary>The operands of the M = 512 products up to K = N = <paramref name="maxSize"/>: A, B (the same seeds in every section) and C.</summary>
+    private static (float[] A, float[] B, float[] C) Operands(int maxSize) =>
+        (RandomFloats(512L * maxSize, 1), RandomFloats((long)maxSize * maxSize, 2), new float[512 * maxSize]);
 
     /// <summary>
     /// The ceiling of the blocked path: the production micro-kernel alone, every thread on its own panels packed once
@@ -178,7 +181,7 @@ internal static class GemmBench
                                         if (next != null && System.Runtime.Intrinsics.X86.Sse.IsSupported)
                                             for (int l = ip * share, end = Math.Min(lines, l + share); l < end; l++)
                                                 System.Runtime.Intrinsics.X86.Sse.Prefetch1(next + l * 16);
-                                        TK.Run(kc, pa + (nint)ip * kc * mr, bPanel, cCol + (nint)ip * mr * ldc, ldc, true);
+                                        TK.Run(kc, pa + (nint)ip * kc * mr, bPanel, cCol + (nint)ip * mr * ldc, ldc, cCol + (nint)ip * mr * ldc, ldc);
                                     }
                                 }
                             }
@@ -206,6 +209,51 @@ internal static class GemmBench
             Ratio($"micro-kernel ceiling, panels in {name}, t={t} / FMA peak", flops / peak[t], ">=", 0.85);
             Console.WriteLine($"    per CPU second: {F(cpuFlops / peakCpu[t])} of the peak per CPU second");
         }
+    }
+
+    /// <summary>
+    /// Where the forward GEMM's time goes (x·Wᵀ, M = 512, K = N), from the blocked path's own per-phase timings
+    /// (<see cref="GemmBlocked.Probe"/>): per phase its share of the threads' time and its rate (B and A packs in floats
+    /// per ns, the kernel sweeps as a fraction of one core's FMA peak), fastest and median entry. Entries are short
+    /// (a kernel sweep 0.3-0.7 ms), so on a busy machine many run undisturbed while a whole call rarely does: "at p10"
+    /// is the ratio the call would reach with every phase at the rate its fastest tenth of entries reached.
+    /// </summary>
+    private static void Profile(int[] threadCounts, int[] sizes, double budget)
+    {
+        var peak = new Dictionary<int, double>();
+        var peakCpu = new Dictionary<int, double>();
+        MeasurePeak(threadCounts, peak, peakCpu);
+        var (a, b, c) = Operands(sizes[^1]);
+        double core = peak[threadCounts[0]] / threadCounts[0];
+        foreach (var t in threadCounts)
+        {
+            Parallelism.MaxThreads = t;
+            foreach (var size in sizes)
+            {
+                int m = 512, n = size, k = size;
+                Gemm.MatMul(false, true, m, n, k, a, k, b, k, c, n);
+                var entries = new System.Collections.Concurrent.ConcurrentQueue<(GemmBlocked.Phase Phase, long Ticks, long Work)>();
+                GemmBlocked.Probe = entries;
+                Timing time;
+                try { time = BestWithin(budget, t, () => Gemm.MatMul(false, true, m, n, k, a, k, b, k, c, n)); }
+                finally { GemmBlocked.Probe = null; }
+                double flop = 2.0 * m * n * k, calls = time.Runs + 1, ticks = entries.Sum(e => (double)e.Ticks), atP10 = 0;
+                var line = $"  profile NT t={t} K=N={size,4}: best wall {F(flop / time.Wall / peak[t])}, per CPU second {F(flop / time.Cpu / peakCpu[t])} of peak";
+                foreach (var phase in Enum.GetValues<GemmBlocked.Phase>())
+                {
+                    var of = entries.Where(e => e.Phase == phase && e.Ticks > 0).ToArray();
+                    if (of.Length == 0) continue;
+                    var rates = of.Select(e => e.Work * (double)System.Diagnostics.Stopwatch.Frequency / e.Ticks).OrderDescending().ToArray();
+                    double scale = phase == GemmBlocked.Phase.Kernel ? 2 / core : 1e-9; // FMAs/s -> of peak, floats/s -> floats/ns
+                    line += $" | {phase} {F(of.Sum(e => (double)e.Ticks) / ticks * 100, "0.0")}%, fastest {F(rates[0] * scale)}, median {F(rates[rates.Length / 2] * scale)}";
+                    atP10 += of.Sum(e => (double)e.Work) / rates[rates.Length / 10];
+                }
+                // The phases' seconds at p10, shared by t threads, against t cores' peak (the t-thread peak itself falls
+                // when the machine lends fewer cores).
+                Console.WriteLine(line + $" | at p10 {F(flop * calls / (atP10 / t) / (core * t))}");
+            }
+        }
+        Parallelism.MaxThreads = 0;
     }
 
     /// <summary>
@@ -404,10 +452,10 @@ internal static class GemmBench
             spent += s;
         }
         double cpu = (Environment.CpuUsage.TotalTime - cpu0).TotalSeconds / threads / runs;
-        return new Timing(wall, Math.Max(cpu, 1e-9));
+        return new Timing(wall, Math.Max(cpu, 1e-9), runs);
     }
 
-    private readonly record struct Timing(double Wall, double Cpu);
+    private readonly record struct Timing(double Wall, double Cpu, int Runs);
 
     /// <summary>Reads every float of <paramref name="data"/> once: each thread its contiguous share, as 1 or 4 sequential streams.</summary>
     private static void ReadAll(float[] data, int threads, int streams)

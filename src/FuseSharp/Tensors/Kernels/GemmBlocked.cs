@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics.X86;
@@ -30,7 +31,7 @@ internal readonly unsafe struct GemmArgs<TB> where TB : unmanaged
 /// every (B micro-panel, A micro-panel) pair: the B micro-panel stays in L1 while the A panels stream from L2.
 /// With one k block, edge tiles (rows &lt; MR or columns &lt; NR) run the full kernel into a stack tile and copy the
 /// valid part; with 4 or more (C overwritten), every tile's partial sums live in a per-thread C block of whole tiles
-/// and the valid part reaches C after the last k block.
+/// and the last k block's kernel call adds them in and writes C (edge tiles through the stack tile).
 /// </summary>
 internal static unsafe class GemmBlocked
 {
@@ -39,6 +40,20 @@ internal static unsafe class GemmBlocked
 
     /// <summary>Per-thread work below which another thread costs more than it saves (FMAs; ~25 µs of one core, several times the cost of starting one).</summary>
     private const long FmasPerThread = 1L << 20;
+
+    /// <summary>The phases <see cref="Probe"/> times.</summary>
+    internal enum Phase { PackB, PackA, Kernel }
+
+    /// <summary>
+    /// When set (the benchmark's profile), each thread adds one entry per phase it runs: a thread's share of a slab's B
+    /// pack (work: floats packed), one A block's pack (floats) and the kernel sweep over one A block and k block (FMAs),
+    /// with its duration in <see cref="Stopwatch"/> ticks. Short entries show the rates of undisturbed runs on a busy machine.
+    /// </summary>
+    internal static ConcurrentQueue<(Phase Phase, long Ticks, long Work)>? Probe;
+
+    private static long Stamp() => Probe is null ? 0 : Stopwatch.GetTimestamp();
+
+    private static void Record(Phase phase, long start, long work) => Probe?.Enqueue((phase, Stopwatch.GetTimestamp() - start, work));
 
     public static void Run<TK, TB>(in GemmArgs<TB> x, int threads, bool simd, long slabFloats = SlabFloats, bool bufferC = true)
         where TK : struct, IGemmMicroKernel where TB : unmanaged
@@ -62,6 +77,7 @@ internal static unsafe class GemmBlocked
         {
             job.Jc = jc;
             job.Nc = Math.Min(slabPanels * nr, n - jc);
+            job.MoreSlabs = jc + job.Nc < n;
             int panels = (job.Nc + nr - 1) / nr;
             job.Plan(threads);
             if (job.Threads == 1)
@@ -82,6 +98,9 @@ internal static unsafe class GemmBlocked
         where TK : struct, IGemmMicroKernel where TB : unmanaged
     {
         public int Jc, Nc, Threads;
+
+        /// <summary>Whether another slab follows this one (its first A blocks are this one's again).</summary>
+        public bool MoreSlabs;
         private int _rowItems, _colItems;
 
         /// <summary>
@@ -127,6 +146,7 @@ internal static unsafe class GemmBlocked
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void PackB(int p0, int p1)
         {
+            long start = Stamp();
             int nr = TK.NR, panels = (Nc + nr - 1) / nr;
             if (x.TransB)
             {
@@ -151,6 +171,7 @@ internal static unsafe class GemmBlocked
                     GemmPacking.PackCopy(x.B + k0 * x.Ldb + col, x.Ldb, cols, kcq, dst, nr, (nint)kcq * nr, simd);
                 }
             }
+            Record(Phase.PackB, start, (long)(Math.Min(Nc, p1 * nr) - p0 * nr) * x.K);
         }
 
         /// <summary>Thread <paramref name="t"/>'s rectangle of C: packs its A blocks and runs the micro-kernel.</summary>
@@ -170,13 +191,14 @@ internal static unsafe class GemmBlocked
             float* tile = stackalloc float[mr * nr];
             // Overwriting C with 4 or more k blocks, the partial sums go to a C block of whole tiles in this thread's
             // buffer (tile (ip, jp) at cBuf + ((jp - jp0) * mcMax + ip * MR) * NR, rows NR apart) and reach C only
-            // after the last k block: C rows ldc apart share cache sets whenever ldc is a power of two (every
+            // with the last k block (its kernel call reads the buffered tile and writes C, no copy pass): C rows ldc apart share cache sets whenever ldc is a power of two (every
             // N = 2^k), so the C tiles revisited every k block conflict with each other and with the A block and B
             // panel in L1/L2 (the bench's ceiling: streaming C at ldc 2048 costs 3-15% of the kernel's rate, at ldc 2048 + 16 about 1%). Same
             // additions in the same order, so the same bits. Measured on Zen 3 (M = 512, per CPU second, 1 and 2
             // threads): forward x·Wᵀ at K = N = 2048 about 5% faster on 1 thread, 2 threads within noise; with 2 k
-            // blocks (K = 512) the final copy costs more than it saves (1-7% slower), hence direct below 4; when
-            // accumulating, copying the old C in as well made the weight gradient slower, hence direct too.
+            // blocks (K = 512) a final copy cost more than it saved (1-7% slower), and without the copy buffering
+            // measured the same (kernel sweep rates at K = 512, 1-2 threads, alternated 3 times), hence direct below
+            // 4; when accumulating, copying the old C in as well made the weight gradient slower, hence direct too.
             bool buffered = bufferC && !x.Accumulate && x.K > 3 * TK.KC;
             using var cLease = GemmBuffers.Rent(GemmBuffers.Slot.C, buffered ? (long)(jp1 - jp0) * mcMax * nr : 0);
             float* cBuf = cLease.Pointer;
@@ -187,6 +209,7 @@ internal static unsafe class GemmBlocked
                 for (int k0 = 0; k0 < x.K; k0 += kc)
                 {
                     int kcq = Math.Min(kc, x.K - k0);
+                    long start = Stamp();
                     if (x.TransA)
                     {
                         GemmPacking.PackCopy(x.A + k0 * x.Lda + ic, x.Lda, mc, kcq, aPack, mr, (nint)kcq * mr, simd);
@@ -199,6 +222,29 @@ internal static unsafe class GemmBlocked
                             GemmPacking.PackTranspose(x.A + row * x.Lda + k0, x.Lda, rows, kcq, aPack + (nint)ip * kcq * mr, mr, simd);
                         }
                     }
+
+                    Record(Phase.PackA, start, (long)mc * kcq);
+                    start = Stamp();
+
+                    // The source of the next A block (the next k block, else the next row block, else this thread's first
+                    // block again in the next slab) is fetched into L2 a share with each kernel call, so that its packing
+                    // reads from L2 instead of waiting on L3 or memory with a few rows in flight (measured on Zen 3, M = 512,
+                    // under load: A pack 1.2-1.8 -> 1.8-3.3 floats/ns median, 3.2-4.5 -> 5.9-6.8 best).
+                    var ahead = default(LineWalk);
+                    if (Sse.IsSupported)
+                    {
+                        int nk0 = k0 + kc, nic = ic;
+                        if (nk0 >= x.K) (nk0, nic) = (0, ic + mcMax);
+                        if (nic >= row1 && MoreSlabs) nic = row0;
+                        if (nic < row1)
+                        {
+                            int nmc = Math.Min(mcMax, row1 - nic), nkc = Math.Min(kc, x.K - nk0);
+                            ahead = x.TransA
+                                ? new LineWalk(x.A + nk0 * x.Lda + nic, x.Lda, nkc, nmc)
+                                : new LineWalk(x.A + nic * x.Lda + nk0, x.Lda, nmc, nkc);
+                        }
+                    }
+                    int calls = (jp1 - jp0) * aPanels, aheadShare = (ahead.MaxLines + calls - 1) / calls;
 
                     bool accumulate = x.Accumulate || k0 > 0;
                     float* bBlock = slab + (nint)k0 * panels * nr;
@@ -217,22 +263,28 @@ internal static unsafe class GemmBlocked
                         {
                             if (next != null && Sse.IsSupported)
                                 for (int l = ip * share, end = Math.Min(lines, l + share); l < end; l++) Sse.Prefetch1(next + l * 16);
+                            if (!ahead.Done) ahead.Prefetch(aheadShare);
                             float* aPanel = aPack + (nint)ip * kcq * mr;
                             int row = ic + ip * mr, rows = Math.Min(mr, row1 - row);
                             float* cTile = cCol + row * x.Ldc;
                             if (buffered)
                             {
-                                float* bufTile = cBuf + ((nint)(jp - jp0) * mcMax + ip * mr) * nr;
-                                TK.Run(kcq, aPanel, bPanel, bufTile, nr, accumulate);
-                                if (k0 + kcq == x.K) CopyTile(bufTile, nr, cTile, x.Ldc, rows, cols);
+                                float* bufTile = cBuf + ((nint)(jp - jp0) * mcMax + ip * mr) * nr, from = k0 > 0 ? bufTile : null;
+                                if (k0 + kcq < x.K) TK.Run(kcq, aPanel, bPanel, from, nr, bufTile, nr);
+                                else if (rows == mr && cols == nr) TK.Run(kcq, aPanel, bPanel, from, nr, cTile, x.Ldc);
+                                else
+                                {
+                                    TK.Run(kcq, aPanel, bPanel, from, nr, tile, nr);
+                                    CopyTile(tile, nr, cTile, x.Ldc, rows, cols);
+                                }
                             }
                             else if (rows == mr && cols == nr)
                             {
-                                TK.Run(kcq, aPanel, bPanel, cTile, x.Ldc, accumulate);
+                                TK.Run(kcq, aPanel, bPanel, accumulate ? cTile : null, x.Ldc, cTile, x.Ldc);
                             }
                             else
                             {
-                                TK.Run(kcq, aPanel, bPanel, tile, nr, false);
+                                TK.Run(kcq, aPanel, bPanel, null, 0, tile, nr);
                                 for (int i = 0; i < rows; i++)
                                 {
                                     float* src = tile + i * nr, dst = cTile + i * x.Ldc;
@@ -241,6 +293,53 @@ internal static unsafe class GemmBlocked
                                 }
                             }
                         }
+                    }
+                    Record(Phase.Kernel, start, (long)aPanels * TK.MR * kcq * (jp1 - jp0) * TK.NR);
+                }
+            }
+        }
+
+        /// <summary>
+        /// Walks the cache lines of <c>rows</c> rows of <c>length</c> floats, <c>ld</c> floats apart, row by row (a row's
+        /// lines: from the line of its first float to that of its last), fetching them into L2 a few at a time (a
+        /// prefetch never faults). No division per line: the walk is part of every kernel call's overhead.
+        /// </summary>
+        private struct LineWalk
+        {
+            private readonly nint _ld;
+            private readonly int _length;
+            private float* _row;
+            private int _rowsLeft;
+            private nint _line, _last;
+
+            public LineWalk(float* start, nint ld, int rows, int length)
+            {
+                (_ld, _length, _rowsLeft) = (ld, length, length > 0 ? rows : 0);
+                _row = start;
+                _line = (nint)start & ~(nint)63;
+                _last = (nint)(start + length - 1) & ~(nint)63;
+            }
+
+            /// <summary>At most this many lines (a row of L floats spans at most (L + 14) / 16 + 1).</summary>
+            public readonly int MaxLines => _rowsLeft * ((_length + 14) / 16 + 1);
+
+            public readonly bool Done => _rowsLeft == 0;
+
+            /// <summary>Fetches the next <paramref name="count"/> lines (fewer at the end).</summary>
+            public void Prefetch(int count)
+            {
+                for (; count > 0 && _rowsLeft > 0; count--)
+                {
+                    Sse.Prefetch1((void*)_line);
+                    if (_line != _last)
+                    {
+                        _line += 64;
+                    }
+                    else if (--_rowsLeft > 0)
+                    {
+                        _row += _ld;
+                        _line = (nint)_row & ~(nint)63;
+                        _last = (nint)(_row + _length - 1) & ~(nint)63;
                     }
                 }
             }

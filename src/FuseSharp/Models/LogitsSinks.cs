@@ -49,7 +49,10 @@ public sealed class FullLogits : LogitsSink
     public ReadOnlySpan<float> Row(int b, int t) => Values.AsSpan((b * Length + t) * VocabSize, VocabSize);
 }
 
-/// <summary>The logits of each row's last real position, <c>(B, V)</c>: what generation needs.</summary>
+/// <summary>
+/// The logits of each row's last real position, <c>(B, V)</c>: what generation needs. <see cref="Values"/> is reused
+/// by the next forward of the same shape (a decoding step allocates nothing; copy a row to keep it).
+/// </summary>
 public sealed class LastLogits : LogitsSink
 {
     private int[] _last = [];
@@ -62,8 +65,11 @@ public sealed class LastLogits : LogitsSink
     {
         ArgumentNullException.ThrowIfNull(batch);
         VocabSize = vocabSize;
-        Values = new float[checked(batch.BatchSize * vocabSize)];
-        _last = Enumerable.Range(0, batch.BatchSize).Select(batch.LastReal).ToArray();
+        int length = checked(batch.BatchSize * vocabSize);
+        if (Values.Length == length) Array.Clear(Values); // rows without a real token stay zeros
+        else Values = new float[length];
+        if (_last.Length != batch.BatchSize) _last = new int[batch.BatchSize];
+        for (int b = 0; b < batch.BatchSize; b++) _last[b] = batch.LastReal(b);
     }
 
     public override bool Wants(TokenBatch batch, int b, int t) => t == _last[b];

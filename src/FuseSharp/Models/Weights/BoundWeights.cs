@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using FuseSharp.Tensors;
 using FuseSharp.Tensors.Kernels;
 
@@ -39,11 +40,20 @@ public sealed unsafe class Linear
     /// <summary>One stored tensor feeding output columns [Offset, Offset + Count).</summary>
     public sealed record Part(WeightView Weight, WeightLayout Layout, int Offset, int Count, VectorParam Bias);
 
+    /// <summary>
+    /// The parts' common dtype when every part is stored (out, in), so a few rows can go through one
+    /// <see cref="GemmVector"/> dispatch for all parts; null otherwise.
+    /// </summary>
+    private readonly DType? _vectorDType;
+
     internal Linear(int inFeatures, int outFeatures, IReadOnlyList<Part> parts)
     {
         In = inFeatures;
         Out = outFeatures;
         Parts = parts;
+        if (parts.Count > 0 && parts.All(p => p.Layout == WeightLayout.OutIn && p.Weight.DType == parts[0].Weight.DType)
+            && parts[0].Weight.DType is DType.F32 or DType.BF16)
+            _vectorDType = parts[0].Weight.DType;
     }
 
     public int In { get; }
@@ -62,6 +72,21 @@ public sealed unsafe class Linear
     public void Forward(float* x, int rows, int ldx, float* y, int ldy, bool accumulate)
     {
         if (rows <= 0) return;
+        if (rows <= GemmVector.MaxRows && In > 0 && _vectorDType is { } dtype)
+        {
+            // Decoding: all parts in one matrix-vector dispatch, each part computed exactly as Gemm computes it alone
+            // (its path for at most GemmVector.MaxRows rows), so the bits are the same.
+            ArgumentOutOfRangeException.ThrowIfLessThan(ldx, In);
+            ArgumentOutOfRangeException.ThrowIfLessThan(ldy, Out);
+            Span<GemmVector.Segment> segments = stackalloc GemmVector.Segment[Parts.Count];
+            for (int i = 0; i < Parts.Count; i++) segments[i] = new GemmVector.Segment(Parts[i].Weight.Pointer, In, Parts[i].Count, y + Parts[i].Offset);
+            bool simd = Vector256.IsHardwareAccelerated;
+            if (dtype == DType.F32) GemmVector.Run<float>(Parallelism.MaxThreads, simd, rows, In, x, ldx, segments, dotForm: true, ldy, 1, accumulate);
+            else GemmVector.Run<ushort>(Parallelism.MaxThreads, simd, rows, In, x, ldx, segments, dotForm: true, ldy, 1, accumulate);
+            foreach (var p in Parts)
+                if (!p.Bias.IsEmpty) AddBias(y + p.Offset, rows, ldy, p.Bias);
+            return;
+        }
         var a = new ReadOnlySpan<float>(x, checked((rows - 1) * ldx + In));
         foreach (var p in Parts)
         {

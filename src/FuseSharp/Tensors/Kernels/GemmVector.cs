@@ -16,7 +16,8 @@ namespace FuseSharp.Tensors.Kernels;
 /// range (so w is read in long contiguous runs: DRAM pages and the prefetchers want that) while R rows of w at a
 /// time stream past, each w vector loaded once for every x.</item>
 /// </list>
-/// The kernels take 1 to 4 vectors; more are done in groups of 4. Threads split the columns j. Vector256 is enough
+/// The kernels take 1 to 4 vectors; more are done in groups of 4. Threads claim ranges of j one after the other
+/// (several matrices sharing the vectors can go in one call, see <see cref="Segment"/>). Vector256 is enough
 /// to saturate memory bandwidth even where Vector512 exists; the scalar form is the fallback without 256-bit SIMD.
 /// </summary>
 internal static unsafe class GemmVector
@@ -30,17 +31,65 @@ internal static unsafe class GemmVector
     /// <summary>Matrix values per thread below which one more thread costs more than it saves.</summary>
     private const long ValuesPerThread = 1L << 17;
 
+    /// <summary>
+    /// Bytes of w per work item of the dot form: threads claim items one after the other, so a thread that starts
+    /// late (a pool thread waking up, or descheduled on a busy machine) takes fewer and nobody waits for it; small
+    /// enough to balance (a few microseconds each), large enough that claiming costs nothing and each thread still
+    /// streams long runs. Also at most the L2 block that every group of 4 vectors runs over before moving on.
+    /// </summary>
+    private const int ChunkBytes = 64 << 10;
+
+    /// <summary>
+    /// One matrix of a product of the same vectors with several matrices (a linear layer stored as several tensors,
+    /// e.g. Llama's q, k and v): <see cref="Cols"/> rows (dot form) or columns (axpy form) of <see cref="W"/>
+    /// (element type of the call) with leading dimension <see cref="Ldw"/>, results j at <c>Y[i * ysx + j * ysw]</c>.
+    /// </summary>
+    internal readonly struct Segment(void* w, nint ldw, int cols, float* y)
+    {
+        public readonly void* W = w;
+        public readonly nint Ldw = ldw;
+        public readonly int Cols = cols;
+        public readonly float* Y = y;
+    }
+
     public static void Run<TW>(int threads, bool simd, int rows, int cols, int k, float* x, nint ldx,
         TW* w, nint ldw, bool dotForm, float* y, nint ysx, nint ysw, bool accumulate) where TW : unmanaged
     {
-        threads = (int)Math.Clamp((long)cols * k / ValuesPerThread, 1, threads);
-        // Ranges are whole groups of 4 rows of w (dot form), so the grouping (and the bits) do not depend on the
-        // thread count, or of 16 columns (axpy form), so that no two threads write the same cache line of a y row.
-        int unit = dotForm ? 4 : 16, units = (cols + unit - 1) / unit;
-        threads = Math.Min(threads, units);
-        var job = new Job<TW>(simd, rows, cols, k, x, ldx, w, ldw, dotForm, y, ysx, ysw, accumulate, threads, unit);
-        if (threads == 1) job.Part(0);
-        else Parallel.For(0, threads, Parallelism.Options, job.Part);
+        var segment = new Segment(w, ldw, cols, y);
+        Run<TW>(threads, simd, rows, k, x, ldx, new ReadOnlySpan<Segment>(&segment, 1), dotForm, ysx, ysw, accumulate);
+    }
+
+    /// <summary>
+    /// The same <paramref name="rows"/> vectors x against every matrix of <paramref name="segments"/> in one parallel
+    /// dispatch (a decoding step's products take tens of microseconds each, so dispatches and the wait for the
+    /// slowest thread count). Every result is computed by the same code as with one segment per call, whatever the
+    /// thread count: the work items (whole groups of 4 rows of w in the dot form; in the axpy form one range of
+    /// whole 16-column groups per thread and segment, so that no two threads write the same cache line of a y row)
+    /// never change what a result sums or in which order.
+    /// </summary>
+    public static void Run<TW>(int threads, bool simd, int rows, int k, float* x, nint ldx, ReadOnlySpan<Segment> segments,
+        bool dotForm, nint ysx, nint ysw, bool accumulate) where TW : unmanaged
+    {
+        long values = 0;
+        foreach (var s in segments) values += (long)s.Cols * k;
+        threads = (int)Math.Clamp(values / ValuesPerThread, 1, threads);
+        int unit = dotForm ? 4 : 16;
+        int itemRows = dotForm ? (int)Math.Clamp(ChunkBytes / ((long)k * sizeof(TW)) / unit * unit, unit, 1 << 20) : 0;
+        var firstItem = new int[segments.Length + 1];
+        for (int i = 0; i < segments.Length; i++)
+        {
+            int units = (segments[i].Cols + unit - 1) / unit;
+            firstItem[i + 1] = firstItem[i] + (dotForm ? (segments[i].Cols + itemRows - 1) / itemRows : Math.Min(threads, units));
+        }
+        threads = Math.Min(threads, firstItem[^1]);
+        if (threads == 0) return;
+        var job = new Job<TW>(simd, rows, k, x, ldx, segments.ToArray(), firstItem, itemRows, dotForm, ysx, ysw, accumulate);
+        // The helpers are queued and the caller starts on the items at once. It then waits only for items that are
+        // claimed: a helper that starts after the last claim finds nothing and never touches x, w or y, so nobody
+        // waits for a pool thread to wake up (tens of microseconds, as long as a whole product of a decoding step).
+        for (int t = 1; t < threads; t++) ThreadPool.UnsafeQueueUserWorkItem(job, preferLocal: false);
+        job.Execute();
+        job.Wait();
     }
 
     /// <summary>Compile-time vector counts: the JIT specialises each kernel per count and drops the unused chains.</summary>
@@ -50,36 +99,83 @@ internal static unsafe class GemmVector
     private readonly struct Three : ICount { public static int Value => 3; }
     private readonly struct Four : ICount { public static int Value => 4; }
 
-    private sealed class Job<TW>(bool simd, int rows, int cols, int k, float* x, nint ldx, TW* w, nint ldw, bool dotForm,
-        float* y, nint ysx, nint ysw, bool accumulate, int threads, int unit) where TW : unmanaged
+    private sealed class Job<TW>(bool simd, int rows, int k, float* x, nint ldx, Segment[] segments, int[] firstItem, int itemRows,
+        bool dotForm, nint ysx, nint ysw, bool accumulate) : IThreadPoolWorkItem where TW : unmanaged
     {
-        public void Part(int t)
+        private int _claimed, _done;
+        private Exception? _error;
+
+        /// <summary>One thread: claims work items until none is left, always holding the next one so its rows can be prefetched.</summary>
+        public void Execute()
         {
-            int units = (cols + unit - 1) / unit;
-            int j0 = (int)((long)units * t / threads) * unit, j1 = Math.Min(cols, (int)((long)units * (t + 1) / threads) * unit);
+            int items = firstItem[^1];
+            int current = Interlocked.Increment(ref _claimed) - 1;
+            while (current < items)
+            {
+                int next = Interlocked.Increment(ref _claimed) - 1;
+                try
+                {
+                    if (_error is null) Item(current, next < items ? next : -1);
+                }
+                catch (Exception e)
+                {
+                    Interlocked.CompareExchange(ref _error, e, null);
+                }
+                Interlocked.Increment(ref _done);
+                current = next;
+            }
+        }
+
+        /// <summary>Until every item is done (the caller has run out of items to claim, so the rest are in progress on running threads).</summary>
+        public void Wait()
+        {
+            var spin = new SpinWait();
+            while (Volatile.Read(ref _done) < firstItem[^1]) spin.SpinOnce(sleep1Threshold: -1);
+            if (_error is { } e) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e);
+        }
+
+        /// <summary>Segment and range [j0, j1) of work item <paramref name="item"/>.</summary>
+        private (int Segment, int J0, int J1) Range(int item)
+        {
+            int s = 0;
+            while (item >= firstItem[s + 1]) s++;
+            int local = item - firstItem[s], cols = segments[s].Cols;
+            if (dotForm) return (s, local * itemRows, Math.Min(cols, (local + 1) * itemRows));
+            // Axpy form: the segment's 16-column groups in one contiguous range per thread.
+            int parts = firstItem[s + 1] - firstItem[s], units = (cols + 15) / 16;
+            return (s, (int)((long)units * local / parts) * 16, Math.Min(cols, (int)((long)units * (local + 1) / parts) * 16));
+        }
+
+        private void Item(int item, int nextItem)
+        {
+            var (s, j0, j1) = Range(item);
             if (j0 >= j1) return;
+            var seg = segments[s];
+            TW* w = (TW*)seg.W;
             if (!simd)
             {
-                if (dotForm) DotScalar(j0, j1);
-                else AxpyScalar(j0, j1);
+                if (dotForm) DotScalar(w, seg.Ldw, seg.Y, j0, j1);
+                else AxpyScalar(w, seg.Ldw, seg.Y, j0, j1);
                 return;
             }
-            // More than 4 vectors: groups of 4. The dot form runs every group over a block of w rows that fits
-            // in half of L2 before moving on, so w still comes from memory once; the axpy form streams w per group.
-            int block = dotForm ? (int)Math.Clamp((256 << 10) / ((long)k * sizeof(TW)) / 4 * 4, 4, 1 << 20) : j1 - j0;
-            for (int jb = j0; jb < j1; jb += block)
+            // Where the rows after this item's last group are: the next item this thread will work on.
+            byte* after = null;
+            if (dotForm && nextItem >= 0)
             {
-                int je = Math.Min(j1, jb + block);
-                for (int g = 0; g < rows; g += 4)
+                var (ns, nj0, _) = Range(nextItem);
+                after = (byte*)((TW*)segments[ns].W + nj0 * segments[ns].Ldw);
+            }
+            // More than 4 vectors: groups of 4, each over the item's rows of w (at most ChunkBytes: still in L2 for
+            // the next group, so w comes from memory once); the axpy form streams w per group.
+            for (int g = 0; g < rows; g += 4)
+            {
+                float* xg = x + g * ldx, yg = seg.Y + g * ysx;
+                switch (Math.Min(4, rows - g))
                 {
-                    float* xg = x + g * ldx, yg = y + g * ysx;
-                    switch (Math.Min(4, rows - g))
-                    {
-                        case 1: if (dotForm) Dot<One>(jb, je, xg, yg); else Axpy<One>(jb, je, xg, yg); break;
-                        case 2: if (dotForm) Dot<Two>(jb, je, xg, yg); else Axpy<Two>(jb, je, xg, yg); break;
-                        case 3: if (dotForm) Dot<Three>(jb, je, xg, yg); else Axpy<Three>(jb, je, xg, yg); break;
-                        default: if (dotForm) Dot<Four>(jb, je, xg, yg); else Axpy<Four>(jb, je, xg, yg); break;
-                    }
+                    case 1: if (dotForm) Dot<One>(w, seg.Ldw, j0, j1, xg, yg, after); else Axpy<One>(w, seg.Ldw, j0, j1, xg, yg); break;
+                    case 2: if (dotForm) Dot<Two>(w, seg.Ldw, j0, j1, xg, yg, after); else Axpy<Two>(w, seg.Ldw, j0, j1, xg, yg); break;
+                    case 3: if (dotForm) Dot<Three>(w, seg.Ldw, j0, j1, xg, yg, after); else Axpy<Three>(w, seg.Ldw, j0, j1, xg, yg); break;
+                    default: if (dotForm) Dot<Four>(w, seg.Ldw, j0, j1, xg, yg, after); else Axpy<Four>(w, seg.Ldw, j0, j1, xg, yg); break;
                 }
             }
         }
@@ -92,23 +188,25 @@ internal static unsafe class GemmVector
         /// Chains: x_i · w_r for every i and r of the group, 8 floats of k per step; the k tail is scalar.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void Dot<TX>(int j0, int j1, float* xg, float* yg) where TX : struct, ICount
+        private void Dot<TX>(TW* w, nint ldw, int j0, int j1, float* xg, float* yg, byte* after) where TX : struct, ICount
         {
             int j = j0;
             for (; j + 4 <= j1; j += 4)
             {
-                if (TX.Value <= 2) DotBlock<TX, Four>(j, xg, yg);
+                // The rows to prefetch while this group runs: the next group, or after the last one the next item's.
+                byte* ahead = j + 4 < j1 ? (byte*)(w + (j + 4) * ldw) : after;
+                if (TX.Value <= 2) DotBlock<TX, Four>(w, ldw, j, xg, yg, ahead);
                 else
                 {
-                    DotBlock<TX, Two>(j, xg, yg);
-                    DotBlock<TX, Two>(j + 2, xg, yg);
+                    DotBlock<TX, Two>(w, ldw, j, xg, yg, (byte*)(w + (j + 2) * ldw));
+                    DotBlock<TX, Two>(w, ldw, j + 2, xg, yg, ahead);
                 }
             }
-            for (; j < j1; j++) DotBlock<TX, One>(j, xg, yg);
+            for (; j < j1; j++) DotBlock<TX, One>(w, ldw, j, xg, yg, null);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void DotBlock<TX, TR>(int j, float* xg, float* yg) where TX : struct, ICount where TR : struct, ICount
+        private void DotBlock<TX, TR>(TW* w, nint ldw, int j, float* xg, float* yg, byte* next) where TX : struct, ICount where TR : struct, ICount
         {
             int nx = TX.Value, nr = TR.Value;
             TW* w0 = w + j * ldw, w1 = w0 + ldw, w2 = w1 + ldw, w3 = w2 + ldw;
@@ -116,12 +214,11 @@ internal static unsafe class GemmVector
             Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default, a10 = default, a11 = default, a12 = default, a13 = default;
             Vector256<float> a20 = default, a21 = default, a22 = default, a23 = default, a30 = default, a31 = default, a32 = default, a33 = default;
             int p = 0, kk = k;
-            // The next group's rows (contiguous after these when ldw = k), one step's worth of bytes per step, so they
+            // The next group's rows (from next: contiguous when ldw = k), one step's worth of bytes per step, so they
             // are in cache when the group starts: with short rows (k of a few thousand) the hardware prefetchers see
             // many short streams and stop at every 4 KiB page, and the stream ran at half the read bandwidth (BF16, k = 768).
             // Past the end of w the hint is harmless: prefetches never fault.
-            bool prefetch = Sse.IsSupported && nr > 1;
-            byte* next = (byte*)(w0 + nr * ldw);
+            bool prefetch = Sse.IsSupported && nr > 1 && next != null;
             int stepBytes = 8 * nr * sizeof(TW);
             for (; p + 8 <= kk; p += 8)
             {
@@ -189,7 +286,7 @@ internal static unsafe class GemmVector
         /// over R = 4 rows of w per pass (2 for 3-4 vectors), then the chunk goes to y.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void Axpy<TX>(int j0, int j1, float* xg, float* yg) where TX : struct, ICount
+        private void Axpy<TX>(TW* w, nint ldw, int j0, int j1, float* xg, float* yg) where TX : struct, ICount
         {
             int nx = TX.Value;
             int chunk = Math.Min(MaxChunk, j1 - j0);
@@ -202,10 +299,10 @@ internal static unsafe class GemmVector
                 int p = 0;
                 if (nx <= 2)
                 {
-                    for (; p + 4 <= k; p += 4) AxpyBlock<TX, Four>(acc, chunk, cw, p, jj, xg);
+                    for (; p + 4 <= k; p += 4) AxpyBlock<TX, Four>(w, ldw, acc, chunk, cw, p, jj, xg);
                 }
-                for (; p + 2 <= k; p += 2) AxpyBlock<TX, Two>(acc, chunk, cw, p, jj, xg);
-                for (; p < k; p++) AxpyBlock<TX, One>(acc, chunk, cw, p, jj, xg);
+                for (; p + 2 <= k; p += 2) AxpyBlock<TX, Two>(w, ldw, acc, chunk, cw, p, jj, xg);
+                for (; p < k; p++) AxpyBlock<TX, One>(w, ldw, acc, chunk, cw, p, jj, xg);
                 for (int i = 0; i < nx; i++)
                 {
                     float* a = acc + i * chunk, yi = yg + i * ysx + jj * ysw;
@@ -215,7 +312,7 @@ internal static unsafe class GemmVector
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void AxpyBlock<TX, TR>(float* acc, int chunk, int cw, int p, int jj, float* xg) where TX : struct, ICount where TR : struct, ICount
+        private void AxpyBlock<TX, TR>(TW* w, nint ldw, float* acc, int chunk, int cw, int p, int jj, float* xg) where TX : struct, ICount where TR : struct, ICount
         {
             int nx = TX.Value, nr = TR.Value;
             TW* w0 = w + p * ldw + jj, w1 = w0 + ldw, w2 = w1 + ldw, w3 = w2 + ldw;
@@ -272,7 +369,7 @@ internal static unsafe class GemmVector
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void DotScalar(int j0, int j1)
+        private void DotScalar(TW* w, nint ldw, float* y, int j0, int j1)
         {
             for (int j = j0; j < j1; j++)
             {
@@ -288,7 +385,7 @@ internal static unsafe class GemmVector
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void AxpyScalar(int j0, int j1)
+        private void AxpyScalar(TW* w, nint ldw, float* y, int j0, int j1)
         {
             for (int i = 0; i < rows; i++)
             {

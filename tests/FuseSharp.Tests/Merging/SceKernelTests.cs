@@ -123,6 +123,9 @@ public sealed class SceKernelTests
                 Assert.Equal(b1.Select(BitConverter.SingleToInt32Bits), b2.Select(BitConverter.SingleToInt32Bits));
             }
         }
+        // The kernels read the arrays through raw pointers: pinned arrays are not rooted, so keep them alive to here.
+        GC.KeepAlive(baseBits);
+        GC.KeepAlive(inputBits);
     }
 
     /// <summary>
@@ -217,6 +220,9 @@ public sealed class SceKernelTests
                 Assert.Equal(cs, Sce.EraseAndCombine(bits, Enumerable.Range(0, m + 4).Select(_ => new float[n]).ToArray(), m, bb, keys, 128, low, true, false, weights[..m], floor));
                 Assert.Equal(bs.Select(BitConverter.SingleToInt32Bits), bb.Select(BitConverter.SingleToInt32Bits));
             }
+        // The kernels read the arrays through raw pointers: pinned arrays are not rooted, so keep them alive to here.
+        GC.KeepAlive(baseBits);
+        GC.KeepAlive(inputBits);
     }
 
     /// <summary>

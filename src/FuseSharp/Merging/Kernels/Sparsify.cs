@@ -254,23 +254,12 @@ public static class Sparsify
     public static uint KeepThreshold(double p) => p <= 0 ? 0u : p >= 1 ? uint.MaxValue : (uint)Math.Min(uint.MaxValue, Math.Round(p * 4294967296.0));
 
     /// <summary>
-    /// Sets bit j of <paramref name="words"/> when the uniform draw of element <c>start + j</c>
-    /// (<see cref="UniformStream"/>) is below <paramref name="threshold"/>; a draw depends only on its element, so the
-    /// mask does not depend on how the tensor is chunked. <paramref name="start"/> is a multiple of 64.
-    /// </summary>
-    public static void FillBernoulli(UniformStream rng, long start, int length, uint threshold, Span<ulong> words)
-    {
-        if ((start & 63) != 0) throw new ArgumentException("start must be a multiple of 64", nameof(start));
-        for (int w = 0; w < words.Length; w++)
-            words[w] = rng.BitsBelow(start + w * 64, Math.Min(64, length - w * 64), threshold);
-    }
-
-    /// <summary>
-    /// <see cref="FillBernoulli(UniformStream, long, int, uint, Span{ulong})"/> over <c>d.Length</c> elements, returning
-    /// <c>TaskVectorKernels.MaskedSumOfMagnitudes(d, words)</c> with it (bit for bit: the same F32 vector accumulator
-    /// flushed to FP64 every 128 vectors), in one pass: each vector's draws are made, compared, turned into keep bits
-    /// and used as the lane mask of the kept |Δ| while in registers (the separate passes stored the words, then
-    /// re-read them and the deltas, looking each byte's lane mask up in a table).
+    /// Sets bit j of <paramref name="words"/> (j &lt; <c>d.Length</c>) when the uniform draw of element <c>start + j</c>
+    /// (<see cref="UniformStream.At"/>) is below <paramref name="threshold"/>, and returns
+    /// <c>TaskVectorKernels.MaskedSumOfMagnitudes(d, words)</c> (bit for bit: the same F32 vector accumulator flushed to
+    /// FP64 every 128 vectors). A draw depends only on its element, so the mask does not depend on how the tensor is
+    /// chunked; <paramref name="start"/> is a multiple of 64. One pass: each vector's draws are made, compared, turned
+    /// into keep bits and used as the lane mask of the kept |Δ| while in registers.
     /// </summary>
     public static double FillBernoulli(UniformStream rng, long start, uint threshold, ReadOnlySpan<float> d, Span<ulong> words)
     {

@@ -98,32 +98,6 @@ public readonly struct UniformStream
         return x ^ Vector.ShiftRightLogical(x, 16);
     }
 
-    /// <summary>
-    /// Bit j set when <c>At(start + j) &lt; threshold</c>, for j &lt; <paramref name="length"/> (at most 64): the
-    /// draws compared as they are made, without storing them (what a DARE/DELLA keep mask needs).
-    /// </summary>
-    public ulong BitsBelow(long start, int length, uint threshold)
-    {
-        if ((uint)length > 64) throw new ArgumentOutOfRangeException(nameof(length));
-        ulong bits = 0;
-        int j = 0;
-        if (Vector.IsHardwareAccelerated && Vector<uint>.Count == 8)
-        {
-            var k0 = new Vector<uint>(_k0);
-            var t = new Vector<uint>(threshold);
-            for (; j <= length - 8; j += 8)
-            {
-                long e = start + j;
-                uint high = (uint)((ulong)e >> 32);
-                if ((uint)((ulong)(e + 7) >> 32) != high) break; // the vector crosses a 2^32 boundary: scalar tail
-                var x = Mix(Mix((new Vector<uint>((uint)e) + LaneIndex) ^ k0) + new Vector<uint>(high ^ _k1));
-                bits |= (ulong)MaskBits(Vector.AsVectorInt32(Vector.LessThan(x, t))) << j;
-            }
-        }
-        for (; j < length; j++) bits |= (At(start + j) < threshold ? 1UL : 0UL) << j;
-        return bits;
-    }
-
     /// <summary>Lane numbers 0, 1, 2, ...</summary>
     private static readonly Vector<uint> LaneIndex = Lanes();
 
@@ -132,16 +106,5 @@ public readonly struct UniformStream
         Span<uint> l = stackalloc uint[Vector<uint>.Count];
         for (int i = 0; i < l.Length; i++) l[i] = (uint)i;
         return new Vector<uint>(l);
-    }
-
-    /// <summary>Packs lane masks (all ones = set) of <paramref name="keep"/> into bits, 8 at a time where possible.</summary>
-    internal static uint MaskBits(Vector<int> keep) =>
-        Vector<int>.Count == 8 ? Vector256.ExtractMostSignificantBits(keep.AsVector256()) : ScalarBits(keep);
-
-    private static uint ScalarBits(Vector<int> keep)
-    {
-        uint bits = 0;
-        for (int i = 0; i < Vector<int>.Count; i++) if (keep[i] != 0) bits |= 1u << i;
-        return bits;
     }
 }

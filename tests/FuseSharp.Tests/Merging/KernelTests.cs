@@ -599,7 +599,7 @@ public class KernelTests
             foreach (int step in new[] { 0, 1 })
             {
                 var want = new float[length];
-                FuseSharp.Merging.Methods.Widen.WeightedDeltas(b, x, w, offset, step, want, length);
+                FuseSharp.Merging.Methods.Widen.WeightedDeltas(b, x, w, offset, step, want.AsSpan(0, length));
                 var got = new float[length];
                 fixed (ushort* bp = bBits)
                     FuseSharp.Merging.Methods.Widen.WeightedDeltasOfBFloat16(bp, xs, w, offset, step, got);
@@ -646,7 +646,7 @@ public class KernelTests
                 else System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(d, w[i].AsSpan(offset, length), want, want);
             }
             var got = new float[length];
-            FuseSharp.Merging.Methods.Widen.WeightedDeltas(b, x, w, offset, step, got, length);
+            FuseSharp.Merging.Methods.Widen.WeightedDeltas(b, x, w, offset, step, got.AsSpan(0, length));
             Assert.Equal(want.Select(BitConverter.SingleToInt32Bits), got.Select(BitConverter.SingleToInt32Bits));
         }
     }

@@ -165,9 +165,7 @@ public sealed class Widen : IMergeMethod
                             x[i] = sc.Array(i, len);
                             task.Inputs[i].Source.Read(start, x[i].AsSpan(0, len));
                         }
-                        var t = sc.Array(m + 2, len);
-                        WeightedDeltas(b, x, w, wOffset, step, t, len);
-                        t.AsSpan(0, len).CopyTo(segment);
+                        WeightedDeltas(b, x, w, wOffset, step, segment);
                     }
                     if (!whole) ctx.Output.Write(start, segment);
                 }
@@ -440,20 +438,21 @@ public sealed class Widen : IMergeMethod
     }
 
     /// <summary>
-    /// <c>output = b + Σ_i (x_i − b) ⊙ w_i</c> over the first <paramref name="length"/> elements, input by input: for
+    /// <c>output = b + Σ_i (x_i − b) ⊙ w_i</c> over the <c>output.Length</c> elements, input by input: for
     /// each i in order <c>output[j] = (x_i[j] − b[j]) · w_i[offset + step·j] + output[j]</c> (step 0: one weight per
     /// input, step 1: a weight per column) — the roundings of a subtraction into a task vector followed by
     /// <see cref="TensorPrimitives.MultiplyAdd(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float})"/>,
     /// without writing the task vectors.
     /// </summary>
-    internal static void WeightedDeltas(float[] b, float[][] x, float[][] w, int offset, int step, float[] output, int length)
+    internal static void WeightedDeltas(float[] b, float[][] x, float[][] w, int offset, int step, Span<float> output)
     {
-        if (b.Length < length || output.Length < length) throw new ArgumentException("buffers too short", nameof(output));
+        int length = output.Length;
+        if (b.Length < length) throw new ArgumentException("buffers too short", nameof(b));
         for (int i = 0; i < x.Length; i++)
         {
             if (x[i].Length < length || w[i].Length < offset + (step == 0 ? 1 : length)) throw new ArgumentException("buffers too short", nameof(w));
             // The first input adds onto the base itself.
-            WeightedDelta(x[i], b, i == 0 ? b : output, w[i].AsSpan(offset), step, output.AsSpan(0, length));
+            WeightedDelta(x[i], b, i == 0 ? b : output, w[i].AsSpan(offset), step, output);
         }
         if (x.Length == 0) new ReadOnlySpan<float>(b, 0, length).CopyTo(output);
     }

@@ -1,4 +1,3 @@
-using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using FuseSharp.Tensors;
@@ -28,24 +27,24 @@ public readonly struct UniformStream
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public uint At(long e) => Mix(Mix((uint)e ^ _k0) + ((uint)((ulong)e >> 32) ^ _k1));
 
-    /// <summary>Effectively computes <c>destination[j] = At(start + j)</c>.</summary>
-    public void Fill(long start, Span<uint> destination)
+    /// <summary>
+    /// Effectively computes <c>destination[j] = At(start + j)</c>: eight at a time with <see cref="At8"/> while the
+    /// elements share start's high 32 bits, then one by one. (An earlier <c>Vector&lt;uint&gt;</c> loop ran at about
+    /// 0.6 ns per draw when first compiled but about 4.8 ns once tiered PGO recompiled it.)
+    /// </summary>
+    public unsafe void Fill(long start, Span<uint> destination)
     {
-        int j = 0, w = Vector<uint>.Count;
-        if (Vector.IsHardwareAccelerated && destination.Length >= w)
+        int j = 0, n = destination.Length;
+        fixed (uint* d = destination)
         {
-            var lanes = LaneIndex;
-            var k0 = new Vector<uint>(_k0);
-            for (; j <= destination.Length - w; j += w)
+            if (Vector256.IsHardwareAccelerated)
             {
-                long e = start + j;
-                uint high = (uint)((ulong)e >> 32);
-                if ((uint)((ulong)(e + w - 1) >> 32) != high) break; // the vector crosses a 2^32 boundary: scalar tail
-                var x = (new Vector<uint>((uint)e) + lanes) ^ k0;
-                Mix(Mix(x) + new Vector<uint>(high ^ _k1)).CopyTo(destination.Slice(j, w));
+                var keys = Keys8(start);
+                int same = SameHighWord(start, n);
+                for (; j <= same - 8; j += 8) At8((uint)start + (uint)j, keys).Store(d + j);
             }
+            for (; j < n; j++) d[j] = At(start + j);
         }
-        for (; j < destination.Length; j++) destination[j] = At(start + j);
     }
 
     /// <summary>
@@ -86,25 +85,5 @@ public readonly struct UniformStream
         x ^= x >> 15;
         x *= 0x846C_A68Bu;
         return x ^ (x >> 16);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector<uint> Mix(Vector<uint> x)
-    {
-        x ^= Vector.ShiftRightLogical(x, 16);
-        x *= new Vector<uint>(0x7FEB_352Du);
-        x ^= Vector.ShiftRightLogical(x, 15);
-        x *= new Vector<uint>(0x846C_A68Bu);
-        return x ^ Vector.ShiftRightLogical(x, 16);
-    }
-
-    /// <summary>Lane numbers 0, 1, 2, ...</summary>
-    private static readonly Vector<uint> LaneIndex = Lanes();
-
-    private static Vector<uint> Lanes()
-    {
-        Span<uint> l = stackalloc uint[Vector<uint>.Count];
-        for (int i = 0; i < l.Length; i++) l[i] = (uint)i;
-        return new Vector<uint>(l);
     }
 }

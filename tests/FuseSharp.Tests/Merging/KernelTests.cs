@@ -712,7 +712,8 @@ public class KernelTests
     public void DellaRow_DecidesExactlyAsFullRanking(int n, int levels)
     {
         var values = Quantised(n, levels, levels).Select((v, i) => i % 9 == 0 ? 0f : v).ToArray();
-        AssertDecidesAsReference(values, new UniformStream(new CounterRandom(11, "row", 1)), 12345, [(0.5, 0.15), (0.3, 0.2), (0.9, 0.05)]);
+        // ε = 0.49: almost every draw between threshold(0) and threshold(n − 1); ε = 0: none.
+        AssertDecidesAsReference(values, new UniformStream(new CounterRandom(11, "row", 1)), 12345, [(0.5, 0.15), (0.3, 0.2), (0.9, 0.05), (0.5, 0.49), (0.4, 0.0)]);
     }
 
     [Theory]
@@ -744,22 +745,48 @@ public class KernelTests
         AssertDecidesAsReference(values.Select(MathF.Abs).ToArray(), new UniformStream(new CounterRandom(17, "signed", 2)), start, [(0.5, 0.1)]);
     }
 
+    /// <summary>
+    /// The gathered per-bin decision pass against its scalar definition: keep below the bin's low threshold, undecided
+    /// (in index order, with the draw) up to its high one; bins with low = high, with everything below threshold(0)
+    /// or above threshold(n − 1), vector tails, and rows across a 2^32 element boundary (scalar draws past it).
+    /// </summary>
     [Theory]
-    [InlineData(1)]
-    [InlineData(8)]
-    [InlineData(67)]
-    [InlineData(1024)]
-    public void DellaRow_BranchFreePasses_MatchScalar(int n)
+    [InlineData(1, 0L)]
+    [InlineData(8, 64L)]
+    [InlineData(67, 640L)]
+    [InlineData(1024, 12345L)]
+    [InlineData(1001, (1L << 32) - 517)]
+    public void DellaRow_BranchFreePasses_MatchScalar(int n, long start)
     {
         var r = new Random(n);
-        var draws = Enumerable.Range(0, n).Select(_ => (uint)r.NextInt64(0, 1L << 32)).ToArray();
-        uint always = 0x6000_0000u, never = 0x9000_0000u;
-        var keep = new ulong[(n + 63) / 64];
-        var candidates = new int[n + 8];
-        int count = DellaRow.SureKeepsAndCandidates(draws, always, never, keep, candidates);
-        var expected = Enumerable.Range(0, n).Where(j => draws[j] >= always && draws[j] < never).ToArray();
-        Assert.Equal(expected, candidates[..count]);
-        for (int j = 0; j < n; j++) Assert.Equal(draws[j] < always, (keep[j >> 6] >> (j & 63) & 1) != 0);
+        var rng = new UniformStream(new CounterRandom(23, "bins", 1));
+        const int binCount = 37;
+        foreach (int spread in new[] { 0, 1 << 20, 1 << 30, -1 })
+        {
+            // Per bin low <= high: equal (no undecided), narrow, wide, or the whole range (every draw undecided or kept).
+            var low = new uint[binCount];
+            var high = new uint[binCount];
+            for (int b = 0; b < binCount; b++)
+            {
+                low[b] = spread < 0 ? (b % 2 == 0 ? 0u : uint.MaxValue) : (uint)r.NextInt64(0, 1L << 31);
+                high[b] = spread < 0 ? uint.MaxValue : low[b] + (uint)r.Next(0, spread + 1);
+            }
+            var binOf = Enumerable.Range(0, n).Select(_ => r.Next(binCount)).ToArray();
+            var keep = new ulong[(n + 63) / 64];
+            var undecided = new int[n];
+            var draws = new uint[n];
+            int open = DellaRow.DecideByBins(rng, start, binOf, low, high, keep, undecided, draws);
+            var expected = new List<int>();
+            for (int j = 0; j < n; j++)
+            {
+                uint u = rng.At(start + j);
+                int b = binOf[j];
+                Assert.Equal(u < low[b], (keep[j >> 6] >> (j & 63) & 1) != 0);
+                if (u >= low[b] && u < high[b]) expected.Add(j);
+            }
+            Assert.Equal(expected, undecided[..open]);
+            Assert.Equal(expected.Select(j => rng.At(start + j)), draws[..open]);
+        }
         // Bins: offsets above lo (keys below it count as lo), shifted.
         var keys = Enumerable.Range(0, n).Select(_ => (uint)r.Next(0x3000_0000, 0x3F80_0000)).ToArray();
         var bins = new int[n];

@@ -11,9 +11,9 @@ namespace FuseSharp.Merging.Kernels;
 /// outside [threshold(lo), threshold(hi)); a histogram of the (order-preserving) keys with about one bin per four
 /// elements, spread over the top binades of the row's magnitudes, gives each element such an interval in one pass, and
 /// only the few undecided elements get their exact rank within their bin (counted, found among equal keys by position,
-/// or from the bin sorted once). Most draws need no rank at all: below threshold(0) keeps, at or above
-/// threshold(n − 1) drops, so only the candidates in between (about 2ε of the row, listed by a branch-free packing
-/// pass) look up their bin.
+/// or from the bin sorted once). One vectorised pass makes the draws and compares each with the two thresholds of its
+/// element's bin (gathered by bin index), so no draw is stored and no candidate list is built; the draws between
+/// threshold(0) and threshold(n − 1) (about 2ε of the row) are the only ones that can stay undecided.
 /// The decisions are exactly those of computing every rank (<see cref="Reference"/>), at a fraction of the cost.
 /// </summary>
 public static class DellaRow
@@ -32,7 +32,7 @@ public static class DellaRow
         internal readonly int[] Count = new int[MaxBins + 1], Start = new int[MaxBins + 1];
         internal readonly int[] Counts4 = new int[4 * MaxBins];
         internal int[] Undecided = [];
-        internal int[] BinOf = [], Candidates = [];
+        internal int[] BinOf = [];
         internal readonly byte[] BinState = new byte[MaxBins]; // 0 not ranked yet, 1 every member ranked in BinRank
         internal int[] BinRank = [];
         internal ulong[] Packed = [];
@@ -52,7 +52,6 @@ public static class DellaRow
             Undecided = new int[n];
             Packed = new ulong[n];
             BinOf = new int[n];
-            Candidates = new int[n + 8];
         }
     }
 
@@ -79,18 +78,18 @@ public static class DellaRow
     /// <c>Draw(start + j) &lt; Threshold(rank_j)</c> for non-negative <paramref name="values"/> (rank: stable ascending,
     /// ties by index). Returns the number kept.
     /// </summary>
-    public static unsafe int Decide(ReadOnlySpan<float> values, long start, UniformStream rng, Probability p, Span<ulong> keep, Workspace ws)
+    public static int Decide(ReadOnlySpan<float> values, long start, UniformStream rng, Probability p, Span<ulong> keep, Workspace ws)
     {
         int n = values.Length;
         if (keep.Length < (n + 63) / 64) throw new ArgumentException("keep needs (n + 63) / 64 words", nameof(keep));
         ws.Ensure(n);
         var keys = KeysOf(values, ws, out uint min, out uint max);
-        var draws = ws.Draws.AsSpan(0, n);
-        rng.Fill(start, draws);
         keep[..((n + 63) / 64)].Clear();
         if (min == max)
         {
             // All equal: ranks are the indices.
+            var draws = ws.Draws.AsSpan(0, n);
+            rng.Fill(start, draws);
             for (int j = 0; j < n; j++) keep[j >> 6] |= (draws[j] < Threshold(p, j) ? 1UL : 0UL) << (j & 63);
             return Count(keep, n);
         }
@@ -118,55 +117,35 @@ public static class DellaRow
         first[bins] = n;
         Thresholds(p, first[..bins], low);
         Thresholds(p, last, high);
-        // A draw below the threshold of rank 0 keeps its element whatever its rank, one at or above the threshold of
-        // rank n − 1 drops it (thresholds rise with the rank): only the draws in between (about 2ε of them) look at
-        // their bin's thresholds, keep below the low one, and stay undecided below the high one.
-        uint always = Threshold(p, 0), never = Threshold(p, n - 1);
-        var candidates = ws.Candidates.AsSpan(0, n + 8);
-        int count = SureKeepsAndCandidates(draws, always, never, keep, candidates);
+        // Each draw against its element's bin: below the threshold of the bin's lowest rank it keeps, at or above that of
+        // its highest rank it drops, in between it stays undecided (only the exact rank tells). Thresholds rise with the
+        // rank, so this decides every draw below threshold(0) and at or above threshold(n − 1) as well.
         var undecidedAll = ws.Undecided.AsSpan(0, n);
-        int open = 0;
-        fixed (int* candPtr = candidates, binPtr = binOf, undPtr = undecidedAll)
-        fixed (uint* lowPtr = low, highPtr = high, drawPtr = draws)
-        fixed (ulong* keepPtr = keep)
-        {
-            // Candidates ascend, so the current keep word stays in a register (one memory read-modify-write per
-            // element would chain every decision on the previous store).
-            ulong bits = 0;
-            int word = 0;
-            for (int q = 0; q < count; q++)
-            {
-                int j = candPtr[q], b = binPtr[j];
-                uint u = drawPtr[j];
-                if (j >> 6 != word)
-                {
-                    keepPtr[word] |= bits;
-                    bits = 0;
-                    word = j >> 6;
-                }
-                bits |= (u < lowPtr[b] ? 1UL : 0UL) << (j & 63);
-                undPtr[open] = j;
-                open += (u >= lowPtr[b]) & (u < highPtr[b]) ? 1 : 0;
-            }
-            if (count > 0) keepPtr[word] |= bits;
-        }
+        var undecidedDraws = ws.Draws.AsSpan(0, n);
+        int open = DecideByBins(rng, start, binOf, low, high, keep, undecidedAll, undecidedDraws);
         var undecided = undecidedAll[..open];
         if (undecided.Length > n / 16)
         {
             // Many undecided (heavy ties make big bins): rank the whole row once instead.
             var ranks = ws.BinRank.AsSpan(0, n);
             Ranking.AscendingRanks(values, ranks, Ranking.Workspace.ForCurrentThread());
-            foreach (int j in undecided)
-                if (draws[j] < Threshold(p, ranks[j])) keep[j >> 6] |= 1UL << (j & 63);
+            for (int q = 0; q < open; q++)
+            {
+                int j = undecided[q];
+                if (undecidedDraws[q] < Threshold(p, ranks[j])) keep[j >> 6] |= 1UL << (j & 63);
+            }
         }
         else if (undecided.Length <= DirectRankLimit)
         {
             // A few undecided (the usual case): each one's stable rank by one vectorised count over the row, cheaper
             // than bucketing the whole row by bin.
-            foreach (int j in undecided)
-                if (draws[j] < Threshold(p, StableRank(keys, j))) keep[j >> 6] |= 1UL << (j & 63);
+            for (int q = 0; q < open; q++)
+            {
+                int j = undecided[q];
+                if (undecidedDraws[q] < Threshold(p, StableRank(keys, j))) keep[j >> 6] |= 1UL << (j & 63);
+            }
         }
-        else ResolveUndecided(keys, undecided, draws, p, keep, ws);
+        else ResolveUndecided(keys, undecided, undecidedDraws[..open], p, keep, ws);
         return Count(keep, n);
     }
 
@@ -248,57 +227,63 @@ public static class DellaRow
     }
 
     /// <summary>
-    /// Sets bit j of <paramref name="keep"/> where <c>draws[j] &lt; always</c> and lists, in index order, the j with
-    /// <c>always ≤ draws[j] &lt; never</c> in <paramref name="candidates"/> (which needs 8 spare entries); returns their
-    /// count. Branch-free: eight draws at a time, the candidates packed to the front of a vector by a permutation.
+    /// Effectively, for each j &lt; n = <c>binOf.Length</c> with <c>u = rng.At(start + j)</c> and <c>b = binOf[j]</c>: sets bit j
+    /// of <paramref name="keep"/> when <c>u &lt; low[b]</c>, and lists j (in index order) with its draw u in
+    /// <paramref name="undecided"/> / <paramref name="undecidedDraws"/> when <c>low[b] ≤ u &lt; high[b]</c>; returns their
+    /// count. Keep bits of the row are ORed into <paramref name="keep"/>, which the caller has cleared. Eight elements at a
+    /// time: the draws made in registers (<see cref="UniformStream.At8"/>), both thresholds gathered by bin, the keep
+    /// word built in a register; only vectors with an undecided lane (a few per row) take a branch.
     /// </summary>
-    internal static unsafe int SureKeepsAndCandidates(ReadOnlySpan<uint> draws, uint always, uint never, Span<ulong> keep, Span<int> candidates)
+    internal static unsafe int DecideByBins(UniformStream rng, long start, ReadOnlySpan<int> binOf, ReadOnlySpan<uint> low, ReadOnlySpan<uint> high,
+        Span<ulong> keep, Span<int> undecided, Span<uint> undecidedDraws)
     {
-        int n = draws.Length, count = 0, j = 0;
-        if (candidates.Length < n + 8 || keep.Length < (n + 63) / 64) throw new ArgumentException("candidates needs n + 8 entries, keep (n + 63) / 64 words", nameof(candidates));
-        fixed (uint* d = draws)
-        fixed (int* c = candidates, perm = PackLeft)
+        int n = binOf.Length, open = 0, j = 0;
+        if (keep.Length < (n + 63) / 64 || undecided.Length < n || undecidedDraws.Length < n)
+            throw new ArgumentException("keep needs (n + 63) / 64 words, undecided and undecidedDraws n entries", nameof(keep));
+        fixed (int* bp = binOf, up = undecided)
+        fixed (uint* lp = low, hp = high, ud = undecidedDraws)
         fixed (ulong* k = keep)
         {
             if (Avx2.IsSupported)
             {
-                var vAlways = Vector256.Create(always);
-                var vNever = Vector256.Create(never);
-                var lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
-                for (; j <= n - 8; j += 8)
+                var keys = rng.Keys8(start);
+                int same = UniformStream.SameHighWord(start, n); // past it the draws change their high word: scalar
+                ulong bits = 0;
+                for (; j <= same - 8; j += 8)
                 {
-                    var u = Vector256.Load(d + j);
-                    var sure = Vector256.LessThan(u, vAlways);
-                    k[j >> 6] |= (ulong)Vector256.ExtractMostSignificantBits(sure) << (j & 63);
-                    uint mask = Vector256.ExtractMostSignificantBits(~sure & Vector256.LessThan(u, vNever));
-                    Avx2.PermuteVar8x32(lanes + Vector256.Create(j), Vector256.Load(perm + 8 * mask)).Store(c + count);
-                    count += BitOperations.PopCount(mask);
+                    var u = UniformStream.At8((uint)start + (uint)j, keys);
+                    var bins = Vector256.Load(bp + j);
+                    var kept = Vector256.LessThan(u, Avx2.GatherVector256(lp, bins, 4));
+                    bits |= (ulong)Vector256.ExtractMostSignificantBits(kept) << (j & 63);
+                    if ((j & 63) == 56)
+                    {
+                        k[j >> 6] |= bits;
+                        bits = 0;
+                    }
+                    uint open8 = Vector256.ExtractMostSignificantBits(Vector256.AndNot(Vector256.LessThan(u, Avx2.GatherVector256(hp, bins, 4)), kept));
+                    while (open8 != 0)
+                    {
+                        int lane = BitOperations.TrailingZeroCount(open8);
+                        up[open] = j + lane;
+                        ud[open++] = u.GetElement(lane);
+                        open8 &= open8 - 1;
+                    }
                 }
+                if ((j & 63) != 0) k[j >> 6] |= bits;
             }
             for (; j < n; j++)
             {
-                uint u = d[j];
-                k[j >> 6] |= (u < always ? 1UL : 0UL) << (j & 63);
-                c[count] = j;
-                count += u >= always && u < never ? 1 : 0;
+                uint u = rng.At(start + j);
+                int b = bp[j];
+                k[j >> 6] |= (u < lp[b] ? 1UL : 0UL) << (j & 63);
+                if (u >= lp[b] && u < hp[b])
+                {
+                    up[open] = j;
+                    ud[open++] = u;
+                }
             }
         }
-        return count;
-    }
-
-    /// <summary>For each 8-bit lane mask, the permutation moving the selected lanes to the front (in order).</summary>
-    private static readonly int[] PackLeft = BuildPackLeft();
-
-    private static int[] BuildPackLeft()
-    {
-        var t = new int[256 * 8];
-        for (int m = 0; m < 256; m++)
-        {
-            int o = 0;
-            for (int l = 0; l < 8; l++)
-                if ((m >> l & 1) != 0) t[8 * m + o++] = l;
-        }
-        return t;
+        return open;
     }
 
     /// <summary>The bin of a key: its offset above <paramref name="lo"/> (keys below it count as <paramref name="lo"/>), shifted.</summary>
@@ -433,7 +418,7 @@ public static class DellaRow
     }
 
     /// <summary>Exact ranks for the undecided elements: members of their bins (in index order), counted or sorted.</summary>
-    private static void ResolveUndecided(ReadOnlySpan<uint> keys, ReadOnlySpan<int> undecided, ReadOnlySpan<uint> draws, Probability p, Span<ulong> keep, Workspace ws)
+    private static void ResolveUndecided(ReadOnlySpan<uint> keys, ReadOnlySpan<int> undecided, ReadOnlySpan<uint> undecidedDraws, Probability p, Span<ulong> keep, Workspace ws)
     {
         int n = keys.Length;
         var binOf = ws.BinOf.AsSpan(0, n); // every element's bin, from the histogram pass
@@ -445,9 +430,9 @@ public static class DellaRow
         for (int j = 0; j < n; j++) members[next[binOf[j]]++] = j;
         Array.Clear(ws.BinState, 0, bins);
         var binRank = ws.BinRank.AsSpan(0, n); // rank of each member, by position in members, once its bin is ranked
-        foreach (int j in undecided)
+        for (int q = 0; q < undecided.Length; q++)
         {
-            int b = binOf[j];
+            int j = undecided[q], b = binOf[j];
             int s = ws.Start[b], c = ws.Start[b + 1] - s;
             var bin = members.Slice(s, c);
             int rank;
@@ -470,7 +455,7 @@ public static class DellaRow
                 }
                 rank = binRank[s + bin.BinarySearch(j)];
             }
-            if (draws[j] < Threshold(p, rank)) keep[j >> 6] |= 1UL << (j & 63);
+            if (undecidedDraws[q] < Threshold(p, rank)) keep[j >> 6] |= 1UL << (j & 63);
         }
     }
 

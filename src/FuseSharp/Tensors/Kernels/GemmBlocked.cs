@@ -41,19 +41,24 @@ internal static unsafe class GemmBlocked
     /// <summary>Per-thread work below which another thread costs more than it saves (FMAs; ~25 µs of one core, several times the cost of starting one).</summary>
     private const long FmasPerThread = 1L << 20;
 
-    /// <summary>The phases <see cref="Probe"/> times.</summary>
-    internal enum Phase { PackB, PackA, Kernel }
+    /// <summary>The phases <see cref="Probe"/> times; <see cref="Call"/> is the whole call, on the calling thread.</summary>
+    internal enum Phase { PackB, PackA, Kernel, Call }
+
+    /// <summary>One timed phase: the managed thread that ran it, its start and duration in <see cref="Stopwatch"/> ticks and its work.</summary>
+    internal readonly record struct ProbeEntry(Phase Phase, int Thread, long Start, long Ticks, long Work);
 
     /// <summary>
     /// When set (the benchmark's profile), each thread adds one entry per phase it runs: a thread's share of a slab's B
     /// pack (work: floats packed), one A block's pack (floats) and the kernel sweep over one A block and k block (FMAs),
-    /// with its duration in <see cref="Stopwatch"/> ticks. Short entries show the rates of undisturbed runs on a busy machine.
+    /// and the caller one entry per call (work: FMAs). Short entries show the rates of undisturbed runs on a busy
+    /// machine; starts and threads give each call's timeline (when a thread started, waited, finished).
     /// </summary>
-    internal static ConcurrentQueue<(Phase Phase, long Ticks, long Work)>? Probe;
+    internal static ConcurrentQueue<ProbeEntry>? Probe;
 
     private static long Stamp() => Probe is null ? 0 : Stopwatch.GetTimestamp();
 
-    private static void Record(Phase phase, long start, long work) => Probe?.Enqueue((phase, Stopwatch.GetTimestamp() - start, work));
+    private static void Record(Phase phase, long start, long work) =>
+        Probe?.Enqueue(new ProbeEntry(phase, Environment.CurrentManagedThreadId, start, Stopwatch.GetTimestamp() - start, work));
 
     public static void Run<TK, TB>(in GemmArgs<TB> x, int threads, bool simd, long slabFloats = SlabFloats, bool bufferC = true)
         where TK : struct, IGemmMicroKernel where TB : unmanaged
@@ -71,6 +76,7 @@ internal static unsafe class GemmBlocked
         int slabPanels = (nPanelsAll + slabs - 1) / slabs;
 
         threads = (int)Math.Clamp((long)m * n * k / FmasPerThread, 1, threads);
+        long callStart = Stamp();
         using var slab = GemmBuffers.Rent(GemmBuffers.Slot.B, (long)k * slabPanels * nr + GemmPacking.Slack);
         var job = new SlabJob<TK, TB>(x, slab.Pointer, kc, simd, bufferC);
         for (int jc = 0; jc < n; jc += slabPanels * nr)
@@ -91,6 +97,7 @@ internal static unsafe class GemmBlocked
                 Parallel.For(0, job.Threads, Parallelism.Options, job.Compute);
             }
         }
+        Record(Phase.Call, callStart, (long)m * n * k);
     }
 
     /// <summary>One slab of columns: its packed B (shared) and the split of C among threads.</summary>

@@ -232,16 +232,18 @@ internal static class GemmBench
             {
                 int m = 512, n = size, k = size;
                 Gemm.MatMul(false, true, m, n, k, a, k, b, k, c, n);
-                var entries = new System.Collections.Concurrent.ConcurrentQueue<(GemmBlocked.Phase Phase, long Ticks, long Work)>();
+                var entries = new System.Collections.Concurrent.ConcurrentQueue<GemmBlocked.ProbeEntry>();
                 GemmBlocked.Probe = entries;
                 Timing time;
                 try { time = BestWithin(budget, t, () => Gemm.MatMul(false, true, m, n, k, a, k, b, k, c, n)); }
                 finally { GemmBlocked.Probe = null; }
-                double flop = 2.0 * m * n * k, calls = time.Runs + 1, ticks = entries.Sum(e => (double)e.Ticks), atP10 = 0;
+                var callEntries = entries.Where(e => e.Phase == GemmBlocked.Phase.Call).ToArray();
+                var phaseEntries = entries.Where(e => e.Phase != GemmBlocked.Phase.Call).ToArray();
+                double flop = 2.0 * m * n * k, calls = time.Runs + 1, ticks = phaseEntries.Sum(e => (double)e.Ticks), atP10 = 0;
                 var line = $"  profile NT t={t} K=N={size,4}: best wall {F(flop / time.Wall / peak[t])}, per CPU second {F(flop / time.Cpu / peakCpu[t])} of peak";
-                foreach (var phase in Enum.GetValues<GemmBlocked.Phase>())
+                foreach (var phase in Enum.GetValues<GemmBlocked.Phase>().Where(p => p != GemmBlocked.Phase.Call))
                 {
-                    var of = entries.Where(e => e.Phase == phase && e.Ticks > 0).ToArray();
+                    var of = phaseEntries.Where(e => e.Phase == phase && e.Ticks > 0).ToArray();
                     if (of.Length == 0) continue;
                     var rates = of.Select(e => e.Work * (double)System.Diagnostics.Stopwatch.Frequency / e.Ticks).OrderDescending().ToArray();
                     double scale = phase == GemmBlocked.Phase.Kernel ? 2 / core : 1e-9; // FMAs/s -> of peak, floats/s -> floats/ns
@@ -251,9 +253,50 @@ internal static class GemmBench
                 // The phases' seconds at p10, shared by t threads, against t cores' peak (the t-thread peak itself falls
                 // when the machine lends fewer cores).
                 Console.WriteLine(line + $" | at p10 {F(flop * calls / (atP10 / t) / (core * t))}");
+                if (t > 1) Console.WriteLine(Timeline(callEntries, phaseEntries, t));
             }
         }
         Parallelism.MaxThreads = 0;
+    }
+
+    /// <summary>
+    /// How many threads were in a timed phase during the calls (a pool thread may serve one dispatch and another the next,
+    /// so this counts concurrent phases, not thread identities): the shares of the calls' wall time with all t, fewer
+    /// and none busy, and the mean delay until t were busy at once (the helpers' start) as a share of the call. Time
+    /// with fewer than t busy is waiting: for the pool, at a barrier, for the last item; a thread descheduled inside a
+    /// phase shows as a slow phase instead.
+    /// </summary>
+    private static string Timeline(GemmBlocked.ProbeEntry[] callEntries, GemmBlocked.ProbeEntry[] phaseEntries, int t)
+    {
+        var byStart = phaseEntries.OrderBy(e => e.Start).ToArray();
+        var atLevel = new double[t + 2];
+        double wall = 0, late = 0;
+        int calls = 0;
+        foreach (var call in callEntries)
+        {
+            long end = call.Start + call.Ticks;
+            if (call.Ticks <= 0) continue;
+            var events = byStart.Where(e => e.Start >= call.Start && e.Start + e.Ticks <= end)
+                .SelectMany(e => new[] { (At: e.Start, Step: 1), (At: e.Start + e.Ticks, Step: -1) })
+                .OrderBy(e => e.At).ThenBy(e => e.Step).ToArray();
+            long last = call.Start, allBusy = -1;
+            int level = 0;
+            foreach (var (at, step) in events)
+            {
+                atLevel[Math.Min(level, t + 1)] += at - last;
+                last = at;
+                level += step;
+                if (level >= t && allBusy < 0) allBusy = at;
+            }
+            atLevel[0] += end - last;
+            wall += call.Ticks;
+            late += ((allBusy < 0 ? end : allBusy) - call.Start) / (double)call.Ticks;
+            calls++;
+        }
+        if (calls == 0) return "    timeline: no calls";
+        var line = $"    timeline t={t} ({calls} calls): share of wall with";
+        for (int level = t; level >= 0; level--) line += $" {level} busy {F(atLevel[level] / wall * 100, "0.0")}%,";
+        return line + $" {t} busy first after {F(late / calls * 100, "0.0")}% of the call";
     }
 
     /// <summary>

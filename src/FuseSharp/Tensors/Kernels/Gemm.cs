@@ -66,11 +66,13 @@ public static class Gemm
     /// benchmarks pin them). <typeparamref name="TB"/> is <see cref="float"/> or <see cref="ushort"/> (BF16 bits).
     /// Products with at most <paramref name="vectorRows"/> rows (or columns) take the matrix-vector path (0: never);
     /// <paramref name="slabFloats"/> caps the packed B slab (small values force several slabs); <paramref name="bufferC"/>
-    /// false sends the partial sums of every k block straight to C (the tests compare both).
+    /// false sends the partial sums of every k block straight to C (the tests compare both); <paramref name="packedAFloats"/>
+    /// caps op(A) packed once for the whole call (0: every work item packs its own A blocks).
     /// </summary>
     internal static unsafe void MatMul<TB>(Kernel kernel, int threads, bool transA, bool transB, int m, int n, int k,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<TB> b, int ldb, Span<float> c, int ldc, bool accumulate,
-        int vectorRows = GemmVector.MaxRows, long slabFloats = GemmBlocked.SlabFloats, bool bufferC = true)
+        int vectorRows = GemmVector.MaxRows, long slabFloats = GemmBlocked.SlabFloats, bool bufferC = true,
+        long packedAFloats = GemmBlocked.PackedAFloats)
         where TB : unmanaged
     {
         if (typeof(TB) != typeof(float) && typeof(TB) != typeof(ushort)) throw new NotSupportedException($"B of type {typeof(TB).Name}");
@@ -94,9 +96,9 @@ public static class Gemm
                 bool simd = kernel != Kernel.Scalar;
                 switch (kernel)
                 {
-                    case Kernel.Vector512: GemmBlocked.Run<GemmKernel<Lanes512, Vector512<float>>, TB>(x, threads, simd, slabFloats, bufferC); break;
-                    case Kernel.Vector256: GemmBlocked.Run<GemmKernel<Lanes256, Vector256<float>>, TB>(x, threads, simd, slabFloats, bufferC); break;
-                    default: GemmBlocked.Run<GemmKernel<Lanes1, float>, TB>(x, threads, simd, slabFloats, bufferC); break;
+                    case Kernel.Vector512: GemmBlocked.Run<GemmKernel<Lanes512, Vector512<float>>, TB>(x, threads, simd, slabFloats, bufferC, packedAFloats); break;
+                    case Kernel.Vector256: GemmBlocked.Run<GemmKernel<Lanes256, Vector256<float>>, TB>(x, threads, simd, slabFloats, bufferC, packedAFloats); break;
+                    default: GemmBlocked.Run<GemmKernel<Lanes1, float>, TB>(x, threads, simd, slabFloats, bufferC, packedAFloats); break;
                 }
             }
         }

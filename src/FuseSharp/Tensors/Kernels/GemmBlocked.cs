@@ -24,278 +24,400 @@ internal readonly unsafe struct GemmArgs<TB> where TB : unmanaged
 
 /// <summary>
 /// Cache-blocked GEMM around a micro-kernel (Goto and van de Geijn, "Anatomy of high-performance matrix
-/// multiplication", TOMS 2008; the BLIS loop nest). For each slab of NC columns of op(B): the whole slab
-/// (K x NC) is packed once into NR-wide panels, split by k blocks of KC (cooperatively by all threads); then
-/// every thread takes its own rectangle of C (row panels, and column panels when rows are scarce) and, per block
-/// of MC rows and per k block, packs that A block into MR-wide panels (in its L2) and runs the micro-kernel over
-/// every (B micro-panel, A micro-panel) pair: the B micro-panel stays in L1 while the A panels stream from L2.
+/// multiplication", TOMS 2008; the BLIS loop nest). op(A) is cut into row blocks of at most MC rows, each packed per
+/// k block of KC into MR-wide panels; op(B) into column slabs of at most <see cref="SlabFloats"/> floats, each packed
+/// (K x NC) into NR-wide panels split by k blocks. Per slab, C is cut into work items, a row block by a run of
+/// column panels: an item runs, per k block, the micro-kernel over every (B micro-panel, A micro-panel) pair, the B
+/// micro-panel in L1 while the A block's panels stream from L2. When op(A) is small enough (<see cref="PackedAFloats"/>)
+/// it is packed once for all slabs and items; otherwise each item packs its own A blocks.
 /// With one k block, edge tiles (rows &lt; MR or columns &lt; NR) run the full kernel into a stack tile and copy the
 /// valid part; with 4 or more (C overwritten), every tile's partial sums live in a per-thread C block of whole tiles
 /// and the last k block's kernel call adds them in and writes C (edge tiles through the stack tile).
+/// <para>
+/// Threads: the whole call is one dispatch. Its work items (the A packs and the first slab's B packs, then per slab
+/// its compute items, then the next slab's B packs, ...) are claimed one after the other from a counter; an item
+/// starts once every item of the stages before it is done (a slab's panels must be packed before its items read them,
+/// and its items done before the next slab overwrites them). The caller starts at once and the helpers join when the
+/// pool wakes them, so nobody waits for a helper to start, a late or descheduled thread takes fewer items, and the
+/// waits at stage ends last at most one item. Every C tile sees the same kernel calls in the same order whoever runs
+/// it, so the bits do not depend on the thread count. Measured on Zen 3 (2 cores, load 15-17, M = 512 x·Wᵀ, the
+/// bench's profile timeline) against two Parallel.For per slab with one rectangle of C per thread: share of the wall
+/// time with both threads busy at K = N 512 / 1024 / 4096: 7-12% / 43-60% / 60-77% -> 19-23% / 71-73% / 83-87%, with
+/// none busy 14-16% -> 2-5% at 512. Two slab buffers (packing the next slab while the last items of this one run)
+/// measured the same at 4096 (per CPU second 0.78 vs 0.79 over 11 alternated runs), so one buffer.
+/// </para>
 /// </summary>
 internal static unsafe class GemmBlocked
 {
     /// <summary>Largest packed B slab (floats): 16 MiB, half the L3 of the machines this is tuned on.</summary>
     public const long SlabFloats = 4L << 20;
 
+    /// <summary>Largest op(A) packed once for the whole call (floats, 16 MiB); beyond, each work item packs its own A blocks.</summary>
+    public const long PackedAFloats = 4L << 20;
+
     /// <summary>Per-thread work below which another thread costs more than it saves (FMAs; ~25 µs of one core, several times the cost of starting one).</summary>
     private const long FmasPerThread = 1L << 20;
 
-    /// <summary>The phases <see cref="Probe"/> times.</summary>
-    internal enum Phase { PackB, PackA, Kernel }
+    /// <summary>Compute items per slab and thread aimed at: enough that the last one to finish keeps the others waiting little.</summary>
+    private const int ItemsPerThread = 8;
+
+    /// <summary>Fewest B panels of a compute item: its A block, fetched into L2 per k block, feeds at least 8 panels.</summary>
+    private const int MinItemPanels = 8;
+
+    /// <summary>The phases <see cref="Probe"/> times; <see cref="Call"/> is the whole call, on the calling thread.</summary>
+    internal enum Phase { PackB, PackA, Kernel, Call }
+
+    /// <summary>One timed phase: the managed thread that ran it, its start and duration in <see cref="Stopwatch"/> ticks and its work.</summary>
+    internal readonly record struct ProbeEntry(Phase Phase, int Thread, long Start, long Ticks, long Work);
 
     /// <summary>
-    /// When set (the benchmark's profile), each thread adds one entry per phase it runs: a thread's share of a slab's B
-    /// pack (work: floats packed), one A block's pack (floats) and the kernel sweep over one A block and k block (FMAs),
-    /// with its duration in <see cref="Stopwatch"/> ticks. Short entries show the rates of undisturbed runs on a busy machine.
+    /// When set (the benchmark's profile), each thread adds one entry per phase it runs: a B pack item (work: floats
+    /// packed), one A block's pack (floats) and the kernel sweep over one A block and k block (FMAs), and the caller
+    /// one entry per call (work: FMAs). Short entries show the rates of undisturbed runs on a busy machine; starts
+    /// and threads give each call's timeline (how many threads were busy when).
     /// </summary>
-    internal static ConcurrentQueue<(Phase Phase, long Ticks, long Work)>? Probe;
+    internal static ConcurrentQueue<ProbeEntry>? Probe;
 
     private static long Stamp() => Probe is null ? 0 : Stopwatch.GetTimestamp();
 
-    private static void Record(Phase phase, long start, long work) => Probe?.Enqueue((phase, Stopwatch.GetTimestamp() - start, work));
+    private static void Record(Phase phase, long start, long work) =>
+        Probe?.Enqueue(new ProbeEntry(phase, Environment.CurrentManagedThreadId, start, Stopwatch.GetTimestamp() - start, work));
 
-    public static void Run<TK, TB>(in GemmArgs<TB> x, int threads, bool simd, long slabFloats = SlabFloats, bool bufferC = true)
+    public static void Run<TK, TB>(in GemmArgs<TB> x, int threads, bool simd, long slabFloats = SlabFloats, bool bufferC = true,
+        long packedAFloats = PackedAFloats)
         where TK : struct, IGemmMicroKernel where TB : unmanaged
     {
-        int nr = TK.NR, m = x.M, n = x.N, k = x.K;
-
-        // k blocks of (nearly) equal size, at most KC.
-        int kBlocks = (k + TK.KC - 1) / TK.KC;
-        int kc = (k + kBlocks - 1) / kBlocks;
-
-        // Column slabs of equal width (a multiple of NR), so that a slab holds at most SlabFloats.
-        int nPanelsAll = (n + nr - 1) / nr;
-        int maxSlabPanels = (int)Math.Clamp(slabFloats / ((long)k * nr), 1, nPanelsAll);
-        int slabs = (nPanelsAll + maxSlabPanels - 1) / maxSlabPanels;
-        int slabPanels = (nPanelsAll + slabs - 1) / slabs;
-
-        threads = (int)Math.Clamp((long)m * n * k / FmasPerThread, 1, threads);
-        using var slab = GemmBuffers.Rent(GemmBuffers.Slot.B, (long)k * slabPanels * nr + GemmPacking.Slack);
-        var job = new SlabJob<TK, TB>(x, slab.Pointer, kc, simd, bufferC);
-        for (int jc = 0; jc < n; jc += slabPanels * nr)
+        long callStart = Stamp();
+        threads = (int)Math.Clamp((long)x.M * x.N * x.K / FmasPerThread, 1, threads);
+        var job = new Job<TK, TB>(x, threads, simd, slabFloats, bufferC, packedAFloats);
+        using (var slab = GemmBuffers.Rent(GemmBuffers.Slot.B, job.SlabSize))
+        using (var packedA = GemmBuffers.Rent(GemmBuffers.Slot.PackedA, job.PackedASize))
         {
-            job.Jc = jc;
-            job.Nc = Math.Min(slabPanels * nr, n - jc);
-            job.MoreSlabs = jc + job.Nc < n;
-            int panels = (job.Nc + nr - 1) / nr;
-            job.Plan(threads);
-            if (job.Threads == 1)
-            {
-                job.PackB(0, panels);
-                job.Compute(0);
-            }
-            else
-            {
-                Parallel.For(0, job.Threads, Parallelism.Options, job.PackPart);
-                Parallel.For(0, job.Threads, Parallelism.Options, job.Compute);
-            }
+            job.Slab = slab.Pointer;
+            job.PackedA = packedA.Pointer;
+            int helpers = Math.Min(threads, job.Items) - 1;
+            for (int t = 0; t < helpers; t++) ThreadPool.UnsafeQueueUserWorkItem(job, preferLocal: false);
+            job.Execute();
+            job.Wait();
         }
+        Record(Phase.Call, callStart, (long)x.M * x.N * x.K);
     }
 
-    /// <summary>One slab of columns: its packed B (shared) and the split of C among threads.</summary>
-    private sealed class SlabJob<TK, TB>(GemmArgs<TB> x, float* slab, int kc, bool simd, bool bufferC)
-        where TK : struct, IGemmMicroKernel where TB : unmanaged
+    /// <summary>One call: its blocking, its work items in stages, and the counters the threads share.</summary>
+    private sealed class Job<TK, TB> : IThreadPoolWorkItem where TK : struct, IGemmMicroKernel where TB : unmanaged
     {
-        public int Jc, Nc, Threads;
+        private readonly GemmArgs<TB> x;
+        private readonly bool _simd, _buffered;
+        private readonly int _threads, _kc, _kBlocks, _slabPanels, _slabs, _mcMax, _rowBlocks, _packBItems;
 
-        /// <summary>Whether another slab follows this one (its first A blocks are this one's again).</summary>
-        public bool MoreSlabs;
-        private int _rowItems, _colItems;
+        /// <summary>Floats from one packed A block to the next (whole cache lines, with room for a transposing pack's spill: blocks are packed at once).</summary>
+        private readonly nint _aBlockStride;
 
-        /// <summary>
-        /// Splits C into Threads = rowItems x colItems rectangles of whole panels, choosing the split (and, when the
-        /// panels are few, fewer threads) that minimises the largest item. Splitting rows shares the packed B slab at
-        /// no cost; splitting columns makes every column part pack the same A rows again, so the cost of an item is
-        /// its FMAs per k plus 8 FMA-equivalents per packed A value.
-        /// </summary>
-        public void Plan(int threads)
+        /// <summary>First item of each stage: stage 0 packs A (when packed once) and slab 0's B; stage 2s + 1 computes slab s; 2s + 2 packs slab s + 1.</summary>
+        private readonly int[] _stageStart;
+
+        /// <summary>Column parts of a compute item per slab (all slabs but the last have the same width).</summary>
+        private readonly int[] _colParts;
+
+        private int _claimed, _done;
+        private Exception? _error;
+
+        public float* Slab, PackedA;
+
+        public Job(in GemmArgs<TB> args, int threads, bool simd, long slabFloats, bool bufferC, long packedAFloats)
         {
-            int rowPanels = (x.M + TK.MR - 1) / TK.MR, colPanels = (Nc + TK.NR - 1) / TK.NR;
-            long best = long.MaxValue;
-            for (int t = Math.Min(threads, rowPanels * colPanels); t >= 1; t--)
-            {
-                for (int rows = 1; rows <= t; rows++)
-                {
-                    int cols = t / rows;
-                    if (rows * cols != t || rows > rowPanels || cols > colPanels) continue;
-                    long itemRows = (long)(rowPanels + rows - 1) / rows * TK.MR;
-                    long itemCols = (long)(colPanels + cols - 1) / cols * TK.NR;
-                    long cost = itemRows * itemCols + 8 * itemRows;
-                    if (cost < best) (best, _rowItems, _colItems) = (cost, rows, cols);
-                }
-            }
-            Threads = _rowItems * _colItems;
-        }
+            x = args;
+            _threads = threads;
+            _simd = simd;
+            int nr = TK.NR, mr = TK.MR;
 
-        /// <summary>Thread <paramref name="t"/>'s share of the B panels.</summary>
-        public void PackPart(int t)
-        {
-            // Shares packed at once must not write into each other: a transposing pack spills past a panel unless its
-            // width is a multiple of 8 (GemmPacking).
-            Debug.Assert(TK.NR % 8 == 0);
-            int panels = (Nc + TK.NR - 1) / TK.NR;
-            PackB(panels * t / Threads, panels * (t + 1) / Threads);
-        }
+            // k blocks of (nearly) equal size, at most KC.
+            int kBlocks = (x.K + TK.KC - 1) / TK.KC;
+            _kc = (x.K + kBlocks - 1) / kBlocks;
+            _kBlocks = (x.K + _kc - 1) / _kc;
 
-        /// <summary>
-        /// Packs B panels [p0, p1) of the slab for every k block: block q starts at slab + k0 * panels * NR, panel jp
-        /// of it at + jp * kcq * NR. Stored [N, K] (transB), a panel is NR whole rows: packed over all k blocks in
-        /// turn so each row is read start to end; stored [K, N], each k block is swept row by row across the panels.
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void PackB(int p0, int p1)
-        {
-            long start = Stamp();
-            int nr = TK.NR, panels = (Nc + nr - 1) / nr;
-            if (x.TransB)
-            {
-                for (int jp = p0; jp < p1; jp++)
-                {
-                    int col = Jc + jp * nr, cols = Math.Min(nr, Nc - jp * nr);
-                    for (int k0 = 0; k0 < x.K; k0 += kc)
-                    {
-                        int kcq = Math.Min(kc, x.K - k0);
-                        float* dst = slab + (nint)k0 * panels * nr + (nint)jp * kcq * nr;
-                        GemmPacking.PackTranspose(x.B + col * x.Ldb + k0, x.Ldb, cols, kcq, dst, nr, simd);
-                    }
-                }
-            }
-            else
-            {
-                for (int k0 = 0; k0 < x.K; k0 += kc)
-                {
-                    int kcq = Math.Min(kc, x.K - k0);
-                    float* dst = slab + (nint)k0 * panels * nr + (nint)p0 * kcq * nr;
-                    int col = Jc + p0 * nr, cols = Math.Min(Nc, p1 * nr) - p0 * nr;
-                    GemmPacking.PackCopy(x.B + k0 * x.Ldb + col, x.Ldb, cols, kcq, dst, nr, (nint)kcq * nr, simd);
-                }
-            }
-            Record(Phase.PackB, start, (long)(Math.Min(Nc, p1 * nr) - p0 * nr) * x.K);
-        }
-
-        /// <summary>Thread <paramref name="t"/>'s rectangle of C: packs its A blocks and runs the micro-kernel.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Compute(int t)
-        {
-            int mr = TK.MR, nr = TK.NR, panels = (Nc + nr - 1) / nr, rowPanels = (x.M + mr - 1) / mr;
-            int ri = t / _colItems, ci = t % _colItems;
-            int row0 = rowPanels * ri / _rowItems * mr, row1 = Math.Min(x.M, rowPanels * (ri + 1) / _rowItems * mr);
-            int jp0 = panels * ci / _colItems, jp1 = panels * (ci + 1) / _colItems;
+            // Column slabs of equal width (a multiple of NR), so that a slab holds at most slabFloats.
+            int nPanelsAll = (x.N + nr - 1) / nr;
+            int maxSlabPanels = (int)Math.Clamp(slabFloats / ((long)x.K * nr), 1, nPanelsAll);
+            _slabs = (nPanelsAll + maxSlabPanels - 1) / maxSlabPanels;
+            _slabPanels = (nPanelsAll + _slabs - 1) / _slabs;
 
             // Row blocks of (nearly) equal size, multiples of MR, at most MC.
-            int rowBlocks = (row1 - row0 + TK.MC - 1) / TK.MC;
-            int mcMax = ((row1 - row0 + rowBlocks - 1) / rowBlocks + mr - 1) / mr * mr;
-            using var aLease = GemmBuffers.Rent(GemmBuffers.Slot.A, (long)mcMax * kc + GemmPacking.Slack);
-            float* aPack = aLease.Pointer;
-            float* tile = stackalloc float[mr * nr];
+            _rowBlocks = (x.M + TK.MC - 1) / TK.MC;
+            _mcMax = ((x.M + _rowBlocks - 1) / _rowBlocks + mr - 1) / mr * mr;
+            _rowBlocks = (x.M + _mcMax - 1) / _mcMax;
+            // One thread packs A per item: right after packing, the A block is in its L2 (packed once, it comes back from
+            // L3 for every item; measured on Zen 3, M = 512, 1 thread: 4-8% slower per CPU second at K = N = 512-1024).
+            _aBlockStride = ((nint)_mcMax * _kc + GemmPacking.Slack + 15) & ~(nint)15;
+            long aFloats = (long)_rowBlocks * _kBlocks * _aBlockStride;
+            PackedASize = threads > 1 && aFloats <= packedAFloats ? aFloats : 0;
+            SlabSize = (long)x.K * _slabPanels * nr + GemmPacking.Slack;
+
             // Overwriting C with 4 or more k blocks, the partial sums go to a C block of whole tiles in this thread's
-            // buffer (tile (ip, jp) at cBuf + ((jp - jp0) * mcMax + ip * MR) * NR, rows NR apart) and reach C only
-            // with the last k block (its kernel call reads the buffered tile and writes C, no copy pass): C rows ldc apart share cache sets whenever ldc is a power of two (every
-            // N = 2^k), so the C tiles revisited every k block conflict with each other and with the A block and B
-            // panel in L1/L2 (the bench's ceiling: streaming C at ldc 2048 costs 3-15% of the kernel's rate, at ldc 2048 + 16 about 1%). Same
+            // buffer and reach C only with the last k block (its kernel call reads the buffered tile and writes C, no copy
+            // pass): C rows ldc apart share cache sets whenever ldc is a power of two (every N = 2^k), so the C tiles
+            // revisited every k block conflict with each other and with the A block and B panel in L1/L2 (the bench's
+            // ceiling: streaming C at ldc 2048 costs 3-15% of the kernel's rate, at ldc 2048 + 16 about 1%). Same
             // additions in the same order, so the same bits. Measured on Zen 3 (M = 512, per CPU second, 1 and 2
             // threads): forward x·Wᵀ at K = N = 2048 about 5% faster on 1 thread, 2 threads within noise; with 2 k
             // blocks (K = 512) a final copy cost more than it saved (1-7% slower), and without the copy buffering
             // measured the same (kernel sweep rates at K = 512, 1-2 threads, alternated 3 times), hence direct below
             // 4; when accumulating, copying the old C in as well made the weight gradient slower, hence direct too.
-            bool buffered = bufferC && !x.Accumulate && x.K > 3 * TK.KC;
-            using var cLease = GemmBuffers.Rent(GemmBuffers.Slot.C, buffered ? (long)(jp1 - jp0) * mcMax * nr : 0);
+            _buffered = bufferC && !x.Accumulate && x.K > 3 * TK.KC;
+
+            // B pack items: runs of whole panels, a few per thread and slab.
+            _packBItems = Math.Min(_slabPanels, 4 * threads);
+
+            // Compute items: every row block by column parts of at least MinItemPanels panels, about ItemsPerThread per
+            // thread and slab; one part when each item packs its own A (a part more would pack the A block again).
+            _colParts = new int[_slabs];
+            _stageStart = new int[2 * _slabs + 1];
+            int aItems = PackedASize > 0 ? _rowBlocks * _kBlocks : 0, next = 0;
+            for (int s = 0; s < _slabs; s++)
+            {
+                int panels = SlabPanels(s);
+                _stageStart[2 * s] = next;
+                next += (s == 0 ? aItems : 0) + Math.Min(panels, _packBItems);
+                int wanted = PackedASize > 0 ? (ItemsPerThread * threads + _rowBlocks - 1) / _rowBlocks : 1;
+                _colParts[s] = Math.Clamp(wanted, 1, Math.Max(1, panels / MinItemPanels));
+                _stageStart[2 * s + 1] = next;
+                next += _rowBlocks * _colParts[s];
+            }
+            _stageStart[^1] = next;
+        }
+
+        /// <summary>Floats of the packed B slab and of op(A) packed once (0: packed per item).</summary>
+        public long SlabSize { get; }
+
+        public long PackedASize { get; }
+
+        public int Items => _stageStart[^1];
+
+        private int SlabPanels(int s) => Math.Min(_slabPanels, (x.N + TK.NR - 1) / TK.NR - s * _slabPanels);
+
+        void IThreadPoolWorkItem.Execute() => Execute();
+
+        /// <summary>One thread: claims items in order until none is left, each once the stages before it are done.</summary>
+        public void Execute()
+        {
+            int items = Items, stage = 0;
+            for (int item = Interlocked.Increment(ref _claimed) - 1; item < items; item = Interlocked.Increment(ref _claimed) - 1)
+            {
+                while (_stageStart[stage + 1] <= item) stage++;
+                if (Volatile.Read(ref _done) < _stageStart[stage])
+                {
+                    var spin = new SpinWait();
+                    while (Volatile.Read(ref _done) < _stageStart[stage]) spin.SpinOnce(sleep1Threshold: -1);
+                }
+                try
+                {
+                    if (_error is null) Item(stage, item - _stageStart[stage]);
+                }
+                catch (Exception e)
+                {
+                    Interlocked.CompareExchange(ref _error, e, null);
+                }
+                Interlocked.Increment(ref _done);
+            }
+        }
+
+        /// <summary>Until every item is done (the caller has run out of items to claim, so the rest are in progress on running threads).</summary>
+        public void Wait()
+        {
+            var spin = new SpinWait();
+            while (Volatile.Read(ref _done) < Items) spin.SpinOnce(sleep1Threshold: -1);
+            if (_error is { } e) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e);
+        }
+
+        private void Item(int stage, int local)
+        {
+            int s = stage / 2;
+            if (stage % 2 == 1)
+            {
+                int ib = local % _rowBlocks, part = local / _rowBlocks, panels = SlabPanels(s);
+                Compute(s, ib, panels * part / _colParts[s], panels * (part + 1) / _colParts[s], local);
+                return;
+            }
+            if (s == 0 && PackedA != null)
+            {
+                int aItems = _rowBlocks * _kBlocks;
+                if (local < aItems)
+                {
+                    int ib = local % _rowBlocks, k0 = local / _rowBlocks * _kc;
+                    PackA(ib, k0, PackedABlock(ib, k0));
+                    return;
+                }
+                local -= aItems;
+            }
+            int slabPanels = SlabPanels(s), parts = Math.Min(slabPanels, _packBItems);
+            PackB(s, slabPanels * local / parts, slabPanels * (local + 1) / parts);
+        }
+
+        /// <summary>Row block <paramref name="ib"/>'s packed A for the k block from <paramref name="k0"/>: block (ib, q) at + (ib * kBlocks + q) * stride.</summary>
+        private float* PackedABlock(int ib, int k0) => PackedA + ((nint)ib * _kBlocks + k0 / _kc) * _aBlockStride;
+
+        /// <summary>Packs row block <paramref name="ib"/> of op(A), k block from <paramref name="k0"/>, into MR-row panels at <paramref name="dst"/> (panel ip at + ip * kcq * MR).</summary>
+        private void PackA(int ib, int k0, float* dst)
+        {
+            long start = Stamp();
+            int mr = TK.MR, ic = ib * _mcMax, mc = Math.Min(_mcMax, x.M - ic), kcq = Math.Min(_kc, x.K - k0);
+            if (x.TransA)
+            {
+                GemmPacking.PackCopy(x.A + k0 * x.Lda + ic, x.Lda, mc, kcq, dst, mr, (nint)kcq * mr, _simd);
+            }
+            else
+            {
+                for (int ip = 0; ip * mr < mc; ip++)
+                {
+                    int row = ic + ip * mr, rows = Math.Min(mr, x.M - row);
+                    GemmPacking.PackTranspose(x.A + row * x.Lda + k0, x.Lda, rows, kcq, dst + (nint)ip * kcq * mr, mr, _simd);
+                }
+            }
+            Record(Phase.PackA, start, (long)mc * kcq);
+        }
+
+        /// <summary>
+        /// Packs B panels [p0, p1) of slab <paramref name="s"/> for every k block: block q starts at slab + k0 * panels * NR,
+        /// panel jp of it at + jp * kcq * NR. Stored [N, K] (transB), a panel is NR whole rows: packed over all k blocks in
+        /// turn so each row is read start to end; stored [K, N], each k block is swept row by row across the panels.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void PackB(int s, int p0, int p1)
+        {
+            // Items packed at once must not write into each other: a transposing pack spills past a panel unless its
+            // width is a multiple of 8 (GemmPacking).
+            Debug.Assert(TK.NR % 8 == 0);
+            long start = Stamp();
+            int nr = TK.NR, panels = SlabPanels(s), jc = s * _slabPanels * nr, nc = Math.Min(_slabPanels * nr, x.N - jc);
+            if (x.TransB)
+            {
+                for (int jp = p0; jp < p1; jp++)
+                {
+                    int col = jc + jp * nr, cols = Math.Min(nr, nc - jp * nr);
+                    for (int k0 = 0; k0 < x.K; k0 += _kc)
+                    {
+                        int kcq = Math.Min(_kc, x.K - k0);
+                        float* dst = Slab + (nint)k0 * panels * nr + (nint)jp * kcq * nr;
+                        GemmPacking.PackTranspose(x.B + col * x.Ldb + k0, x.Ldb, cols, kcq, dst, nr, _simd);
+                    }
+                }
+            }
+            else
+            {
+                for (int k0 = 0; k0 < x.K; k0 += _kc)
+                {
+                    int kcq = Math.Min(_kc, x.K - k0);
+                    float* dst = Slab + (nint)k0 * panels * nr + (nint)p0 * kcq * nr;
+                    int col = jc + p0 * nr, cols = Math.Min(nc, p1 * nr) - p0 * nr;
+                    GemmPacking.PackCopy(x.B + k0 * x.Ldb + col, x.Ldb, cols, kcq, dst, nr, (nint)kcq * nr, _simd);
+                }
+            }
+            Record(Phase.PackB, start, (long)(Math.Min(nc, p1 * nr) - p0 * nr) * x.K);
+        }
+
+        /// <summary>
+        /// Compute item <paramref name="local"/> of slab <paramref name="s"/>: row block <paramref name="ib"/> of C by
+        /// the slab's panels [jp0, jp1), every k block in turn.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void Compute(int s, int ib, int jp0, int jp1, int local)
+        {
+            int mr = TK.MR, nr = TK.NR, panels = SlabPanels(s), jc = s * _slabPanels * nr, nc = Math.Min(_slabPanels * nr, x.N - jc);
+            int ic = ib * _mcMax, mc = Math.Min(_mcMax, x.M - ic), aPanels = (mc + mr - 1) / mr;
+            using var aLease = GemmBuffers.Rent(GemmBuffers.Slot.A, PackedA == null ? (long)_mcMax * _kc + GemmPacking.Slack : 0);
+            float* tile = stackalloc float[mr * nr];
+            // The buffered C block: tile (ip, jp) at cBuf + ((jp - jp0) * mcMax + ip * MR) * NR, rows NR apart.
+            using var cLease = GemmBuffers.Rent(GemmBuffers.Slot.C, _buffered ? (long)(jp1 - jp0) * _mcMax * nr : 0);
             float* cBuf = cLease.Pointer;
 
-            for (int ic = row0; ic < row1; ic += mcMax)
+            // The item this thread most likely takes next (the others take the ones in between), whose first A block
+            // is fetched ahead during the last k block (the next slab's first ones after the last item of a slab).
+            int guess = local + _threads, count = _rowBlocks * _colParts[s];
+            int guessIb = guess < count || s + 1 < _slabs ? guess % count % _rowBlocks : -1;
+
+            for (int k0 = 0; k0 < x.K; k0 += _kc)
             {
-                int mc = Math.Min(mcMax, row1 - ic), aPanels = (mc + mr - 1) / mr;
-                for (int k0 = 0; k0 < x.K; k0 += kc)
+                int kcq = Math.Min(_kc, x.K - k0);
+                float* aPack;
+                if (PackedA != null)
                 {
-                    int kcq = Math.Min(kc, x.K - k0);
-                    long start = Stamp();
-                    if (x.TransA)
-                    {
-                        GemmPacking.PackCopy(x.A + k0 * x.Lda + ic, x.Lda, mc, kcq, aPack, mr, (nint)kcq * mr, simd);
-                    }
-                    else
-                    {
-                        for (int ip = 0; ip < aPanels; ip++)
-                        {
-                            int row = ic + ip * mr, rows = Math.Min(mr, row1 - row);
-                            GemmPacking.PackTranspose(x.A + row * x.Lda + k0, x.Lda, rows, kcq, aPack + (nint)ip * kcq * mr, mr, simd);
-                        }
-                    }
+                    aPack = PackedABlock(ib, k0);
+                }
+                else
+                {
+                    aPack = aLease.Pointer;
+                    PackA(ib, k0, aPack);
+                }
+                long start = Stamp();
 
-                    Record(Phase.PackA, start, (long)mc * kcq);
-                    start = Stamp();
-
-                    // The source of the next A block (the next k block, else the next row block, else this thread's first
-                    // block again in the next slab) is fetched into L2 a share with each kernel call, so that its packing
-                    // reads from L2 instead of waiting on L3 or memory with a few rows in flight (measured on Zen 3, M = 512,
-                    // under load: A pack 1.2-1.8 -> 1.8-3.3 floats/ns median, 3.2-4.5 -> 5.9-6.8 best).
-                    var ahead = default(LineWalk);
-                    if (Sse.IsSupported)
+                // The next A block (the next k block, else the first one of the likely next item) is fetched into L2 a
+                // share with each kernel call: packed, so that the sweep does not wait for it from L3; else its source, so
+                // that its packing reads from L2 instead of waiting on L3 or memory with a few rows in flight (measured on
+                // Zen 3, M = 512, under load: A pack 1.2-1.8 -> 1.8-3.3 floats/ns median, 3.2-4.5 -> 5.9-6.8 best).
+                var ahead = default(LineWalk);
+                if (Sse.IsSupported)
+                {
+                    int nk0 = k0 + _kc, nib = ib;
+                    if (nk0 >= x.K) (nk0, nib) = (0, guessIb);
+                    if (nib >= 0)
                     {
-                        int nk0 = k0 + kc, nic = ic;
-                        if (nk0 >= x.K) (nk0, nic) = (0, ic + mcMax);
-                        if (nic >= row1 && MoreSlabs) nic = row0;
-                        if (nic < row1)
-                        {
-                            int nmc = Math.Min(mcMax, row1 - nic), nkc = Math.Min(kc, x.K - nk0);
-                            ahead = x.TransA
-                                ? new LineWalk(x.A + nk0 * x.Lda + nic, x.Lda, nkc, nmc)
-                                : new LineWalk(x.A + nic * x.Lda + nk0, x.Lda, nmc, nkc);
-                        }
+                        int nic = nib * _mcMax, nmc = Math.Min(_mcMax, x.M - nic), nkc = Math.Min(_kc, x.K - nk0);
+                        ahead = PackedA != null ? new LineWalk(PackedABlock(nib, nk0), 0, 1, (nmc + mr - 1) / mr * mr * nkc)
+                            : x.TransA ? new LineWalk(x.A + nk0 * x.Lda + nic, x.Lda, nkc, nmc)
+                            : new LineWalk(x.A + nic * x.Lda + nk0, x.Lda, nmc, nkc);
                     }
-                    int calls = (jp1 - jp0) * aPanels, aheadShare = (ahead.MaxLines + calls - 1) / calls;
+                }
+                int calls = (jp1 - jp0) * aPanels, aheadShare = (ahead.MaxLines + calls - 1) / calls;
 
-                    bool accumulate = x.Accumulate || k0 > 0;
-                    float* bBlock = slab + (nint)k0 * panels * nr;
-                    for (int jp = jp0; jp < jp1; jp++)
+                bool accumulate = x.Accumulate || k0 > 0;
+                float* bBlock = Slab + (nint)k0 * panels * nr;
+                for (int jp = jp0; jp < jp1; jp++)
+                {
+                    float* bPanel = bBlock + (nint)jp * kcq * nr;
+                    int cols = Math.Min(nr, nc - jp * nr);
+                    float* cCol = x.C + jc + jp * nr;
+                    // The next B micro-panel follows this one: fetch a share of its lines into L2 with each kernel
+                    // call, so the sweep does not wait for it once a k block of the slab has left the caches
+                    // (measured on Zen 3 under load: +3-7% at N = 1024-2048, neutral at 512). L2, not L1: the
+                    // remaining calls still need every line of the current panel.
+                    int lines = kcq * nr / 16, share = (lines + aPanels - 1) / aPanels;
+                    float* next = jp + 1 < jp1 ? bPanel + (nint)kcq * nr : null;
+                    for (int ip = 0; ip < aPanels; ip++)
                     {
-                        float* bPanel = bBlock + (nint)jp * kcq * nr;
-                        int cols = Math.Min(nr, Nc - jp * nr);
-                        float* cCol = x.C + Jc + jp * nr;
-                        // The next B micro-panel follows this one: fetch a share of its lines into L2 with each kernel
-                        // call, so the sweep does not wait for it once a k block of the slab has left the caches
-                        // (measured on Zen 3 under load: +3-7% at N = 1024-2048, neutral at 512). L2, not L1: the
-                        // remaining calls still need every line of the current panel.
-                        int lines = kcq * nr / 16, share = (lines + aPanels - 1) / aPanels;
-                        float* next = jp + 1 < jp1 ? bPanel + (nint)kcq * nr : null;
-                        for (int ip = 0; ip < aPanels; ip++)
+                        if (next != null && Sse.IsSupported)
+                            for (int l = ip * share, end = Math.Min(lines, l + share); l < end; l++) Sse.Prefetch1(next + l * 16);
+                        if (!ahead.Done) ahead.Prefetch(aheadShare);
+                        float* aPanel = aPack + (nint)ip * kcq * mr;
+                        int row = ic + ip * mr, rows = Math.Min(mr, x.M - row);
+                        float* cTile = cCol + row * x.Ldc;
+                        if (_buffered)
                         {
-                            if (next != null && Sse.IsSupported)
-                                for (int l = ip * share, end = Math.Min(lines, l + share); l < end; l++) Sse.Prefetch1(next + l * 16);
-                            if (!ahead.Done) ahead.Prefetch(aheadShare);
-                            float* aPanel = aPack + (nint)ip * kcq * mr;
-                            int row = ic + ip * mr, rows = Math.Min(mr, row1 - row);
-                            float* cTile = cCol + row * x.Ldc;
-                            if (buffered)
-                            {
-                                float* bufTile = cBuf + ((nint)(jp - jp0) * mcMax + ip * mr) * nr, from = k0 > 0 ? bufTile : null;
-                                if (k0 + kcq < x.K) TK.Run(kcq, aPanel, bPanel, from, nr, bufTile, nr);
-                                else if (rows == mr && cols == nr) TK.Run(kcq, aPanel, bPanel, from, nr, cTile, x.Ldc);
-                                else
-                                {
-                                    TK.Run(kcq, aPanel, bPanel, from, nr, tile, nr);
-                                    CopyTile(tile, nr, cTile, x.Ldc, rows, cols);
-                                }
-                            }
-                            else if (rows == mr && cols == nr)
-                            {
-                                TK.Run(kcq, aPanel, bPanel, accumulate ? cTile : null, x.Ldc, cTile, x.Ldc);
-                            }
+                            float* bufTile = cBuf + ((nint)(jp - jp0) * _mcMax + ip * mr) * nr, from = k0 > 0 ? bufTile : null;
+                            if (k0 + kcq < x.K) TK.Run(kcq, aPanel, bPanel, from, nr, bufTile, nr);
+                            else if (rows == mr && cols == nr) TK.Run(kcq, aPanel, bPanel, from, nr, cTile, x.Ldc);
                             else
                             {
-                                TK.Run(kcq, aPanel, bPanel, null, 0, tile, nr);
-                                for (int i = 0; i < rows; i++)
-                                {
-                                    float* src = tile + i * nr, dst = cTile + i * x.Ldc;
-                                    if (accumulate) for (int j = 0; j < cols; j++) dst[j] += src[j];
-                                    else for (int j = 0; j < cols; j++) dst[j] = src[j];
-                                }
+                                TK.Run(kcq, aPanel, bPanel, from, nr, tile, nr);
+                                CopyTile(tile, nr, cTile, x.Ldc, rows, cols);
+                            }
+                        }
+                        else if (rows == mr && cols == nr)
+                        {
+                            TK.Run(kcq, aPanel, bPanel, accumulate ? cTile : null, x.Ldc, cTile, x.Ldc);
+                        }
+                        else
+                        {
+                            TK.Run(kcq, aPanel, bPanel, null, 0, tile, nr);
+                            for (int i = 0; i < rows; i++)
+                            {
+                                float* src = tile + i * nr, dst = cTile + i * x.Ldc;
+                                if (accumulate) for (int j = 0; j < cols; j++) dst[j] += src[j];
+                                else for (int j = 0; j < cols; j++) dst[j] = src[j];
                             }
                         }
                     }
-                    Record(Phase.Kernel, start, (long)aPanels * TK.MR * kcq * (jp1 - jp0) * TK.NR);
                 }
+                Record(Phase.Kernel, start, (long)aPanels * TK.MR * kcq * (jp1 - jp0) * TK.NR);
             }
         }
 

@@ -12,14 +12,15 @@ internal static unsafe class GemmBuffers
 {
     /// <summary>
     /// Which cache a lease draws from: a worker's A block (or the vector path's accumulators), a caller's B slab,
-    /// the vector path's gathered vectors, a worker's C block of partial sums.
+    /// the vector path's gathered vectors, a worker's C block of partial sums, a caller's op(A) packed once.
     /// </summary>
-    public enum Slot { A, B, Vector, C }
+    public enum Slot { A, B, Vector, C, PackedA }
 
     [ThreadStatic] private static float[]? t_a;
     [ThreadStatic] private static float[]? t_c;
     [ThreadStatic] private static float[]? t_b;
     [ThreadStatic] private static float[]? t_vector;
+    [ThreadStatic] private static float[]? t_packedA;
 
     /// <summary>A buffer of at least <paramref name="floats"/> floats; none (a null pointer) for zero.</summary>
     public static Lease Rent(Slot slot, long floats)
@@ -42,6 +43,7 @@ internal static unsafe class GemmBuffers
             case Slot.A: return ref t_a;
             case Slot.B: return ref t_b;
             case Slot.C: return ref t_c;
+            case Slot.PackedA: return ref t_packedA;
             default: return ref t_vector;
         }
     }

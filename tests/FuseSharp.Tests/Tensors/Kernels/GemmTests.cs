@@ -132,6 +132,42 @@ public class GemmTests
     }
 
     [Fact]
+    public void WorkItems_GiveTheSameBitsForAnyThreadCountAndAPacking()
+    {
+        // The blocked path's work items (row blocks by column parts, claimed by whichever thread comes) and op(A) packed
+        // once or per item must not change a single bit: 3 row blocks (MC 144) with a short last one, 3 k blocks
+        // (buffered and direct), several slabs with a narrow last one, edge tiles, F32 and BF16 B, all transposes.
+        var rng = new Random(41);
+        foreach (var kernel in new[] { Gemm.Kernel.Vector256, Gemm.BestKernel }.Distinct())
+            foreach (var (m, n, k, slab) in new[] { (301, 203, 600, 4L * 16 * 600), (97, 150, 300, 0L) })
+                foreach (var transA in new[] { false, true })
+                    foreach (var transB in new[] { false, true })
+                        foreach (var accumulate in new[] { false, true })
+                        {
+                            var (a, lda) = Random(rng, transA ? k : m, transA ? m : k, 0);
+                            var (b, ldb) = Random(rng, transB ? n : k, transB ? k : n, 1);
+                            var bits = new ushort[b.Length];
+                            for (int i = 0; i < b.Length; i++) bits[i] = BFloat16Conversion.FromSingle(b[i]);
+                            var c0 = new float[m * n];
+                            for (int i = 0; i < c0.Length; i++) c0[i] = (float)(rng.NextDouble() * 2 - 1);
+                            long slabFloats = slab > 0 ? slab : GemmBlocked.SlabFloats;
+                            foreach (var bf16 in new[] { false, true })
+                            {
+                                float[]? first = null;
+                                foreach (var (threads, packedA) in new[] { (1, 0L), (2, 0L), (2, GemmBlocked.PackedAFloats), (3, GemmBlocked.PackedAFloats) })
+                                {
+                                    var c = (float[])c0.Clone();
+                                    if (bf16) Gemm.MatMul<ushort>(kernel, threads, transA, transB, m, n, k, a, lda, bits, ldb, c, n, accumulate, 0, slabFloats, true, packedA);
+                                    else Gemm.MatMul<float>(kernel, threads, transA, transB, m, n, k, a, lda, b, ldb, c, n, accumulate, 0, slabFloats, true, packedA);
+                                    first ??= c;
+                                    Assert.True(first.AsSpan().SequenceEqual(c),
+                                        $"{kernel} {m}x{n}x{k} transA={transA} transB={transB} acc={accumulate} bf16={bf16} threads={threads} packedA={packedA}");
+                                }
+                            }
+                        }
+    }
+
+    [Fact]
     public void NaNInOldC_IsOverwrittenUnlessAccumulating()
     {
         foreach (var (m, n) in new[] { (1, 8), (20, 20) })

@@ -228,12 +228,13 @@ public sealed class SceKernelTests
     /// <summary>
     /// Merges the same values stored as F32 (checked reads) and as BF16 (decoded in the kernels) with sce and
     /// <paramref name="parameters"/>: per dtype the output tensors, or the merge's error (and then no output folder).
-    /// Tensors: [700, 37] (one whole chunk and a tail of 9516), [5, 3] and [37]; <paramref name="edit"/> changes model k.
+    /// Tensors: [3700, 37] (eight whole chunks and a tail of 5828; more than <see cref="OrderStatistics.DirectThreshold"/>, so the
+    /// selection samples and brackets instead of collecting every variance), [5, 3] and [37]; <paramref name="edit"/> changes model k.
     /// </summary>
     private static List<(Dictionary<string, (float[] Values, long[] Shape)>? Output, MergeException? Error)> MergeBothWays(string parameters,
         Action<int, Dictionary<string, (float[] Values, long[] Shape)>>? edit = null)
     {
-        var shapes = new (string Name, long[] Shape)[] { ("model.embed_tokens.weight", [700, 37]), ("model.layers.0.self_attn.q_proj.weight", [5, 3]), ("model.layers.0.input_layernorm.weight", [37]) };
+        var shapes = new (string Name, long[] Shape)[] { ("model.embed_tokens.weight", [3700, 37]), ("model.layers.0.self_attn.q_proj.weight", [5, 3]), ("model.layers.0.input_layernorm.weight", [37]) };
         var r = new Random(5);
         var models = new List<Dictionary<string, (float[] Values, long[] Shape)>>();
         for (int k = 0; k < 4; k++)

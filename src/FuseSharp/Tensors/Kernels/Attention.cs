@@ -95,6 +95,11 @@ public static class Attention
             var c = ctx;
             ParallelRows.For(tasks, work, (start, end) =>
             {
+                if (shape.QueryLength == 1)
+                {
+                    for (int task = start; task < end; task++) RunSingleQuery(c, task);
+                    return;
+                }
                 var scratch = Scratch.For((qBlock * g + 7) & ~7, d);
                 for (int task = start; task < end; task++) RunTask(c, task, scratch);
             });
@@ -181,8 +186,16 @@ public static class Attention
     private sealed unsafe class Scratch
     {
         [ThreadStatic] private static Scratch? _current;
+        [ThreadStatic] private static float[]? _scores;
 
         private float[] _buffer = [];
+
+        /// <summary>The calling thread's buffer of at least <paramref name="count"/> scores (the one-query path's rows).</summary>
+        public static float* Scores(int count)
+        {
+            if (_scores is null || _scores.Length < count) _scores = GC.AllocateUninitializedArray<float>(Math.Max(count, 256), pinned: true);
+            return (float*)Unsafe.AsPointer(ref _scores[0]);
+        }
 
         /// <summary>Qt (D × R) scaled queries, one column per row; St (KeyBlock × R) scores then probabilities;
         /// O (rows × D) unnormalised outputs; per-row running max, sum, block max and rescale factors.</summary>
@@ -251,7 +264,7 @@ public static class Attention
             }
             else
             {
-                // Few rows (decoding without GQA): one dot product per key straight from q and the cache.
+                // Few rows (2-3 query tokens without GQA; one token goes to RunSingleQuery): one dot product per key straight from q and the cache.
                 for (int r = 0; r < rp; r++)
                 {
                     if (r >= rows)
@@ -265,7 +278,7 @@ public static class Attention
                         w.St[j * rp + r] = c.Scale * TensorPrimitives.Dot(qr, new ReadOnlySpan<float>(kBase + (long)(j0 + j) * d, d));
                 }
             }
-            if (anyMask) MaskBlock(c, b, kvh, t0, rows, rp, j0, nk, w.St);
+            if (anyMask) MaskBlock(c, b, kvh, t0, rows, j0, nk, w.St, rp, 1);
             else if (c.Causal && j0 + nk - 1 > firstSlot) MaskCausal(s.QueryStart + t0, g, rows, rp, j0, nk, w.St);
             if (!SoftmaxBlock(w, nk, rp)) continue;
             for (int r = 0; r < rows; r++)
@@ -287,6 +300,123 @@ public static class Attention
         }
     }
 
+    /// <summary>
+    /// A decoding step, one query token per batch row (task = (b, KV head)): the g query heads of the KV head against
+    /// every visible key at once, a plain row of scores per head instead of padded rows and key blocks:
+    /// <c>s_j = scale · q·k_j</c> (masked, ALiBi added), <c>p_j = exp(s_j − max s)</c>,
+    /// <c>o = Σ_j p_j v_j / Σ_j p_j</c> (keys with <c>p_j = 0</c> skipped, as in the reference). Same masks and
+    /// edge cases as the blocked path (no visible key: zeros and log-sum-exp −∞); the blocked path's online softmax
+    /// rescales per block of keys, so the two agree to rounding, not bit for bit.
+    /// </summary>
+    private static unsafe void RunSingleQuery(in Context c, int task)
+    {
+        var s = c.Shape;
+        int d = s.HeadDim, g = s.Group, cap = s.KeyCapacity;
+        int kvh = task % s.KvHeads, b = task / s.KvHeads;
+        int qs = s.QueryStart;
+        int kEnd = c.Causal ? Math.Min(s.KeyLength, qs + 1) : s.KeyLength;
+        int kBegin = c.Window > 0 && c.Positions == null ? Math.Max(0, qs - c.Window + 1) : 0;
+        int nk = Math.Max(0, kEnd - kBegin);
+        float* kBase = c.K + ((long)(b * s.KvHeads + kvh) * cap + kBegin) * d;
+        float* vBase = c.V + ((long)(b * s.KvHeads + kvh) * cap + kBegin) * d;
+        float* q = c.Q + ((long)b * s.Heads + kvh * g) * d; // the group's g heads, one after the other
+        float* o = c.O + ((long)b * s.Heads + kvh * g) * d;
+        float* scores = Scratch.Scores(g * nk); // (g, nk)
+        for (int j = 0; j < nk; j++)
+        {
+            float* kj = kBase + (long)j * d;
+            for (int r = 0; r < g; r++) scores[r * nk + j] = c.Scale * Dot(q + r * d, kj, d);
+        }
+        if (c.KeyValid != null || c.Window > 0 || c.Alibi != null) MaskBlock(c, b, kvh, 0, g, kBegin, nk, scores, 1, nk);
+        for (int r = 0; r < g; r++)
+        {
+            var row = new Span<float>(scores + r * nk, nk);
+            float max = nk > 0 ? TensorPrimitives.Max<float>(row) : float.NegativeInfinity;
+            float l = 0;
+            if (!float.IsNegativeInfinity(max))
+            {
+                TensorPrimitives.Subtract(row, max, row);
+                TensorPrimitives.Exp(row, row);
+                l = TensorPrimitives.Sum<float>(row);
+            }
+            float* dst = o + r * d;
+            if (l > 0) WeightedSum(scores + r * nk, vBase, nk, d, 1f / l, dst);
+            else new Span<float>(dst, d).Clear();
+            if (c.Lse != null) c.Lse[(long)b * s.Heads + kvh * g + r] = l > 0 ? max + MathF.Log(l) : float.NegativeInfinity;
+        }
+    }
+
+    /// <summary>x·y over n floats: two chains of 8 lanes over whole 16-steps, one for an 8-step left, then the scalar tail.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe float Dot(float* x, float* y, int n)
+    {
+        int i = 0;
+        float sum = 0;
+        if (Vector256.IsHardwareAccelerated && n >= 8)
+        {
+            Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero;
+            for (; i + 16 <= n; i += 16)
+            {
+                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(x + i), Vector256.Load(y + i), a0);
+                a1 = Vector256.FusedMultiplyAdd(Vector256.Load(x + i + 8), Vector256.Load(y + i + 8), a1);
+            }
+            if (i + 8 <= n)
+            {
+                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(x + i), Vector256.Load(y + i), a0);
+                i += 8;
+            }
+            sum = Vector256.Sum(a0 + a1);
+        }
+        for (; i < n; i++) sum += x[i] * y[i];
+        return sum;
+    }
+
+    /// <summary>
+    /// <c>dst = scale · Σ_j p_j v_j</c> over <paramref name="nk"/> rows of v (length <paramref name="d"/>, contiguous),
+    /// skipping p_j = 0 (masked keys); 32 columns at a time in registers across all keys, then 8, then scalar.
+    /// </summary>
+    private static unsafe void WeightedSum(float* p, float* v, int nk, int d, float scale, float* dst)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var f = Vector256.Create(scale);
+            for (; i + 32 <= d; i += 32)
+            {
+                Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero;
+                float* vj = v + i;
+                for (int j = 0; j < nk; j++, vj += d)
+                {
+                    if (p[j] == 0f) continue;
+                    var pj = Vector256.Create(p[j]);
+                    a0 = Vector256.FusedMultiplyAdd(pj, Vector256.Load(vj), a0);
+                    a1 = Vector256.FusedMultiplyAdd(pj, Vector256.Load(vj + 8), a1);
+                    a2 = Vector256.FusedMultiplyAdd(pj, Vector256.Load(vj + 16), a2);
+                    a3 = Vector256.FusedMultiplyAdd(pj, Vector256.Load(vj + 24), a3);
+                }
+                Vector256.Store(a0 * f, dst + i);
+                Vector256.Store(a1 * f, dst + i + 8);
+                Vector256.Store(a2 * f, dst + i + 16);
+                Vector256.Store(a3 * f, dst + i + 24);
+            }
+            for (; i + 8 <= d; i += 8)
+            {
+                var a = Vector256<float>.Zero;
+                float* vj = v + i;
+                for (int j = 0; j < nk; j++, vj += d)
+                    if (p[j] != 0f) a = Vector256.FusedMultiplyAdd(Vector256.Create(p[j]), Vector256.Load(vj), a);
+                Vector256.Store(a * f, dst + i);
+            }
+        }
+        for (; i < d; i++)
+        {
+            float a = 0;
+            for (int j = 0; j < nk; j++)
+                if (p[j] != 0f) a += p[j] * v[(long)j * d + i];
+            dst[i] = a * scale;
+        }
+    }
+
     /// <summary>Causal mask only: row r (query slot qs) sees keys up to qs, so entries from key qs + 1 on become −∞.</summary>
     private static unsafe void MaskCausal(int firstQuerySlot, int g, int rows, int rp, int j0, int nk, float* st)
     {
@@ -305,8 +435,11 @@ public static class Attention
         for (; i < n; i++) x[i] *= factor;
     }
 
-    /// <summary>Sets invisible scores of the block to −∞ and adds ALiBi biases; St is (nk × rp).</summary>
-    private static unsafe void MaskBlock(in Context c, int b, int kvh, int t0, int rows, int rp, int j0, int nk, float* st)
+    /// <summary>
+    /// Sets invisible scores of the block to −∞ and adds ALiBi biases; the score of key j0 + j and row r is at
+    /// <c>st[j · keyStride + r · rowStride]</c> (St, keys × rows, or one row of keys per query row).
+    /// </summary>
+    private static unsafe void MaskBlock(in Context c, int b, int kvh, int t0, int rows, int j0, int nk, float* st, nint keyStride, nint rowStride)
     {
         int cap = c.Shape.KeyCapacity, g = c.Shape.Group;
         long rowBase = (long)b * cap;
@@ -319,7 +452,7 @@ public static class Attention
             {
                 int ks = j0 + j;
                 int pk = c.Positions != null ? c.Positions[rowBase + ks] : ks;
-                float* e = st + j * rp + r;
+                float* e = st + j * keyStride + r * rowStride;
                 if ((c.Causal && ks > qs) || (c.KeyValid != null && c.KeyValid[rowBase + ks] == 0) || (c.Window > 0 && pq - pk >= c.Window))
                     *e = float.NegativeInfinity;
                 else if (c.Alibi != null)

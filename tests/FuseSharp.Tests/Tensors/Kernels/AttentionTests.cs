@@ -45,6 +45,56 @@ public class AttentionTests
         Check(b, t, h, kv, d, true, padding: true, window: 20, alibi: true, positions: true, queryStart: past, extraKeys: 3);
     }
 
+    // Decoding steps (one query token: the single-query path): head dims through its 32-, 8-column and scalar
+    // parts, GQA/MQA groups, more keys than one block of the blocked path, the very first token.
+    [Theory]
+    [InlineData(2, 4, 4, 64, 150)]
+    [InlineData(1, 8, 2, 40, 70)]
+    [InlineData(3, 6, 1, 12, 9)]
+    [InlineData(1, 2, 2, 3, 0)]
+    public void DecodingStep_MatchesReference(int b, int h, int kv, int d, int past)
+    {
+        Check(b, 1, h, kv, d, true, padding: false, window: 0, alibi: false, positions: false, queryStart: past, extraKeys: 2);
+        Check(b, 1, h, kv, d, false, padding: true, window: 0, alibi: false, positions: false, queryStart: past, extraKeys: 2);
+        Check(b, 1, h, kv, d, true, padding: true, window: 6, alibi: true, positions: true, queryStart: past, extraKeys: 2);
+        Check(b, 1, h, kv, d, true, padding: false, window: 5, alibi: false, positions: false, queryStart: past, extraKeys: 0);
+    }
+
+    /// <summary>
+    /// A decoding step against the blocked path: the second query of a two-token call at slots (past, past + 1)
+    /// sees the same keys as a one-token call at slot past + 1, so its output and log-sum-exp agree to rounding.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 4, 4, 64, 100)]
+    [InlineData(2, 8, 2, 24, 65)]
+    [InlineData(1, 1, 1, 5, 1)]
+    public void DecodingStep_MatchesBlockedPath(int b, int h, int kv, int d, int past)
+    {
+        int cap = past + 2, hd = h * d;
+        var rng = new Random(past + d);
+        var q2 = KernelAssert.Random(rng, b * 2 * hd, 2);
+        var k = KernelAssert.Random(rng, b * kv * cap * d, 2);
+        var v = KernelAssert.Random(rng, b * kv * cap * d);
+        var valid = Enumerable.Range(0, b * cap).Select(i => (byte)(i % 7 == 3 ? 0 : 1)).ToArray();
+        var slopes = Enumerable.Range(0, h).Select(i => MathF.Pow(2, -(i + 1))).ToArray();
+        foreach (bool masks in new[] { false, true })
+        {
+            var opts = new AttentionOptions { Scale = 1 / MathF.Sqrt(d), Causal = true, KeyValid = masks ? valid : [], AlibiSlopes = masks ? slopes : [], SlidingWindow = masks ? 40 : 0 };
+            float[] o2 = new float[q2.Length], lse2 = new float[b * h * 2];
+            Attention.Forward(q2, k, v, new AttentionShape(b, 2, h, kv, d, past + 2, cap, past), opts, o2, lse2);
+            var q1 = new float[b * hd];
+            for (int r = 0; r < b; r++) Array.Copy(q2, (r * 2 + 1) * hd, q1, r * hd, hd);
+            float[] o1 = new float[q1.Length], lse1 = new float[b * h];
+            Attention.Forward(q1, k, v, new AttentionShape(b, 1, h, kv, d, past + 2, cap, past + 1), opts, o1, lse1);
+            for (int r = 0; r < b; r++)
+            {
+                KernelAssert.Close(o2.AsSpan((r * 2 + 1) * hd, hd), o1.AsSpan(r * hd, hd), 1e-6, 1e-5, $"output, row {r}, masks {masks}");
+                for (int hh = 0; hh < h; hh++)
+                    KernelAssert.Close([lse2[(r * h + hh) * 2 + 1]], [lse1[r * h + hh]], 1e-6, 1e-6, $"lse, row {r}, head {hh}, masks {masks}");
+            }
+        }
+    }
+
     [Fact]
     public void FullyMaskedQuery_GivesZerosAndMinusInfinity()
     {

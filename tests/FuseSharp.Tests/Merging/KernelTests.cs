@@ -78,6 +78,33 @@ public class KernelTests
     }
 
     [Fact]
+    public void BracketScan_TwoBrackets_EqualEachAloneBitwise()
+    {
+        // The one-pass scan of two brackets gives each bracket exactly its single scan: counts, the sums' bits (sums on
+        // and off), the inside values in order; for tails, ends that occur (ties), lo = hi, open ends, overlapping brackets and NaN.
+        var r = new Random(12);
+        var brackets = new[] { (0.3f, 0.35f), (0.5f, 0.5f), (float.NegativeInfinity, 0.1f), (0.9f, float.PositiveInfinity), (2f, 3f), (0.325f, 0.6f) };
+        foreach (int n in new[] { 0, 1, 7, 8, 9, 63, 1029, 128 * 8 + 3, 16384 + 5 })
+            foreach (var (lo0, hi0) in brackets)
+                foreach (var (lo1, hi1) in brackets)
+                    foreach (bool sums in new[] { true, false })
+                    {
+                        var v = Enumerable.Range(0, n).Select(_ => (float)Math.Round(r.NextDouble() * 40) / 40).ToArray();
+                        if (n > 9) v[n / 2] = float.NaN;
+                        var (first, second) = OrderStatistics.Scan(v, lo0, hi0, lo1, hi1, sums);
+                        AssertSame(OrderStatistics.Scan(v, lo0, hi0, sums), first);
+                        AssertSame(OrderStatistics.Scan(v, lo1, hi1, sums), second);
+                    }
+
+        static void AssertSame(OrderStatistics.ScanResult expected, OrderStatistics.ScanResult actual)
+        {
+            Assert.Equal((expected.Below, expected.AtLow, expected.AtHigh), (actual.Below, actual.AtLow, actual.AtHigh));
+            Assert.Equal(BitConverter.DoubleToInt64Bits(expected.SumBelow), BitConverter.DoubleToInt64Bits(actual.SumBelow));
+            Assert.Equal(expected.Inside.Select(BitConverter.SingleToInt32Bits), actual.Inside.Select(BitConverter.SingleToInt32Bits));
+        }
+    }
+
+    [Fact]
     public void QuickSelect_MatchesSorting()
     {
         var r = new Random(5);

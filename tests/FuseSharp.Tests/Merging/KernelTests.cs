@@ -130,6 +130,19 @@ public class KernelTests
     }
 
     [Fact]
+    public void CountEqual_MatchesFloatEquals()
+    {
+        // The vector count of a bracket's candidates equal to a tie value is float.Equals' count: tails, −0 = +0, NaN = NaN.
+        var r = new Random(14);
+        foreach (int n in new[] { 0, 1, 7, 8, 9, 63, 1029 })
+        {
+            var v = Enumerable.Range(0, n).Select(_ => r.Next(8) switch { 0 => -0f, 1 => float.NaN, int k => k / 4f }).ToArray();
+            foreach (float value in new[] { 0f, -0f, float.NaN, 0.5f, 1.25f, 3f })
+                Assert.Equal(v.Count(x => x.Equals(value)), OrderStatistics.CountEqual(v, value));
+        }
+    }
+
+    [Fact]
     public void QuickSelect_MatchesSorting()
     {
         var r = new Random(5);

@@ -346,11 +346,14 @@ public static class OrderStatistics
             }
             else
             {
+                // Chunk order (each chunk once), so the counting stops at the chunk that holds the q-th equal element.
+                long total = 0;
                 foreach (var (chunk, values) in _candidates![bracket])
                 {
-                    long eq = 0;
-                    foreach (var x in values) if (x.Equals(value)) eq++;
-                    if (eq > 0) perChunk[chunk] = perChunk.GetValueOrDefault(chunk) + eq;
+                    long eq = CountEqual(values, value);
+                    if (eq == 0) continue;
+                    perChunk[chunk] = eq;
+                    if ((total += eq) > q) break;
                 }
             }
             long seen = 0;
@@ -371,6 +374,23 @@ public static class OrderStatistics
             }
             throw new InvalidOperationException("tie index not found");
         }
+    }
+
+    /// <summary>How many of <paramref name="values"/> equal <paramref name="value"/> (<see cref="float.Equals(float)"/>: NaN equals NaN, −0 equals +0).</summary>
+    internal static long CountEqual(ReadOnlySpan<float> values, float value)
+    {
+        long eq = 0;
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && !float.IsNaN(value))
+        {
+            var v = new Vector<float>(value);
+            var acc = Vector<int>.Zero;
+            for (; i <= values.Length - Vector<float>.Count; i += Vector<float>.Count) acc -= Vector.Equals(new Vector<float>(values[i..]), v);
+            eq = Vector.Sum(acc);
+        }
+        for (; i < values.Length; i++)
+            if (values[i].Equals(value)) eq++;
+        return eq;
     }
 
     /// <summary>What a scan finds in one chunk for one bracket.</summary>

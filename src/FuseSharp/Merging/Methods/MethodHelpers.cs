@@ -1,7 +1,10 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using FuseSharp.Merging.Kernels;
 using FuseSharp.Merging.Planning;
+using FuseSharp.Tensors;
 
 namespace FuseSharp.Merging.Methods;
 
@@ -143,11 +146,7 @@ internal static class Gram
             produce(start, length, sc);
             Accumulate(sc.Arrays(m, length), m, length, acc);
         });
-        var g = new double[m, m];
-        int p = 0;
-        for (int i = 0; i < m; i++)
-            for (int j = i; j < m; j++) g[i, j] = g[j, i] = sums[p++];
-        return g;
+        return Square(m, sums);
     }
 
     /// <summary>
@@ -187,6 +186,85 @@ internal static class Gram
                 acc[p++] += TensorPrimitives.Dot(x[a].AsSpan(j, length - j), x[b].AsSpan(j, length - j));
     }
 
+    /// <summary>
+    /// <see cref="Compute"/> of the base and the inputs themselves (m = inputs + 1, at most 4) when all are stored BF16
+    /// tensors and <see cref="TaskVectorKernels.CanDecodeBFloat16"/>: each chunk is decoded in registers by
+    /// <see cref="AccumulateBFloat16"/> (no F32 staging, no separate NaN/Inf screen), bitwise the sums of reading it with
+    /// <paramref name="checkedRead"/> and <see cref="Accumulate"/>. A non-finite diagonal (a NaN/Inf input, or a finite
+    /// overflow of a square) sends the chunk through <paramref name="checkedRead"/>, which names a bad element with the
+    /// same message; a clean chunk is marked screened, so <see cref="WriteCombination"/> decodes it in registers too.
+    /// </summary>
+    public static unsafe double[,] ComputeStoredBFloat16(long count, StoredBFloat16 stored, ChunkProducer checkedRead, CancellationToken ct)
+    {
+        int m = stored.Count + 1;
+        if (m > 4) return Compute(count, m, checkedRead, ct);
+        int pairs = m * (m + 1) / 2;
+        var sums = Chunked.Reduce(count, pairs, ct, (start, length, sc, acc) =>
+        {
+            Span<nint> bits = stackalloc nint[m];
+            bits[0] = (nint)stored.BaseBits(start, length);
+            for (int i = 1; i < m; i++) bits[i] = (nint)stored.InputBits(i - 1, start, length);
+            AccumulateBFloat16(bits, length, acc);
+            bool finite = true;
+            for (int i = 0, d = 0; i < m; d += m - i, i++) finite &= double.IsFinite(acc[d]);
+            if (finite)
+            {
+                stored.MarkScreened(start, length);
+                return;
+            }
+            acc.Clear(); // Reduce zeroes each chunk's partials; the checked pass starts over from the same zeros
+            checkedRead(start, length, sc);
+            Accumulate(sc.Arrays(m, length), m, length, acc);
+        });
+        return Square(m, sums);
+    }
+
+    private static double[,] Square(int m, double[] sums)
+    {
+        var g = new double[m, m];
+        int p = 0;
+        for (int i = 0; i < m; i++)
+            for (int j = i; j < m; j++) g[i, j] = g[j, i] = sums[p++];
+        return g;
+    }
+
+    /// <summary>
+    /// <see cref="Accumulate"/> of BF16 vectors (pointers to <paramref name="length"/> bits each, at most 4) decoded in
+    /// registers: the same lanes, unfused <c>s += a·b</c>, flushes to FP64 every 64 vectors and tail dot products, so
+    /// the sums are bitwise those of decoding to F32 first. Needs <see cref="TaskVectorKernels.CanDecodeBFloat16"/>.
+    /// </summary>
+    internal static unsafe void AccumulateBFloat16(ReadOnlySpan<nint> x, int length, Span<double> acc)
+    {
+        int m = x.Length, pairs = m * (m + 1) / 2, j = 0;
+        Span<Vector256<float>> s = stackalloc Vector256<float>[10];
+        Span<Vector256<float>> v = stackalloc Vector256<float>[4];
+        s.Clear();
+        int block = 0;
+        for (; j <= length - 8; j += 8)
+        {
+            for (int i = 0; i < m; i++) v[i] = BFloat16Conversion.ToSingle8(ref ((ushort*)x[i])[j]);
+            int k = 0;
+            for (int a = 0; a < m; a++)
+                for (int b = a; b < m; b++) s[k++] += v[a] * v[b];
+            if (++block == 64)
+            {
+                for (int q = 0; q < pairs; q++) acc[q] += Vector.Sum(s[q].AsVector());
+                s.Clear();
+                block = 0;
+            }
+        }
+        for (int q = 0; q < pairs; q++) acc[q] += Vector.Sum(s[q].AsVector());
+        int rest = length - j;
+        if (rest == 0) return;
+        Span<float> t = stackalloc float[4 * 8];
+        for (int i = 0; i < m; i++)
+            for (int r = 0; r < rest; r++) t[i * 8 + r] = BFloat16Conversion.ToSingle(((ushort*)x[i])[j + r]);
+        int p = 0;
+        for (int a = 0; a < m; a++)
+            for (int b = a; b < m; b++)
+                acc[p++] += TensorPrimitives.Dot(t.Slice(a * 8, rest), t.Slice(b * 8, rest));
+    }
+
     /// <summary><c>cᵀ G c</c>, clamped at 0 (rounding can make it slightly negative).</summary>
     public static double Quadratic(double[,] g, ReadOnlySpan<double> c)
     {
@@ -201,9 +279,15 @@ internal static class Gram
     {
         var f = coefficients.Select(x => (float)x).ToArray();
         float fb = (float)baseCoefficient;
+        bool registers = TaskVectorKernels.CanDecodeBFloat16 && inputs.Count <= 4;
         Chunked.For(ctx.Count, ctx.Cancellation, (_, start, length, sc) =>
         {
             var acc = sc.Get(0, length);
+            if (registers && ScreenedCombination(inputs, f, baseInput, fb, start, acc))
+            {
+                ctx.Output.Write(start, acc);
+                return;
+            }
             var x = sc.Get(1, length);
             if (baseInput is not null)
             {
@@ -218,5 +302,36 @@ internal static class Gram
             }
             ctx.Output.Write(start, acc);
         });
+    }
+
+    /// <summary>
+    /// The chunk of <see cref="WriteCombination"/> decoded in registers when every source's chunk is stored BF16 that an
+    /// earlier pass screened (<see cref="TensorSource.ScreenedBFloat16"/>): per element <c>a = b·fb</c> (or 0), then
+    /// <c>a = x_i·f_i + a</c> for each input in order, unfused, bitwise the F32 staging path. False (nothing written) otherwise.
+    /// </summary>
+    private static unsafe bool ScreenedCombination(IReadOnlyList<TaskInput> inputs, float[] f, TaskInput? baseInput, float fb, long start, Span<float> acc)
+    {
+        int m = inputs.Count, length = acc.Length;
+        ushort* b = null;
+        if (baseInput is not null && (b = baseInput.Source.ScreenedBFloat16(start, length)) is null) return false;
+        Span<nint> x = stackalloc nint[m];
+        for (int i = 0; i < m; i++)
+            if ((x[i] = (nint)inputs[i].Source.ScreenedBFloat16(start, length)) == 0) return false;
+        ref float d = ref MemoryMarshal.GetReference(acc);
+        var vfb = Vector256.Create(fb);
+        int j = 0;
+        for (; j <= length - 8; j += 8)
+        {
+            var a = b is null ? Vector256<float>.Zero : BFloat16Conversion.ToSingle8(ref b[j]) * vfb;
+            for (int i = 0; i < m; i++) a = BFloat16Conversion.ToSingle8(ref ((ushort*)x[i])[j]) * Vector256.Create(f[i]) + a;
+            a.StoreUnsafe(ref d, (nuint)j);
+        }
+        for (; j < length; j++)
+        {
+            float a = b is null ? 0f : BFloat16Conversion.ToSingle(b[j]) * fb;
+            for (int i = 0; i < m; i++) a = BFloat16Conversion.ToSingle(((ushort*)x[i])[j]) * f[i] + a;
+            acc[j] = a;
+        }
+        return true;
     }
 }

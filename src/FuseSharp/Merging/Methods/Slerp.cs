@@ -33,11 +33,14 @@ public sealed class Slerp : IMergeMethod
         var v0 = ctx.Task.Base!;
         var v1 = ctx.Task.Inputs[0];
         double t = ctx.Task.Parameters.Number("t");
-        var g = Gram.Compute(ctx.Count, 2, (start, length, sc) =>
+        ChunkProducer read = (start, length, sc) =>
         {
             v0.Source.Read(start, sc.Get(0, length));
             v1.Source.Read(start, sc.Get(1, length));
-        }, ctx.Cancellation);
+        };
+        var g = TaskVectorKernels.CanDecodeBFloat16 && StoredBFloat16.Of(ctx.Task) is { } stored
+            ? Gram.ComputeStoredBFloat16(ctx.Count, stored, read, ctx.Cancellation)
+            : Gram.Compute(ctx.Count, 2, read, ctx.Cancellation);
         double[] s = [g[0, 0], g[1, 1], g[0, 1]];
         var (c0, c1, cos, lerp) = Spherical.Slerp(t, s[0], s[1], s[2]);
         ctx.Diagnostics.Set("t", t);

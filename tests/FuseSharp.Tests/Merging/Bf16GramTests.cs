@@ -1,0 +1,138 @@
+using FuseSharp.Merging;
+using FuseSharp.Merging.Config;
+using FuseSharp.Merging.Execution;
+using FuseSharp.Merging.Kernels;
+using FuseSharp.Merging.Methods;
+using FuseSharp.Merging.Planning;
+using FuseSharp.Tensors;
+using Xunit;
+
+namespace FuseSharp.Tests.Merging;
+
+/// <summary>
+/// The Gram reduction and the weighted write decoded from stored BF16 bits in registers (SLERP, and the write of every
+/// Gram method) against the checked F32 read path: bitwise sums and outputs over chunk tails and odd lengths, the same
+/// results when a square overflows F32 (the fallback), and the same error for a non-finite input.
+/// </summary>
+public sealed class Bf16GramTests
+{
+    private static float Bf(float x) => BFloat16Conversion.ToSingle(BFloat16Conversion.FromSingle(x));
+
+    [Fact]
+    public unsafe void AccumulateBFloat16_MatchesDecodeThenAccumulate_Bitwise()
+    {
+        if (!TaskVectorKernels.CanDecodeBFloat16) return;
+        foreach (int n in new[] { 0, 1, 7, 8, 9, 15, 511, 512, 513, 4103, 16383, 16384 })
+            for (int m = 1; m <= 4; m++)
+            {
+                var bits = Enumerable.Range(0, m).Select(i => MethodHarness.Random(n, 40 + i, 3f).Select(BFloat16Conversion.FromSingle).ToArray()).ToArray();
+                if (n > 2) bits[0][2] = 0x8000; // -0
+                var f32 = bits.Select(b => b.Select(BFloat16Conversion.ToSingle).ToArray()).ToArray();
+                int pairs = m * (m + 1) / 2;
+                var expected = new double[pairs];
+                Gram.Accumulate(f32, m, n, expected);
+                var actual = new double[pairs];
+                var handles = bits.Select(b => System.Runtime.InteropServices.GCHandle.Alloc(b, System.Runtime.InteropServices.GCHandleType.Pinned)).ToArray();
+                try
+                {
+                    var ptrs = handles.Select(h => h.AddrOfPinnedObject()).ToArray();
+                    Gram.AccumulateBFloat16(ptrs, n, actual);
+                }
+                finally
+                {
+                    foreach (var h in handles) h.Free();
+                }
+                Assert.Equal(expected.Select(BitConverter.DoubleToInt64Bits), actual.Select(BitConverter.DoubleToInt64Bits));
+            }
+    }
+
+    /// <summary>One whole chunk and a tail of 9516 (not a multiple of 8 after the vector body), an odd matrix and a vector.</summary>
+    private static Dictionary<string, (float[] Values, long[] Shape)> Model(int seed, Dictionary<string, (float[] Values, long[] Shape)>? near)
+    {
+        var r = new Random(seed);
+        var shapes = new (string Name, long[] Shape)[]
+        {
+            ("model.embed_tokens.weight", [700, 37]),
+            ("model.layers.0.self_attn.q_proj.weight", [5, 3]),
+            ("model.layers.0.input_layernorm.weight", [37]),
+        };
+        return shapes.ToDictionary(s => s.Name, s =>
+        {
+            var v = new float[s.Shape.Aggregate(1L, (a, b) => a * b)];
+            for (int i = 0; i < v.Length; i++)
+            {
+                float x = (float)(r.NextDouble() * 2 - 1);
+                v[i] = Bf(near is null ? x : i % 13 == 0 ? near[s.Name].Values[i] : near[s.Name].Values[i] + 0.3f * x);
+            }
+            return (v, s.Shape);
+        });
+    }
+
+    private static List<string> WriteModels(string root, DType dtype, int count, Action<int, Dictionary<string, (float[] Values, long[] Shape)>>? edit = null)
+    {
+        foreach (var d in Directory.GetDirectories(root)) Directory.Delete(d, true);
+        var bm = Model(1, null);
+        var all = new[] { bm }.Concat(Enumerable.Range(2, count - 1).Select(s => Model(s, bm))).ToArray();
+        for (int k = 0; k < all.Length; k++) edit?.Invoke(k, all[k]);
+        return all.Select((m, k) => TestModels.WriteModel(Path.Combine(root, $"m{k}"), m, dtype)).ToList();
+    }
+
+    private static string Yaml(string method, List<string> names, string globals) =>
+        $"merge_method: {method}\nbase_model: {names[0]}\nmodels:\n" + string.Concat(names.Skip(1).Select(n => $"  - model: {n}\n")) +
+        (globals.Length > 0 ? $"parameters:\n  {globals}\n" : "") + "dtype: float32\n";
+
+    [Theory]
+    [InlineData("slerp", 2, "t: 0.3", false)]
+    [InlineData("slerp", 2, "t: 0.7", true)]
+    [InlineData("model_stock", 3, "", false)]
+    public void StoredBf16_MergesBitwiseAsTheF32Inputs(string method, int models, string globals, bool overflow)
+    {
+        if (!TaskVectorKernels.CanDecodeBFloat16) return;
+        var root = TestModels.TempDir("bf16-gram");
+        var outputs = new List<Dictionary<string, (float[] Values, long[] Shape)>>();
+        foreach (var dtype in new[] { DType.F32, DType.BF16 })
+        {
+            // A square of 3e19 overflows F32: the register pass sees a non-finite norm and re-reads the chunk checked.
+            var names = WriteModels(root, dtype, models, (k, t) =>
+            {
+                if (overflow && k == 1) t["model.embed_tokens.weight"].Values[16390] = Bf(3e19f);
+            });
+            var output = Path.Combine(root, $"out-{dtype}");
+            using var plan = MergePlanner.Plan(MergeConfigParser.Parse(Yaml(method, names, globals)), new MergeOptions());
+            MergeExecutor.Run(plan, output);
+            outputs.Add(TestModels.Read(output));
+        }
+        Assert.Equal(3, outputs[1].Count);
+        foreach (var (name, (values, _)) in outputs[0])
+            Assert.Equal(values.Select(BitConverter.SingleToInt32Bits), outputs[1][name].Values.Select(BitConverter.SingleToInt32Bits));
+        if (overflow) Assert.Contains(outputs[1]["model.embed_tokens.weight"].Values, v => !float.IsFinite(v) || Math.Abs(v) > 1e18f);
+        Directory.Delete(root, true);
+    }
+
+    [Theory]
+    [InlineData(0, 300, float.NaN)]
+    [InlineData(1, 16390, float.PositiveInfinity)]
+    [InlineData(1, 25899, float.NegativeInfinity)]
+    [InlineData(0, 36, float.NaN)]
+    public void NonFiniteBf16Input_FailsSlerpWithTheMessageOfTheCheckedPath(int model, int element, float bad)
+    {
+        var root = TestModels.TempDir("bf16-gram-nan");
+        var messages = new List<string>();
+        foreach (var dtype in new[] { DType.F32, DType.BF16 })
+        {
+            var names = WriteModels(root, dtype, 2, (k, t) =>
+            {
+                if (k == model) t["model.embed_tokens.weight"].Values[element] = bad;
+            });
+            var output = Path.Combine(root, "out");
+            using var plan = MergePlanner.Plan(MergeConfigParser.Parse(Yaml("slerp", names, "t: 0.5")), new MergeOptions());
+            var e = Assert.Throws<MergeException>(() => MergeExecutor.Run(plan, output));
+            Assert.Equal("model.embed_tokens.weight", e.Tensor);
+            Assert.False(Directory.Exists(output));
+            messages.Add(e.Message);
+        }
+        Assert.Equal(messages[0], messages[1]);
+        Assert.Contains($"a {(float.IsNaN(bad) ? "NaN" : "infinite")} value at element {element} of", messages[1], StringComparison.Ordinal);
+        Directory.Delete(root, true);
+    }
+}

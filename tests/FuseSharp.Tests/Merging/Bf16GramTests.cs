@@ -77,14 +77,19 @@ public sealed class Bf16GramTests
         return all.Select((m, k) => TestModels.WriteModel(Path.Combine(root, $"m{k}"), m, dtype)).ToList();
     }
 
-    private static string Yaml(string method, List<string> names, string globals) =>
-        $"merge_method: {method}\nbase_model: {names[0]}\nmodels:\n" + string.Concat(names.Skip(1).Select(n => $"  - model: {n}\n")) +
-        (globals.Length > 0 ? $"parameters:\n  {globals}\n" : "") + "dtype: float32\n";
+    private static string Yaml(string method, List<string> names, string globals) => method == "linear"
+        ? "merge_method: linear\nmodels:\n" + string.Concat(names.Select((n, k) => $"  - model: {n}\n    parameters:\n      weight: {0.7 - 0.3 * k}\n")) +
+          (globals.Length > 0 ? $"parameters:\n  {globals}\n" : "") + "dtype: float32\n"
+        : $"merge_method: {method}\nbase_model: {names[0]}\nmodels:\n" + string.Concat(names.Skip(1).Select(n => $"  - model: {n}\n")) +
+          (globals.Length > 0 ? $"parameters:\n  {globals}\n" : "") + "dtype: float32\n";
 
     [Theory]
     [InlineData("slerp", 2, "t: 0.3", false)]
     [InlineData("slerp", 2, "t: 0.7", true)]
     [InlineData("model_stock", 3, "", false)]
+    [InlineData("linear", 3, "normalize: false", false)]
+    [InlineData("linear", 1, "", false)]
+    [InlineData("linear", 4, "", true)]
     public void StoredBf16_MergesBitwiseAsTheF32Inputs(string method, int models, string globals, bool overflow)
     {
         if (!TaskVectorKernels.CanDecodeBFloat16) return;
@@ -114,18 +119,51 @@ public sealed class Bf16GramTests
     [InlineData(1, 16390, float.PositiveInfinity)]
     [InlineData(1, 25899, float.NegativeInfinity)]
     [InlineData(0, 36, float.NaN)]
-    public void NonFiniteBf16Input_FailsSlerpWithTheMessageOfTheCheckedPath(int model, int element, float bad)
+    public void NonFiniteBf16Input_FailsSlerpWithTheMessageOfTheCheckedPath(int model, int element, float bad) => NonFinite("slerp", "t: 0.5", model, element, bad);
+
+    [Theory]
+    [InlineData(0, 300, float.NaN)]
+    [InlineData(2, 16390, float.PositiveInfinity)]
+    [InlineData(1, 25899, float.NegativeInfinity)]
+    public void NonFiniteBf16Input_FailsLinearWithTheMessageOfTheCheckedPath(int model, int element, float bad) => NonFinite("linear", "", model, element, bad);
+
+    [Fact]
+    public unsafe void CombineBFloat16_ScreenIsZeroForFiniteValuesAndNaNOtherwise()
+    {
+        if (!TaskVectorKernels.CanDecodeBFloat16) return;
+        foreach (int n in new[] { 1, 7, 8, 13, 4103 })
+            foreach (int at in new[] { 0, n / 2, n - 1 }.Distinct())
+                foreach (ushort bad in new ushort[] { 0, 0x7FC0, 0x7F80, 0xFF80 })
+                    foreach (bool inBase in new[] { false, true })
+                    {
+                        var b = MethodHarness.Random(n, 5, 1e30f).Select(BFloat16Conversion.FromSingle).ToArray();
+                        var x = MethodHarness.Random(n, 6, 1e30f).Select(BFloat16Conversion.FromSingle).ToArray();
+                        if (bad != 0) (inBase ? b : x)[at] = bad;
+                        var expected = b.Select(BFloat16Conversion.ToSingle).ToArray();
+                        System.Numerics.Tensors.TensorPrimitives.Multiply(expected, 0.3f, expected);
+                        System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(x.Select(BFloat16Conversion.ToSingle).ToArray(), -1.7f, expected, expected);
+                        var actual = new float[n];
+                        float screen;
+                        fixed (ushort* pb = b, px = x)
+                            screen = MethodHelpers.CombineBFloat16(pb, 0.3f, new[] { (nint)px }, new[] { -1.7f }, actual);
+                        Assert.Equal(expected.Select(BitConverter.SingleToInt32Bits), actual.Select(BitConverter.SingleToInt32Bits));
+                        if (bad == 0) Assert.Equal(0f, screen);
+                        else Assert.True(float.IsNaN(screen), $"n {n}, at {at}, bits {bad:X4}");
+                    }
+    }
+
+    private static void NonFinite(string method, string globals, int model, int element, float bad)
     {
         var root = TestModels.TempDir("bf16-gram-nan");
         var messages = new List<string>();
         foreach (var dtype in new[] { DType.F32, DType.BF16 })
         {
-            var names = WriteModels(root, dtype, 2, (k, t) =>
+            var names = WriteModels(root, dtype, Math.Max(2, model + 1), (k, t) =>
             {
                 if (k == model) t["model.embed_tokens.weight"].Values[element] = bad;
             });
             var output = Path.Combine(root, "out");
-            using var plan = MergePlanner.Plan(MergeConfigParser.Parse(Yaml("slerp", names, "t: 0.5")), new MergeOptions());
+            using var plan = MergePlanner.Plan(MergeConfigParser.Parse(Yaml(method, names, globals)), new MergeOptions());
             var e = Assert.Throws<MergeException>(() => MergeExecutor.Run(plan, output));
             Assert.Equal("model.embed_tokens.weight", e.Tensor);
             Assert.False(Directory.Exists(output));

@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using FuseSharp.Merging.Kernels;
 using FuseSharp.Merging.Planning;
+using FuseSharp.Tensors;
 
 namespace FuseSharp.Merging.Methods;
 
@@ -44,9 +45,18 @@ public sealed class Linear : IMergeMethod
         double sum = inputs.Sum(i => i.Weight);
         var w = inputs.Select(i => (float)(normalize ? i.Weight / sum : i.Weight)).ToArray();
         ctx.Diagnostics.EffectiveWeights(w.Select(x => (double)x).ToList());
+        var stored = TaskVectorKernels.CanDecodeBFloat16 && inputs.Count <= 8 && inputs.All(i => i.Source is StoredTensorSource { DType: DType.BF16 })
+            ? inputs.Select(i => (StoredTensorSource)i.Source).ToArray() : null;
         Chunked.For(ctx.Count, ctx.Cancellation, (_, start, length, sc) =>
         {
             var acc = sc.Get(0, length);
+            // Stored BF16 inputs are decoded in registers (bitwise the reads below); a non-finite value sends the chunk
+            // through the checked reads, which name it.
+            if (stored is not null && float.IsFinite(CombineStored(stored, w, start, acc)))
+            {
+                ctx.Output.Write(start, acc);
+                return;
+            }
             var x = sc.Get(1, length);
             inputs[0].Source.Read(start, acc);
             TensorPrimitives.Multiply(acc, w[0], acc);
@@ -57,5 +67,13 @@ public sealed class Linear : IMergeMethod
             }
             ctx.Output.Write(start, acc);
         });
+    }
+
+    private static unsafe float CombineStored(StoredTensorSource[] stored, float[] w, long start, Span<float> acc)
+    {
+        int length = acc.Length;
+        Span<nint> x = stackalloc nint[stored.Length - 1];
+        for (int i = 1; i < stored.Length; i++) x[i - 1] = (nint)stored[i].BFloat16Bits(start, length);
+        return MethodHelpers.CombineBFloat16(stored[0].BFloat16Bits(start, length), w[0], x, w.AsSpan(1), acc);
     }
 }

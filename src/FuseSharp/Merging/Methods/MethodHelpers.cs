@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using FuseSharp.Merging.Kernels;
@@ -74,6 +75,58 @@ internal static class MethodHelpers
             }
             stored.MarkScreened(start, length);
         };
+    }
+
+    /// <summary>
+    /// <c>destination[j] = b[j]·fb</c> (0 without <paramref name="b"/>), then <c>destination[j] = x_i[j]·f_i + destination[j]</c>
+    /// for each input in order, of BF16 bits decoded in registers: the unfused F32 operations of reading into F32 and
+    /// <see cref="TensorPrimitives.Multiply(ReadOnlySpan{float}, float, Span{float})"/> /
+    /// <see cref="TensorPrimitives.MultiplyAdd(ReadOnlySpan{float}, float, ReadOnlySpan{float}, Span{float})"/>, so bitwise
+    /// those. Returns 0 when every decoded value is finite and NaN otherwise (the sum of <c>v − v</c>, exact: no false alarms),
+    /// the screen for callers whose bits were not screened. Needs <see cref="TaskVectorKernels.CanDecodeBFloat16"/>.
+    /// </summary>
+    internal static unsafe float CombineBFloat16(ushort* b, float fb, ReadOnlySpan<nint> x, ReadOnlySpan<float> f, Span<float> destination)
+    {
+        int m = x.Length, length = destination.Length, j = 0;
+        ref float d = ref MemoryMarshal.GetReference(destination);
+        var vfb = Vector256.Create(fb);
+        var screen = Vector256<float>.Zero;
+        for (; j <= length - 8; j += 8)
+        {
+            var a = Vector256<float>.Zero;
+            if (b is not null)
+            {
+                var v = BFloat16Conversion.ToSingle8(ref b[j]);
+                screen += v - v;
+                a = v * vfb;
+            }
+            for (int i = 0; i < m; i++)
+            {
+                var v = BFloat16Conversion.ToSingle8(ref ((ushort*)x[i])[j]);
+                screen += v - v;
+                a = v * Vector256.Create(f[i]) + a;
+            }
+            a.StoreUnsafe(ref d, (nuint)j);
+        }
+        float sum = Vector256.Sum(screen);
+        for (; j < length; j++)
+        {
+            float a = 0f;
+            if (b is not null)
+            {
+                float v = BFloat16Conversion.ToSingle(b[j]);
+                sum += v - v;
+                a = v * fb;
+            }
+            for (int i = 0; i < m; i++)
+            {
+                float v = BFloat16Conversion.ToSingle(((ushort*)x[i])[j]);
+                sum += v - v;
+                a = v * f[i] + a;
+            }
+            Unsafe.Add(ref d, j) = a;
+        }
+        return sum;
     }
 
     /// <summary>Effectively computes <c>destination[i] = |x[i] − y[i]|</c>.</summary>
@@ -306,8 +359,7 @@ internal static class Gram
 
     /// <summary>
     /// The chunk of <see cref="WriteCombination"/> decoded in registers when every source's chunk is stored BF16 that an
-    /// earlier pass screened (<see cref="TensorSource.ScreenedBFloat16"/>): per element <c>a = b·fb</c> (or 0), then
-    /// <c>a = x_i·f_i + a</c> for each input in order, unfused, bitwise the F32 staging path. False (nothing written) otherwise.
+    /// earlier pass screened (<see cref="TensorSource.ScreenedBFloat16"/>); false (nothing written) otherwise.
     /// </summary>
     private static unsafe bool ScreenedCombination(IReadOnlyList<TaskInput> inputs, float[] f, TaskInput? baseInput, float fb, long start, Span<float> acc)
     {
@@ -317,21 +369,7 @@ internal static class Gram
         Span<nint> x = stackalloc nint[m];
         for (int i = 0; i < m; i++)
             if ((x[i] = (nint)inputs[i].Source.ScreenedBFloat16(start, length)) == 0) return false;
-        ref float d = ref MemoryMarshal.GetReference(acc);
-        var vfb = Vector256.Create(fb);
-        int j = 0;
-        for (; j <= length - 8; j += 8)
-        {
-            var a = b is null ? Vector256<float>.Zero : BFloat16Conversion.ToSingle8(ref b[j]) * vfb;
-            for (int i = 0; i < m; i++) a = BFloat16Conversion.ToSingle8(ref ((ushort*)x[i])[j]) * Vector256.Create(f[i]) + a;
-            a.StoreUnsafe(ref d, (nuint)j);
-        }
-        for (; j < length; j++)
-        {
-            float a = b is null ? 0f : BFloat16Conversion.ToSingle(b[j]) * fb;
-            for (int i = 0; i < m; i++) a = BFloat16Conversion.ToSingle(((ushort*)x[i])[j]) * f[i] + a;
-            acc[j] = a;
-        }
+        MethodHelpers.CombineBFloat16(b, fb, x, f, acc);
         return true;
     }
 }

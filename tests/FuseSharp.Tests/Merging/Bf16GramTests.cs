@@ -1,9 +1,5 @@
-using FuseSharp.Merging;
-using FuseSharp.Merging.Config;
-using FuseSharp.Merging.Execution;
 using FuseSharp.Merging.Kernels;
 using FuseSharp.Merging.Methods;
-using FuseSharp.Merging.Planning;
 using FuseSharp.Tensors;
 using Xunit;
 
@@ -46,37 +42,6 @@ public sealed class Bf16GramTests
             }
     }
 
-    /// <summary>One whole chunk and a tail of 9516 (not a multiple of 8 after the vector body), an odd matrix and a vector.</summary>
-    private static Dictionary<string, (float[] Values, long[] Shape)> Model(int seed, Dictionary<string, (float[] Values, long[] Shape)>? near)
-    {
-        var r = new Random(seed);
-        var shapes = new (string Name, long[] Shape)[]
-        {
-            ("model.embed_tokens.weight", [700, 37]),
-            ("model.layers.0.self_attn.q_proj.weight", [5, 3]),
-            ("model.layers.0.input_layernorm.weight", [37]),
-        };
-        return shapes.ToDictionary(s => s.Name, s =>
-        {
-            var v = new float[s.Shape.Aggregate(1L, (a, b) => a * b)];
-            for (int i = 0; i < v.Length; i++)
-            {
-                float x = (float)(r.NextDouble() * 2 - 1);
-                v[i] = Bf(near is null ? x : i % 13 == 0 ? near[s.Name].Values[i] : near[s.Name].Values[i] + 0.3f * x);
-            }
-            return (v, s.Shape);
-        });
-    }
-
-    private static List<string> WriteModels(string root, DType dtype, int count, Action<int, Dictionary<string, (float[] Values, long[] Shape)>>? edit = null)
-    {
-        foreach (var d in Directory.GetDirectories(root)) Directory.Delete(d, true);
-        var bm = Model(1, null);
-        var all = new[] { bm }.Concat(Enumerable.Range(2, count - 1).Select(s => Model(s, bm))).ToArray();
-        for (int k = 0; k < all.Length; k++) edit?.Invoke(k, all[k]);
-        return all.Select((m, k) => TestModels.WriteModel(Path.Combine(root, $"m{k}"), m, dtype)).ToList();
-    }
-
     private static string Yaml(string method, List<string> names, string globals) => method == "linear"
         ? "merge_method: linear\nmodels:\n" + string.Concat(names.Select((n, k) => $"  - model: {n}\n    parameters:\n      weight: {0.7 - 0.3 * k}\n")) +
           (globals.Length > 0 ? $"parameters:\n  {globals}\n" : "") + "dtype: float32\n"
@@ -98,14 +63,13 @@ public sealed class Bf16GramTests
         foreach (var dtype in new[] { DType.F32, DType.BF16 })
         {
             // A square of 3e19 overflows F32: the register pass sees a non-finite norm and re-reads the chunk checked.
-            var names = WriteModels(root, dtype, models, (k, t) =>
+            foreach (var d in Directory.GetDirectories(root)) Directory.Delete(d, true);
+            var names = Bf16MagnitudeTests.WriteModels(root, dtype, (k, t) =>
             {
                 if (overflow && k == 1) t["model.embed_tokens.weight"].Values[16390] = Bf(3e19f);
-            });
+            }, models);
             var output = Path.Combine(root, $"out-{dtype}");
-            using var plan = MergePlanner.Plan(MergeConfigParser.Parse(Yaml(method, names, globals)), new MergeOptions());
-            MergeExecutor.Run(plan, output);
-            outputs.Add(TestModels.Read(output));
+            outputs.Add(TestModels.Merge(Yaml(method, names, globals), output));
         }
         Assert.Equal(3, outputs[1].Count);
         foreach (var (name, (values, _)) in outputs[0])
@@ -152,25 +116,6 @@ public sealed class Bf16GramTests
                     }
     }
 
-    private static void NonFinite(string method, string globals, int model, int element, float bad)
-    {
-        var root = TestModels.TempDir("bf16-gram-nan");
-        var messages = new List<string>();
-        foreach (var dtype in new[] { DType.F32, DType.BF16 })
-        {
-            var names = WriteModels(root, dtype, Math.Max(2, model + 1), (k, t) =>
-            {
-                if (k == model) t["model.embed_tokens.weight"].Values[element] = bad;
-            });
-            var output = Path.Combine(root, "out");
-            using var plan = MergePlanner.Plan(MergeConfigParser.Parse(Yaml(method, names, globals)), new MergeOptions());
-            var e = Assert.Throws<MergeException>(() => MergeExecutor.Run(plan, output));
-            Assert.Equal("model.embed_tokens.weight", e.Tensor);
-            Assert.False(Directory.Exists(output));
-            messages.Add(e.Message);
-        }
-        Assert.Equal(messages[0], messages[1]);
-        Assert.Contains($"a {(float.IsNaN(bad) ? "NaN" : "infinite")} value at element {element} of", messages[1], StringComparison.Ordinal);
-        Directory.Delete(root, true);
-    }
+    private static void NonFinite(string method, string globals, int model, int element, float bad) =>
+        Bf16MagnitudeTests.AssertSameNonFiniteMessage(names => Yaml(method, names, globals), Math.Max(2, model + 1), model, element, bad);
 }

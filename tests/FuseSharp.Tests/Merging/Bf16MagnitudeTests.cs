@@ -19,7 +19,7 @@ public sealed class Bf16MagnitudeTests
     private static float Bf(float x) => BFloat16Conversion.ToSingle(BFloat16Conversion.FromSingle(x));
 
     /// <summary>Rows of 37 columns: one whole chunk and a tail of 9516; a small odd matrix and a vector.</summary>
-    private static Dictionary<string, (float[] Values, long[] Shape)> Model(int seed, Dictionary<string, (float[] Values, long[] Shape)>? near)
+    internal static Dictionary<string, (float[] Values, long[] Shape)> Model(int seed, Dictionary<string, (float[] Values, long[] Shape)>? near)
     {
         var r = new Random(seed);
         var shapes = new (string Name, long[] Shape)[]
@@ -41,10 +41,11 @@ public sealed class Bf16MagnitudeTests
         });
     }
 
-    private static List<string> WriteModels(string root, DType dtype, Action<int, Dictionary<string, (float[] Values, long[] Shape)>>? edit = null)
+    /// <summary>A base and <paramref name="count"/> − 1 models near it (edited first), written as <paramref name="dtype"/> under <paramref name="root"/>.</summary>
+    internal static List<string> WriteModels(string root, DType dtype, Action<int, Dictionary<string, (float[] Values, long[] Shape)>>? edit = null, int count = 4)
     {
         var bm = Model(1, null);
-        var all = new[] { bm, Model(2, bm), Model(3, bm), Model(4, bm) };
+        var all = new[] { bm }.Concat(Enumerable.Range(2, count - 1).Select(seed => Model(seed, bm))).ToArray();
         for (int k = 0; k < all.Length; k++) edit?.Invoke(k, all[k]);
         return all.Select((m, k) => TestModels.WriteModel(Path.Combine(root, $"m{k}"), m, dtype)).ToList();
     }
@@ -126,7 +127,14 @@ public sealed class Bf16MagnitudeTests
     [InlineData("dare_ties", "density: 0.6", 3, 25899, float.PositiveInfinity)]
     [InlineData("breadcrumbs", "density: 0.8\n      gamma: 0.05", 0, 17, float.NegativeInfinity)]
     [InlineData("della", "density: 0.5\n      epsilon: 0.1", 0, 40, float.PositiveInfinity)]
-    public void NonFiniteBf16Input_FailsWithTheMessageOfTheCheckedPath(string method, string parameters, int model, int element, float bad)
+    public void NonFiniteBf16Input_FailsWithTheMessageOfTheCheckedPath(string method, string parameters, int model, int element, float bad) =>
+        AssertSameNonFiniteMessage(names => Yaml(method, names, parameters), 4, model, element, bad);
+
+    /// <summary>
+    /// A merge (<paramref name="yaml"/> of the model folders) with a NaN/Inf at <paramref name="element"/> of model
+    /// <paramref name="model"/>'s embedding fails with the same message for F32 inputs (checked reads) and BF16 inputs.
+    /// </summary>
+    internal static void AssertSameNonFiniteMessage(Func<List<string>, string> yaml, int models, int model, int element, float bad)
     {
         // The same folders hold the values first as F32 (checked reads), then as BF16 (decoded in the kernel).
         var root = TestModels.TempDir("bf16-nan");
@@ -137,9 +145,9 @@ public sealed class Bf16MagnitudeTests
             var names = WriteModels(root, dtype, (k, t) =>
             {
                 if (k == model) t["model.embed_tokens.weight"].Values[element] = bad;
-            });
+            }, models);
             var output = Path.Combine(root, "out");
-            using var plan = MergePlanner.Plan(MergeConfigParser.Parse(Yaml(method, names, parameters)), new MergeOptions { Seed = 3 });
+            using var plan = MergePlanner.Plan(MergeConfigParser.Parse(yaml(names)), new MergeOptions { Seed = 3 });
             var e = Assert.Throws<MergeException>(() => MergeExecutor.Run(plan, output));
             Assert.Equal("model.embed_tokens.weight", e.Tensor);
             Assert.False(Directory.Exists(output));

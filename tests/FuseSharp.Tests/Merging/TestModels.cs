@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
 using FuseSharp.IO;
+using FuseSharp.Merging;
+using FuseSharp.Merging.Config;
 using FuseSharp.Merging.Execution;
 using FuseSharp.Merging.Planning;
 using FuseSharp.Tensors;
@@ -101,6 +103,13 @@ internal static class TestModels
     {
         ["id"] = id, ["content"] = content, ["single_word"] = false, ["lstrip"] = false, ["rstrip"] = false, ["normalized"] = !special, ["special"] = special,
     };
+
+    /// <summary>Plans and runs the merge <paramref name="yaml"/> into <paramref name="output"/>, then reads every output tensor as F32.</summary>
+    public static Dictionary<string, (float[] Values, long[] Shape)> Merge(string yaml, string output)
+    {
+        using (var plan = MergePlanner.Plan(MergeConfigParser.Parse(yaml), new MergeOptions())) MergeExecutor.Run(plan, output);
+        return Read(output);
+    }
 
     /// <summary>Reads every tensor of a model folder or file as F32.</summary>
     public static Dictionary<string, (float[] Values, long[] Shape)> Read(string path)

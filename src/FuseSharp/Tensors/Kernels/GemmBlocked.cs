@@ -95,16 +95,13 @@ internal static unsafe class GemmBlocked
         {
             job.Slab = slab.Pointer;
             job.PackedA = packedA.Pointer;
-            int helpers = Math.Min(threads, job.Items) - 1;
-            for (int t = 0; t < helpers; t++) ThreadPool.UnsafeQueueUserWorkItem(job, preferLocal: false);
-            job.Execute();
-            job.Wait();
+            job.Run(Math.Min(threads, job.Items) - 1);
         }
         Record(Phase.Call, callStart, (long)x.M * x.N * x.K);
     }
 
     /// <summary>One call: its blocking, its work items in stages, and the counters the threads share.</summary>
-    private sealed class Job<TK, TB> : IThreadPoolWorkItem where TK : struct, IGemmMicroKernel where TB : unmanaged
+    private sealed class Job<TK, TB> : ClaimedWork where TK : struct, IGemmMicroKernel where TB : unmanaged
     {
         private readonly GemmArgs<TB> x;
         private readonly bool _simd, _buffered;
@@ -118,9 +115,6 @@ internal static unsafe class GemmBlocked
 
         /// <summary>Column parts of a compute item per slab (all slabs but the last have the same width).</summary>
         private readonly int[] _colParts;
-
-        private int _claimed, _done;
-        private Exception? _error;
 
         public float* Slab, PackedA;
 
@@ -191,43 +185,23 @@ internal static unsafe class GemmBlocked
 
         public long PackedASize { get; }
 
-        public int Items => _stageStart[^1];
+        public override int Items => _stageStart[^1];
 
         private int SlabPanels(int s) => Math.Min(_slabPanels, (x.N + TK.NR - 1) / TK.NR - s * _slabPanels);
 
-        void IThreadPoolWorkItem.Execute() => Execute();
-
         /// <summary>One thread: claims items in order until none is left, each once the stages before it are done.</summary>
-        public void Execute()
+        public override void Execute()
         {
             int items = Items, stage = 0;
-            for (int item = Interlocked.Increment(ref _claimed) - 1; item < items; item = Interlocked.Increment(ref _claimed) - 1)
+            for (int item = Claim(); item < items; item = Claim())
             {
                 while (_stageStart[stage + 1] <= item) stage++;
-                if (Volatile.Read(ref _done) < _stageStart[stage])
-                {
-                    var spin = new SpinWait();
-                    while (Volatile.Read(ref _done) < _stageStart[stage]) spin.SpinOnce(sleep1Threshold: -1);
-                }
-                try
-                {
-                    if (_error is null) Item(stage, item - _stageStart[stage]);
-                }
-                catch (Exception e)
-                {
-                    Interlocked.CompareExchange(ref _error, e, null);
-                }
-                Interlocked.Increment(ref _done);
+                WaitForDone(_stageStart[stage]);
+                Complete(item, stage);
             }
         }
 
-        /// <summary>Until every item is done (the caller has run out of items to claim, so the rest are in progress on running threads).</summary>
-        public void Wait()
-        {
-            var spin = new SpinWait();
-            while (Volatile.Read(ref _done) < Items) spin.SpinOnce(sleep1Threshold: -1);
-            if (_error is { } e) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e);
-        }
+        protected override void Work(int item, int stage) => Item(stage, item - _stageStart[stage]);
 
         private void Item(int stage, int local)
         {

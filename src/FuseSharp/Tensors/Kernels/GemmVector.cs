@@ -84,12 +84,9 @@ internal static unsafe class GemmVector
         threads = Math.Min(threads, firstItem[^1]);
         if (threads == 0) return;
         var job = new Job<TW>(simd, rows, k, x, ldx, segments.ToArray(), firstItem, itemRows, dotForm, ysx, ysw, accumulate);
-        // The helpers are queued and the caller starts on the items at once. It then waits only for items that are
-        // claimed: a helper that starts after the last claim finds nothing and never touches x, w or y, so nobody
-        // waits for a pool thread to wake up (tens of microseconds, as long as a whole product of a decoding step).
-        for (int t = 1; t < threads; t++) ThreadPool.UnsafeQueueUserWorkItem(job, preferLocal: false);
-        job.Execute();
-        job.Wait();
+        // Claimed items (ClaimedWork): nobody waits for a pool thread to wake up (tens of microseconds, as long as a
+        // whole product of a decoding step).
+        job.Run(threads - 1);
     }
 
     /// <summary>Compile-time vector counts: the JIT specialises each kernel per count and drops the unused chains.</summary>
@@ -100,38 +97,19 @@ internal static unsafe class GemmVector
     private readonly struct Four : ICount { public static int Value => 4; }
 
     private sealed class Job<TW>(bool simd, int rows, int k, float* x, nint ldx, Segment[] segments, int[] firstItem, int itemRows,
-        bool dotForm, nint ysx, nint ysw, bool accumulate) : IThreadPoolWorkItem where TW : unmanaged
+        bool dotForm, nint ysx, nint ysw, bool accumulate) : ClaimedWork where TW : unmanaged
     {
-        private int _claimed, _done;
-        private Exception? _error;
+        public override int Items => firstItem[^1];
 
         /// <summary>One thread: claims work items until none is left, always holding the next one so its rows can be prefetched.</summary>
-        public void Execute()
+        public override void Execute()
         {
-            int items = firstItem[^1];
-            int current = Interlocked.Increment(ref _claimed) - 1;
-            while (current < items)
+            int items = Items;
+            for (int current = Claim(), next; current < items; current = next)
             {
-                int next = Interlocked.Increment(ref _claimed) - 1;
-                try
-                {
-                    if (_error is null) Item(current, next < items ? next : -1);
-                }
-                catch (Exception e)
-                {
-                    Interlocked.CompareExchange(ref _error, e, null);
-                }
-                Interlocked.Increment(ref _done);
-                current = next;
+                next = Claim();
+                Complete(current, next < items ? next : -1);
             }
-        }
-
-        /// <summary>Until every item is done (the caller has run out of items to claim, so the rest are in progress on running threads).</summary>
-        public void Wait()
-        {
-            var spin = new SpinWait();
-            while (Volatile.Read(ref _done) < firstItem[^1]) spin.SpinOnce(sleep1Threshold: -1);
-            if (_error is { } e) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e);
         }
 
         /// <summary>Segment and range [j0, j1) of work item <paramref name="item"/>.</summary>
@@ -146,7 +124,7 @@ internal static unsafe class GemmVector
             return (s, (int)((long)units * local / parts) * 16, Math.Min(cols, (int)((long)units * (local + 1) / parts) * 16));
         }
 
-        private void Item(int item, int nextItem)
+        protected override void Work(int item, int nextItem)
         {
             var (s, j0, j1) = Range(item);
             if (j0 >= j1) return;

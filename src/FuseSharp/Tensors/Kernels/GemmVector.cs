@@ -85,8 +85,79 @@ internal static unsafe class GemmVector
         if (threads == 0) return;
         var job = new Job<TW>(simd, rows, k, x, ldx, segments.ToArray(), firstItem, itemRows, dotForm, ysx, ysw, accumulate);
         // Claimed items (ClaimedWork): nobody waits for a pool thread to wake up (tens of microseconds, as long as a
-        // whole product of a decoding step).
-        job.Run(threads - 1);
+        // whole product of a decoding step); helpers that stay for the next product (Team) mostly need no waking.
+        Team.Run(job, threads - 1);
+    }
+
+    /// <summary>
+    /// Pool threads that help with one product after another. A decoding step is a chain of ~50 products of tens to
+    /// hundreds of microseconds each, with norms and attention in between on the calling thread; a pool thread woken
+    /// for each product joins late (tens of microseconds on a quiet machine, milliseconds on a busy one), so the caller
+    /// streams much of each product alone. Here a helper that finished its items waits (spinning, yielding to other
+    /// threads) up to <see cref="StayTicks"/> for the next product and joins it at once; the caller queues a new
+    /// helper only when fewer are waiting than the product wants. Which thread runs an item never changes a result,
+    /// and the caller always finishes every unclaimed item itself, so a helper that misses a product only costs time.
+    /// </summary>
+    private static class Team
+    {
+        /// <summary>How long an idle helper waits for the next product: longer than the gaps within a decoding step and between steps.</summary>
+        private static readonly long StayTicks = System.Diagnostics.Stopwatch.Frequency / 500; // 2 ms
+
+        /// <summary>The latest product offered to helpers and how many may join it.</summary>
+        private sealed class Offer(ClaimedWork job, int helpers)
+        {
+            public readonly ClaimedWork Job = job;
+            public readonly int Helpers = helpers;
+            public int Joined;
+        }
+
+        private static Offer? s_offer;
+        private static int s_waiting;
+
+        /// <summary>Runs <paramref name="job"/> on the calling thread and up to <paramref name="helpers"/> helpers; returns once all items are done.</summary>
+        public static void Run(ClaimedWork job, int helpers)
+        {
+            if (helpers > 0)
+            {
+                Volatile.Write(ref s_offer, new Offer(job, helpers));
+                // Helpers that are waiting take the offer; queue the missing ones (each then waits for later products).
+                for (int have = Volatile.Read(ref s_waiting); have < helpers; have = Volatile.Read(ref s_waiting))
+                    if (Interlocked.CompareExchange(ref s_waiting, have + 1, have) == have)
+                        ThreadPool.UnsafeQueueUserWorkItem(static _ => Help(), (object?)null, preferLocal: false);
+            }
+            job.Run(0);
+        }
+
+        /// <summary>A helper: joins every new offer that still wants a helper, leaves after <see cref="StayTicks"/> without one.</summary>
+        private static void Help()
+        {
+            Offer? seen = null;
+            long idleSince = System.Diagnostics.Stopwatch.GetTimestamp();
+            var spin = new SpinWait();
+            while (true)
+            {
+                var offer = Volatile.Read(ref s_offer);
+                if (offer != seen && offer is not null)
+                {
+                    seen = offer;
+                    if (Interlocked.Increment(ref offer.Joined) <= offer.Helpers) offer.Job.Execute();
+                    idleSince = System.Diagnostics.Stopwatch.GetTimestamp();
+                    spin.Reset();
+                    continue;
+                }
+                if (System.Diagnostics.Stopwatch.GetTimestamp() - idleSince < StayTicks)
+                {
+                    spin.SpinOnce(sleep1Threshold: -1);
+                    continue;
+                }
+                Interlocked.Decrement(ref s_waiting);
+                // An offer made while this helper was still counted as waiting: take it rather than leave it to the caller alone.
+                offer = Volatile.Read(ref s_offer);
+                if (offer == seen || offer is null || Volatile.Read(ref offer.Joined) >= offer.Helpers) return;
+                Interlocked.Increment(ref s_waiting);
+                idleSince = System.Diagnostics.Stopwatch.GetTimestamp();
+            }
+        }
     }
 
     /// <summary>Compile-time vector counts: the JIT specialises each kernel per count and drops the unused chains.</summary>

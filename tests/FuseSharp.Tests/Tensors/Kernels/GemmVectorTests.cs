@@ -84,6 +84,49 @@ public unsafe class GemmVectorTests
         Assert.Equal(apart, together);
     }
 
+    /// <summary>
+    /// Products back to back, as in a decoding step (helpers that finished one product wait for the next and join it at
+    /// once, or arrive late, or while the caller is between products): every result bit for bit what one thread computes,
+    /// with 2 and 3 threads, for products of different shapes, both weight types and accumulation.
+    /// </summary>
+    [Fact]
+    public void BackToBackProducts_HelpersStaying_EqualOneThreadBitwise()
+    {
+        var rng = new Random(21);
+        var shapes = new[] { (1, 300, new[] { 2000, 37 }), (2, 129, new[] { 4100 }), (1, 64, new[] { 5000, 3, 700 }), (3, 300, new[] { 1500 }) };
+        var cases = shapes.Select(sh =>
+        {
+            var (rows, k, cols) = sh;
+            var x = Values(rng, rows * k);
+            var w = cols.Select(c => Values(rng, c * k)).ToArray();
+            var bits = w.Select(m => m.Select(BFloat16Conversion.FromSingle).ToArray()).ToArray();
+            var y0 = Values(rng, rows * cols.Sum());
+            return (rows, k, cols, x, w, bits, y0);
+        }).ToArray();
+        float[] Product(int c, int threads, bool bf16, bool accumulate)
+        {
+            var (rows, k, cols, x, w, bits, y0) = cases[c];
+            var y = (float[])y0.Clone();
+            if (bf16) Run(bits, threads, rows, k, x, k, cols, y, cols.Sum(), accumulate);
+            else Run(w, threads, rows, k, x, k, cols, y, cols.Sum(), accumulate);
+            return y;
+        }
+        foreach (int threads in new[] { 2, 3 })
+        {
+            for (int round = 0; round < 25; round++)
+            {
+                int c = round % cases.Length;
+                bool bf16 = round % 2 == 0, accumulate = round % 3 == 0;
+                var expected = Product(c, 1, bf16, accumulate);
+                var actual = Product(c, threads, bf16, accumulate);
+                for (int i = 0; i < expected.Length; i++)
+                    Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
+                        $"threads={threads} round={round} case={c} bf16={bf16} acc={accumulate}: y[{i}] = {actual[i]}, expected {expected[i]}");
+                if (round % 5 == 4) Thread.Sleep(3); // helpers leave while the caller is away; the next product queues new ones
+            }
+        }
+    }
+
     /// <summary>The kernel's order for one result: lane l sums x·w over p ≡ l (mod 8) of the whole 8-steps (fused), lanes summed, then the tail.</summary>
     private static float Dot(ReadOnlySpan<float> x, ReadOnlySpan<float> w)
     {

@@ -119,7 +119,9 @@ internal static unsafe class GemmVector
         {
             if (helpers > 0)
             {
-                Volatile.Write(ref s_offer, new Offer(job, helpers));
+                // A full fence (not a plain store): the count of waiting helpers read next must not be one from before
+                // the offer was visible, or a helper that is just leaving could miss it while the caller counted on it.
+                Interlocked.Exchange(ref s_offer, new Offer(job, helpers));
                 // Helpers that are waiting take the offer; queue the missing ones (each then waits for later products).
                 for (int have = Volatile.Read(ref s_waiting); have < helpers; have = Volatile.Read(ref s_waiting))
                     if (Interlocked.CompareExchange(ref s_waiting, have + 1, have) == have)

@@ -282,6 +282,40 @@ public class GemmTests
     }
 
     [Fact]
+    public unsafe void MicroKernel_EqualsItsScalarDefinitionBitForBit()
+    {
+        // The Vector256 micro-kernel (steps unrolled four at a time, then single steps) computes every C element as the
+        // chain acc = fma(a_ip, b_pj, acc) over p = 0..kc-1 from 0, then acc + Cin: step counts around the unroll (every
+        // tail length 1-3), a full KC, with and without Cin (Cin another tile or C itself).
+        if (!System.Runtime.Intrinsics.X86.Fma.IsSupported) return;
+        var rng = new Random(41);
+        const int mr = 6, nr = 16;
+        foreach (var kc in new[] { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 255, 256, 257 })
+            foreach (var cIn in new[] { 0, 1, 2 }) // none, another tile, C itself
+            {
+                var a = new float[kc * mr + 1];
+                var b = new float[kc * nr + 1];
+                var old = new float[mr * nr];
+                for (int i = 0; i < a.Length; i++) a[i] = (float)(rng.NextDouble() * 2 - 1);
+                for (int i = 0; i < b.Length; i++) b[i] = (float)(rng.NextDouble() * 2 - 1);
+                for (int i = 0; i < old.Length; i++) old[i] = (float)(rng.NextDouble() * 2 - 1);
+                var expected = new float[mr * nr];
+                for (int i = 0; i < mr; i++)
+                    for (int j = 0; j < nr; j++)
+                    {
+                        float acc = 0;
+                        for (int p = 0; p < kc; p++) acc = MathF.FusedMultiplyAdd(a[p * mr + i], b[p * nr + j], acc);
+                        expected[i * nr + j] = cIn == 0 ? acc : acc + old[i * nr + j];
+                    }
+                var c = cIn == 2 ? (float[])old.Clone() : new float[mr * nr];
+                var other = (float[])old.Clone();
+                fixed (float* pa = a, pb = b, pc = c, po = other)
+                    GemmKernel<Lanes256, System.Runtime.Intrinsics.Vector256<float>>.Run(kc, pa, pb, cIn == 0 ? null : cIn == 1 ? po : pc, nr, pc, nr);
+                Assert.True(expected.AsSpan().SequenceEqual(c), $"kc {kc} cIn {cIn}");
+            }
+    }
+
+    [Fact]
     public unsafe void TransposePacking_SimdEqualsScalar()
     {
         // The AVX transposing pack (8 x 8 blocks a group of 8 rows at a time, whole-vector stores spilling into the

@@ -331,7 +331,6 @@ public static class Sparsify
         var sums = Chunked.ReduceRows(rows, cols, 3 * models.Count, ct, (r0, rowCount, sc, acc) =>
         {
             var ws = Ranking.Workspace.ForCurrentThread();
-            var dellaWs = DellaRow.Workspace.ForCurrentThread();
             // The block's magnitudes in one call: a block is one whole grid chunk when the row length divides the chunk
             // size, so a producer that checks its chunks (MethodHelpers.BFloat16Magnitudes) can mark them for the merge pass.
             int blockLength = (int)(rowCount * cols);
@@ -340,59 +339,40 @@ public static class Sparsify
             {
                 long start = r * cols;
                 int len = (int)cols;
-                var rank = RankBuffer(len);
                 for (int k = 0; k < models.Count; k++)
                 {
                     int i = models[k];
                     var s = settings[i];
                     var a = sc.Get(i, blockLength).Slice((int)((r - r0) * cols), len);
-                    var rng = rngs[i];
                     var scaleBuffer = scales[i];
-                    var scale = scaleBuffer is null ? default : scaleBuffer.Slice(start, len);
-                    // p = density − ε + 2ε·rank/(cols − 1), compared as a 32-bit threshold with the uniform draw.
+                    // p = density − ε + 2ε·rank/(cols − 1), compared as 32-bit thresholds with the uniform draw.
                     double pBase = cols == 1 ? s.Density : s.Density - s.Epsilon, pStep = cols == 1 ? 0 : 2 * s.Epsilon / (cols - 1);
                     var prob = DellaRow.Probability.Of(pBase, pStep);
                     // Σ|Δ| and the kept Σ|Δ| only feed the L1 rescale factor.
                     bool l1 = s.Rescale && s.RescaleMode == RescaleMode.L1Norm;
-                    long kept = 0;
                     double keptSum = 0;
-                    if (scaleBuffer is null)
+                    // Decisions without ranking the row (DellaRow): rows starting on a word boundary write their words in place.
+                    var words = rowAligned ? bits[i].Words(start, len) : WordBuffer((len + 63) / 64);
+                    long kept = DellaRow.Decide(a, start, rngs[i], prob, words);
+                    if (rowAligned)
                     {
-                        // Decisions without sorting the row (DellaRow): rows starting on a word boundary write their words in place.
-                        if (rowAligned)
-                        {
-                            var words = bits[i].Words(start, len);
-                            kept = DellaRow.Decide(a, start, rng, prob, words, dellaWs);
-                            if (l1) keptSum = TaskVectorKernels.MaskedSumOfMagnitudes(a, words);
-                        }
-                        else
-                        {
-                            var words = WordBuffer((len + 63) / 64);
-                            kept = DellaRow.Decide(a, start, rng, prob, words, dellaWs);
-                            for (int j = 0; j < len; j++)
-                                if ((words[j >> 6] >> (j & 63) & 1) != 0)
-                                {
-                                    SetBit(bits[i], start + j);
-                                    keptSum += a[j];
-                                }
-                        }
+                        if (l1) keptSum = TaskVectorKernels.MaskedSumOfMagnitudes(a, words);
                     }
                     else
+                        for (int j = 0; j < len; j++)
+                            if ((words[j >> 6] >> (j & 63) & 1) != 0)
+                            {
+                                SetBit(bits[i], start + j);
+                                keptSum += a[j];
+                            }
+                    if (scaleBuffer is not null)
                     {
-                        // Inverse keep probabilities need every element's exact rank.
+                        // Inverse keep probabilities need every element's exact rank (the decisions above do not).
+                        var rank = RankBuffer(len);
+                        var scale = scaleBuffer.Slice(start, len);
                         Ranking.AscendingRanks(a, rank, ws);
                         for (int j = 0; j < len; j++)
-                        {
-                            long e = start + j;
-                            bool keep = DellaRow.Draw(rng, e) < DellaRow.Threshold(prob, rank[j]);
-                            if (keep)
-                            {
-                                kept++;
-                                keptSum += a[j];
-                                SetBit(bits[i], e);
-                            }
-                            scale[j] = keep ? (float)(1 / (pBase + pStep * rank[j])) : 0f;
-                        }
+                            scale[j] = (words[j >> 6] >> (j & 63) & 1) != 0 ? (float)(1 / (pBase + pStep * rank[j])) : 0f;
                     }
                     acc[3 * k] += kept;
                     if (l1) acc[3 * k + 1] += TensorPrimitives.SumOfMagnitudes(a);

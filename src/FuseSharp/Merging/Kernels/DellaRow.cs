@@ -21,7 +21,7 @@ namespace FuseSharp.Merging.Kernels;
 /// and J0 = ⌊x (n − 1) / D⌋ (exact integer arithmetic; J = J0, or J0 + 1 from i on) is uniform up to quantisation:
 /// each J0 takes ⌊D/(n − 1)⌋ or ⌈D/(n − 1)⌉ of the D values, so P(keep) is off from p(r_i) by at most
 /// min(r_i, n − 1 − r_i) / 2^32 (below n / 2^33 absolute; the thresholds themselves round p to 2^−32). Per element: the
-/// draw, two compares, and for the candidates a multiply-high, one gathered key and a compare; no ranks, no sort.
+/// draw, two compares, and for the candidates a multiply-high, two gathered keys and a compare; no ranks, no sort.
 /// These masks differ, seed for seed, from builds that compared each draw with the threshold of its exact rank: the
 /// distribution is the same, the draws are consumed differently.
 /// </summary>
@@ -60,58 +60,119 @@ public static class DellaRow
     /// Sets bit j of <paramref name="keep"/> (words of 64, bit j of the row in word j / 64; the row's words are
     /// overwritten) by the sampler of the class notes for the row <paramref name="values"/> (keys
     /// <c>bits(values[j]) &amp; 0x7FFF_FFFF</c>, so the order of |values|, −0 = +0) with the draws of elements
-    /// <paramref name="start"/> + j. Returns the number kept.
+    /// <paramref name="start"/> + j. Returns the number kept, and in <paramref name="keptSum"/> Σ|values[j]| over the
+    /// kept j (F32 vector partial sums added to an FP64 total every 128 vectors; the order depends only on the row).
     /// </summary>
-    public static unsafe int Decide(ReadOnlySpan<float> values, long start, UniformStream rng, Probability p, Span<ulong> keep)
+    /// <remarks>
+    /// Three passes, none with a branch per element: (1) the draws, eight at a time in registers: keep bits below T(0),
+    /// and the candidates' indices and offsets x = u − T(0) packed into a list (a permutation per 8-bit candidate mask)
+    /// with the candidate bits per word; (2) the list eight candidates at a time: J0 by a multiply-high, both keys
+    /// gathered, the wins packed as bits in list order; (3) per word, the word's wins deposited at its candidate bits
+    /// (BMI2 <c>pdep</c>). A single pass that gathered for every vector holding a candidate (most of them at ε 0.1) and a
+    /// pass 2 that set the winners' bits one by one (a branch per winner, or a read-modify-write chain on the same
+    /// word) each measured about twice as slow.
+    /// </remarks>
+    public static unsafe int Decide(ReadOnlySpan<float> values, long start, UniformStream rng, Probability p, Span<ulong> keep, out double keptSum)
     {
         int n = values.Length, words = (n + 63) / 64, j = 0;
         if (keep.Length < words) throw new ArgumentException("keep needs (n + 63) / 64 words", nameof(keep));
         keep[..words].Clear();
+        keptSum = 0;
         if (n == 0) return 0;
         uint t0 = Threshold(p, 0), d = Threshold(p, n - 1) - t0;
         // Candidates find J0 by a multiply-high (Reciprocal); when d <= n − 1 (ε below about n / 2^33) they divide.
         ulong m = Reciprocal(d, n);
-        bool reciprocal = m != 0;
+        double total = 0;
         fixed (float* vp = values)
         fixed (ulong* k = keep)
         {
             int* kp = (int*)vp;
-            if (Avx2.IsSupported && reciprocal)
+            if (Avx2.IsSupported && Bmi2.X64.IsSupported && m != 0)
             {
-                var keys = rng.Keys8(start);
-                int same = UniformStream.SameHighWord(start, n); // past it the draws change their high word: scalar
-                var vt0 = Vector256.Create(t0);
-                var vd = Vector256.Create(d);
-                var mLo = Vector256.Create(m & 0xFFFF_FFFFUL).AsUInt32();
-                var mHi = Vector256.Create(m >> 32).AsUInt32();
-                var magnitude = Vector256.Create(0x7FFF_FFFF);
-                var lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
-                ulong bits = 0;
-                for (; j <= same - 8; j += 8)
+                int vectorEnd = UniformStream.SameHighWord(start, n) & ~7; // past it the draws change their high word: scalar
+                j = vectorEnd;
+                var b = Buffers.ForCurrentThread(n);
+                fixed (int* ci = b.Index, perm = Pack)
+                fixed (uint* cx = b.Offset)
+                fixed (ulong* cw = b.Candidates)
+                fixed (byte* wins = b.Wins)
                 {
-                    var u = UniformStream.At8((uint)start + (uint)j, keys);
-                    var kept = Vector256.LessThan(u, vt0).AsInt32();
-                    var x = u - vt0;
-                    var candidate = Vector256.LessThan(x, vd).AsInt32(); // t0 <= u < t0 + d (below t0, x wraps above d)
-                    if (candidate != Vector256<int>.Zero)
+                    var keys = rng.Keys8(start);
+                    var vt0 = Vector256.Create(t0);
+                    var vd = Vector256.Create(d);
+                    var magnitude = Vector256.Create(0x7FFF_FFFF);
+                    var lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+                    var acc = Vector256<float>.Zero;
+                    int block = 0, c = 0;
+                    ulong bits = 0, candidates = 0;
+                    for (int e = 0; e < vectorEnd; e += 8)
                     {
-                        var i = Vector256.Create(j) + lanes;
-                        var j0 = MultiplyHigh(x, mLo, mHi).AsInt32();
-                        var other = (j0 - Vector256.GreaterThan(j0, i - Vector256<int>.One)) & candidate; // J0 + (J0 >= i); 0 off candidates
+                        var u = UniformStream.At8((uint)start + (uint)e, keys);
+                        var kept = Vector256.LessThan(u, vt0);
+                        var x = u - vt0;
+                        uint cm = Vector256.ExtractMostSignificantBits(Vector256.LessThan(x, vd)); // t0 <= u < t0 + d (below t0, x wraps above d)
+                        var order = Vector256.Load(perm + cm * 8);
+                        Avx2.PermuteVar8x32(x, order.AsUInt32()).Store(cx + c);
+                        Avx2.PermuteVar8x32(Vector256.Create(e) + lanes, order).Store(ci + c);
+                        c += BitOperations.PopCount(cm);
+                        acc += Vector256.ConditionalSelect(kept.AsSingle(), (Vector256.Load(kp + e) & magnitude).AsSingle(), Vector256<float>.Zero);
+                        if (++block == 128)
+                        {
+                            total += Vector256.Sum(acc);
+                            acc = Vector256<float>.Zero;
+                            block = 0;
+                        }
+                        bits |= (ulong)Vector256.ExtractMostSignificantBits(kept) << (e & 63);
+                        candidates |= (ulong)cm << (e & 63);
+                        if ((e & 63) == 56)
+                        {
+                            k[e >> 6] = bits;
+                            cw[e >> 6] = candidates;
+                            bits = candidates = 0;
+                        }
+                    }
+                    if ((vectorEnd & 63) != 0)
+                    {
+                        k[vectorEnd >> 6] = bits;
+                        cw[vectorEnd >> 6] = candidates;
+                    }
+                    // Pass 2. The list's padding (index 0, offset 0: J = 1, a valid element as n > 1) is masked off.
+                    Vector256<int>.Zero.Store(ci + c);
+                    Vector256<uint>.Zero.Store(cx + c);
+                    var mLo = Vector256.Create(m & 0xFFFF_FFFFUL).AsUInt32();
+                    var mHi = Vector256.Create(m >> 32).AsUInt32();
+                    for (int q = 0; q < c; q += 8)
+                    {
+                        var i = Vector256.Load(ci + q);
+                        var j0 = MultiplyHigh(Vector256.Load(cx + q), mLo, mHi).AsInt32();
+                        var other = j0 - Vector256.GreaterThan(j0, i - Vector256<int>.One); // J0 + (J0 >= i)
                         var keyJ = Avx2.GatherVector256(kp, other, 4) & magnitude;
-                        var keyI = Vector256.Load(kp + j) & magnitude;
+                        var keyI = Avx2.GatherVector256(kp, i, 4) & magnitude;
                         // (key_i, i) > (key_J, J): key_i > key_J, or key_i >= key_J when J < i (keys are below 2^31,
                         // so key_J − 1 = −1 for key_J = 0 still compares right).
-                        kept |= Vector256.GreaterThan(keyI, keyJ + Vector256.LessThan(other, i)) & candidate;
+                        var win = Vector256.GreaterThan(keyI, keyJ + Vector256.LessThan(other, i)) & Vector256.LessThan(lanes, Vector256.Create(c - q));
+                        wins[q >> 3] = (byte)Vector256.ExtractMostSignificantBits(win);
+                        acc += Vector256.ConditionalSelect(win.AsSingle(), keyI.AsSingle(), Vector256<float>.Zero);
+                        if (++block == 128)
+                        {
+                            total += Vector256.Sum(acc);
+                            acc = Vector256<float>.Zero;
+                            block = 0;
+                        }
                     }
-                    bits |= (ulong)Vector256.ExtractMostSignificantBits(kept) << (j & 63);
-                    if ((j & 63) == 56)
+                    total += Vector256.Sum(acc);
+                    // Pass 3: the next popcount(candidates) wins of the list go to the word's candidate bits, in order.
+                    // (The win bytes are padded, so the two 64-bit reads stay inside the buffer.)
+                    long pos = 0;
+                    for (int w = 0; w < (vectorEnd + 63) / 64; w++)
                     {
-                        k[j >> 6] = bits;
-                        bits = 0;
+                        ulong lo = *(ulong*)(wins + (pos >> 3)), hi = *(ulong*)(wins + (pos >> 3) + 8);
+                        int shift = (int)(pos & 7);
+                        ulong next = lo >> shift | hi << 1 << (63 - shift);
+                        k[w] |= Bmi2.X64.ParallelBitDeposit(next, cw[w]);
+                        pos += BitOperations.PopCount(cw[w]);
                     }
                 }
-                if ((j & 63) != 0) k[j >> 6] = bits;
             }
             for (; j < n; j++)
             {
@@ -119,17 +180,62 @@ public static class DellaRow
                 bool kept = u < t0;
                 if (x < d)
                 {
-                    int other = reciprocal ? (int)Math.BigMul(x, m, out _) : (int)((ulong)x * (ulong)(n - 1) / d);
+                    int other = m != 0 ? (int)Math.BigMul(x, m, out _) : (int)((ulong)x * (ulong)(n - 1) / d);
                     other += other >= j ? 1 : 0;
                     int keyI = kp[j] & 0x7FFF_FFFF, keyJ = kp[other] & 0x7FFF_FFFF;
                     kept = keyI > keyJ || (keyI == keyJ && j > other);
                 }
-                k[j >> 6] |= (kept ? 1UL : 0UL) << (j & 63);
+                if (kept)
+                {
+                    k[j >> 6] |= 1UL << (j & 63);
+                    total += BitConverter.Int32BitsToSingle(kp[j] & 0x7FFF_FFFF);
+                }
             }
         }
-        int c = 0;
-        for (int w = 0; w < words; w++) c += BitOperations.PopCount(keep[w]);
-        return c;
+        keptSum = total;
+        int count = 0;
+        for (int w = 0; w < words; w++) count += BitOperations.PopCount(keep[w]);
+        return count;
+    }
+
+    /// <summary>Row of the permutation that packs the lanes set in an 8-bit mask first, in order, per mask.</summary>
+    private static readonly int[] Pack = BuildPack();
+
+    private static int[] BuildPack()
+    {
+        var table = new int[256 * 8];
+        for (int mask = 0; mask < 256; mask++)
+        {
+            int c = 0;
+            for (int lane = 0; lane < 8; lane++)
+                if ((mask >> lane & 1) != 0) table[mask * 8 + c++] = lane;
+        }
+        return table;
+    }
+
+    /// <summary>Per-thread candidate list of <see cref="Decide"/> (indices, offsets, candidate bits per word, wins).</summary>
+    private sealed class Buffers
+    {
+        [ThreadStatic]
+        private static Buffers? _current;
+
+        public int[] Index = [];
+        public uint[] Offset = [];
+        public ulong[] Candidates = [];
+        public byte[] Wins = [];
+
+        public static Buffers ForCurrentThread(int n)
+        {
+            var b = _current ??= new Buffers();
+            if (b.Index.Length < n + 8)
+            {
+                b.Index = new int[n + 8];
+                b.Offset = new uint[n + 8];
+                b.Candidates = new ulong[(n + 63) / 64];
+                b.Wins = new byte[(n + 7) / 8 + 17];
+            }
+            return b;
+        }
     }
 
     /// <summary>

@@ -314,7 +314,8 @@ public static class Sparsify
 
     /// <remarks>
     /// DELLA needs only |Δ|, so the rows come from the magnitude producer (|x − b| in one pass, a block of rows per call) and every per-row
-    /// reduction reads that buffer: the ranking, Σ|Δ| and the kept Σ|Δ|. |·| is idempotent and the buffer is the
+    /// reduction reads that buffer: the decisions with the kept Σ|Δ| (<see cref="DellaRow.Decide"/>), Σ|Δ| and, for
+    /// inverse-probability rescaling, the ranks. |·| is idempotent and the buffer is the
     /// one the signed deltas used to occupy, so the sums are bit-identical to the separate Subtract, Abs and
     /// SumOfMagnitudes passes over the signed deltas (checked by the kernel tests).
     /// </remarks>
@@ -350,21 +351,12 @@ public static class Sparsify
                     var prob = DellaRow.Probability.Of(pBase, pStep);
                     // Σ|Δ| and the kept Σ|Δ| only feed the L1 rescale factor.
                     bool l1 = s.Rescale && s.RescaleMode == RescaleMode.L1Norm;
-                    double keptSum = 0;
                     // Decisions without ranking the row (DellaRow): rows starting on a word boundary write their words in place.
                     var words = rowAligned ? bits[i].Words(start, len) : WordBuffer((len + 63) / 64);
-                    long kept = DellaRow.Decide(a, start, rngs[i], prob, words);
-                    if (rowAligned)
-                    {
-                        if (l1) keptSum = TaskVectorKernels.MaskedSumOfMagnitudes(a, words);
-                    }
-                    else
+                    long kept = DellaRow.Decide(a, start, rngs[i], prob, words, out double keptSum);
+                    if (!rowAligned)
                         for (int j = 0; j < len; j++)
-                            if ((words[j >> 6] >> (j & 63) & 1) != 0)
-                            {
-                                SetBit(bits[i], start + j);
-                                keptSum += a[j];
-                            }
+                            if ((words[j >> 6] >> (j & 63) & 1) != 0) SetBit(bits[i], start + j);
                     if (scaleBuffer is not null)
                     {
                         // Inverse keep probabilities need every element's exact rank (the decisions above do not).

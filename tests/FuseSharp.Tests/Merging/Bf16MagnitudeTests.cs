@@ -131,18 +131,21 @@ public sealed class Bf16MagnitudeTests
         AssertSameNonFiniteMessage(names => Yaml(method, names, parameters), 4, model, element, bad);
 
     /// <summary>
-    /// A merge (<paramref name="yaml"/> of the model folders) with a NaN/Inf at <paramref name="element"/> of model
-    /// <paramref name="model"/>'s embedding fails with the same message for F32 inputs (checked reads) and BF16 inputs.
+    /// A merge (<paramref name="yaml"/> of the model folders, written by <paramref name="write"/>, default <see cref="WriteModels"/>)
+    /// with a NaN/Inf at <paramref name="element"/> of model <paramref name="model"/>'s embedding fails with the same message for
+    /// F32 inputs (checked reads) and BF16 inputs.
     /// </summary>
-    internal static void AssertSameNonFiniteMessage(Func<List<string>, string> yaml, int models, int model, int element, float bad)
+    internal static void AssertSameNonFiniteMessage(Func<List<string>, string> yaml, int models, int model, int element, float bad,
+        Func<string, DType, Action<int, Dictionary<string, (float[] Values, long[] Shape)>>, int, List<string>>? write = null)
     {
+        write ??= WriteModels;
         // The same folders hold the values first as F32 (checked reads), then as BF16 (decoded in the kernel).
         var root = TestModels.TempDir("bf16-nan");
         var messages = new List<string>();
         foreach (var dtype in new[] { DType.F32, DType.BF16 })
         {
             foreach (var d in Directory.GetDirectories(root)) Directory.Delete(d, true);
-            var names = WriteModels(root, dtype, (k, t) =>
+            var names = write(root, dtype, (k, t) =>
             {
                 if (k == model) t["model.embed_tokens.weight"].Values[element] = bad;
             }, models);

@@ -173,11 +173,24 @@ public sealed class GeneralizedTaskArithmetic : IMergeMethod
         int chunks = Chunked.CountOf(ctx.Count);
         int stride = chunks <= 2 * DiagnosticStride ? 1 : DiagnosticStride;
         bool plain = !UsesConsensus && masks is null;
+        // Task arithmetic is linear: b + c Σ w_i (x_i - b) = (1 - c Σ w_i) b + Σ c w_i x_i, computed so on the chunks that
+        // measure no diagnostics (the same float operations whether read into F32 or decoded from stored BF16 in registers).
+        float c = lambda / (normalize ? scalarDivisor : 1f);
+        float fb = 1f - c * weights.Sum();
+        var f = weights.Select(w => c * w).ToArray();
+        var stored = plain && m <= TaskVectorKernels.MaxVectorModels && TaskVectorKernels.CanDecodeBFloat16 ? StoredBFloat16.Of(task) : null;
         var stats = Chunked.Reduce(ctx.Count, m + 2, ctx.Cancellation, (start, length, sc, acc) =>
         {
             bool sampled = start / Chunked.Size % stride == 0;
             var xs = sc.Arrays(m + 1, length);
             var baseBuf = xs[m].AsSpan(0, length);
+            // Stored BF16 inputs decoded in registers (bitwise the reads below); a non-finite value sends the chunk through
+            // the checked reads, which name it.
+            if (plain && !sampled && stored is not null && float.IsFinite(CombineStored(stored, fb, f, start, baseBuf)))
+            {
+                ctx.Output.Write(start, baseBuf);
+                return;
+            }
             b.Source.Read(start, baseBuf);
             // Inputs already screened by an earlier pass (the sparsifier's) are decoded from their BF16 bits inside the kernel
             // (whole vectors, AVX2, at most MaxVectorModels; the base is read as usual, so it may be of any dtype).
@@ -188,10 +201,8 @@ public sealed class GeneralizedTaskArithmetic : IMergeMethod
                 for (int i = 0; i < m; i++) inputs[i].Source.Read(start, xs[i].AsSpan(0, length));
             if (plain && !sampled)
             {
-                // Task arithmetic is linear: b + c Σ w_i (x_i - b) = (1 - c Σ w_i) b + Σ c w_i x_i.
-                float c = lambda / (normalize ? scalarDivisor : 1f);
-                TensorPrimitives.Multiply(baseBuf, 1f - c * weights.Sum(), baseBuf);
-                for (int i = 0; i < m; i++) TensorPrimitives.MultiplyAdd(xs[i].AsSpan(0, length), c * weights[i], baseBuf, baseBuf);
+                TensorPrimitives.Multiply(baseBuf, fb, baseBuf);
+                for (int i = 0; i < m; i++) TensorPrimitives.MultiplyAdd(xs[i].AsSpan(0, length), f[i], baseBuf, baseBuf);
             }
             else
             {
@@ -211,6 +222,15 @@ public sealed class GeneralizedTaskArithmetic : IMergeMethod
         ctx.Diagnostics.DeltaNorms(stats.Take(m).Select(v => Math.Sqrt(v / fraction)).ToList());
         if (m > 1) ctx.Diagnostics.SignConflictRate(stats[m] / stats[m + 1]);
         if (stride > 1) ctx.Diagnostics.Set("diagnostics_sampled_fraction", fraction);
+    }
+
+    /// <summary><c>destination = fb·θ_b + Σ f_i θ_i</c> of the chunk's stored BF16 bits (<see cref="MethodHelpers.CombineBFloat16"/>); NaN when a value is not finite.</summary>
+    private static unsafe float CombineStored(StoredBFloat16 stored, float fb, float[] f, long start, Span<float> destination)
+    {
+        int length = destination.Length;
+        Span<nint> x = stackalloc nint[stored.Count];
+        for (int i = 0; i < x.Length; i++) x[i] = (nint)stored.InputBits(i, start, length);
+        return MethodHelpers.CombineBFloat16(stored.BaseBits(start, length), fb, x, f, destination);
     }
 
     /// <summary>Diagnostics are measured on one chunk in this many (tensors of up to twice as many chunks: every chunk).</summary>

@@ -303,7 +303,7 @@ internal static class MergeBench
                 kept = 0;
                 var t0 = Process.GetCurrentProcess().TotalProcessorTime;
                 for (int row = 0; row < rows; row++)
-                    kept += DellaRow.Decide(values.AsSpan(row * cols, cols), (long)row * cols, rng, prob, keep.AsSpan(row * cols / 64, (cols + 63) / 64), out _);
+                    kept += DellaRow.Decide(values.AsSpan(row * cols, cols), (long)row * cols, rng, prob, keep.AsSpan(row * cols / 64, (cols + 63) / 64), out _, out _);
                 best = Math.Min(best, (Process.GetCurrentProcess().TotalProcessorTime - t0).TotalSeconds);
             }
             Console.WriteLine($"  row {cols}: {BenchUtil.F(best * 1e9 / values.Length, "0.00")} ns/element (kept {kept / (double)values.Length:0.0000})");

@@ -91,11 +91,13 @@ public class DellaRowTests
             // A row of the keep span may hold stale bits from a previous row: Decide overwrites its words.
             var fast = Enumerable.Repeat(ulong.MaxValue, (n + 63) / 64 + 1).ToArray();
             var reference = new bool[n];
-            int k1 = DellaRow.Decide(values, start, rng, p, fast, out double keptSum);
+            int k1 = DellaRow.Decide(values, start, rng, p, fast, out double keptSum, out double totalSum);
             int k2 = DellaRow.Reference(values, start, rng, p, reference);
             // The kept Σ|values| (F32 partial sums) against the FP64 sum in index order.
             double expectedSum = Enumerable.Range(0, n).Where(j => reference[j]).Sum(j => (double)MathF.Abs(values[j]));
             Assert.True(Math.Abs(keptSum - expectedSum) <= 1e-5 * expectedSum, $"n {n}, p {p}: kept sum {keptSum}, expected {expectedSum}");
+            double expectedTotal = values.Sum(v => (double)MathF.Abs(v));
+            Assert.True(Math.Abs(totalSum - expectedTotal) <= 1e-5 * expectedTotal, $"n {n}, p {p}: row sum {totalSum}, expected {expectedTotal}");
             for (int j = 0; j < n; j++) Assert.True(reference[j] == ((fast[j >> 6] >> (j & 63) & 1) != 0), $"n {n}, p {p}, element {j}");
             for (int j = n; j < (n + 63) / 64 * 64; j++) Assert.Equal(0UL, fast[j >> 6] >> (j & 63) & 1);
             Assert.Equal(ulong.MaxValue, fast[^1]);
@@ -162,7 +164,7 @@ public class DellaRowTests
             var keep = new ulong[1];
             for (int s = 0; s < seeds; s++)
             {
-                DellaRow.Decide(values, 0, new UniformStream(new CounterRandom(s, "frequency", 0)), p, keep, out _);
+                DellaRow.Decide(values, 0, new UniformStream(new CounterRandom(s, "frequency", 0)), p, keep, out _, out _);
                 for (int j = 0; j < n; j++) counts[j] += keep[0] >> j & 1;
             }
             return counts;

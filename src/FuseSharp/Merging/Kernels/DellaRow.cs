@@ -60,8 +60,9 @@ public static class DellaRow
     /// Sets bit j of <paramref name="keep"/> (words of 64, bit j of the row in word j / 64; the row's words are
     /// overwritten) by the sampler of the class notes for the row <paramref name="values"/> (keys
     /// <c>bits(values[j]) &amp; 0x7FFF_FFFF</c>, so the order of |values|, −0 = +0) with the draws of elements
-    /// <paramref name="start"/> + j. Returns the number kept, and in <paramref name="keptSum"/> Σ|values[j]| over the
-    /// kept j (F32 vector partial sums added to an FP64 total every 128 vectors; the order depends only on the row).
+    /// <paramref name="start"/> + j. Returns the number kept, in <paramref name="keptSum"/> Σ|values[j]| over the
+    /// kept j and in <paramref name="totalSum"/> Σ|values[j]| over the whole row (both as F32 vector partial sums added
+    /// to an FP64 total every 128 vectors, the same association for both; the order depends only on the row).
     /// </summary>
     /// <remarks>
     /// Three passes, none with a branch per element: (1) the draws, eight at a time in registers: keep bits below T(0),
@@ -72,17 +73,17 @@ public static class DellaRow
     /// pass 2 that set the winners' bits one by one (a branch per winner, or a read-modify-write chain on the same
     /// word) each measured about twice as slow.
     /// </remarks>
-    public static unsafe int Decide(ReadOnlySpan<float> values, long start, UniformStream rng, Probability p, Span<ulong> keep, out double keptSum)
+    public static unsafe int Decide(ReadOnlySpan<float> values, long start, UniformStream rng, Probability p, Span<ulong> keep, out double keptSum, out double totalSum)
     {
         int n = values.Length, words = (n + 63) / 64, j = 0;
         if (keep.Length < words) throw new ArgumentException("keep needs (n + 63) / 64 words", nameof(keep));
         keep[..words].Clear();
-        keptSum = 0;
+        keptSum = totalSum = 0;
         if (n == 0) return 0;
         uint t0 = Threshold(p, 0), d = Threshold(p, n - 1) - t0;
         // Candidates find J0 by a multiply-high (Reciprocal); when d <= n − 1 (ε below about n / 2^33) they divide.
         ulong m = Reciprocal(d, n);
-        double total = 0;
+        double total = 0, all = 0;
         fixed (float* vp = values)
         fixed (ulong* k = keep)
         {
@@ -103,6 +104,7 @@ public static class DellaRow
                     var magnitude = Vector256.Create(0x7FFF_FFFF);
                     var lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
                     var acc = Vector256<float>.Zero;
+                    var accAll = Vector256<float>.Zero;
                     int block = 0, c = 0;
                     ulong bits = 0, candidates = 0;
                     for (int e = 0; e < vectorEnd; e += 8)
@@ -115,11 +117,14 @@ public static class DellaRow
                         Avx2.PermuteVar8x32(x, order.AsUInt32()).Store(cx + c);
                         Avx2.PermuteVar8x32(Vector256.Create(e) + lanes, order).Store(ci + c);
                         c += BitOperations.PopCount(cm);
-                        acc += Vector256.ConditionalSelect(kept.AsSingle(), (Vector256.Load(kp + e) & magnitude).AsSingle(), Vector256<float>.Zero);
+                        var abs = (Vector256.Load(kp + e) & magnitude).AsSingle();
+                        acc += Vector256.ConditionalSelect(kept.AsSingle(), abs, Vector256<float>.Zero);
+                        accAll += abs;
                         if (++block == 128)
                         {
                             total += Vector256.Sum(acc);
-                            acc = Vector256<float>.Zero;
+                            all += Vector256.Sum(accAll);
+                            acc = accAll = Vector256<float>.Zero;
                             block = 0;
                         }
                         bits |= (ulong)Vector256.ExtractMostSignificantBits(kept) << (e & 63);
@@ -161,6 +166,7 @@ public static class DellaRow
                         }
                     }
                     total += Vector256.Sum(acc);
+                    all += Vector256.Sum(accAll);
                     // Pass 3: the next popcount(candidates) wins of the list go to the word's candidate bits, in order.
                     // (The win bytes are padded, so the two 64-bit reads stay inside the buffer.)
                     long pos = 0;
@@ -178,6 +184,7 @@ public static class DellaRow
             {
                 uint u = rng.At(start + j), x = u - t0;
                 bool kept = u < t0;
+                all += BitConverter.Int32BitsToSingle(kp[j] & 0x7FFF_FFFF);
                 if (x < d)
                 {
                     int other = m != 0 ? (int)Math.BigMul(x, m, out _) : (int)((ulong)x * (ulong)(n - 1) / d);
@@ -193,6 +200,7 @@ public static class DellaRow
             }
         }
         keptSum = total;
+        totalSum = all;
         int count = 0;
         for (int w = 0; w < words; w++) count += BitOperations.PopCount(keep[w]);
         return count;

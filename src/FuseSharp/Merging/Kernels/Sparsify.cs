@@ -314,10 +314,8 @@ public static class Sparsify
 
     /// <remarks>
     /// DELLA needs only |Δ|, so the rows come from the magnitude producer (|x − b| in one pass, a block of rows per call) and every per-row
-    /// reduction reads that buffer: the decisions with the kept Σ|Δ| (<see cref="DellaRow.Decide"/>), Σ|Δ| and, for
-    /// inverse-probability rescaling, the ranks. |·| is idempotent and the buffer is the
-    /// one the signed deltas used to occupy, so the sums are bit-identical to the separate Subtract, Abs and
-    /// SumOfMagnitudes passes over the signed deltas (checked by the kernel tests).
+    /// reduction reads that buffer: the decisions with the kept Σ|Δ| and the row's Σ|Δ| (<see cref="DellaRow.Decide"/>,
+    /// F32 partial sums into FP64, tested against FP64 sums) and, for inverse-probability rescaling, the ranks.
     /// </remarks>
     private static void BuildDella(long n, long rowLength, List<int> models, IReadOnlyList<SparsifySettings> settings, ChunkProducer absDeltas,
         Func<int, CounterRandom> random, Func<long, Methods.FloatBuffer> allocate, SparseMask[] masks, Action<string> guard, CancellationToken ct)
@@ -349,11 +347,9 @@ public static class Sparsify
                     // p = density − ε + 2ε·rank/(cols − 1), compared as 32-bit thresholds with the uniform draw.
                     double pBase = cols == 1 ? s.Density : s.Density - s.Epsilon, pStep = cols == 1 ? 0 : 2 * s.Epsilon / (cols - 1);
                     var prob = DellaRow.Probability.Of(pBase, pStep);
-                    // Σ|Δ| and the kept Σ|Δ| only feed the L1 rescale factor.
-                    bool l1 = s.Rescale && s.RescaleMode == RescaleMode.L1Norm;
                     // Decisions without ranking the row (DellaRow): rows starting on a word boundary write their words in place.
                     var words = rowAligned ? bits[i].Words(start, len) : WordBuffer((len + 63) / 64);
-                    long kept = DellaRow.Decide(a, start, rngs[i], prob, words, out double keptSum);
+                    long kept = DellaRow.Decide(a, start, rngs[i], prob, words, out double keptSum, out double rowSum);
                     if (!rowAligned)
                         for (int j = 0; j < len; j++)
                             if ((words[j >> 6] >> (j & 63) & 1) != 0) SetBit(bits[i], start + j);
@@ -366,8 +362,9 @@ public static class Sparsify
                         for (int j = 0; j < len; j++)
                             scale[j] = (words[j >> 6] >> (j & 63) & 1) != 0 ? (float)(1 / (pBase + pStep * rank[j])) : 0f;
                     }
+                    // Σ|Δ| and the kept Σ|Δ| (taken as Decide reads the row) only feed the L1 rescale factor.
                     acc[3 * k] += kept;
-                    if (l1) acc[3 * k + 1] += TensorPrimitives.SumOfMagnitudes(a);
+                    acc[3 * k + 1] += rowSum;
                     acc[3 * k + 2] += keptSum;
                 }
             }

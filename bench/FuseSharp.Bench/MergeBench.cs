@@ -296,7 +296,6 @@ internal static class MergeBench
             var rng = new UniformStream(new CounterRandom(3, "decide", 1));
             var prob = DellaRow.Probability.Of(0.4, 0.2 / (cols - 1));
             var keep = new ulong[(values.Length + 63) / 64];
-            var ws = DellaRow.Workspace.ForCurrentThread();
             double best = double.MaxValue;
             long kept = 0;
             for (int r = 0; r < rounds; r++)
@@ -304,7 +303,7 @@ internal static class MergeBench
                 kept = 0;
                 var t0 = Process.GetCurrentProcess().TotalProcessorTime;
                 for (int row = 0; row < rows; row++)
-                    kept += DellaRow.Decide(values.AsSpan(row * cols, cols), (long)row * cols, rng, prob, keep.AsSpan(row * cols / 64, (cols + 63) / 64), ws);
+                    kept += DellaRow.Decide(values.AsSpan(row * cols, cols), (long)row * cols, rng, prob, keep.AsSpan(row * cols / 64, (cols + 63) / 64), out _, out _);
                 best = Math.Min(best, (Process.GetCurrentProcess().TotalProcessorTime - t0).TotalSeconds);
             }
             Console.WriteLine($"  row {cols}: {BenchUtil.F(best * 1e9 / values.Length, "0.00")} ns/element (kept {kept / (double)values.Length:0.0000})");

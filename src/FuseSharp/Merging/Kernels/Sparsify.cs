@@ -314,9 +314,8 @@ public static class Sparsify
 
     /// <remarks>
     /// DELLA needs only |Δ|, so the rows come from the magnitude producer (|x − b| in one pass, a block of rows per call) and every per-row
-    /// reduction reads that buffer: the ranking, Σ|Δ| and the kept Σ|Δ|. |·| is idempotent and the buffer is the
-    /// one the signed deltas used to occupy, so the sums are bit-identical to the separate Subtract, Abs and
-    /// SumOfMagnitudes passes over the signed deltas (checked by the kernel tests).
+    /// reduction reads that buffer: the decisions with the kept Σ|Δ| and the row's Σ|Δ| (<see cref="DellaRow.Decide"/>,
+    /// F32 partial sums into FP64, tested against FP64 sums) and, for inverse-probability rescaling, the ranks.
     /// </remarks>
     private static void BuildDella(long n, long rowLength, List<int> models, IReadOnlyList<SparsifySettings> settings, ChunkProducer absDeltas,
         Func<int, CounterRandom> random, Func<long, Methods.FloatBuffer> allocate, SparseMask[] masks, Action<string> guard, CancellationToken ct)
@@ -331,7 +330,6 @@ public static class Sparsify
         var sums = Chunked.ReduceRows(rows, cols, 3 * models.Count, ct, (r0, rowCount, sc, acc) =>
         {
             var ws = Ranking.Workspace.ForCurrentThread();
-            var dellaWs = DellaRow.Workspace.ForCurrentThread();
             // The block's magnitudes in one call: a block is one whole grid chunk when the row length divides the chunk
             // size, so a producer that checks its chunks (MethodHelpers.BFloat16Magnitudes) can mark them for the merge pass.
             int blockLength = (int)(rowCount * cols);
@@ -340,62 +338,33 @@ public static class Sparsify
             {
                 long start = r * cols;
                 int len = (int)cols;
-                var rank = RankBuffer(len);
                 for (int k = 0; k < models.Count; k++)
                 {
                     int i = models[k];
                     var s = settings[i];
                     var a = sc.Get(i, blockLength).Slice((int)((r - r0) * cols), len);
-                    var rng = rngs[i];
                     var scaleBuffer = scales[i];
-                    var scale = scaleBuffer is null ? default : scaleBuffer.Slice(start, len);
-                    // p = density − ε + 2ε·rank/(cols − 1), compared as a 32-bit threshold with the uniform draw.
+                    // p = density − ε + 2ε·rank/(cols − 1), compared as 32-bit thresholds with the uniform draw.
                     double pBase = cols == 1 ? s.Density : s.Density - s.Epsilon, pStep = cols == 1 ? 0 : 2 * s.Epsilon / (cols - 1);
                     var prob = DellaRow.Probability.Of(pBase, pStep);
-                    // Σ|Δ| and the kept Σ|Δ| only feed the L1 rescale factor.
-                    bool l1 = s.Rescale && s.RescaleMode == RescaleMode.L1Norm;
-                    long kept = 0;
-                    double keptSum = 0;
-                    if (scaleBuffer is null)
+                    // Decisions without ranking the row (DellaRow): rows starting on a word boundary write their words in place.
+                    var words = rowAligned ? bits[i].Words(start, len) : WordBuffer((len + 63) / 64);
+                    long kept = DellaRow.Decide(a, start, rngs[i], prob, words, out double keptSum, out double rowSum);
+                    if (!rowAligned)
+                        for (int j = 0; j < len; j++)
+                            if ((words[j >> 6] >> (j & 63) & 1) != 0) SetBit(bits[i], start + j);
+                    if (scaleBuffer is not null)
                     {
-                        // Decisions without sorting the row (DellaRow): rows starting on a word boundary write their words in place.
-                        if (rowAligned)
-                        {
-                            var words = bits[i].Words(start, len);
-                            kept = DellaRow.Decide(a, start, rng, prob, words, dellaWs);
-                            if (l1) keptSum = TaskVectorKernels.MaskedSumOfMagnitudes(a, words);
-                        }
-                        else
-                        {
-                            var words = WordBuffer((len + 63) / 64);
-                            kept = DellaRow.Decide(a, start, rng, prob, words, dellaWs);
-                            for (int j = 0; j < len; j++)
-                                if ((words[j >> 6] >> (j & 63) & 1) != 0)
-                                {
-                                    SetBit(bits[i], start + j);
-                                    keptSum += a[j];
-                                }
-                        }
-                    }
-                    else
-                    {
-                        // Inverse keep probabilities need every element's exact rank.
+                        // Inverse keep probabilities need every element's exact rank (the decisions above do not).
+                        var rank = RankBuffer(len);
+                        var scale = scaleBuffer.Slice(start, len);
                         Ranking.AscendingRanks(a, rank, ws);
                         for (int j = 0; j < len; j++)
-                        {
-                            long e = start + j;
-                            bool keep = DellaRow.Draw(rng, e) < DellaRow.Threshold(prob, rank[j]);
-                            if (keep)
-                            {
-                                kept++;
-                                keptSum += a[j];
-                                SetBit(bits[i], e);
-                            }
-                            scale[j] = keep ? (float)(1 / (pBase + pStep * rank[j])) : 0f;
-                        }
+                            scale[j] = (words[j >> 6] >> (j & 63) & 1) != 0 ? (float)(1 / (pBase + pStep * rank[j])) : 0f;
                     }
+                    // Σ|Δ| and the kept Σ|Δ| (taken as Decide reads the row) only feed the L1 rescale factor.
                     acc[3 * k] += kept;
-                    if (l1) acc[3 * k + 1] += TensorPrimitives.SumOfMagnitudes(a);
+                    acc[3 * k + 1] += rowSum;
                     acc[3 * k + 2] += keptSum;
                 }
             }

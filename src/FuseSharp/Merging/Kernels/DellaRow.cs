@@ -48,11 +48,13 @@ public static class DellaRow
     /// <summary>
     /// The other element a candidate of row length <paramref name="n"/> at index <paramref name="i"/> is compared with:
     /// <c>J0 = ⌊x (n − 1) / d⌋</c> for its offset <paramref name="x"/> &lt; <paramref name="d"/> into the candidate
-    /// interval, skipping i itself.
+    /// interval, skipping i itself. With <paramref name="m"/> = <see cref="Reciprocal"/>(d, n) ≠ 0 the floor comes from a
+    /// multiply-high (the same value); with 0 from the division.
     /// </summary>
-    public static int Other(int i, uint x, uint d, int n)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int Other(int i, uint x, uint d, int n, ulong m)
     {
-        int j0 = (int)((ulong)x * (ulong)(n - 1) / d);
+        int j0 = m != 0 ? (int)Math.BigMul(x, m, out _) : (int)((ulong)x * (ulong)(n - 1) / d);
         return j0 + (j0 >= i ? 1 : 0);
     }
 
@@ -183,19 +185,18 @@ public static class DellaRow
             for (; j < n; j++)
             {
                 uint u = rng.At(start + j), x = u - t0;
+                int keyI = kp[j] & 0x7FFF_FFFF;
                 bool kept = u < t0;
-                all += BitConverter.Int32BitsToSingle(kp[j] & 0x7FFF_FFFF);
+                all += BitConverter.Int32BitsToSingle(keyI);
                 if (x < d)
                 {
-                    int other = m != 0 ? (int)Math.BigMul(x, m, out _) : (int)((ulong)x * (ulong)(n - 1) / d);
-                    other += other >= j ? 1 : 0;
-                    int keyI = kp[j] & 0x7FFF_FFFF, keyJ = kp[other] & 0x7FFF_FFFF;
+                    int other = Other(j, x, d, n, m), keyJ = kp[other] & 0x7FFF_FFFF;
                     kept = keyI > keyJ || (keyI == keyJ && j > other);
                 }
                 if (kept)
                 {
                     k[j >> 6] |= 1UL << (j & 63);
-                    total += BitConverter.Int32BitsToSingle(kp[j] & 0x7FFF_FFFF);
+                    total += BitConverter.Int32BitsToSingle(keyI);
                 }
             }
         }
@@ -284,7 +285,7 @@ public static class DellaRow
         for (int j = 0; j < n; j++)
         {
             uint u = Draw(rng, start + j);
-            keep[j] = u < t0 || (u < t1 && ranks[j] > ranks[Other(j, u - t0, t1 - t0, n)]);
+            keep[j] = u < t0 || (u < t1 && ranks[j] > ranks[Other(j, u - t0, t1 - t0, n, 0)]);
             kept += keep[j] ? 1 : 0;
         }
         return kept;

@@ -127,8 +127,18 @@ internal sealed unsafe class StoredBFloat16
     public BFloat16Deltas Bits(long start, int length)
     {
         var x = new nint[_inputs.Length];
-        for (int i = 0; i < x.Length; i++) x[i] = (nint)InputBits(i, start, length);
-        return new BFloat16Deltas(x, BaseBits(start, length));
+        ushort* b = Bits(start, length, x);
+        return new BFloat16Deltas(x, b);
+    }
+
+    /// <summary>
+    /// Points <paramref name="inputs"/> (one entry per input) at every input's bits of elements [start, start + length)
+    /// and returns the base's; not screened for NaN/Inf (the kernel must detect them).
+    /// </summary>
+    public ushort* Bits(long start, int length, Span<nint> inputs)
+    {
+        for (int i = 0; i < inputs.Length; i++) inputs[i] = (nint)InputBits(i, start, length);
+        return BaseBits(start, length);
     }
 
     /// <summary>

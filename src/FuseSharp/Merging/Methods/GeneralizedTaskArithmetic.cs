@@ -227,10 +227,8 @@ public sealed class GeneralizedTaskArithmetic : IMergeMethod
     /// <summary><c>destination = fb·θ_b + Σ f_i θ_i</c> of the chunk's stored BF16 bits (<see cref="MethodHelpers.CombineBFloat16"/>); NaN when a value is not finite.</summary>
     private static unsafe float CombineStored(StoredBFloat16 stored, float fb, float[] f, long start, Span<float> destination)
     {
-        int length = destination.Length;
         Span<nint> x = stackalloc nint[stored.Count];
-        for (int i = 0; i < x.Length; i++) x[i] = (nint)stored.InputBits(i, start, length);
-        return MethodHelpers.CombineBFloat16(stored.BaseBits(start, length), fb, x, f, destination);
+        return MethodHelpers.CombineBFloat16(stored.Bits(start, destination.Length, x), fb, x, f, destination);
     }
 
     /// <summary>Diagnostics are measured on one chunk in this many (tensors of up to twice as many chunks: every chunk).</summary>

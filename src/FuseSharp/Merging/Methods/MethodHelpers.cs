@@ -255,8 +255,7 @@ internal static class Gram
         var sums = Chunked.Reduce(count, pairs, ct, (start, length, sc, acc) =>
         {
             Span<nint> bits = stackalloc nint[m];
-            bits[0] = (nint)stored.BaseBits(start, length);
-            for (int i = 1; i < m; i++) bits[i] = (nint)stored.InputBits(i - 1, start, length);
+            bits[0] = (nint)stored.Bits(start, length, bits[1..]);
             AccumulateBFloat16(bits, length, acc);
             bool finite = true;
             for (int i = 0, d = 0; i < m; d += m - i, i++) finite &= double.IsFinite(acc[d]);
@@ -332,11 +331,11 @@ internal static class Gram
     {
         var f = coefficients.Select(x => (float)x).ToArray();
         float fb = (float)baseCoefficient;
-        bool registers = TaskVectorKernels.CanDecodeBFloat16 && inputs.Count <= 4;
+        var sources = TaskVectorKernels.CanDecodeBFloat16 && inputs.Count <= 4 ? inputs.Select(i => i.Source).ToArray() : null;
         Chunked.For(ctx.Count, ctx.Cancellation, (_, start, length, sc) =>
         {
             var acc = sc.Get(0, length);
-            if (registers && ScreenedCombination(inputs, f, baseInput, fb, start, acc))
+            if (sources is not null && ScreenedCombination(sources, f, baseInput, fb, start, acc))
             {
                 ctx.Output.Write(start, acc);
                 return;
@@ -361,14 +360,13 @@ internal static class Gram
     /// The chunk of <see cref="WriteCombination"/> decoded in registers when every source's chunk is stored BF16 that an
     /// earlier pass screened (<see cref="TensorSource.ScreenedBFloat16"/>); false (nothing written) otherwise.
     /// </summary>
-    private static unsafe bool ScreenedCombination(IReadOnlyList<TaskInput> inputs, float[] f, TaskInput? baseInput, float fb, long start, Span<float> acc)
+    private static unsafe bool ScreenedCombination(TensorSource[] sources, float[] f, TaskInput? baseInput, float fb, long start, Span<float> acc)
     {
-        int m = inputs.Count, length = acc.Length;
+        int length = acc.Length;
         ushort* b = null;
         if (baseInput is not null && (b = baseInput.Source.ScreenedBFloat16(start, length)) is null) return false;
-        Span<nint> x = stackalloc nint[m];
-        for (int i = 0; i < m; i++)
-            if ((x[i] = (nint)inputs[i].Source.ScreenedBFloat16(start, length)) == 0) return false;
+        Span<nint> x = stackalloc nint[sources.Length];
+        if (!StoredBFloat16.ScreenedInputs(sources, start, length, x)) return false;
         MethodHelpers.CombineBFloat16(b, fb, x, f, acc);
         return true;
     }

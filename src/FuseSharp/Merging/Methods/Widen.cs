@@ -154,7 +154,7 @@ public sealed class Widen : IMergeMethod
                     int wOffset = transposed ? (int)r : (int)off, step = transposed ? 0 : 1;
                     if (raw is not null)
                     {
-                        WeightedDeltasOfBFloat16(InputBits(raw, start, len, xs), xs, w, wOffset, step, segment);
+                        WeightedDeltasOfBFloat16(raw.Bits(start, len, xs), xs, w, wOffset, step, segment);
                     }
                     else
                     {
@@ -209,7 +209,7 @@ public sealed class Widen : IMergeMethod
                     for (long c0 = 0; c0 < cols; c0 += block)
                     {
                         int len = (int)Math.Min(block, cols - c0);
-                        for (long rr = r; rr < rEnd; rr++) AccumulateStatisticsOfBFloat16(InputBits(raw, rr * cols + c0, len, xs), xs, f, (int)c0, len);
+                        for (long rr = r; rr < rEnd; rr++) AccumulateStatisticsOfBFloat16(raw.Bits(rr * cols + c0, len, xs), xs, f, (int)c0, len);
                     }
                     for (int k = 0; k < width; k++)
                     {
@@ -265,16 +265,6 @@ public sealed class Widen : IMergeMethod
 
     /// <summary>Columns per block of the BF16 statistics sweep: a power of two (whole blocks for the usual widths) whose 1 + 2m partial-sum rows take at most 16 KB.</summary>
     private static int StatisticsColumnBlock(int width) => Math.Max(64, (int)BitOperations.RoundUpToPowerOf2((uint)(4096 / width + 1)) / 2);
-
-    /// <summary>
-    /// Points <paramref name="x"/> at every input's stored BF16 elements [start, start + length) and returns the base's
-    /// (range-checked; not screened: the kernels detect NaN/Inf).
-    /// </summary>
-    private static unsafe ushort* InputBits(StoredBFloat16 raw, long start, int length, Span<nint> x)
-    {
-        for (int i = 0; i < x.Length; i++) x[i] = (nint)raw.InputBits(i, start, length);
-        return raw.BaseBits(start, length);
-    }
 
     /// <summary>
     /// <see cref="AccumulateColumnStatistics"/> of <paramref name="length"/> BF16 elements of the base <paramref name="b"/>

@@ -84,7 +84,12 @@ internal static class ForwardBench
     }
 
     /// <summary>Decoding with the KV cache, F32 weights.</summary>
-    private static void DecodeF32(TransformerModel model, int steps)
+    private static void DecodeF32(TransformerModel model, int steps) => ReportDecode("F32", "decode F32 (batch 1, KV cache)", model, MeasureDecode(model, steps));
+
+    /// <summary>A decode's tokens/s (best of two), the step's matrix-vector products alone (best of five) and the read probes right around them.</summary>
+    private readonly record struct DecodeRun(double TokensPerSecond, double OwnGemvs, double ReadBefore, double ReadAfter);
+
+    private static DecodeRun MeasureDecode(TransformerModel model, int steps)
     {
         double before = ReadBandwidth();
         double tps = Decode(model, steps);
@@ -92,21 +97,23 @@ internal static class ForwardBench
         double ownGemvs = double.MaxValue;
         for (int r = 0; r < 5; r++) ownGemvs = Math.Min(ownGemvs, Time(gemvs));
         tps = Math.Max(tps, Decode(model, steps));
-        double after = ReadBandwidth();
-        Console.WriteLine($"  decode F32 (batch 1, KV cache): {BenchUtil.F(tps, "0.0")} tokens/s, {BenchUtil.Gb(model.Weights.BytesPerToken * tps)} of weights; " +
-            $"the step's matrix-vector products alone: {BenchUtil.F(1000 * ownGemvs, "0.0")} ms = {BenchUtil.F(100 * ownGemvs * tps, "0")}% of a step");
-        DecodeRatio("F32", model.Weights.BytesPerToken * tps, before, after);
+        return new DecodeRun(tps, ownGemvs, before, ReadBandwidth());
     }
 
     /// <summary>
-    /// The decode's weight bandwidth against the read probes taken right before and right after it (the machine is
-    /// shared: its load changes between the parts of this suite): each printed, the target checked against the higher.
+    /// The decode's tokens/s and weight bandwidth, then its weight bandwidth against the read probes taken right before
+    /// and right after it (the machine is shared: its load changes between the parts of this suite): each printed, the
+    /// target checked against the higher.
     /// </summary>
-    private static void DecodeRatio(string weights, double weightBw, double before, double after)
+    private static void ReportDecode(string weights, string label, TransformerModel model, DecodeRun run)
     {
-        Console.WriteLine($"  memory read bandwidth right before / after the {weights} decode: {BenchUtil.Gb(before)} / {BenchUtil.Gb(after)}; " +
-            $"decode fraction against each {BenchUtil.F(weightBw / before)} / {BenchUtil.F(weightBw / after)}");
-        BenchUtil.Ratio($"decode {weights} weight bandwidth / read bandwidth", weightBw / Math.Max(before, after), ">=", 0.60);
+        double bytes = model.Weights.BytesPerToken, weightBw = bytes * run.TokensPerSecond;
+        Console.WriteLine($"  {label}: {BenchUtil.F(run.TokensPerSecond, "0.0")} tokens/s, {BenchUtil.Gb(weightBw)} of weights; " +
+            $"the step's matrix-vector products alone: {BenchUtil.F(1000 * run.OwnGemvs, "0.0")} ms = {BenchUtil.F(100 * run.OwnGemvs * run.TokensPerSecond, "0")}% of a step " +
+            $"({BenchUtil.Gb(bytes / run.OwnGemvs)})");
+        Console.WriteLine($"  memory read bandwidth right before / after the {weights} decode: {BenchUtil.Gb(run.ReadBefore)} / {BenchUtil.Gb(run.ReadAfter)}; " +
+            $"decode fraction against each {BenchUtil.F(weightBw / run.ReadBefore)} / {BenchUtil.F(weightBw / run.ReadAfter)}");
+        BenchUtil.Ratio($"decode {weights} weight bandwidth / read bandwidth", weightBw / Math.Max(run.ReadBefore, run.ReadAfter), ">=", 0.60);
     }
 
     private static void Bf16Checkpoint(Architecture arch, JsonObject config, int steps)
@@ -121,21 +128,12 @@ internal static class ForwardBench
             GC.Collect();
             var before = Memory();
             using var model = TransformerModel.Load(dir);
-            double readBefore = ReadBandwidth();
-            double tps = Decode(model, steps);
-            var gemvs = ModelGemms(model, 1);
-            double ownGemvs = double.MaxValue;
-            for (int r = 0; r < 5; r++) ownGemvs = Math.Min(ownGemvs, Time(gemvs));
-            tps = Math.Max(tps, Decode(model, steps));
-            double readAfter = ReadBandwidth();
+            var run = MeasureDecode(model, steps);
             var prompt = new TokenBatch(1, 128, Enumerable.Range(0, 128).Select(i => i * 7 % 32000).ToArray());
             model.Forward(prompt, new LastLogits());
             var after = Memory();
             Console.WriteLine($"  BF16 checkpoint: {BenchUtil.F(fileBytes / 1048576.0, "0")} MiB on disk (F32 would be {BenchUtil.F(f32Bytes / 1048576.0, "0")} MiB)");
-            Console.WriteLine($"  decode BF16: {BenchUtil.F(tps, "0.0")} tokens/s, {BenchUtil.Gb(model.Weights.BytesPerToken * tps)} of weights; " +
-                $"the step's matrix-vector products alone: {BenchUtil.F(1000 * ownGemvs, "0.0")} ms = {BenchUtil.F(100 * ownGemvs * tps, "0")}% of a step " +
-                $"({BenchUtil.Gb(model.Weights.BytesPerToken / ownGemvs)})");
-            DecodeRatio("BF16", model.Weights.BytesPerToken * tps, readBefore, readAfter);
+            ReportDecode("BF16", "decode BF16", model, run);
             Console.WriteLine($"  memory while running it: heap (anonymous) +{BenchUtil.F((after.Anon - before.Anon) / 1048576.0, "0")} MiB, " +
                 $"file-backed resident {BenchUtil.F(after.File / 1048576.0, "0")} MiB, peak resident {BenchUtil.F(after.Peak / 1048576.0, "0")} MiB");
             BenchUtil.Ratio("BF16 heap growth / F32 weight size (weights stay mapped)", (after.Anon - before.Anon) / (double)f32Bytes, "<=", 0.5);

@@ -259,9 +259,11 @@ public static class Sparsify
     /// <c>TaskVectorKernels.MaskedSumOfMagnitudes(d, words)</c> (bit for bit: the same F32 vector accumulator flushed to
     /// FP64 every 128 vectors). A draw depends only on its element, so the mask does not depend on how the tensor is
     /// chunked; <paramref name="start"/> is a multiple of 64. One pass: each vector's draws are made, compared, turned
-    /// into keep bits and used as the lane mask of the kept |Δ| while in registers.
+    /// into keep bits and used as the lane mask of the kept |Δ| while in registers, the draws two vectors ahead of use
+    /// (<see cref="UniformStream.At8Lanes"/>) and no call in the loop (a per-vector fallback for draws across a 2^32
+    /// boundary spilled the loop's vectors around it): 0.7 → 0.5 ns/element, the draws alone 0.5.
     /// </summary>
-    public static double FillBernoulli(UniformStream rng, long start, uint threshold, ReadOnlySpan<float> d, Span<ulong> words)
+    public static unsafe double FillBernoulli(UniformStream rng, long start, uint threshold, ReadOnlySpan<float> d, Span<ulong> words)
     {
         int n = d.Length, i = 0;
         if ((start & 63) != 0) throw new ArgumentException("start must be a multiple of 64", nameof(start));
@@ -270,31 +272,48 @@ public static class Sparsify
         double total = 0;
         if (Vector.IsHardwareAccelerated && Vector<float>.Count == 8)
         {
-            var keys = rng.Keys8(start);
-            var t = Vector256.Create(threshold);
-            int same = UniformStream.SameHighWord(start, n); // draws past it change their high word (every 2^32 elements)
-            var acc = Vector<float>.Zero;
+            // u < t as signed compares of both sides biased by 2^31 (AVX2 has no unsigned compare).
+            var t = (Vector256.Create(threshold) ^ Vector256.Create(0x8000_0000u)).AsInt32();
+            var acc = Vector256<float>.Zero;
             int block = 0;
             ulong bits = 0;
-            for (; i <= n - 8; i += 8)
+            // Segments of elements sharing their high 32 bits (a 2^32 boundary is a multiple of 64 elements from start,
+            // so no vector straddles one): the draws eight at a time with that segment's keys, no call in the loop.
+            fixed (float* dp = d)
             {
-                var u = i + 8 <= same ? UniformStream.At8((uint)start + (uint)i, keys) : Draws8(rng, start + i);
-                var keep = Vector256.LessThan(u, t);
-                bits |= (ulong)Vector256.ExtractMostSignificantBits(keep) << (i & 63);
-                if ((i & 63) == 56)
+                while (i <= n - 8)
                 {
-                    words[i >> 6] = bits;
-                    bits = 0;
-                }
-                acc += Vector.ConditionalSelect(keep.AsInt32().AsVector(), Vector.Abs(new Vector<float>(d.Slice(i, 8))), Vector<float>.Zero);
-                if (++block == 128)
-                {
-                    total += Vector.Sum(acc);
-                    acc = Vector<float>.Zero;
-                    block = 0;
+                    var keys = rng.Keys8(start + i);
+                    int end = i + (UniformStream.SameHighWord(start + i, n - i) & ~7);
+                    // The draws two vectors ahead of their use (see UniformStream.At8Lanes): low counts for element i + 16.
+                    var low = UniformStream.Counters8(start + i);
+                    var u0 = UniformStream.At8Lanes(low, keys);
+                    var u1 = UniformStream.At8Lanes(low + Vector256.Create(8u), keys);
+                    low += Vector256.Create(16u);
+                    for (; i < end; i += 8)
+                    {
+                        var u = u0;
+                        u0 = u1;
+                        u1 = UniformStream.At8Lanes(low, keys);
+                        low += Vector256.Create(8u);
+                        var keep = Vector256.GreaterThan(t, (u ^ Vector256.Create(0x8000_0000u)).AsInt32());
+                        bits |= (ulong)Vector256.ExtractMostSignificantBits(keep) << (i & 63);
+                        if ((i & 63) == 56)
+                        {
+                            words[i >> 6] = bits;
+                            bits = 0;
+                        }
+                        acc += (Vector256.Load((int*)dp + i) & Vector256.Create(0x7FFF_FFFF) & keep).AsSingle(); // the kept |Δ|, 0 elsewhere
+                        if (++block == 128)
+                        {
+                            total += Vector.Sum(acc.AsVector());
+                            acc = Vector256<float>.Zero;
+                            block = 0;
+                        }
+                    }
                 }
             }
-            total += Vector.Sum(acc);
+            total += Vector.Sum(acc.AsVector());
             if ((i & 63) != 0) words[i >> 6] = bits;
         }
         for (; i < n; i++)
@@ -305,10 +324,6 @@ public static class Sparsify
             }
         return total;
     }
-
-    /// <summary>The draws of elements e .. e + 7 one by one (a vector whose elements do not share their high 32 bits).</summary>
-    private static Vector256<uint> Draws8(UniformStream rng, long e) =>
-        Vector256.Create(rng.At(e), rng.At(e + 1), rng.At(e + 2), rng.At(e + 3), rng.At(e + 4), rng.At(e + 5), rng.At(e + 6), rng.At(e + 7));
 
     // ---- DELLA MagPrune: per-row rank-based keep probabilities ----
 

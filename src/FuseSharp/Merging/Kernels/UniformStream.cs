@@ -62,8 +62,20 @@ public readonly struct UniformStream
     /// for kernels that consume the draws as they are made.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<uint> At8(uint low, (Vector256<uint> Low, Vector256<uint> High) keys) =>
-        Mix(Mix((Vector256.Create(low) + Lanes8) ^ keys.Low) + keys.High);
+    internal static Vector256<uint> At8(uint low, (Vector256<uint> Low, Vector256<uint> High) keys) => At8Lanes(Vector256.Create(low) + Lanes8, keys);
+
+    /// <summary>The counters <see cref="At8Lanes"/> takes for elements <paramref name="e"/> .. e + 7 (their low 32 bits).</summary>
+    internal static Vector256<uint> Counters8(long e) => Vector256.Create((uint)e) + Lanes8;
+
+    /// <summary>
+    /// The draws of the elements whose low 32 bits are the lanes of <paramref name="low"/> (high bits as for
+    /// <see cref="At8"/>), for loops that step a vector of counters. A draw is a serial chain of 18 vector operations
+    /// (about 26 cycles of latency, four of them multiplies), so loops that do much else per vector make their draws two
+    /// vectors ahead of use: the chains then overlap the rest of the loop instead of filling the scheduler with waiting
+    /// operations (DELLA's pass 1: 0.9 → 0.6 ns/element on Zen 3).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<uint> At8Lanes(Vector256<uint> low, (Vector256<uint> Low, Vector256<uint> High) keys) => Mix(Mix(low ^ keys.Low) + keys.High);
 
     private static readonly Vector256<uint> Lanes8 = Vector256.Create(0u, 1, 2, 3, 4, 5, 6, 7);
 

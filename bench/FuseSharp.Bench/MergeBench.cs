@@ -298,12 +298,18 @@ internal static class MergeBench
             var keep = new ulong[(values.Length + 63) / 64];
             double best = double.MaxValue;
             long kept = 0;
+            long Round()
+            {
+                long k = 0;
+                for (int row = 0; row < rows; row++)
+                    k += DellaRow.Decide(values.AsSpan(row * cols, cols), (long)row * cols, rng, prob, keep.AsSpan(row * cols / 64, (cols + 63) / 64), out _, out _);
+                return k;
+            }
+            WarmUp(() => Round());
             for (int r = 0; r < rounds; r++)
             {
-                kept = 0;
                 var t0 = Process.GetCurrentProcess().TotalProcessorTime;
-                for (int row = 0; row < rows; row++)
-                    kept += DellaRow.Decide(values.AsSpan(row * cols, cols), (long)row * cols, rng, prob, keep.AsSpan(row * cols / 64, (cols + 63) / 64), out _, out _);
+                kept = Round();
                 best = Math.Min(best, (Process.GetCurrentProcess().TotalProcessorTime - t0).TotalSeconds);
             }
             Console.WriteLine($"  row {cols}: {BenchUtil.F(best * 1e9 / values.Length, "0.00")} ns/element (kept {kept / (double)values.Length:0.0000})");
@@ -319,22 +325,52 @@ internal static class MergeBench
             uint t = Sparsify.KeepThreshold(0.5);
             var words = new ulong[n / 64];
             double bestSeparate = double.MaxValue, bestFused = double.MaxValue, s1 = 0, s2 = 0;
-            for (int r = 0; r < rounds; r++)
+            double Separate()
             {
-                var t0 = Process.GetCurrentProcess().TotalProcessorTime;
+                double sum = 0;
                 for (int c = 0; c < chunks; c++)
                 {
                     Array.Clear(words);
                     for (int j = 0; j < n; j++) if (rng.At((long)c * n + j) < t) words[j >> 6] |= 1UL << (j & 63);
-                    s1 += TaskVectorKernels.MaskedSumOfMagnitudes(d.AsSpan(c * n, n), words);
+                    sum += TaskVectorKernels.MaskedSumOfMagnitudes(d.AsSpan(c * n, n), words);
                 }
+                return sum;
+            }
+            double Fused()
+            {
+                double sum = 0;
+                for (int c = 0; c < chunks; c++) sum += Sparsify.FillBernoulli(rng, (long)c * n, t, d.AsSpan(c * n, n), words);
+                return sum;
+            }
+            WarmUp(() =>
+            {
+                Separate();
+                Fused();
+            });
+            for (int r = 0; r < rounds; r++)
+            {
+                var t0 = Process.GetCurrentProcess().TotalProcessorTime;
+                s1 += Separate();
                 var t1 = Process.GetCurrentProcess().TotalProcessorTime;
-                for (int c = 0; c < chunks; c++) s2 += Sparsify.FillBernoulli(rng, (long)c * n, t, d.AsSpan(c * n, n), words);
+                s2 += Fused();
                 var t2 = Process.GetCurrentProcess().TotalProcessorTime;
                 bestSeparate = Math.Min(bestSeparate, (t1 - t0).TotalSeconds);
                 bestFused = Math.Min(bestFused, (t2 - t1).TotalSeconds);
             }
             Console.WriteLine($"  DARE mask + kept sum: separate passes {BenchUtil.F(bestSeparate * 1e9 / d.Length, "0.00")} ns/element, one pass {BenchUtil.F(bestFused * 1e9 / d.Length, "0.00")} ({(s1 == s2 ? "same sums" : "SUMS DIFFER")})");
+        }
+    }
+
+    /// <summary>
+    /// Untimed rounds, with pauses for the runtime's background tier-1 compiles: without them the first timed rounds run
+    /// Tier-0 or on-stack-replacement code (a kernel's loop spilled to the stack), which under load can be all of them.
+    /// </summary>
+    private static void WarmUp(Action round)
+    {
+        for (int w = 0; w < 3; w++)
+        {
+            for (int k = 0; k < 12; k++) round();
+            Thread.Sleep(200);
         }
     }
 

@@ -174,7 +174,7 @@ public static class DellaRow
                         // so key_J − 1 = −1 for key_J = 0 still compares right).
                         var win = Vector256.GreaterThan(keyI, keyJ + Vector256.LessThan(other, i)) & Vector256.LessThan(lanes, Vector256.Create(c - q));
                         wins[q >> 3] = (byte)Vector256.ExtractMostSignificantBits(win);
-                        acc += Vector256.ConditionalSelect(win.AsSingle(), keyI.AsSingle(), Vector256<float>.Zero);
+                        acc += (win & keyI).AsSingle(); // the winners' |values|, 0 elsewhere
                         if (++block == 128)
                         {
                             total += Vector256.Sum(acc);

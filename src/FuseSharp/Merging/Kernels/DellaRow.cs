@@ -77,6 +77,7 @@ public static class DellaRow
     /// pass 2 that set the winners' bits one by one (a branch per winner, or a read-modify-write chain on the same
     /// word) each measured about twice as slow.
     /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static unsafe int Decide(ReadOnlySpan<float> values, long start, UniformStream rng, Probability p, Span<ulong> keep, out double keptSum, out double totalSum)
     {
         int n = values.Length, words = (n + 63) / 64, j = 0;

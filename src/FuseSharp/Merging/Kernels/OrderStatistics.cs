@@ -214,6 +214,7 @@ public static class OrderStatistics
     /// The element of local rank <paramref name="local"/> among [lo × atLow, the open values, hi × atHigh] (sorted),
     /// with the counts and sum of everything smaller (including the <paramref name="below"/> elements under the bracket).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // The per-value loops of the selection's last step run a few times per tensor: optimised at once, not as tier-0 / OSR code.
     private static RankedValue FinishBracket(long rank, long local, long below, double sumBelow, float lo, long atLow, float[] open, float hi, long atHigh)
     {
         if (local < atLow) return new RankedValue(rank, lo, below, atLow, sumBelow);
@@ -242,6 +243,7 @@ public static class OrderStatistics
     }
 
     /// <summary>The rank of a value within candidates plus the counts below the candidates' range.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static RankedValue Finish(long rank, float[] values, long localRank, long lessBefore, double sumBefore)
     {
         float v = QuickSelect(values, (int)localRank);
@@ -322,6 +324,7 @@ public static class OrderStatistics
         /// <paramref name="series"/> equal to the value found at <paramref name="rank"/>. Uses the per-chunk
         /// candidates of the pass (every element equal to that value is among them) and re-produces one chunk.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public long IndexOfEqual(int series, long rank, long q)
         {
             var found = Results[series].First(r => r.Rank == rank);
@@ -377,6 +380,7 @@ public static class OrderStatistics
     }
 
     /// <summary>How many of <paramref name="values"/> equal <paramref name="value"/> (<see cref="float.Equals(float)"/>: NaN equals NaN, −0 equals +0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static long CountEqual(ReadOnlySpan<float> values, float value)
     {
         long eq = 0;
@@ -539,6 +543,7 @@ public static class OrderStatistics
     [ThreadStatic]
     private static float[]? _insideBuffer2;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool ContainsNaN(float[] a)
     {
         foreach (var x in a)
@@ -547,6 +552,7 @@ public static class OrderStatistics
     }
 
     /// <summary>The element of ascending rank <paramref name="k"/> (0-based), NaN last; reorders <paramref name="a"/>. Expected O(n).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float QuickSelect(float[] a, int k)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(k);
@@ -589,6 +595,7 @@ public static class OrderStatistics
     /// the merge benchmark, the bracket ends took 0.30-0.34 s of wall time with it, 0.19-0.25 s with this). False, with nothing selected, when <paramref name="a"/> holds a NaN or a −0 (equal to +0 for the
     /// comparisons but another key, so which of the two a quickselect returns depends on the order).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static bool RadixSelect(float[] a, ReadOnlySpan<int> ks, Span<float> values)
     {
         if (values.Length != ks.Length) throw new ArgumentException("one value per rank", nameof(values));
@@ -670,6 +677,7 @@ public static class OrderStatistics
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void InsertionSort(float[] a, int left, int right)
     {
         for (int u = left + 1; u <= right; u++)
@@ -685,6 +693,7 @@ public static class OrderStatistics
     /// Three-way partition of a[left..right] around the median of three pseudo-random elements (deterministic): on return
     /// a[left..lt-1] &lt; pivot = a[lt..gt] &lt; a[gt+1..right] (ties are common: zeros).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (float Pivot, int Lt, int Gt) Partition(float[] a, int left, int right, ref ulong state)
     {
         state = state * 6364136223846793005UL + 1442695040888963407UL;

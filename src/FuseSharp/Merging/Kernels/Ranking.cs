@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace FuseSharp.Merging.Kernels;
 
@@ -34,6 +35,7 @@ public static class Ranking
     /// Effectively computes <c>ranks[i] = #{ j : values[j] &lt; values[i] or (values[j] == values[i] and j &lt; i) }</c>
     /// (-0 equals +0; a positive NaN ranks last).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // Called per row (DELLA) or per model (WIDEN), a few times per tensor: optimised at once, not as tier-0 / OSR code.
     public static void AscendingRanks(ReadOnlySpan<float> values, Span<int> ranks, Workspace ws)
     {
         int n = values.Length;
@@ -59,6 +61,7 @@ public static class Ranking
     /// way (equal keys need nothing: the scatter kept their index order). Small ranges use insertion sort; after a
     /// few levels a plain sort finishes (the packed values are unique, so any sort gives the stable order).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SortPacked(Span<ulong> a, Span<ulong> tmp, Workspace ws, int depth)
     {
         int n = a.Length;
@@ -102,6 +105,7 @@ public static class Ranking
 
     private const int MaxDepth = 4;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void InsertionSort(Span<ulong> a)
     {
         for (int i = 1; i < a.Length; i++)

@@ -657,6 +657,7 @@ public static class TaskVectorKernels
     /// negative, so it is non-finite when any x or b is NaN or infinite (a finite overflow also makes it so: a false alarm
     /// that only costs a re-read).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static unsafe float AbsoluteDifferenceBFloat16(ushort* x, ushort* b, Span<float> destination)
     {
         int n = destination.Length, j = 0;

@@ -85,6 +85,7 @@ internal static class MethodHelpers
     /// those. Returns 0 when every decoded value is finite and NaN otherwise (the sum of <c>v − v</c>, exact: no false alarms),
     /// the screen for callers whose bits were not screened. Needs <see cref="TaskVectorKernels.CanDecodeBFloat16"/>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static unsafe float CombineBFloat16(ushort* b, float fb, ReadOnlySpan<nint> x, ReadOnlySpan<float> f, Span<float> destination)
     {
         int m = x.Length, length = destination.Length, j = 0;

@@ -178,6 +178,7 @@ public sealed class Widen : IMergeMethod
     /// Rows are split into a fixed number of groups (by shape only, so the sums do not depend on the thread count);
     /// each group accumulates rows in F32 with TensorPrimitives, flushing into FP64 every 16 rows.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // Not setup: the group sum at its end adds groups × cols × (1 + 2m) values per tensor, run once per tensor (tier-0 / OSR otherwise).
     private static unsafe double[] ColumnStatistics(TensorTask task, long rows, long cols, CancellationToken ct)
     {
         int m = task.Inputs.Count, width = 1 + 2 * m;
@@ -414,6 +415,7 @@ public sealed class Widen : IMergeMethod
         (int)Math.Clamp(Math.Min(rows, (64L << 20) / Math.Max(1, cols * (1 + 2 * m) * 8)), 1, 64);
 
     /// <summary><c>acc[c] += (double)f[c]</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AddWidened(ReadOnlySpan<float> f, Span<double> acc)
     {
         int c = 0;

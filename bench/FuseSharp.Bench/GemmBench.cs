@@ -262,15 +262,16 @@ internal static class GemmBench
     /// <summary>
     /// How many threads were in a timed phase during the calls (a pool thread may serve one dispatch and another the next,
     /// so this counts concurrent phases, not thread identities): the shares of the calls' wall time with all t, fewer
-    /// and none busy, and the mean delay until t were busy at once (the helpers' start) as a share of the call. Time
-    /// with fewer than t busy is waiting: for the pool, at a barrier, for the last item; a thread descheduled inside a
-    /// phase shows as a slow phase instead.
+    /// and none busy, and the mean and median delay until t were busy at once (the helpers' start; a few descheduled
+    /// calls move the mean) as a share of the call. Time with fewer than t busy is waiting: for the pool, at a barrier,
+    /// for the last item; a thread descheduled inside a phase shows as a slow phase instead.
     /// </summary>
     private static string Timeline(GemmBlocked.ProbeEntry[] callEntries, GemmBlocked.ProbeEntry[] phaseEntries, int t)
     {
         var byStart = phaseEntries.OrderBy(e => e.Start).ToArray();
         var atLevel = new double[t + 2];
-        double wall = 0, late = 0;
+        double wall = 0;
+        var lates = new List<double>();
         int calls = 0;
         foreach (var call in callEntries)
         {
@@ -290,13 +291,14 @@ internal static class GemmBench
             }
             atLevel[0] += end - last;
             wall += call.Ticks;
-            late += ((allBusy < 0 ? end : allBusy) - call.Start) / (double)call.Ticks;
+            lates.Add(((allBusy < 0 ? end : allBusy) - call.Start) / (double)call.Ticks);
             calls++;
         }
         if (calls == 0) return "    timeline: no calls";
         var line = $"    timeline t={t} ({calls} calls): share of wall with";
         for (int level = t; level >= 0; level--) line += $" {level} busy {F(atLevel[level] / wall * 100, "0.0")}%,";
-        return line + $" {t} busy first after {F(late / calls * 100, "0.0")}% of the call";
+        lates.Sort();
+        return line + $" {t} busy first after {F(lates.Average() * 100, "0.0")}% of the call (median {F(lates[lates.Count / 2] * 100, "0.0")}%)";
     }
 
     /// <summary>
